@@ -1,0 +1,1 @@
+"""redysim: discrete-event simulator of ReRAM PIM CNN accelerators (static 8-bit vs ReDy)."""

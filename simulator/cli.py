@@ -1,0 +1,147 @@
+"""Command line: ``redysim run | map | hw | tune``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from simulator.config_io import ConfigError
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from mapping.errors import MappingError
+    from workloads.errors import WorkloadError
+
+    return (ConfigError, MappingError, WorkloadError)
+
+
+def _prepare_out_dir(out: Path, force: bool) -> None:
+    if out.exists():
+        if not out.is_dir():
+            raise ConfigError(f"{out}: results path exists and is not a folder")
+        if any(out.iterdir()):
+            if not force:
+                raise ConfigError(
+                    f"{out}: results folder exists and is not empty; "
+                    "pass --force to overwrite it or choose another -o")
+            shutil.rmtree(out)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a scenario and write the results folder."""
+    from simulator.results import format_table, write_results
+    from simulator.run import run
+    from simulator.scenario import load_scenario
+
+    sc = load_scenario(args.scenario)
+    if args.images is not None:
+        sc.simulation.images = args.images
+    if args.fidelity is not None:
+        sc.simulation.fidelity = args.fidelity
+    out = Path(args.output) if args.output else Path("results") / sc.name
+    _prepare_out_dir(out, args.force)
+    t0 = time.perf_counter()
+
+    def say(msg: str) -> None:
+        if not args.quiet and not args.json:
+            print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr)
+
+    rr = run(sc, progress=say)
+    summary = write_results(rr, out)
+    wall = time.perf_counter() - t0
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        print(f"{sc.name}: {sc.workload.model} on {rr.hardware.name} "
+              f"({sc.simulation.fidelity} fidelity, {sc.simulation.images} image(s))")
+        print(rr.workload.note)
+        print()
+        print(format_table(summary))
+        print()
+        print(f"results in {out}/  (wall time {wall:.1f} s)")
+    return 0
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    """Map a scenario's network and print the placement."""
+    from mapping.mapper import map_network
+    from mapping.report import format_mapping_table, mapping_to_json, plot_placement, write_graphml
+    from simulator.hardware import load_hardware
+    from simulator.run import load_workload
+    from simulator.scenario import load_scenario
+
+    sc = load_scenario(args.scenario)
+    hw = load_hardware(sc.resolve(sc.hardware))
+    t0 = time.perf_counter()
+    wl = load_workload(sc)
+    m = map_network(wl.traced.graph, hw, sc.mapping)
+    dt = time.perf_counter() - t0
+    if args.graphml:
+        write_graphml(m, Path(args.graphml))
+    if args.plot:
+        plot_placement(m, Path(args.plot))
+    if args.json:
+        print(json.dumps(mapping_to_json(m), indent=2))
+    else:
+        print(format_mapping_table(m))
+        print(f"(trace + map: {dt:.2f} s)")
+    return 0
+
+
+def cmd_hw(args: argparse.Namespace) -> int:
+    """Area, power and peak figures of a hardware file."""
+    from simulator.hardware import load_hardware
+    from simulator.hwreport import format_hw_report, hardware_report
+
+    hw = load_hardware(args.hardware)
+    rep = hardware_report(hw)
+    print(json.dumps(rep, indent=2) if args.json else format_hw_report(rep))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``redysim``."""
+    p = argparse.ArgumentParser(prog="redysim", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="simulate a scenario (static vs ReDy) and write results")
+    r.add_argument("scenario")
+    r.add_argument("-o", "--output", help="results folder (default results/<scenario name>)")
+    r.add_argument("--force", action="store_true", help="overwrite an existing results folder")
+    r.add_argument("--images", type=int, help="override simulation.images")
+    r.add_argument("--fidelity", choices=["plane", "group", "analytic"],
+                   help="override simulation.fidelity")
+    r.add_argument("--json", action="store_true", help="print summary.json to stdout")
+    r.add_argument("--quiet", action="store_true", help="no progress messages")
+    r.set_defaults(func=cmd_run)
+    m = sub.add_parser("map", help="map a scenario's network onto the chip and print it")
+    m.add_argument("scenario")
+    m.add_argument("--json", action="store_true")
+    m.add_argument("--graphml", help="write the mapped dataflow graph (GraphML)")
+    m.add_argument("--plot", help="write a picture of the placement (PNG)")
+    m.set_defaults(func=cmd_map)
+    h = sub.add_parser("hw", help="area, power and peak throughput of a hardware YAML")
+    h.add_argument("hardware")
+    h.add_argument("--json", action="store_true")
+    h.set_defaults(func=cmd_hw)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``redysim`` console script."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "images", None) is not None and args.images < 1:
+        print("redysim: --images: must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except _user_errors() as exc:
+        print(f"redysim: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

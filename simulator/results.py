@@ -1,0 +1,277 @@
+"""Turning a RunResult into summary.json, layers.csv, timeline.csv and the printed table."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simulator.ledger import COMPONENTS, EVENTS
+from simulator.simulate import PipelineResult
+
+
+def pipeline_summary(pr: PipelineResult, precision=None) -> dict[str, Any]:
+    """The per-pipeline block of summary.json."""
+    led = pr.ledger
+    by_comp = {k: v for k, v in led.energy_by_component().items()}
+    out: dict[str, Any] = {
+        "policy": pr.policy,
+        "fidelity": pr.fidelity,
+        "images": pr.images,
+        "latency_ns": pr.latency_ns,
+        "throughput_ips": pr.throughput_ips,
+        "throughput_basis": pr.throughput_basis,
+        "simulated_ns": pr.timing.end_ns,
+        "energy_pj": {
+            "total": led.total_energy(),
+            "dynamic": led.dynamic_energy(),
+            "static": sum(led.static_pj.values()),
+            "per_image": led.total_energy() / pr.images,
+            "by_component": by_comp,
+            "by_layer": led.energy_by_layer(),
+        },
+        "counts": pr.counts(),
+        "events": {k: v for k, v in led.event_counts().items()},
+        "mean_bits_per_group": pr.mean_bits_per_group(),
+        "static_power_mw": pr.static_mw,
+    }
+    if precision is not None:
+        out["accuracy"] = precision.accuracy
+        out["precision"] = {
+            name: {"mean_bits": lp.mean_bits, "hist": [int(x) for x in lp.hist],
+                   "saturated_fraction": lp.saturated_fraction,
+                   "zero_group_fraction": lp.zero_group_fraction,
+                   "rel_rms_error": lp.rel_rms_error}
+            for name, lp in precision.layers.items()}
+    return out
+
+
+def build_summary(rr) -> dict[str, Any]:
+    """summary.json content (keys are stable: later versions add, never rename)."""
+    sc, hw = rr.scenario, rr.hardware
+    pipes = {name: pipeline_summary(pr, rr.precision.get(name))
+             for name, pr in rr.pipelines.items()}
+    m = rr.mapping
+    summary: dict[str, Any] = {
+        "scenario": sc.name,
+        "hardware": hw.name,
+        "workload": sc.workload.model,
+        "workload_note": rr.workload.note,
+        "float_accuracy": rr.float_accuracy,
+        "mapping": {"crossbars_used": m.crossbars_used,
+                    "crossbars_available": m.crossbars_available,
+                    "tiles_used": m.tiles_used, "chips": m.chips},
+        "pipelines": pipes,
+        "wall_s": rr.wall_s,
+    }
+    if "static" in pipes and "redy" in pipes:
+        summary["comparison"] = compare(pipes["static"], pipes["redy"])
+    return summary
+
+
+def compare(base: dict[str, Any], other: dict[str, Any]) -> dict[str, float]:
+    """Ratios other / base of the headline figures."""
+    def ratio(a: float, b: float) -> float:
+        return float(a / b) if b else float("nan")
+
+    return {
+        "energy_ratio": ratio(other["energy_pj"]["total"], base["energy_pj"]["total"]),
+        "latency_ratio": ratio(other["latency_ns"], base["latency_ns"]),
+        "throughput_ratio": ratio(other["throughput_ips"], base["throughput_ips"]),
+        "adc_conversion_ratio": ratio(other["counts"]["adc_conversions"],
+                                      base["counts"]["adc_conversions"]),
+        "crossbar_read_ratio": ratio(other["counts"]["crossbar_reads"],
+                                     base["counts"]["crossbar_reads"]),
+        "mean_bits_ratio": ratio(other["mean_bits_per_group"], base["mean_bits_per_group"]),
+    }
+
+
+def write_layers_csv(rr, path: Path) -> None:
+    """Per layer and pipeline: mapping, groups, bits, conversions, energy by component."""
+    comps = list(COMPONENTS)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["pipeline", "layer", "kind", "crossbars", "replicas", "groups",
+                    "mean_bits", "adc_conversions", "crossbar_reads", "busy_ns", "energy_pj",
+                    *[f"energy_pj:{c}" for c in comps]])
+        for pname, pr in rr.pipelines.items():
+            counts = pr.ledger.counts_by_kind()
+            occ, units = pr.ledger.occurrences_by_kind(), pr.ledger.units_by_kind()
+            energy = pr.ledger.energy
+            for name, plan in pr.plans.items():
+                kinds = [i for i, k in enumerate(pr.ledger.kinds) if k.layer == name]
+                if not kinds:
+                    continue
+                c = counts[kinds].sum(axis=0)
+                e_ev = c * energy
+                e_comp = {cc: 0.0 for cc in comps}
+                from simulator.ledger import EVENT_COMPONENT
+
+                for ei, ev in enumerate(EVENTS):
+                    e_comp[EVENT_COMPONENT[ev]] += float(e_ev[ei])
+                groups = sum(occ[la.kind_mvm] + occ[la.kind_read_first] for la in plan.lanes)
+                planes = sum(units[la.kind_mvm] + units[la.kind_read_first]
+                             + units[la.kind_read] for la in plan.lanes)
+                busy = sum(v for (ly, _, _), v in pr.timing.lane_busy_ns.items() if ly == name)
+                lm = rr.mapping.layers.get(name)
+                w.writerow([pname, name, plan.kind, lm.crossbars if lm else 0,
+                            lm.replicas if lm else 0, int(groups),
+                            f"{planes / groups:.4f}" if groups else "",
+                            int(c[EVENTS.index("adc_conversion")]),
+                            int(c[EVENTS.index("crossbar_read")]), f"{busy:.1f}",
+                            f"{float(e_ev.sum()):.3f}", *[f"{e_comp[cc]:.3f}" for cc in comps]])
+
+
+def timeline(pr: PipelineResult, bins: int) -> dict[str, np.ndarray]:
+    """Utilization per busy class and power (mW) per component, re-binned to *bins*."""
+    t, busy = pr.ledger.busy_bins()
+    _, energy = pr.ledger.energy_bins()
+    dt = pr.ledger.bin_ns
+    n = len(t)
+    group = max(1, int(np.ceil(n / bins)))
+    m = int(np.ceil(n / group))
+
+    def rebin(a: np.ndarray) -> np.ndarray:
+        pad = np.zeros(m * group)
+        pad[: len(a)] = a
+        return pad.reshape(m, group).sum(axis=1)
+
+    width = dt * group
+    out = {"t_ns": np.arange(m) * width, "bin_ns": np.full(m, width)}
+    for cls, arr in busy.items():
+        cap = pr.capacity.get(cls, 1.0) or 1.0
+        out[f"util:{cls}"] = np.clip(rebin(arr) / (width * cap), 0.0, 1.0)
+    for comp, arr in energy.items():
+        out[f"power_mw:{comp}"] = rebin(arr) / width  # pJ / ns = mW
+    return out
+
+
+def write_timeline_csv(rr, path: Path, bins: int) -> None:
+    """timeline.csv: per time bin and pipeline, utilization and power by component."""
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        header_written = False
+        for pname, pr in rr.pipelines.items():
+            tl = timeline(pr, bins)
+            keys = list(tl)
+            if not header_written:
+                w.writerow(["pipeline", *keys])
+                header_written = True
+            for i in range(len(tl["t_ns"])):
+                w.writerow([pname, *[f"{tl[k][i]:.6g}" for k in keys]])
+
+
+def write_tiles_csv(rr, path: Path) -> None:
+    """tiles.csv: busy time and utilization of every powered tile's crossbars."""
+    hw = rr.hardware
+    tpr, cols = hw.chip.tiles_per_router, hw.chip.mesh_cols
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["pipeline", "tile", "chip", "router", "router_row", "router_col",
+                    "crossbars", "busy_ns", "utilization"])
+        for pname, pr in rr.pipelines.items():
+            busy: dict[int, float] = {}
+            xbars: dict[int, int] = {}
+            for plan in pr.plans.values():
+                for lane in plan.lanes:
+                    b = pr.timing.lane_busy_ns.get((lane.layer, lane.replica, lane.row_block),
+                                                   0.0)
+                    for part in lane.parts:
+                        busy[part.tile] = busy.get(part.tile, 0.0) + b * part.crossbars
+                        xbars[part.tile] = xbars.get(part.tile, 0) + part.crossbars
+            span = pr.timing.end_ns or 1.0
+            for tile in sorted(xbars):
+                local = tile % hw.chip.tiles
+                router = local // tpr
+                w.writerow([pname, tile, tile // hw.chip.tiles, router, router // cols,
+                            router % cols, xbars[tile], f"{busy[tile]:.1f}",
+                            f"{busy[tile] / (xbars[tile] * span):.6f}"])
+
+
+def plot_utilization(rr, path: Path, bins: int) -> None:
+    """utilization.png: busy fraction of crossbars and ADCs over time, all pipelines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    classes = ("crossbar", "adc")
+    fig, axes = plt.subplots(len(classes), 1, figsize=(9, 5.5), sharex=True)
+    for ax, cls in zip(axes, classes, strict=True):
+        for pname, pr in rr.pipelines.items():
+            tl = timeline(pr, bins)
+            ax.plot(tl["t_ns"] / 1e3, tl[f"util:{cls}"], label=pname, lw=1.2)
+        ax.set_ylabel(f"{cls} busy fraction")
+        ax.set_ylim(0, 1.05)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper right")
+    axes[-1].set_xlabel("simulated time (µs)")
+    fig.suptitle(f"{rr.scenario.name}: {rr.scenario.workload.model} on {rr.hardware.name}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """The comparison table printed by ``redysim run``."""
+    pipes = summary["pipelines"]
+    names = list(pipes)
+    rows: list[tuple[str, list[str]]] = []
+
+    def add(label: str, fn, fmt: str) -> None:
+        rows.append((label, [format(fn(pipes[n]), fmt) for n in names]))
+
+    add("latency (µs)", lambda p: p["latency_ns"] / 1e3, ".2f")
+    add("throughput (img/s)", lambda p: p["throughput_ips"], ".1f")
+    add("energy / image (µJ)", lambda p: p["energy_pj"]["per_image"] / 1e6, ".3f")
+    add("  ADC (µJ)", lambda p: p["energy_pj"]["by_component"].get("adc", 0) / 1e6 / p["images"],
+        ".3f")
+    add("  crossbar (µJ)",
+        lambda p: p["energy_pj"]["by_component"].get("crossbar", 0) / 1e6 / p["images"], ".3f")
+    add("  DAC (µJ)", lambda p: p["energy_pj"]["by_component"].get("dac", 0) / 1e6 / p["images"],
+        ".3f")
+    add("ADC conversions (M)", lambda p: p["counts"]["adc_conversions"] / 1e6, ".3f")
+    add("crossbar reads (M)", lambda p: p["counts"]["crossbar_reads"] / 1e6, ".3f")
+    add("mean bits / group", lambda p: p["mean_bits_per_group"], ".3f")
+    if any(pipes[n].get("accuracy") is not None for n in names):
+        rows.append(("top-1 accuracy (%)", [
+            "-" if pipes[n].get("accuracy") is None else f"{pipes[n]['accuracy']:.2f}"
+            for n in names]))
+    w0 = max(len(r[0]) for r in rows) + 2
+    ws = [max(12, len(n) + 2) for n in names]
+    lines = ["".ljust(w0) + "".join(n.rjust(w) for n, w in zip(names, ws, strict=True))]
+    for label, vals in rows:
+        lines.append(label.ljust(w0) + "".join(v.rjust(w) for v, w in zip(vals, ws, strict=True)))
+    comp = summary.get("comparison")
+    if comp:
+        lines.append("")
+        lines.append("redy / static: energy {energy_ratio:.3f}, latency {latency_ratio:.3f}, "
+                     "ADC conversions {adc_conversion_ratio:.3f}, mean bits {mean_bits_ratio:.3f}"
+                     .format(**comp))
+    if summary.get("float_accuracy") is not None:
+        lines.append(f"float top-1 accuracy: {summary['float_accuracy']:.2f}%")
+    return "\n".join(lines)
+
+
+def write_results(rr, out_dir: Path) -> dict[str, Any]:
+    """Write summary.json, layers.csv, timeline.csv and utilization.png into *out_dir*."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = build_summary(rr)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
+    write_layers_csv(rr, out_dir / "layers.csv")
+    bins = rr.scenario.simulation.time_bins
+    write_timeline_csv(rr, out_dir / "timeline.csv", bins)
+    write_tiles_csv(rr, out_dir / "tiles.csv")
+    plot_utilization(rr, out_dir / "utilization.png", bins)
+    return summary
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)

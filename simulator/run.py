@@ -1,0 +1,152 @@
+"""The whole flow, scenario in → results out (the Python API behind ``redysim run``).
+
+scenario → hardware spec → workload (model, inputs) → torch.fx graph → mapping →
+static scales → per-pipeline bit planes (policy applied inside the forward pass) →
+SimPy simulation per pipeline → :class:`RunResult`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from mapping.mapper import map_network
+from simulator.config_io import ConfigError
+from simulator.hardware import HardwareSpec, load_hardware
+from simulator.scenario import Scenario, load_scenario
+from simulator.simulate import PipelineResult, simulate_pipeline
+from workloads.graph import TracedWorkload, trace_model
+from workloads.precision import LayerSpec, PipelinePrecision, compute_precision
+from workloads.quantize import calibrate_scales
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Workload:
+    """The network and the inputs that drive it."""
+
+    traced: TracedWorkload
+    calib_inputs: torch.Tensor
+    eval_inputs: torch.Tensor
+    eval_labels: torch.Tensor | None
+    note: str
+
+
+@dataclass
+class RunResult:
+    """Everything one scenario run produced."""
+
+    scenario: Scenario
+    hardware: HardwareSpec
+    workload: Workload
+    mapping: object
+    precision: dict[str, PipelinePrecision]
+    pipelines: dict[str, PipelineResult]
+    float_accuracy: float | None
+    wall_s: dict[str, float] = field(default_factory=dict)
+
+
+def load_workload(sc: Scenario) -> Workload:
+    """Build the model named in the scenario, its inputs, and trace it."""
+    from workloads.models import build_model, calibrate_batchnorm
+
+    w = sc.workload
+    weights = str(sc.resolve(w.weights)) if w.weights else None
+    torch.manual_seed(w.seed)
+    if w.model == "digits":
+        from workloads.digits import digits_split, load_digits_model
+
+        model = load_digits_model()
+        if weights:
+            from workloads.models import load_weights
+
+            load_weights(model, weights)
+        shape = (1, 8, 8)
+        x_tr, y_tr, x_te, y_te = digits_split(seed=w.seed)
+        calib = x_tr[: w.calibration_images]
+        n_eval = w.accuracy_images or len(x_te)
+        eval_x, eval_y = x_te[:n_eval], y_te[:n_eval]
+        note = "digits CNN trained by redysim on scikit-learn's digits (seeded, cached)"
+    else:
+        model, shape = build_model(w.model, w.input_size, w.seed, weights,
+                                   input_shape=w.input_shape)
+        if len(shape) == 3 and shape[0] == 3:
+            from workloads.inputs import sample_images
+
+            imgs = sample_images(w.calibration_images + w.eval_images, shape[1], w.seed)
+        else:
+            g = torch.Generator().manual_seed(w.seed)
+            imgs = torch.randn((w.calibration_images + w.eval_images, *shape), generator=g)
+        calib, eval_x = imgs[: w.calibration_images], imgs[w.calibration_images:]
+        eval_y = None
+        if weights:
+            note = f"{w.model} with weights from {weights}"
+        else:
+            calibrate_batchnorm(model, calib)
+            note = (f"{w.model} with seeded random weights (seed {w.seed}); BatchNorm "
+                    f"statistics calibrated on {len(calib)} crops of scikit-learn's sample "
+                    "photographs; no accuracy (no pretrained weights available)")
+    model.eval()
+    traced = trace_model(model, tuple(shape), w.model)
+    return Workload(traced, calib, eval_x, eval_y, note)
+
+
+def layer_specs(traced: TracedWorkload, mapping) -> dict[str, LayerSpec]:
+    """Row-block ranges of every mapped layer, for grouping activations."""
+    g = traced.graph
+    return {name: LayerSpec(module=g.nodes[name]["module"], kind=lm.kind,
+                            row_ranges=[tuple(rb.rows) for rb in lm.row_blocks],
+                            signed_input=bool(g.nodes[name]["signed_input"]))
+            for name, lm in mapping.layers.items()}
+
+
+def run(scenario: Scenario | str | Path, progress: Progress | None = None) -> RunResult:
+    """Run a scenario end to end and return the result object (nothing is written)."""
+    say = progress or (lambda _msg: None)
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    wall: dict[str, float] = {}
+    t = time.perf_counter()
+    hw = load_hardware(sc.resolve(sc.hardware))
+    say(f"hardware {hw.name}")
+    say(f"building and tracing {sc.workload.model}")
+    wl = load_workload(sc)
+    wall["trace"] = time.perf_counter() - t
+    t = time.perf_counter()
+    mapping = map_network(wl.traced.graph, hw, sc.mapping)
+    wall["map"] = time.perf_counter() - t
+    say(f"mapped: {mapping.crossbars_used} crossbars on {mapping.tiles_used} tiles, "
+        f"{mapping.chips} chip(s)")
+    t = time.perf_counter()
+    specs = layer_specs(wl.traced, mapping)
+    module = wl.traced.module
+    if sc.quantization.bits != hw.activations.bits:
+        raise ConfigError(
+            f"{sc.source}: quantization.bits: must equal the hardware's activations.bits "
+            f"({hw.activations.bits}) (got {sc.quantization.bits})")
+    scales = calibrate_scales(module, specs, wl.calib_inputs, sc.quantization)
+    say(f"capturing activations and applying {len(sc.pipelines)} precision policies")
+    prec = compute_precision(module, specs, wl.eval_inputs, scales, sc.quantization,
+                             sc.pipelines, labels=wl.eval_labels)
+    float_acc = None
+    if wl.eval_labels is not None:
+        from workloads.precision import float_accuracy
+
+        float_acc = float_accuracy(module, wl.eval_inputs, wl.eval_labels)
+    wall["precision"] = time.perf_counter() - t
+    results: dict[str, PipelineResult] = {}
+    for name, pp in prec.items():
+        t = time.perf_counter()
+        say(f"simulating pipeline {name} ({sc.simulation.fidelity}, "
+            f"{sc.simulation.images} image(s))")
+        planes = {layer: lp.planes for layer, lp in pp.layers.items()}
+        results[name] = simulate_pipeline(
+            wl.traced.graph, mapping, hw, planes, pp.policy.policy, name,
+            sc.simulation.fidelity, sc.simulation.images, sc.simulation.time_bins,
+            sc.simulation.power_gating)
+        wall[f"simulate:{name}"] = time.perf_counter() - t
+    return RunResult(sc, hw, wl, mapping, prec, results, float_acc, wall)

@@ -1,0 +1,113 @@
+"""Scenario file: which hardware, which network, which precision pipelines, how to simulate.
+
+A scenario YAML is loaded once into a validated :class:`Scenario`; relative paths inside
+it (hardware file, weights file, included policy files) are resolved against the
+scenario file's folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mapping.mapper import MappingOptions
+from simulator.config_io import ConfigError, load_yaml, validate
+from workloads.policies import PolicySpec
+from workloads.quantize import QuantConfig
+
+
+class WorkloadSpec(BaseModel):
+    """The network to simulate and the inputs that drive it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="torchvision name, 'digits', or 'package.module:factory'")
+    input_size: int = Field(224, ge=8, description="input height = width (torchvision models)")
+    input_shape: tuple[int, int, int] | None = Field(
+        None, description="(C, H, W) for a custom factory model")
+    seed: int = 0
+    weights: str | None = Field(None, description="state_dict file (path relative to scenario)")
+    calibration_images: int = Field(4, ge=1, description="inputs for BN and scale calibration")
+    eval_images: int = Field(1, ge=1, description="inputs whose activations are simulated")
+    accuracy_images: int = Field(
+        0, ge=0, description="held-out inputs for top-1 accuracy (digits: 0 = whole test split)")
+
+
+class SimulationOptions(BaseModel):
+    """How the chip is simulated."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fidelity: Literal["plane", "group", "analytic"] = "group"
+    images: int = Field(1, ge=1, description="images streamed through the pipeline")
+    time_bins: int = Field(400, ge=10, le=100000, description="bins of the timeline outputs")
+    power_gating: bool = Field(True, description="tiles holding no layer leak nothing")
+
+
+class Scenario(BaseModel):
+    """A whole experiment: hardware × workload × precision pipelines."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    hardware: str = Field(description="hardware YAML, relative to the scenario file")
+    workload: WorkloadSpec
+    quantization: QuantConfig = QuantConfig()
+    pipelines: dict[str, PolicySpec] = Field(
+        default_factory=lambda: {"static": PolicySpec(policy="static"),
+                                 "redy": PolicySpec(policy="redy")})
+    mapping: MappingOptions = MappingOptions()
+    simulation: SimulationOptions = SimulationOptions()
+    # filled in by load_scenario, not by users
+    source: str = Field("<memory>", exclude=True)
+
+    @field_validator("pipelines")
+    @classmethod
+    def _some_pipelines(cls, v: dict[str, PolicySpec]) -> dict[str, PolicySpec]:
+        if not v:
+            raise ValueError("at least one pipeline is required (e.g. static and redy)")
+        return v
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder of the scenario file (for relative paths)."""
+        return Path(self.source).parent if self.source != "<memory>" else Path.cwd()
+
+    def resolve(self, rel: str) -> Path:
+        """Path *rel* as written in the scenario, resolved against the scenario's folder."""
+        p = Path(rel)
+        return p if p.is_absolute() else (self.base_dir / p)
+
+
+def _merge_includes(data: dict[str, Any], base: Path, source: str) -> dict[str, Any]:
+    """Pipelines may say `include: file.yaml` to take their parameters from a tune output."""
+    pipes = data.get("pipelines")
+    if not isinstance(pipes, dict):
+        return data
+    for name, spec in pipes.items():
+        if isinstance(spec, dict) and "include" in spec:
+            inc = base / str(spec["include"])
+            try:
+                extra = load_yaml(inc)
+            except ConfigError as exc:
+                raise ConfigError(f"{source}: pipelines.{name}.include: {exc}") from None
+            merged = {**extra, **{k: v for k, v in spec.items() if k != "include"}}
+            pipes[name] = merged
+    return data
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load and validate a scenario YAML file."""
+    data = load_yaml(path)
+    data = _merge_includes(data, Path(path).parent, str(path))
+    sc = validate(Scenario, data, str(path))
+    sc.source = str(path)
+    hw = sc.resolve(sc.hardware)
+    if not hw.is_file():
+        raise ConfigError(f"{path}: hardware: file not found: {hw}")
+    if sc.workload.weights is not None and not sc.resolve(sc.workload.weights).is_file():
+        raise ConfigError(
+            f"{path}: workload.weights: file not found: {sc.resolve(sc.workload.weights)}")
+    return sc

@@ -1,0 +1,265 @@
+"""Work plan: what each hardware lane and each digital node does, with its per-event costs.
+
+Built once per pipeline from the mapped graph, the hardware spec and the precision
+result, and shared by the event-driven engine and the analytic mode so both book the
+same activity kinds into the ledger.
+
+A *lane* is one row block of one replica of a weight layer: the crossbars of all its
+column blocks, which receive the same activation group (broadcast) and work in lockstep.
+One lane MVM with b bit planes costs, per plane, one read of each of its crossbars, one
+DAC drive and one input-register bit per row per crossbar, and one S+H sample, ADC
+conversion, IMA shift-and-add and IMA output-register write per active column; and per
+group, the eDRAM read and bus transfer of the group (rows × B/8 bytes) plus, for dynamic
+policies, one precision selection.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+
+from simulator.dataflow import rows_needed
+from simulator.ledger import ActivityKind, EnergyLedger, event_vector
+
+WEIGHT_KINDS = ("conv", "linear")
+
+
+@dataclass
+class ImaPart:
+    """The crossbars of one lane that sit in one IMA."""
+
+    ima: int
+    tile: int
+    crossbars: int
+    cols: int
+    adcs: int  # ADCs of the pool this part holds while converting
+
+
+@dataclass
+class Lane:
+    """One row block of one replica of a weight layer."""
+
+    layer: str
+    replica: int
+    row_block: int
+    rows: int
+    crossbars: int
+    cols: int
+    parts: list[ImaPart]
+    positions: np.ndarray  # output positions handled by this replica (row-major indices)
+    conv_ns: float  # time to convert one plane of all columns with the held ADCs
+    kind_mvm: int = -1
+    kind_read_first: int = -1
+    kind_read: int = -1
+    kind_convert: int = -1
+
+
+@dataclass
+class NodePlan:
+    """A graph node as the engine executes it."""
+
+    name: str
+    kind: str
+    order: int
+    out_h: int
+    out_w: int
+    producers: list[str]
+    # thresholds[producer][out_row] = leading producer positions needed for that out row
+    thresholds: dict[str, np.ndarray] = field(default_factory=dict)
+    lanes: list[Lane] = field(default_factory=list)
+    row_blocks: int = 0
+    replicas: int = 1
+    kind_output: int = -1  # per output position (weight) or per output row (digital) costs
+    row_ns: float = 0.0  # digital nodes: time per output row
+    tile: int = 0  # first tile of the node (digital nodes run on their producer's tiles)
+
+    @property
+    def positions(self) -> int:
+        """Output positions per image."""
+        return self.out_h * self.out_w
+
+
+def _hw(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(C, H, W) of a map shape or (F, 1, 1) of a vector."""
+    if len(shape) == 3:
+        return int(shape[0]), int(shape[1]), int(shape[2])
+    return int(shape[0]), 1, 1
+
+
+def plane_duration(b: int | np.ndarray, read_ns: float, conv_ns: float) -> np.ndarray | float:
+    """Two-stage pipeline (read → S+H → convert) of b planes: r + c + (b-1)·max(r, c)."""
+    b = np.asarray(b, dtype=float)
+    d = read_ns + conv_ns + (b - 1) * max(read_ns, conv_ns)
+    return np.where(b > 0, d, 0.0)
+
+
+#: tile digital unit that executes each non-weight node kind
+DIGITAL_UNIT = {"maxpool": "maxpool", "avgpool": "tile_shift_add", "add": "tile_shift_add"}
+
+
+def _digital_rate(hw, graph: nx.DiGraph, name: str, kind: str) -> float:
+    """Values per ns a digital node processes: one per cycle per unit, on every tile of it."""
+    unit = DIGITAL_UNIT.get(kind)
+    if unit is None:
+        return 0.0
+    tiles = max(len(graph.nodes[name].get("tiles") or []), 1)
+    return getattr(hw.components.tile, unit).count * tiles * float(hw.clock_ghz)
+
+
+def build_plan(graph: nx.DiGraph, mapping, hw, ledger: EnergyLedger, dynamic: bool,
+               ) -> dict[str, NodePlan]:
+    """Build the node plans of one pipeline and register their activity kinds in *ledger*."""
+    B = int(hw.activations.bits)
+    group_bytes_per_row = B / 8.0
+    adcs_per_ima = int(hw.ima.adcs)
+    rate = float(hw.ima.adc_rate_gsps)
+    read_ns = float(hw.crossbar.read_ns)
+    flit_bits = int(hw.noc.flit_bits)
+    plans: dict[str, NodePlan] = {}
+    order = sorted(graph.nodes, key=lambda n: graph.nodes[n]["order"])
+    for name in order:
+        a = graph.nodes[name]
+        kind = a["kind"]
+        _, oh, ow = _hw(tuple(a["out_shape"]))
+        producers = sorted(graph.predecessors(name), key=lambda n: graph.nodes[n]["order"])
+        plan = NodePlan(name=name, kind=kind, order=a["order"], out_h=oh, out_w=ow,
+                        producers=producers, tile=int((a.get("tiles") or [0])[0]))
+        for prod in producers:
+            _, ph, pw = _hw(tuple(graph.nodes[prod]["out_shape"]))
+            plan.thresholds[prod] = _thresholds(a, kind, oh, ph, pw)
+        # output-side costs (eDRAM write, NoC transfer to consumers)
+        out_c, _, _ = _hw(tuple(a["out_shape"]))
+        flit_hops = 0.0
+        offchip = 0.0
+        for _, cons, e in graph.out_edges(name, data=True):
+            if e.get("offchip"):
+                offchip += out_c * B / 8.0
+            hops = e.get("hops", 0)
+            if hops or _different_tiles(graph, name, cons):
+                flit_hops += math.ceil(out_c * B / flit_bits) * (hops + 1)
+        if kind in WEIGHT_KINDS:
+            lm = mapping.layers[name]
+            plan.replicas = lm.replicas
+            plan.row_blocks = len(lm.row_blocks)
+            merges = _merges_per_position(lm)
+            out_events = {
+                "tile_shift_add": merges,
+                "activation": out_c if a.get("act") else 0,
+                "tile_output_register": out_c,
+                "edram_byte": out_c * B / 8.0,
+                "router_flit_hop": flit_hops,
+                "offchip_byte": offchip,
+            }
+            plan.kind_output = ledger.register(ActivityKind(
+                f"{name}/output", name, np.zeros(len(event_vector({}))), event_vector(out_events)))
+            P = oh * ow
+            for r in range(lm.replicas):
+                slots = lm.placement[r]
+                idx = 0
+                positions = np.arange(r, P, lm.replicas)
+                for rb_i, rb in enumerate(lm.row_blocks):
+                    n_x = len(rb.crossbar_cols)
+                    my_slots = slots[idx: idx + n_x]
+                    my_cols = rb.crossbar_cols
+                    idx += n_x
+                    parts: dict[int, list[int]] = {}
+                    tile_of: dict[int, int] = {}
+                    for s, c in zip(my_slots, my_cols, strict=True):
+                        parts.setdefault(s.ima, []).append(c)
+                        tile_of[s.ima] = s.tile
+                    ima_parts = [ImaPart(ima, tile_of[ima], len(cs), sum(cs),
+                                         min(len(cs), adcs_per_ima))
+                                 for ima, cs in sorted(parts.items())]
+                    conv_ns = max(p.cols / (p.adcs * rate) for p in ima_parts)
+                    n_rows = rb.rows[1] - rb.rows[0]
+                    cols = sum(my_cols)
+                    lane = Lane(name, r, rb_i, n_rows, n_x, cols, ima_parts, positions, conv_ns)
+                    read_ev = {"crossbar_read": n_x, "dac_drive": n_rows * n_x,
+                               "input_register_bit": n_rows * n_x}
+                    conv_ev = {"sh_sample": cols, "adc_conversion": cols,
+                               "ima_shift_add": cols, "ima_output_register": cols}
+                    group_ev = {"edram_byte": n_rows * group_bytes_per_row,
+                                "bus_byte": n_rows * group_bytes_per_row,
+                                "precision_select": 1 if dynamic else 0}
+                    adcs_held = sum(p.adcs for p in ima_parts)
+                    tag = f"{name}/r{r}/rb{rb_i}"
+                    lane.kind_mvm = ledger.register(ActivityKind(
+                        tag, name, event_vector({**read_ev, **conv_ev}), event_vector(group_ev),
+                        {"crossbar": n_x, "adc": adcs_held}))
+                    lane.kind_read_first = ledger.register(ActivityKind(
+                        tag + "/read0", name, event_vector(read_ev), event_vector(group_ev),
+                        {"crossbar": n_x}))
+                    lane.kind_read = ledger.register(ActivityKind(
+                        tag + "/read", name, event_vector(read_ev), event_vector({}),
+                        {"crossbar": n_x}))
+                    lane.kind_convert = ledger.register(ActivityKind(
+                        tag + "/convert", name, event_vector(conv_ev), event_vector({}),
+                        {"adc": adcs_held}))
+                    plan.lanes.append(lane)
+        else:
+            ev, values = _digital_row_events(a, kind, graph, name, B)
+            ev["router_flit_hop"] = flit_hops * ow if kind not in ("output",) else 0.0
+            ev["offchip_byte"] = offchip * ow
+            plan.kind_output = ledger.register(ActivityKind(
+                f"{name}/row", name, np.zeros(len(event_vector({}))), event_vector(ev),
+                {"digital": 1.0} if values else {}))
+            rate = _digital_rate(hw, graph, name, kind)
+            plan.row_ns = values / rate if values and rate else 0.0
+        plans[name] = plan
+    return plans
+
+
+def _different_tiles(graph: nx.DiGraph, u: str, v: str) -> bool:
+    tu, tv = graph.nodes[u].get("tiles") or [], graph.nodes[v].get("tiles") or []
+    return bool(tu) and bool(tv) and tu[0] != tv[0]
+
+
+def _merges_per_position(lm) -> int:
+    """Partial sums merged in the tile per output position: Σ_channels (row blocks − 1)."""
+    per_ch: dict[int, int] = {}
+    for rb in lm.row_blocks:
+        for c in range(rb.out_channels[0], rb.out_channels[1]):
+            per_ch[c] = per_ch.get(c, 0) + 1
+    return sum(v - 1 for v in per_ch.values())
+
+
+def _thresholds(a: dict, kind: str, oh: int, ph: int, pw: int) -> np.ndarray:
+    """Leading producer positions needed before each output row can be computed."""
+    if kind in ("linear", "flatten", "output") or (oh == 1 and ph > 1 and kind != "conv"):
+        return np.full(oh, ph * pw, dtype=np.int64)
+    if kind in ("conv", "maxpool", "avgpool"):
+        kh = (a.get("kernel") or (1, 1))[0]
+        sh = (a.get("stride") or (1, 1))[0]
+        pd = (a.get("padding") or (0, 0))[0]
+        dl = (a.get("dilation") or (1, 1))[0]
+        return np.array([rows_needed(r, kh, sh, pd, dl, ph) * pw for r in range(oh)],
+                        dtype=np.int64)
+    # add / concat: same spatial grid
+    return np.array([min(ph, r + 1) * pw for r in range(oh)], dtype=np.int64)
+
+
+def _digital_row_events(a: dict, kind: str, graph: nx.DiGraph, name: str, B: int,
+                        ) -> tuple[dict[str, float], int]:
+    """Events and digital-unit values of one output row of a non-weight node."""
+    oc, oh, ow = _hw(tuple(a["out_shape"]))
+    out_vals = oc * ow
+    byte = B / 8.0
+    if kind == "maxpool":
+        kh, kw = a.get("kernel") or (1, 1)
+        cmp = out_vals * kh * kw
+        return {"maxpool": cmp, "edram_byte": (cmp + out_vals) * byte}, cmp
+    if kind == "avgpool":
+        ic, ih, iw = _hw(tuple(a["in_shape"]))
+        in_vals = ic * ih * iw / max(oh, 1)
+        return {"tile_shift_add": in_vals, "edram_byte": (in_vals + out_vals) * byte}, int(in_vals)
+    if kind == "add":
+        n_in = graph.in_degree(name)
+        adds = out_vals * max(n_in - 1, 1)
+        ev = {"tile_shift_add": adds, "edram_byte": (out_vals * n_in + out_vals) * byte}
+        if a.get("act"):
+            ev["activation"] = out_vals
+        return ev, adds
+    return {}, 0  # input, output, concat, flatten: address bookkeeping only
