@@ -206,8 +206,8 @@ def build_plan(graph: nx.DiGraph, mapping, hw, ledger: EnergyLedger, dynamic: bo
             plan.kind_output = ledger.register(ActivityKind(
                 f"{name}/row", name, np.zeros(len(event_vector({}))), event_vector(ev),
                 {"digital": 1.0} if values else {}))
-            rate = _digital_rate(hw, graph, name, kind)
-            plan.row_ns = values / rate if values and rate else 0.0
+            d_rate = _digital_rate(hw, graph, name, kind)
+            plan.row_ns = values / d_rate if values and d_rate else 0.0
         plans[name] = plan
     return plans
 
