@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("hardware")
     h.add_argument("--json", action="store_true")
     h.set_defaults(func=cmd_hw)
+    from simulator.plot_cli import add_plot_parser
+
+    add_plot_parser(sub)
     return p
 
 

@@ -61,6 +61,7 @@ def build_summary(rr) -> dict[str, Any]:
         "workload": sc.workload.model,
         "workload_note": rr.workload.note,
         "float_accuracy": rr.float_accuracy,
+        "tiles_per_router": hw.chip.tiles_per_router,
         "mapping": {"crossbars_used": m.crossbars_used,
                     "crossbars_available": m.crossbars_available,
                     "tiles_used": m.tiles_used, "chips": m.chips},
@@ -191,30 +192,6 @@ def write_tiles_csv(rr, path: Path) -> None:
                             f"{busy[tile] / (xbars[tile] * span):.6f}"])
 
 
-def plot_utilization(rr, path: Path, bins: int) -> None:
-    """utilization.png: busy fraction of crossbars and ADCs over time, all pipelines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    classes = ("crossbar", "adc")
-    fig, axes = plt.subplots(len(classes), 1, figsize=(9, 5.5), sharex=True)
-    for ax, cls in zip(axes, classes, strict=True):
-        for pname, pr in rr.pipelines.items():
-            tl = timeline(pr, bins)
-            ax.plot(tl["t_ns"] / 1e3, tl[f"util:{cls}"], label=pname, lw=1.2)
-        ax.set_ylabel(f"{cls} busy fraction")
-        ax.set_ylim(0, 1.05)
-        ax.grid(alpha=0.3)
-        ax.legend(loc="upper right")
-    axes[-1].set_xlabel("simulated time (µs)")
-    fig.suptitle(f"{rr.scenario.name}: {rr.scenario.workload.model} on {rr.hardware.name}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def format_table(summary: dict[str, Any]) -> str:
     """The comparison table printed by ``redysim run``."""
     pipes = summary["pipelines"]
@@ -265,7 +242,11 @@ def write_results(rr, out_dir: Path) -> dict[str, Any]:
     bins = rr.scenario.simulation.time_bins
     write_timeline_csv(rr, out_dir / "timeline.csv", bins)
     write_tiles_csv(rr, out_dir / "tiles.csv")
-    plot_utilization(rr, out_dir / "utilization.png", bins)
+    from simulator.plots import draw_all
+    from simulator.report_html import write_report
+
+    draw_all(out_dir)
+    write_report(out_dir)
     return summary
 
 

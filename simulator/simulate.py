@@ -99,7 +99,8 @@ def simulate_pipeline(graph: nx.DiGraph, mapping, hw, planes: dict[str, np.ndarr
         digital = max((p.row_ns * p.out_h for p in plans.values()), default=0.0)
         period = max(period, digital)
         thr = 1e9 / period if period > 0 else float("inf")
-        basis = "pipeline bound: 1 / busiest lane's busy time per image (stream images for a measured figure)"
+        basis = ("pipeline bound: 1 / busiest lane's busy time per image "
+                 "(stream images for a measured figure)")
     static = static_power_mw(hw, mapping, power_gating)
     for comp, mw in static.items():
         ledger.add_static(comp, mw * timing.end_ns)  # mW × ns = pJ

@@ -116,7 +116,6 @@ def build_plan(graph: nx.DiGraph, mapping, hw, ledger: EnergyLedger, dynamic: bo
     group_bytes_per_row = B / 8.0
     adcs_per_ima = int(hw.ima.adcs)
     rate = float(hw.ima.adc_rate_gsps)
-    read_ns = float(hw.crossbar.read_ns)
     flit_bits = int(hw.noc.flit_bits)
     plans: dict[str, NodePlan] = {}
     order = sorted(graph.nodes, key=lambda n: graph.nodes[n]["order"])
