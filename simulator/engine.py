@@ -60,6 +60,10 @@ class ChipSimulation:
             for n, p in plans.items()}
         self.adc_pools: dict[int, simpy.Container] = {}
         adcs = int(hw.ima.adcs)
+        # When an IMA has at least one ADC per crossbar, no lane can ever wait for one (a
+        # lane holds at most one ADC per crossbar it has in the IMA), so the group-fidelity
+        # lanes skip the pool's get/put events; plane fidelity always arbitrates.
+        self.adc_shared = adcs < int(hw.ima.crossbars) or fidelity == "plane"
         for p in plans.values():
             for lane in p.lanes:
                 for part in lane.parts:
@@ -89,34 +93,40 @@ class ChipSimulation:
 
     def _lane_group(self, plan: NodePlan, lane: Lane):
         env, ledger = self.env, self.ledger
-        xbar = simpy.Resource(env, capacity=1)
-        pools = [(self.adc_pools[p.ima], p.adcs) for p in lane.parts]
+        pools = [(self.adc_pools[p.ima], p.adcs) for p in lane.parts] if self.adc_shared else []
         trace = self.trace
         ow = plan.out_w
         busy = 0.0
+        select_ns = self.select_ns
+        kind = lane.kind_mvm
+        producers = [(prod, plan.thresholds[prod]) for prod in plan.producers]
         for img in range(self.images):
             planes = self.planes[plan.name][img, lane.row_block]
+            progs = [(self.progress[prod][img], thr) for prod, thr in producers]
+            pos_list = lane.positions.tolist()
+            b_list = planes[lane.positions].tolist()
             durations = plane_duration(planes[lane.positions], self.read_ns, lane.conv_ns)
-            for pos, dur in zip(lane.positions.tolist(), durations.tolist(), strict=True):
-                yield from self._wait_inputs(plan, img, pos // ow)
-                b = int(planes[pos])
+            for pos, b, dur in zip(pos_list, b_list, durations.tolist(), strict=True):
+                row = pos // ow
+                for prog, thr in progs:
+                    need = thr[row]
+                    if prog.prefix < need:
+                        yield prog.wait(need)
                 t0 = env.now
                 if b > 0:
-                    with xbar.request() as req:
-                        yield req
-                        for pool, n in pools:
-                            yield pool.get(n)
-                        t0 = env.now
-                        if trace:
-                            self._trace_adc(lane)
-                        yield env.timeout(dur + self.select_ns)
-                        for pool, n in pools:
-                            yield pool.put(n)
-                        if trace:
-                            self._trace_adc(lane)
-                            trace.mvm(lane, t0, env.now, b)
+                    for pool, n in pools:
+                        yield pool.get(n)
+                    t0 = env.now
+                    if trace:
+                        self._trace_adc(lane)
+                    yield env.timeout(dur + select_ns)
+                    for pool, n in pools:
+                        yield pool.put(n)
+                    if trace:
+                        self._trace_adc(lane)
+                        trace.mvm(lane, t0, env.now, b)
                     busy += env.now - t0
-                ledger.record(t0, env.now, lane.kind_mvm, b, 1)
+                ledger.record(t0, env.now, kind, b, 1)
                 self._position_done(plan, img, pos)
         self.lane_busy[(lane.layer, lane.replica, lane.row_block)] = busy
 

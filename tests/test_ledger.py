@@ -96,3 +96,19 @@ def test_progress_prefix_out_of_order():
     env.run()
     assert fired == [0]
     assert np.all(prog.done[:4])
+
+
+def test_spread_matches_brute_force_overlap():
+    from simulator.ledger import _spread
+
+    rng = np.random.default_rng(0)
+    t0 = rng.uniform(0, 1000, 300)
+    t1 = t0 + rng.uniform(0, 300, 300)
+    w = rng.uniform(0.5, 3, 300)
+    dt = 37.0
+    nb = int(t1.max() // dt) + 2
+    ref = np.zeros(nb)
+    for s, e, ww in zip(t0, t1, w, strict=True):
+        for i in range(nb):
+            ref[i] += ww * max(0.0, min(e, (i + 1) * dt) - max(s, i * dt))
+    assert _spread(t0, t1, w, dt, nb) == pytest.approx(ref, abs=1e-6)

@@ -1,0 +1,169 @@
+"""Map a workload graph onto the accelerator: partition, replicate, place, route."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field
+
+from mapping.errors import MappingError
+from mapping.partition import RowBlock, partition_layer, weight_slices
+from mapping.place import CrossbarSlot, annotate_graph, place_layers
+from mapping.replicate import replicate
+
+__all__ = [
+    "CrossbarSlot",
+    "LayerMapping",
+    "MappingOptions",
+    "NetworkMapping",
+    "RowBlock",
+    "WEIGHT_KINDS",
+    "map_network",
+]
+
+WEIGHT_KINDS = ("conv", "linear")
+
+
+class MappingOptions(BaseModel):
+    """Scenario options of the mapper."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    chips: Annotated[int, Field(ge=1)] | Literal["auto"] = 1
+    """Chips to use, or ``auto``: the fewest (<= max_chips) that hold one replica per layer."""
+    max_chips: Annotated[int, Field(ge=1)] = 64
+    replicate: bool = True
+    """Replicate layers to balance the pipeline (ISAAC); else one replica (or pinned)."""
+    replicas: dict[str, Annotated[int, Field(ge=1)]] = {}
+    """Pinned replica counts per layer name (kept as is by the balancer)."""
+
+
+@dataclass
+class LayerMapping:
+    """Partition, replication and placement of one conv/linear layer."""
+
+    name: str
+    kind: str
+    rows: int
+    """Weight-matrix rows per conv group (L = kh*kw*C_in/g)."""
+    cols: int
+    """Logical output columns per group (C_out/g)."""
+    groups: int
+    row_blocks: list[RowBlock]
+    crossbars: int
+    """Crossbars per replica (sum of the row blocks' crossbars)."""
+    replicas: int
+    positions: int
+    """Output positions per image (H_out*W_out; 1 for a linear layer)."""
+    out_hw: tuple[int, int]
+    placement: list[list[CrossbarSlot]] = field(default_factory=list)
+    """``[replica][crossbar index]`` (row block major, then column block)."""
+    tiles: list[int] = field(default_factory=list)
+    chip: int = 0
+    utilization: float = 0.0
+    """Weight cells / cells of the layer's crossbars."""
+    weight_cells: int = 0
+    """Cells holding weight bit-slices, per replica (unit columns excluded)."""
+
+
+@dataclass
+class NetworkMapping:
+    """The whole network's mapping (``layers`` in graph order, conv/linear only)."""
+
+    layers: dict[str, LayerMapping]
+    graph: nx.DiGraph
+    chips: int
+    crossbars_used: int
+    crossbars_available: int
+    tiles_used: int
+    hw: Any = None
+
+
+def _layer(name: str, d: dict[str, Any], hw: Any) -> LayerMapping:
+    rows, cols, blocks = partition_layer(d, hw)
+    out = tuple(d.get("out_shape") or ())
+    out_hw = (int(out[1]), int(out[2])) if d["kind"] == "conv" and len(out) == 3 else (1, 1)
+    g = int(d.get("groups", 1) or 1)
+    crossbars = sum(rb.n_crossbars for rb in blocks)
+    cells = rows * cols * g * weight_slices(hw)
+    cap = crossbars * hw.crossbar.rows * hw.crossbar.cols
+    return LayerMapping(
+        name=name, kind=d["kind"], rows=rows, cols=cols, groups=g, row_blocks=blocks,
+        crossbars=crossbars, replicas=1, positions=out_hw[0] * out_hw[1], out_hw=out_hw,
+        utilization=cells / cap if cap else 0.0, weight_cells=cells,
+    )
+
+
+def _capacity_text(hw: Any, chips: int) -> str:
+    return (f"{chips} chip(s) × {hw.chip.tiles} tiles × {hw.tile.imas} IMAs × "
+            f"{hw.ima.crossbars} crossbars")
+
+
+def map_network(
+    graph: nx.DiGraph, hw: Any, options: MappingOptions | None = None
+) -> NetworkMapping:
+    """Partition every conv/linear node, choose chips and replicas, place and route.
+
+    Annotates *graph* in place (node ``tiles``, ``chip``, ``replicas``, ``crossbars``; edge
+    ``hops``, ``route``, ``offchip``) and returns it inside the :class:`NetworkMapping`.
+    Raises :class:`MappingError` when the network does not fit or options are wrong.
+    """
+    options = options or MappingOptions()
+    order = sorted(graph.nodes, key=lambda n: graph.nodes[n].get("order", 0))
+    layers = {n: _layer(n, graph.nodes[n], hw) for n in order
+              if graph.nodes[n]["kind"] in WEIGHT_KINDS}
+
+    unknown = sorted(set(options.replicas) - set(layers))
+    if unknown:
+        raise MappingError(
+            f"mapping.replicas: unknown layer(s) {', '.join(unknown)}; "
+            f"the layers are: {', '.join(layers)}"
+        )
+    too_many = [f"{n}: {r} > {layers[n].positions}" for n, r in options.replicas.items()
+                if r > max(layers[n].positions, 1)]
+    if too_many:
+        raise MappingError(
+            "mapping.replicas: more replicas than output positions per image "
+            f"({'; '.join(too_many)})"
+        )
+    per_chip = hw.chip.tiles * hw.tile.imas * hw.ima.crossbars
+    need1 = sum(lm.crossbars for lm in layers.values())
+    need_min = sum(lm.crossbars * options.replicas.get(n, 1) for n, lm in layers.items())
+
+    if options.chips == "auto":
+        chips = max(1, -(-need_min // per_chip))
+        if chips > options.max_chips:
+            what = "with pinned replicas" if need_min > need1 else "one replica per layer"
+            raise MappingError(
+                f"network needs {need_min} crossbars ({what}), "
+                f"max_chips={options.max_chips} chips have {options.max_chips * per_chip} "
+                f"({_capacity_text(hw, options.max_chips)})"
+            )
+    else:
+        chips = int(options.chips)
+        avail = chips * per_chip
+        if need1 > avail:
+            raise MappingError(
+                f"network needs {need1} crossbars (one replica per layer), the chip(s) have "
+                f"{avail} ({_capacity_text(hw, chips)}); use more chips or chips: auto"
+            )
+        if need_min > avail:
+            raise MappingError(
+                f"the pinned replicas (mapping.replicas) need {need_min} crossbars, the chip(s) "
+                f"have {avail} ({_capacity_text(hw, chips)})"
+            )
+    budget = chips * per_chip
+    if options.replicate:
+        reps = replicate(list(layers.values()), budget, options.replicas)
+    else:
+        reps = {n: options.replicas.get(n, 1) for n in layers}
+    for n, lm in layers.items():
+        lm.replicas = reps[n]
+
+    used = place_layers(layers.values(), hw, chips)
+    annotate_graph(graph, layers, hw)
+    tiles = {t for lm in layers.values() for t in lm.tiles}
+    return NetworkMapping(layers=layers, graph=graph, chips=chips, crossbars_used=used,
+                          crossbars_available=budget, tiles_used=len(tiles), hw=hw)

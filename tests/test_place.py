@@ -1,0 +1,332 @@
+"""Placement, routing, chip count and reports of the mapper (mapping/place.py, mapper.py,
+report.py).  Expected slots, hops and counts are worked out by hand in the comments."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import pytest
+from pydantic import ValidationError
+
+from mapping.errors import MappingError
+from mapping.mapper import MappingOptions, NetworkMapping, map_network
+from mapping.place import CrossbarSlot, xy_route
+from mapping.report import format_mapping_table, mapping_to_json, plot_placement, write_graphml
+from simulator.hardware import HardwareSpec, load_hardware
+
+ISAAC8 = Path(__file__).resolve().parents[1] / "configs" / "hardware" / "isaac8.yaml"
+
+
+@cache
+def isaac8() -> HardwareSpec:
+    return load_hardware(ISAAC8)
+
+
+@cache
+def small_hw() -> HardwareSpec:
+    """128x128 2-bit crossbars; 2 crossbars/IMA, 2 IMAs/tile (4 crossbars per tile),
+    8 tiles/chip (32 crossbars per chip), 2 tiles per router -> 4 routers in a 2x2 mesh."""
+    return isaac8().with_changes({
+        "ima.crossbars": 2, "ima.adcs": 2,
+        "components.ima.crossbar.count": 2, "components.ima.adc.count": 2,
+        "components.ima.dac.count": 2 * 128, "components.ima.sample_hold.count": 2 * 128,
+        "tile.imas": 2,
+        "chip.tiles": 8, "chip.tiles_per_router": 2, "chip.mesh_cols": 2,
+    })
+
+
+def _node(kind: str, order: int, in_shape: tuple, out_shape: tuple, **kw: Any) -> dict:
+    d = {"kind": kind, "order": order, "module": None, "in_shape": in_shape,
+         "out_shape": out_shape, "act": None, "macs": 0, "weights": 0, "signed_input": False}
+    d.update(kw)
+    return d
+
+
+def _w(cin: int, cout: int, k: int, groups: int = 1) -> dict:
+    return {"in_channels": cin, "out_channels": cout, "kernel": (k, k), "stride": (1, 1),
+            "padding": (k // 2, k // 2), "dilation": (1, 1), "groups": groups}
+
+
+def small_net(fc_out: int = 10) -> nx.DiGraph:
+    """input -> conv1 (3x3 3->16, 8x8) -> pool (4x4) -> conv2 (3x3 16->24, 4x4) -> flatten
+    -> fc (384 -> fc_out) -> output.
+
+    Crossbars on 128x128 2-bit (31 weights per crossbar):
+      conv1: L = 27 rows, 16 cols -> 1 row block x 1 col block = 1
+      conv2: L = 144 = 126 (14 ch) + 18 rows, 24 cols -> 2 row blocks x 1 = 2
+      fc:    384 rows -> 3 row blocks x ceil(fc_out / 31) col blocks (10 -> 3 crossbars)
+    """
+    g = nx.DiGraph(name="small", input_shape=(3, 8, 8))
+    nodes = [
+        ("x", _node("input", 0, (3, 8, 8), (3, 8, 8))),
+        ("conv1", _node("conv", 1, (3, 8, 8), (16, 8, 8), module="conv1", **_w(3, 16, 3))),
+        ("pool", _node("maxpool", 2, (16, 8, 8), (16, 4, 4), kernel=(2, 2), stride=(2, 2),
+                       padding=(0, 0), dilation=(1, 1))),
+        ("conv2", _node("conv", 3, (16, 4, 4), (24, 4, 4), module="conv2", **_w(16, 24, 3))),
+        ("flatten", _node("flatten", 4, (24, 4, 4), (384,))),
+        ("fc", _node("linear", 5, (384,), (fc_out,), module="fc", **_w(384, fc_out, 1))),
+        ("out", _node("output", 6, (fc_out,), (fc_out,))),
+    ]
+    for n, d in nodes:
+        g.add_node(n, **d)
+    for (u, du), (v, _) in zip(nodes, nodes[1:], strict=False):
+        shape = du["out_shape"]
+        numel = 1
+        for s in shape:
+            numel *= s
+        g.add_edge(u, v, shape=shape, numel=numel, bytes=numel)
+    return g
+
+
+def check_invariants(m: NetworkMapping, hw: HardwareSpec) -> None:
+    """Every crossbar of every replica placed exactly once, ids consistent, within budget."""
+    seen: set[tuple[int, int]] = set()
+    for lm in m.layers.values():
+        assert len(lm.placement) == lm.replicas
+        for rep in lm.placement:
+            assert len(rep) == lm.crossbars
+            for s in rep:
+                key = (s.ima, s.index)
+                assert key not in seen
+                seen.add(key)
+                assert 0 <= s.index < hw.ima.crossbars
+                assert s.tile == s.ima // hw.tile.imas
+                assert s.chip == s.tile // hw.chip.tiles
+                assert 0 <= s.chip < m.chips
+        assert lm.tiles == sorted({s.tile for rep in lm.placement for s in rep})
+    assert len(seen) == m.crossbars_used <= m.crossbars_available
+    assert m.crossbars_available == m.chips * hw.chip.tiles * hw.tile.imas * hw.ima.crossbars
+    for n, d in m.graph.nodes(data=True):
+        assert d["tiles"] and isinstance(d["chip"], int), n
+        assert "replicas" in d and "crossbars" in d
+    for u, v, e in m.graph.edges(data=True):
+        assert e["hops"] == len([lk for lk in e["route"]]) - (1 if e["offchip"] else 0), (u, v)
+
+
+# ------------------------------------------------------------------ XY routing
+def test_xy_route_isaac_mesh() -> None:
+    # 6 x 7 mesh (mesh_cols 7): router 0 at (x0,y0), router 41 at (x6,y5):
+    # X first 6 links along row 0, then 5 links down column 6 -> 11 hops.
+    r = xy_route(0, 41, 7)
+    assert len(r) == 6 + 5
+    assert r[:6] == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 6)]
+    assert r[6:] == [(6, 13), (13, 20), (20, 27), (27, 34), (34, 41)]
+    # back: X first (row 5, from x6 to x0), then up column 0
+    back = xy_route(41, 0, 7)
+    assert back[:6] == [(41, 40), (40, 39), (39, 38), (38, 37), (37, 36), (36, 35)]
+    assert back[6:] == [(35, 28), (28, 21), (21, 14), (14, 7), (7, 0)]
+    assert xy_route(8, 15, 7) == [(8, 15)]      # (1,1) -> (1,2): one Y hop
+    assert xy_route(9, 9, 7) == []
+    # (2,0) -> (0,3): |dx| + |dy| = 2 + 3 = 5
+    assert len(xy_route(2, 21, 7)) == 5
+
+
+# ------------------------------------------------------------------ placement
+def test_place_pinned_hand_worked() -> None:
+    # replicate off, conv1 x9, conv2 x2, fc x1: 9*1 + 2*2 + 3 = 16 crossbars, dense order.
+    # 4 crossbars per tile, 2 per IMA: slot s -> tile s//4, IMA s//2, index s%2.
+    # conv1 slots 0..8 -> tiles 0,1,2; conv2 rep0 = slots 9,10, rep1 = 11,12;
+    # fc slots 13..15 -> tile 3.
+    hw = small_hw()
+    g = small_net()
+    m = map_network(g, hw, MappingOptions(replicate=False, replicas={"conv1": 9, "conv2": 2}))
+    check_invariants(m, hw)
+    c1, c2, fc = m.layers["conv1"], m.layers["conv2"], m.layers["fc"]
+    assert (c1.crossbars, c2.crossbars, fc.crossbars) == (1, 2, 3)
+    assert (c1.replicas, c2.replicas, fc.replicas) == (9, 2, 1)
+    assert c1.placement[8] == [CrossbarSlot(chip=0, tile=2, ima=4, index=0)]
+    assert c2.placement == [
+        [CrossbarSlot(0, 2, 4, 1), CrossbarSlot(0, 2, 5, 0)],
+        [CrossbarSlot(0, 2, 5, 1), CrossbarSlot(0, 3, 6, 0)],
+    ]
+    assert fc.placement == [[CrossbarSlot(0, 3, 6, 1), CrossbarSlot(0, 3, 7, 0),
+                             CrossbarSlot(0, 3, 7, 1)]]
+    assert (c1.tiles, c2.tiles, fc.tiles) == ([0, 1, 2], [2, 3], [3])
+    assert (m.crossbars_used, m.tiles_used, m.crossbars_available, m.chips) == (16, 4, 32, 1)
+    # non-weight nodes run on their producer's tile; the input on its consumer's
+    assert g.nodes["x"]["tiles"] == [0, 1, 2]
+    assert g.nodes["pool"]["tiles"] == [0, 1, 2]
+    assert g.nodes["flatten"]["tiles"] == [2, 3]
+    assert g.nodes["out"]["tiles"] == [3]
+    assert g.nodes["conv1"]["replicas"] == 9 and g.nodes["conv2"]["crossbars"] == 2
+    # routers: tile // 2.  pool (tile 0, router 0) -> conv2 (tile 2, router 1): 1 hop east
+    assert g.edges["pool", "conv2"]["hops"] == 1
+    assert g.edges["pool", "conv2"]["route"] == [(0, 1)]
+    # flatten (tile 2, router 1) -> fc (tile 3, router 1): same router, 0 hops
+    assert g.edges["flatten", "fc"]["hops"] == 0
+    assert g.edges["flatten", "fc"]["route"] == []
+    assert not any(e["offchip"] for _, _, e in g.edges(data=True))
+
+
+def test_replication_fills_budget_hand_worked() -> None:
+    # one replica each: 1 + 2 + 3 = 6 of 32 crossbars -> 26 left.  Times 64/r1, 16/r2, 1.
+    # conv1 grows to 4 (23 left; 64/4 = 16 ties conv2 16 -> later conv2 = 2, 21 left);
+    # conv1 to 8 (17 left), tie 8 = 8 -> conv2 = 3 (15 left); conv1 to 12 (11 left), tie
+    # 5.33 -> conv2 = 4 (9 left); conv1 to 16 (5 left), tie 4 -> conv2 = 5 (3 left; 3.2);
+    # conv1 to 17, 18, 19 (0 left; 3.37 > 3.2); conv1 cannot grow -> stop.
+    # 19 + 5*2 + 3 = 32.
+    hw = small_hw()
+    m = map_network(small_net(), hw, MappingOptions())
+    check_invariants(m, hw)
+    assert {n: lm.replicas for n, lm in m.layers.items()} == {"conv1": 19, "conv2": 5, "fc": 1}
+    assert m.crossbars_used == 32
+    assert m.tiles_used == 8
+
+
+def test_offchip_edge_route() -> None:
+    # 2 chips of 32 crossbars, replicate off, conv1 x30, conv2 x2: conv1 slots 0..29 (chip 0);
+    # conv2 rep0 = slots 30,31 (tile 7, chip 0), rep1 = 32,33 (tile 8 = chip 1 tile 0);
+    # fc slots 34..36 -> tiles 8, 9 on chip 1.  flatten runs on conv2's first tile 7 (chip 0,
+    # local router 7 // 2 = 3 at (x1, y1)).  Off-chip route: XY to router 0 of chip 0
+    # (3 -> 2 -> 0: 2 hops), the link to chip 1's router 0 (global id 4), and router 0 ->
+    # fc's router 0 of chip 1 (0 hops).
+    hw = small_hw()
+    g = small_net()
+    m = map_network(g, hw, MappingOptions(chips=2, replicate=False,
+                                                replicas={"conv1": 30, "conv2": 2}))
+    check_invariants(m, hw)
+    assert m.layers["conv2"].tiles == [7, 8] and m.layers["conv2"].chip == 0
+    assert m.layers["fc"].tiles == [8, 9] and m.layers["fc"].chip == 1
+    e = g.edges["flatten", "fc"]
+    assert e["offchip"] is True
+    assert e["hops"] == 2
+    assert e["route"] == [(3, 2), (2, 0), (0, 4)]
+    assert g.edges["pool", "conv2"]["offchip"] is False
+
+
+# ------------------------------------------------------------------ chip count
+def test_fixed_chip_count_too_small() -> None:
+    # fc 384 -> 1000: 3 row blocks x ceil(1000/31) = 33 col blocks = 99 crossbars;
+    # total 1 + 2 + 99 = 102 > 32 crossbars of one small chip.
+    with pytest.raises(MappingError) as exc:
+        map_network(small_net(1000), small_hw(), MappingOptions(chips=1))
+    msg = str(exc.value)
+    assert "network needs 102 crossbars (one replica per layer)" in msg
+    assert "have 32" in msg and "8 tiles" in msg and "2 IMAs" in msg and "2 crossbars" in msg
+
+
+def test_auto_picks_more_chips() -> None:
+    # 102 crossbars / 32 per chip -> ceil = 4 chips (3 * 32 = 96 < 102)
+    hw = small_hw()
+    m = map_network(small_net(1000), hw, MappingOptions(chips="auto"))
+    check_invariants(m, hw)
+    assert m.chips == 4
+    assert m.crossbars_available == 128
+    assert m.crossbars_used <= 128
+    with pytest.raises(MappingError, match="max_chips=3"):
+        map_network(small_net(1000), hw, MappingOptions(chips="auto", max_chips=3))
+
+
+def test_big_fc_on_isaac8_needs_two_chips() -> None:
+    # linear 8192 -> 8192: 8192/128 = 64 row blocks x ceil(8192/31) = 265 col blocks
+    # = 16960 crossbars > 168 * 12 * 8 = 16128 -> error with 1 chip, 2 chips with auto.
+    g = nx.DiGraph(name="fc")
+    g.add_node("x", **_node("input", 0, (8192,), (8192,)))
+    g.add_node("fc", **_node("linear", 1, (8192,), (8192,), **_w(8192, 8192, 1)))
+    g.add_edge("x", "fc", shape=(8192,), numel=8192, bytes=8192)
+    with pytest.raises(MappingError, match="needs 16960 crossbars.*have 16128"):
+        map_network(g, isaac8(), MappingOptions())
+    m = map_network(g, isaac8(), MappingOptions(chips="auto"))
+    assert m.chips == 2 and m.crossbars_used == 16960
+    check_invariants(m, isaac8())
+
+
+def test_pinned_unknown_layer() -> None:
+    with pytest.raises(MappingError) as exc:
+        map_network(small_net(), small_hw(), MappingOptions(replicas={"conv9": 2}))
+    assert "conv9" in str(exc.value) and "conv1, conv2, fc" in str(exc.value)
+
+
+def test_pinned_over_budget() -> None:
+    # conv2 x16 (its 4x4 = 16 positions) = 32 crossbars, + 1 + 3 = 36 > 32
+    with pytest.raises(MappingError, match="pinned"):
+        map_network(small_net(), small_hw(), MappingOptions(replicas={"conv2": 16}))
+
+
+def test_pinned_more_than_positions() -> None:
+    # fc has 1 output position per image: 2 replicas could never both work
+    with pytest.raises(MappingError, match="fc: 2 > 1"):
+        map_network(small_net(), small_hw(), MappingOptions(replicas={"fc": 2}))
+
+
+def test_options_validation() -> None:
+    for bad in ({"chips": 0}, {"chips": "many"}, {"replicas": {"a": 0}}, {"bogus": 1}):
+        with pytest.raises(ValidationError):
+            MappingOptions.model_validate(bad)
+    assert MappingOptions.model_validate({"chips": "auto"}).chips == "auto"
+
+
+# ------------------------------------------------------------------ reports
+def test_reports(tmp_path: Path) -> None:
+    hw = small_hw()
+    m = map_network(small_net(), hw, MappingOptions(replicate=False, replicas={"conv1": 9}))
+    j = mapping_to_json(m)
+    json.dumps(j)
+    assert set(j) == {"layers", "totals"}
+    assert set(j["totals"]) == {"crossbars_used", "crossbars_available", "tiles_used", "chips",
+                                "utilization"}
+    fc = j["layers"][2]
+    assert set(fc) == {"name", "kind", "rows", "cols", "row_blocks", "col_blocks", "crossbars",
+                       "replicas", "tiles", "chip", "utilization"}
+    # fc 384 -> 10: 3 row blocks x 1 col block; weight cells 384 * 10 * 4 slices = 15360 of
+    # 3 * 128 * 128 = 49152 -> 0.3125
+    assert (fc["row_blocks"], fc["col_blocks"], fc["crossbars"]) == (3, 1, 3)
+    assert fc["utilization"] == pytest.approx(15360 / 49152)
+    # totals: conv1 27*16*4 = 1728 cells x 9, conv2 144*24*4 = 13824, fc 15360
+    # over (9 + 2 + 3) = 14 crossbars of 16384 cells
+    assert j["totals"]["utilization"] == pytest.approx((9 * 1728 + 13824 + 15360) / (14 * 16384))
+    table = format_mapping_table(m)
+    assert "conv2" in table and "crossbars: 14 used of 32" in table
+    write_graphml(m, tmp_path / "m.graphml")
+    back = nx.read_graphml(tmp_path / "m.graphml")
+    assert back.nodes["conv1"]["kind"] == "conv"
+    plot_placement(m, tmp_path / "p.png")
+    assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+# ------------------------------------------------------------------ real networks
+@pytest.fixture(scope="module")
+def traced():
+    pytest.importorskip("torchvision")
+    from workloads.graph import trace_model
+    from workloads.models import build_model
+
+    def make(name: str, size: int = 224):
+        model, shape = build_model(name, size)
+        return trace_model(model, shape, name)
+
+    return make
+
+
+def test_resnet18_isaac8(traced) -> None:
+    # one replica per layer (128x128 2-bit, 31 weights per crossbar, 14 channels per 3x3
+    # row block): conv1 7x7 3->64: 2 x 3 = 6; layer1: 4 x (5 x 3) = 60;
+    # layer2: 25 + 50 + 5 (1x1) + 2 x 50 = 180; layer3: 90 + 171 + 9 + 2 x 171 = 612;
+    # layer4: 323 + 629 + 34 + 2 x 629 = 2244; fc 4 x 33 = 132 -> total 3234.
+    tw = traced("resnet18")
+    hw = isaac8()
+    m = map_network(tw.graph, hw, MappingOptions())
+    check_invariants(m, hw)
+    assert sum(lm.crossbars for lm in m.layers.values()) == 3234
+    assert m.layers["conv1"].crossbars == 6 and m.layers["fc"].crossbars == 132
+    assert m.chips == 1 and m.crossbars_used <= 16128
+    # replication lowers the bottleneck from 112*112 = 12544 positions per replica
+    assert max(lm.positions / lm.replicas for lm in m.layers.values()) < 12544
+
+
+def test_vgg16_needs_three_chips(traced) -> None:
+    # convs: 3 + 15 + 25 + 50 + 90 + 2*171 + 323 + 2*629 + 3*629 = 3993; fc1 25088 -> 4096:
+    # 196 x 133 = 26068; fc2 32 x 133 = 4256; fc3 32 x 33 = 1056 -> 35373 crossbars
+    # > 16128 per chip -> ceil(35373 / 16128) = 3 chips.
+    tw = traced("vgg16")
+    hw = isaac8()
+    with pytest.raises(MappingError, match="needs 35373 crossbars"):
+        map_network(tw.graph, hw, MappingOptions(chips=1))
+    m = map_network(tw.graph, hw, MappingOptions(chips="auto"))
+    check_invariants(m, hw)
+    assert m.chips == 3
+    assert any(e["offchip"] for _, _, e in m.graph.edges(data=True))
