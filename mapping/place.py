@@ -109,12 +109,17 @@ def _route(t_src: int, t_dst: int, hw: Any) -> tuple[int, list[tuple[int, int]],
     return len(out) + len(inn), out + [(c1 * rpc, c2 * rpc)] + inn, True
 
 
+def route_between(t_src: int, t_dst: int, hw: Any) -> tuple[int, list[tuple[int, int]], bool]:
+    """``(hops, links with global router ids, offchip)`` from tile *t_src* to *t_dst*."""
+    return _route(t_src, t_dst, hw)
+
+
 def annotate_graph(graph: nx.DiGraph, layers: dict[str, Any], hw: Any) -> None:
     """Annotate nodes (``tiles chip replicas crossbars``) and edges (``hops route offchip``).
 
-    Weight layers take their placement; other nodes run on the tile of their first
-    producer (by ``order``); nodes without producers (the input) take their first
-    consumer's tile.
+    Weight layers take their placement; other nodes run on the tiles of their last
+    producer (by ``order``, the input computed last); nodes without producers (the input)
+    take their first consumer's tile.
     """
     order = sorted(graph.nodes, key=lambda n: graph.nodes[n].get("order", 0))
     where: dict[str, tuple[list[int], int]] = {}
@@ -122,10 +127,12 @@ def annotate_graph(graph: nx.DiGraph, layers: dict[str, Any], hw: Any) -> None:
         if n in layers:
             where[n] = (list(layers[n].tiles), int(layers[n].chip))
             continue
+        # run where the last-computed input is produced (for a residual add: the main
+        # branch's conv, whose outputs arrive last), so only the other inputs travel
         preds = sorted(graph.predecessors(n), key=lambda p: graph.nodes[p].get("order", 0))
         preds = [p for p in preds if p in where]
         if preds:
-            where[n] = where[preds[0]]
+            where[n] = where[preds[-1]]
     for n in reversed(order):
         if n not in where:
             succ = sorted(graph.successors(n), key=lambda s: graph.nodes[s].get("order", 0))

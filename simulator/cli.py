@@ -14,9 +14,10 @@ from simulator.config_io import ConfigError
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from mapping.errors import MappingError
+    from simulator.errors import SimulationError
     from workloads.errors import WorkloadError
 
-    return (ConfigError, MappingError, WorkloadError)
+    return (ConfigError, MappingError, WorkloadError, SimulationError)
 
 
 def _prepare_out_dir(out: Path, force: bool) -> None:

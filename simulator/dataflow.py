@@ -28,6 +28,8 @@ class FeatureMapProgress:
         self.prefix = 0
         self.finished_at: float | None = None
         self._waiters: list[tuple[int, int, simpy.Event]] = []
+        #: callables (old_prefix, new_prefix) run whenever the prefix advances
+        self.listeners: list = []
 
     def ready(self, threshold: int) -> bool:
         """True when at least *threshold* leading positions are complete."""
@@ -47,11 +49,14 @@ class FeatureMapProgress:
         self.done[first : first + count] = True
         if first > self.prefix:
             return
-        p = self.prefix
+        old = p = self.prefix
         n = self.positions
         while p < n and self.done[p]:
             p += 1
         self.prefix = p
+        if p != old:
+            for fn in self.listeners:
+                fn(old, p)
         if p == n and self.finished_at is None:
             self.finished_at = self.env.now
         while self._waiters and self._waiters[0][0] <= p:
@@ -63,3 +68,31 @@ def rows_needed(out_row: int, kernel_h: int, stride_h: int, pad_h: int, dil_h: i
     """Number of leading input rows needed to compute output row *out_row* of a window op."""
     last = out_row * stride_h - pad_h + (kernel_h - 1) * dil_h
     return max(1, min(in_h, last + 1))
+
+
+class RowCounter:
+    """A monotonic counter (rows released by a consumer) that processes can wait on."""
+
+    _seq = itertools.count()
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self.value = 0
+        self._waiters: list[tuple[int, int, simpy.Event]] = []
+
+    def wait(self, threshold: int) -> simpy.Event:
+        """Event that fires once the counter reaches *threshold*."""
+        ev = self.env.event()
+        if self.value >= threshold:
+            ev.succeed()
+        else:
+            heapq.heappush(self._waiters, (threshold, next(self._seq), ev))
+        return ev
+
+    def advance(self, value: int) -> None:
+        """Raise the counter to *value* (never lowers it) and wake satisfied waiters."""
+        if value <= self.value:
+            return
+        self.value = value
+        while self._waiters and self._waiters[0][0] <= value:
+            heapq.heappop(self._waiters)[2].succeed()

@@ -17,14 +17,15 @@ the sliding-window dependencies between layers, and several images stream throug
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
 
-from simulator.dataflow import FeatureMapProgress
+from simulator.dataflow import FeatureMapProgress, RowCounter
+from simulator.errors import SimulationError
 from simulator.ledger import EnergyLedger
-from simulator.workplan import WEIGHT_KINDS, Lane, NodePlan, plane_duration
+from simulator.workplan import WEIGHT_KINDS, EdgePlan, Lane, NodePlan, plane_duration
 
 
 @dataclass
@@ -34,6 +35,7 @@ class EngineResult:
     image_done_ns: list[float]
     end_ns: float
     lane_busy_ns: dict[tuple[str, int, int], float]  # (layer, replica, row block) → busy
+    link_busy_ns: dict[tuple[int, int], float] = field(default_factory=dict)
 
 
 class ChipSimulation:
@@ -74,14 +76,147 @@ class ChipSimulation:
             for n, p in plans.items() if p.kind in WEIGHT_KINDS}
         self.lane_busy: dict[tuple[str, int, int], float] = {}
         self.output_nodes = [n for n, p in plans.items() if p.kind == "output"]
+        self.noc_clock = float(hw.noc.clock_ghz)
+        self.flit_bits = int(hw.noc.flit_bits)
+        self.router_cycles = int(hw.noc.router_latency_cycles)
+        self.routers_per_chip = int(hw.chip.routers)
+        self.offchip_link_gbps = float(hw.offchip.bandwidth_gbps) / int(hw.offchip.links)
+        self.links: dict[tuple[int, int], simpy.Resource] = {}
+        self.link_busy: dict[tuple[int, int], float] = {}
+        # arrival[(u, v)][img]: producer rows present in the consumer's eDRAM
+        self.arrival: dict[tuple[str, str], list[FeatureMapProgress]] = {}
+        # released[(u, v)]: rows of u (counted across images) the consumer v has freed
+        self.released: dict[tuple[str, str], RowCounter] = {}
+        self.out_buffers: dict[str, list[tuple[RowCounter, int, int]]] = {n: [] for n in plans}
+        for plan in plans.values():
+            for ep in plan.out_edges:
+                self._setup_edge(plan, ep)
+
+    # -- edges: NoC transfers and bounded buffers ---------------------------------------
+    def _setup_edge(self, plan: NodePlan, ep: EdgePlan) -> None:
+        u, v = ep.producer, ep.consumer
+        cons = self.plans[v]
+        h_u = plan.out_h
+        if ep.src_tiles:
+            self.arrival[(u, v)] = self._setup_transfers(plan, ep)
+        else:
+            self.arrival[(u, v)] = self.progress[u]
+        if ep.cap_rows is None or v not in self.progress:
+            return
+        need = {"window": min(ep.kernel, h_u), "row": 1, "image": h_u}[ep.release]
+        if ep.cap_rows < need:
+            raise SimulationError(
+                f"eDRAM buffer too small: {v} needs {need} row(s) of {u} "
+                f"({need * ep.row_bytes:.0f} bytes) in its tiles' eDRAM, but its share holds "
+                f"{ep.cap_rows} row(s); raise tile.edram_bytes in the hardware file or use "
+                "fewer layers per tile")
+        counter = RowCounter(self.env)
+        self.released[(u, v)] = counter
+        self.out_buffers[u].append((counter, ep.cap_rows, h_u))
+        w_v, p_v = cons.out_w, cons.positions
+        for img in range(self.images):
+            def on_consumed(old: int, new: int, img: int = img) -> None:
+                if new >= p_v:
+                    freed = h_u
+                else:
+                    rows_v = new // w_v
+                    if ep.release == "window":
+                        freed = rows_v * ep.stride - ep.pad
+                    elif ep.release == "row":
+                        freed = rows_v
+                    else:
+                        freed = 0
+                counter.advance(img * h_u + max(0, min(h_u, freed)))
+
+            self.progress[v][img].listeners.append(on_consumed)
+
+    def _link_ns(self, link: tuple[int, int], nbytes: float) -> float:
+        a, b = link
+        if a // self.routers_per_chip != b // self.routers_per_chip:
+            return nbytes / self.offchip_link_gbps  # GB/s = bytes per ns
+        flits = -(-int(nbytes * 8) // self.flit_bits)
+        return (flits + self.router_cycles) / self.noc_clock
+
+    def _setup_transfers(self, plan: NodePlan, ep: EdgePlan) -> list[FeatureMapProgress]:
+        """Per source tile a sender process; rows arrive when every source delivered them."""
+        h_u, w_u, p_u = plan.out_h, plan.out_w, plan.positions
+        counts = ep.row_counts
+        remote = counts > 0
+        arrivals = [FeatureMapProgress(self.env, p_u) for _ in range(self.images)]
+        pending = [remote.sum(axis=1).astype(np.int64) for _ in range(self.images)]
+        queues = [simpy.Store(self.env) for _ in ep.src_tiles]
+        for j, route in enumerate(ep.src_routes):
+            self.env.process(self._noc_sender(ep, route, queues[j], j, arrivals, pending, w_u,
+                                              p_u))
+        for img in range(self.images):
+            sent = {"rows": 0}
+
+            def on_produced(old: int, new: int, img: int = img, sent: dict = sent) -> None:
+                rows = h_u if new >= p_u else new // w_u
+                r0 = sent["rows"]
+                if rows <= r0:
+                    return
+                sent["rows"] = rows
+                for j, q in enumerate(queues):
+                    n = int(counts[r0:rows, j].sum())
+                    if n:
+                        q.put((img, r0, rows, n * ep.row_bytes / w_u))
+                for r in range(r0, rows):  # rows computed entirely on the consumer's tile
+                    if pending[img][r] == 0:
+                        arrivals[img].complete(r * w_u, min(p_u, (r + 1) * w_u) - r * w_u)
+
+            self.progress[ep.producer][img].listeners.append(on_produced)
+        return arrivals
+
+    def _link_ns(self, link: tuple[int, int], nbytes: float) -> float:
+        a, b = link
+        if a // self.routers_per_chip != b // self.routers_per_chip:
+            return nbytes / self.offchip_link_gbps  # GB/s = bytes per ns
+        flits = -(-int(round(nbytes * 8)) // self.flit_bits)
+        return (flits + self.router_cycles) / self.noc_clock
+
+    def _noc_sender(self, ep: EdgePlan, route: list, queue: simpy.Store, j: int,
+                    arrivals: list, pending: list, w_u: int, p_u: int):
+        """Moves one source tile's share of completed rows over its route, link by link."""
+        env = self.env
+        links = []
+        for link in route:
+            if link not in self.links:
+                self.links[link] = simpy.Resource(env, capacity=1)
+                self.link_busy[link] = 0.0
+            links.append((link, self.links[link]))
+        remote = ep.row_counts[:, j] > 0
+        while True:
+            img, r0, r1, nbytes = yield queue.get()
+            for link, res in links:
+                with res.request() as req:
+                    yield req
+                    t0 = env.now
+                    yield env.timeout(self._link_ns(link, nbytes))
+                    self.link_busy[link] += env.now - t0
+                    if self.trace:
+                        self.trace.link(link, ep.producer, t0, env.now)
+            pend = pending[img]
+            for r in range(r0, r1):
+                if remote[r]:
+                    pend[r] -= 1
+                    if pend[r] == 0:
+                        arrivals[img].complete(r * w_u, min(p_u, (r + 1) * w_u) - r * w_u)
 
     # -- processes ----------------------------------------------------------------------
     def _wait_inputs(self, plan: NodePlan, image: int, out_row: int):
         for prod in plan.producers:
-            prog = self.progress[prod][image]
+            prog = self.arrival[(prod, plan.name)][image]
             thr = int(plan.thresholds[prod][out_row])
             if not prog.ready(thr):
                 yield prog.wait(thr)
+
+    def _wait_buffers(self, plan: NodePlan, image: int, out_row: int):
+        """Stall until every consumer's buffer has room for output row *out_row*."""
+        for counter, cap, h in self.out_buffers[plan.name]:
+            need = image * h + out_row - cap + 1
+            if counter.value < need:
+                yield counter.wait(need)
 
     def _position_done(self, plan: NodePlan, image: int, pos: int) -> None:
         done = self.lanes_done[plan.name][image]
@@ -100,9 +235,10 @@ class ChipSimulation:
         select_ns = self.select_ns
         kind = lane.kind_mvm
         producers = [(prod, plan.thresholds[prod]) for prod in plan.producers]
+        out_bufs = self.out_buffers[plan.name]
         for img in range(self.images):
             planes = self.planes[plan.name][img, lane.row_block]
-            progs = [(self.progress[prod][img], thr) for prod, thr in producers]
+            progs = [(self.arrival[(prod, plan.name)][img], thr) for prod, thr in producers]
             pos_list = lane.positions.tolist()
             b_list = planes[lane.positions].tolist()
             durations = plane_duration(planes[lane.positions], self.read_ns, lane.conv_ns)
@@ -112,6 +248,10 @@ class ChipSimulation:
                     need = thr[row]
                     if prog.prefix < need:
                         yield prog.wait(need)
+                for counter, cap, h in out_bufs:
+                    need = img * h + row - cap + 1
+                    if counter.value < need:
+                        yield counter.wait(need)
                 t0 = env.now
                 if b > 0:
                     for pool, n in pools:
@@ -143,6 +283,7 @@ class ChipSimulation:
             planes = self.planes[plan.name][img, lane.row_block]
             for pos in lane.positions.tolist():
                 yield from self._wait_inputs(plan, img, pos // ow)
+                yield from self._wait_buffers(plan, img, pos // ow)
                 b = int(planes[pos])
                 if b == 0:
                     ledger.record(env.now, env.now, lane.kind_read_first, 0, 1)
@@ -184,6 +325,7 @@ class ChipSimulation:
         for img in range(self.images):
             for row in range(plan.out_h):
                 yield from self._wait_inputs(plan, img, row)
+                yield from self._wait_buffers(plan, img, row)
                 t0 = env.now
                 if plan.row_ns:
                     yield env.timeout(plan.row_ns)
@@ -215,6 +357,15 @@ class ChipSimulation:
         for img in range(self.images):
             times = [self.progress[n][img].finished_at for n in self.output_nodes]
             if any(t is None for t in times):
-                raise RuntimeError(f"simulation deadlocked: image {img} never completed")
+                raise SimulationError(self._deadlock_report(img))
             done.append(max(times))
-        return EngineResult(done, env.now, self.lane_busy)
+        return EngineResult(done, env.now, self.lane_busy, dict(self.link_busy))
+
+    def _deadlock_report(self, img: int) -> str:
+        stuck = [f"{n} ({self.progress[n][img].prefix}/{p.positions} positions)"
+                 for n, p in sorted(self.plans.items(), key=lambda kv: kv[1].order)
+                 if self.progress[n][img].prefix < p.positions][:4]
+        return (f"simulation stalled at {self.env.now:.0f} ns: image {img} never completed; "
+                f"first unfinished nodes: {', '.join(stuck)}. Producers wait for consumer "
+                "buffers that never drain (e.g. a residual branch longer than the buffers "
+                "hold): raise tile.edram_bytes in the hardware file")

@@ -59,6 +59,26 @@ class TraceRecorder:
         self.events.append({"ph": "X", "name": node, "cat": "digital", "pid": pid, "tid": tid,
                             "ts": t0 / 1e3, "dur": (t1 - t0) / 1e3})
 
+    def link(self, link: tuple[int, int], producer: str, t0: float, t1: float) -> None:
+        """One transfer over a NoC link (tracks grouped in a 'NoC' process)."""
+        pid = self.pid_offset + 100000
+        if pid not in self._pids:
+            self._pids.add(pid)
+            self.events.append({"ph": "M", "name": "process_name", "pid": pid, "tid": 0,
+                                "args": {"name": f"{self.pipeline}: NoC links"}})
+        tid = self._tid_noc(pid, f"link {link[0]}->{link[1]}")
+        self.events.append({"ph": "X", "name": producer, "cat": "noc", "pid": pid, "tid": tid,
+                            "ts": t0 / 1e3, "dur": (t1 - t0) / 1e3})
+
+    def _tid_noc(self, pid: int, label: str) -> int:
+        key = (pid, label)
+        if key not in self._threads:
+            tid = len(self._threads) + 1
+            self._threads[key] = tid
+            self.events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid,
+                                "args": {"name": label}})
+        return self._threads[key]
+
     def adc_level(self, tile: int, ima: int, t: float, in_use: int) -> None:
         """ADCs in use in one IMA's pool from time *t* on."""
         pid = tile + self.pid_offset

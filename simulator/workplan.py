@@ -15,7 +15,6 @@ policies, one precision selection.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -58,6 +57,28 @@ class Lane:
 
 
 @dataclass
+class EdgePlan:
+    """A producer → consumer tensor edge: NoC route and the consumer's input buffer."""
+
+    producer: str
+    consumer: str
+    route: list[tuple[int, int]]  # router-to-router links (global router ids)
+    row_bytes: float  # bytes of one producer output row
+    cap_rows: int | None  # rows the consumer's buffer holds (None: unbounded)
+    release: str  # how the consumer frees rows: "window" | "row" | "image"
+    kernel: int = 1
+    stride: int = 1
+    pad: int = 0
+    dst_tile: int = 0
+    # transfers: producer rows leave from the tiles that computed them
+    src_tiles: list[int] = field(default_factory=list)  # tiles that send over the NoC
+    src_routes: list[list[tuple[int, int]]] = field(default_factory=list)
+    row_counts: np.ndarray | None = None  # (producer rows, src tiles): positions per row
+    flit_hops_per_image: float = 0.0
+    offchip_bytes_per_image: float = 0.0
+
+
+@dataclass
 class NodePlan:
     """A graph node as the engine executes it."""
 
@@ -75,6 +96,7 @@ class NodePlan:
     kind_output: int = -1  # per output position (weight) or per output row (digital) costs
     row_ns: float = 0.0  # digital nodes: time per output row
     tile: int = 0  # first tile of the node (digital nodes run on their producer's tiles)
+    out_edges: list[EdgePlan] = field(default_factory=list)
 
     @property
     def positions(self) -> int:
@@ -116,9 +138,11 @@ def build_plan(graph: nx.DiGraph, mapping, hw, ledger: EnergyLedger, dynamic: bo
     group_bytes_per_row = B / 8.0
     adcs_per_ima = int(hw.ima.adcs)
     rate = float(hw.ima.adc_rate_gsps)
-    flit_bits = int(hw.noc.flit_bits)
     plans: dict[str, NodePlan] = {}
     order = sorted(graph.nodes, key=lambda n: graph.nodes[n]["order"])
+    alloc = _edram_alloc(graph, hw)
+    edges = {u: [_edge_plan(graph, hw, mapping, u, v, alloc) for v in graph.successors(u)]
+             for u in order}
     for name in order:
         a = graph.nodes[name]
         kind = a["kind"]
@@ -129,16 +153,11 @@ def build_plan(graph: nx.DiGraph, mapping, hw, ledger: EnergyLedger, dynamic: bo
         for prod in producers:
             _, ph, pw = _hw(tuple(graph.nodes[prod]["out_shape"]))
             plan.thresholds[prod] = _thresholds(a, kind, oh, ph, pw)
-        # output-side costs (eDRAM write, NoC transfer to consumers)
+        # output-side costs (eDRAM write, NoC transfers to consumers), per image
         out_c, _, _ = _hw(tuple(a["out_shape"]))
-        flit_hops = 0.0
-        offchip = 0.0
-        for _, cons, e in graph.out_edges(name, data=True):
-            if e.get("offchip"):
-                offchip += out_c * B / 8.0
-            hops = e.get("hops", 0)
-            if hops or _different_tiles(graph, name, cons):
-                flit_hops += math.ceil(out_c * B / flit_bits) * (hops + 1)
+        plan.out_edges = edges[name]
+        flit_hops = sum(e.flit_hops_per_image for e in plan.out_edges)
+        offchip = sum(e.offchip_bytes_per_image for e in plan.out_edges)
         if kind in WEIGHT_KINDS:
             lm = mapping.layers[name]
             plan.replicas = lm.replicas
@@ -149,8 +168,8 @@ def build_plan(graph: nx.DiGraph, mapping, hw, ledger: EnergyLedger, dynamic: bo
                 "activation": out_c if a.get("act") else 0,
                 "tile_output_register": out_c,
                 "edram_byte": out_c * B / 8.0,
-                "router_flit_hop": flit_hops,
-                "offchip_byte": offchip,
+                "router_flit_hop": flit_hops / (oh * ow),
+                "offchip_byte": offchip / (oh * ow),
             }
             plan.kind_output = ledger.register(ActivityKind(
                 f"{name}/output", name, np.zeros(len(event_vector({}))), event_vector(out_events)))
@@ -200,8 +219,8 @@ def build_plan(graph: nx.DiGraph, mapping, hw, ledger: EnergyLedger, dynamic: bo
                     plan.lanes.append(lane)
         else:
             ev, values = _digital_row_events(a, kind, graph, name, B)
-            ev["router_flit_hop"] = flit_hops * ow if kind not in ("output",) else 0.0
-            ev["offchip_byte"] = offchip * ow
+            ev["router_flit_hop"] = flit_hops / oh
+            ev["offchip_byte"] = offchip / oh
             plan.kind_output = ledger.register(ActivityKind(
                 f"{name}/row", name, np.zeros(len(event_vector({}))), event_vector(ev),
                 {"digital": 1.0} if values else {}))
@@ -211,9 +230,131 @@ def build_plan(graph: nx.DiGraph, mapping, hw, ledger: EnergyLedger, dynamic: bo
     return plans
 
 
-def _different_tiles(graph: nx.DiGraph, u: str, v: str) -> bool:
-    tu, tv = graph.nodes[u].get("tiles") or [], graph.nodes[v].get("tiles") or []
-    return bool(tu) and bool(tv) and tu[0] != tv[0]
+#: node kinds that hold an input buffer in their tiles' eDRAM
+BUFFERED = ("conv", "linear", "maxpool", "avgpool", "add", "concat", "flatten")
+JOINS = ("add", "concat")
+
+
+def _release_rule(graph: nx.DiGraph, u: str, v: str) -> str:
+    """How consumer v frees rows of u: sliding window, row by row, or whole image."""
+    a = graph.nodes[v]
+    kind = a["kind"]
+    if (kind in ("conv", "maxpool", "avgpool") and len(tuple(graph.nodes[u]["out_shape"])) == 3
+            and not _is_global(a)):
+        return "window"
+    if kind in ("add", "concat"):
+        return "row"
+    return "image"
+
+
+def _min_rows(graph: nx.DiGraph, u: str, v: str) -> int:
+    """Rows of u that v must hold at once to make progress."""
+    _, h_u, _ = _hw(tuple(graph.nodes[u]["out_shape"]))
+    rule = _release_rule(graph, u, v)
+    if rule == "window":
+        return min((graph.nodes[v].get("kernel") or (1, 1))[0], h_u)
+    return 1 if rule == "row" else h_u
+
+
+def _row_bytes(graph: nx.DiGraph, u: str, bits: int) -> float:
+    c, _, w = _hw(tuple(graph.nodes[u]["out_shape"]))
+    return c * w * bits / 8.0
+
+
+def _buffered_edges(graph: nx.DiGraph) -> list[tuple[str, str]]:
+    """Edges whose consumer buffer is bounded.
+
+    Joins (residual add, concat) are left unbounded: how far one input runs ahead of the
+    other depends on the whole branch between them, and a bounded join buffer can
+    deadlock the branch that feeds it. Every other consumer's buffer is bounded.
+    """
+    return [(u, v) for u, v in graph.edges
+            if graph.nodes[v]["kind"] in BUFFERED and graph.nodes[v]["kind"] not in JOINS
+            and graph.nodes[u]["kind"] != "input"]
+
+
+def _edram_alloc(graph: nx.DiGraph, hw) -> dict[tuple[str, str], float]:
+    """eDRAM bytes given to each buffered edge's rows.
+
+    Each tile's eDRAM is divided among the input buffers of the nodes running on it in
+    proportion to their minimum need (rows the consumer must hold at once × row bytes);
+    a node spread over several tiles keeps a copy per tile, so its allocation is its
+    smallest over its tiles.
+    """
+    bits = int(hw.activations.bits)
+    need = {(u, v): _min_rows(graph, u, v) * _row_bytes(graph, u, bits)
+            for u, v in _buffered_edges(graph)}
+    per_tile: dict[int, float] = {}
+    for (_u, v), nb in need.items():
+        for t in graph.nodes[v].get("tiles") or [0]:
+            per_tile[t] = per_tile.get(t, 0.0) + nb
+    alloc = {}
+    for (u, v), nb in need.items():
+        alloc[(u, v)] = min(hw.tile.edram_bytes * nb / per_tile[t]
+                            for t in (graph.nodes[v].get("tiles") or [0]))
+    return alloc
+
+
+def _edge_plan(graph: nx.DiGraph, hw, mapping, u: str, v: str,
+               alloc: dict[tuple[str, str], float]) -> EdgePlan:
+    """Route, transfers and buffer of edge u → v (see docs/model.md, 'Buffers and NoC').
+
+    Each producer output row travels from the tiles that computed its positions (the
+    tile of each position's replica; a digital node's own tile) to the consumer's first
+    tile, one packet per (row, source tile), along the XY route between them.
+    """
+    from mapping.place import route_between
+
+    bits = int(hw.activations.bits)
+    flit_bits = int(hw.noc.flit_bits)
+    row_bytes = _row_bytes(graph, u, bits)
+    ua, a = graph.nodes[u], graph.nodes[v]
+    c_u, h_u, w_u = _hw(tuple(ua["out_shape"]))
+    cap = int(alloc[(u, v)] // row_bytes) if (u, v) in alloc and row_bytes else None
+    kh = (a.get("kernel") or (1, 1))[0]
+    sh = (a.get("stride") or (1, 1))[0]
+    ph = (a.get("padding") or (0, 0))[0]
+    ep = EdgePlan(u, v, [], row_bytes, cap, _release_rule(graph, u, v), kh, sh, ph)
+    if ua["kind"] == "input" or a["kind"] == "output":
+        return ep
+    if v not in mapping.layers and list(a.get("tiles") or []) == list(ua.get("tiles") or []):
+        return ep  # a digital node on its producer's tiles works on the local eDRAM
+    dst = int((a.get("tiles") or [0])[0])
+    ep.dst_tile = dst
+    positions = h_u * w_u
+    if u in mapping.layers:
+        lm = mapping.layers[u]
+        rep_tiles = np.array([rep[0].tile for rep in lm.placement])
+        pos_tile = rep_tiles[np.arange(positions) % lm.replicas]
+    else:  # a digital node's rows are spread over its tiles, row r on tile r mod n
+        u_tiles = np.array(list(ua.get("tiles") or [0]))
+        pos_tile = u_tiles[(np.arange(positions) // w_u) % len(u_tiles)]
+    tiles = sorted(set(pos_tile.tolist()) - {dst})
+    if not tiles:
+        return ep
+    col = {t: j for j, t in enumerate(tiles)}
+    counts = np.zeros((h_u, len(tiles)), dtype=np.int64)
+    rows = np.arange(positions) // w_u
+    sel = pos_tile != dst
+    np.add.at(counts, (rows[sel], np.array([col[t] for t in pos_tile[sel]], dtype=np.int64)), 1)
+    ep.src_tiles = tiles
+    pos_bytes = c_u * bits / 8.0
+    for j, t in enumerate(tiles):
+        hops, links, off = route_between(t, dst, hw)
+        ep.src_routes.append(list(links))
+        nbytes = counts[:, j] * pos_bytes
+        flits = np.ceil(nbytes * 8 / flit_bits)
+        ep.flit_hops_per_image += float((flits * (hops + 1)).sum())
+        if off:
+            ep.offchip_bytes_per_image += float(nbytes.sum())
+    ep.row_counts = counts
+    ep.route = ep.src_routes[0]
+    return ep
+
+
+def _is_global(a: dict) -> bool:
+    """A pool or conv whose output is a single position (needs the whole input)."""
+    return len(tuple(a["out_shape"])) == 3 and a["out_shape"][1] == 1 and a["out_shape"][2] == 1
 
 
 def _merges_per_position(lm) -> int:
