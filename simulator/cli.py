@@ -43,6 +43,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         sc.simulation.images = args.images
     if args.fidelity is not None:
         sc.simulation.fidelity = args.fidelity
+    if args.trace:
+        sc.simulation.trace = True
+    if args.trace_sample is not None:
+        sc.simulation.trace_sample = args.trace_sample
     out = Path(args.output) if args.output else Path("results") / sc.name
     _prepare_out_dir(out, args.force)
     t0 = time.perf_counter()
@@ -51,7 +55,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not args.quiet and not args.json:
             print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr)
 
-    rr = run(sc, progress=say)
+    bars = not args.quiet and not args.json and sys.stderr.isatty()
+    rr = run(sc, progress=say, bars=bars)
     summary = write_results(rr, out)
     wall = time.perf_counter() - t0
     if args.json:
@@ -115,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--images", type=int, help="override simulation.images")
     r.add_argument("--fidelity", choices=["plane", "group", "analytic"],
                    help="override simulation.fidelity")
+    r.add_argument("--trace", action="store_true",
+                   help="write trace.json (Chrome trace events; open in Perfetto)")
+    r.add_argument("--trace-sample", type=int, metavar="N",
+                   help="keep one lane MVM in N in the trace (default 1: all)")
     r.add_argument("--json", action="store_true", help="print summary.json to stdout")
     r.add_argument("--quiet", action="store_true", help="no progress messages")
     r.set_defaults(func=cmd_run)
@@ -137,9 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``redysim`` console script."""
     args = build_parser().parse_args(argv)
-    if getattr(args, "images", None) is not None and args.images < 1:
-        print("redysim: --images: must be >= 1", file=sys.stderr)
-        return 2
+    for opt in ("images", "trace_sample"):
+        if getattr(args, opt, None) is not None and getattr(args, opt) < 1:
+            print(f"redysim: --{opt.replace('_', '-')}: must be >= 1", file=sys.stderr)
+            return 2
     try:
         return int(args.func(args) or 0)
     except _user_errors() as exc:

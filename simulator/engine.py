@@ -335,9 +335,31 @@ class ChipSimulation:
                 self.progress[plan.name][img].complete(row * plan.out_w, plan.out_w)
 
     # -- run ----------------------------------------------------------------------------
-    def run(self) -> EngineResult:
-        """Run every process to completion and return the timing."""
+    def _progress_bar(self, total_ns: float, label: str):
+        """Advance a progress bar in simulated time until every image is done."""
+        from tqdm import tqdm
+
+        outs = [self.progress[n][self.images - 1] for n in self.output_nodes]
+        step = max(total_ns / 100.0, 1.0)
+        with tqdm(total=round(total_ns / 1e3, 1), unit="µs", desc=f"simulate {label}",
+                  leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| "
+                  "{n:.0f}/{total:.0f} simulated µs [{elapsed}]") as bar:
+            shown = 0.0
+            while not all(p.finished_at is not None for p in outs):
+                yield self.env.timeout(step)
+                now = min(self.env.now, total_ns) / 1e3
+                bar.update(now - shown)
+                shown = now
+
+    def run(self, progress_total_ns: float | None = None, label: str = "") -> EngineResult:
+        """Run every process to completion and return the timing.
+
+        With *progress_total_ns* (the analytic estimate of the end time), a tqdm bar
+        follows the simulated time.
+        """
         env = self.env
+        if progress_total_ns:
+            env.process(self._progress_bar(progress_total_ns, label))
         for name, plan in self.plans.items():
             if plan.kind == "input":
                 for img in range(self.images):
@@ -359,7 +381,9 @@ class ChipSimulation:
             if any(t is None for t in times):
                 raise SimulationError(self._deadlock_report(img))
             done.append(max(times))
-        return EngineResult(done, env.now, self.lane_busy, dict(self.link_busy))
+        # the end of the run is the last image's completion (a progress-bar process may
+        # have advanced env.now a little further)
+        return EngineResult(done, max(done), self.lane_busy, dict(self.link_busy))
 
     def _deadlock_report(self, img: int) -> str:
         stuck = [f"{n} ({self.progress[n][img].prefix}/{p.positions} positions)"

@@ -242,6 +242,19 @@ def write_results(rr, out_dir: Path) -> dict[str, Any]:
     bins = rr.scenario.simulation.time_bins
     write_timeline_csv(rr, out_dir / "timeline.csv", bins)
     write_tiles_csv(rr, out_dir / "tiles.csv")
+    recorders = [pr.trace for pr in rr.pipelines.values() if pr.trace is not None]
+    if recorders:
+        import time
+
+        from simulator.trace import write_trace
+
+        t0 = time.perf_counter()
+        size = write_trace(recorders, out_dir / "trace.json")
+        summary["trace"] = {"bytes": size, "events": sum(len(r.events) for r in recorders),
+                            "sample_every": recorders[0].sample_every,
+                            "write_s": time.perf_counter() - t0}
+        (out_dir / "summary.json").write_text(
+            json.dumps(summary, indent=2, default=_json_default))
     from simulator.plots import draw_all
     from simulator.report_html import write_report
 

@@ -105,8 +105,15 @@ def layer_specs(traced: TracedWorkload, mapping) -> dict[str, LayerSpec]:
             for name, lm in mapping.layers.items()}
 
 
-def run(scenario: Scenario | str | Path, progress: Progress | None = None) -> RunResult:
-    """Run a scenario end to end and return the result object (nothing is written)."""
+def run(scenario: Scenario | str | Path, progress: Progress | None = None,
+        bars: bool = False) -> RunResult:
+    """Run a scenario end to end and return the result object (nothing is written).
+
+    *progress* receives one line per phase; *bars* shows tqdm progress bars for the
+    simulation (in simulated time).
+    """
+    from simulator.trace import TraceRecorder
+
     say = progress or (lambda _msg: None)
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     wall: dict[str, float] = {}
@@ -144,9 +151,13 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None) -> Ru
         say(f"simulating pipeline {name} ({sc.simulation.fidelity}, "
             f"{sc.simulation.images} image(s))")
         planes = {layer: lp.planes for layer, lp in pp.layers.items()}
+        trace = None
+        if sc.simulation.trace and sc.simulation.fidelity != "analytic":
+            trace = TraceRecorder(name, sc.simulation.trace_sample,
+                                  pid_offset=len(results) * 1_000_000)
         results[name] = simulate_pipeline(
             wl.traced.graph, mapping, hw, planes, pp.policy.policy, name,
             sc.simulation.fidelity, sc.simulation.images, sc.simulation.time_bins,
-            sc.simulation.power_gating)
+            sc.simulation.power_gating, trace=trace, progress=bars)
         wall[f"simulate:{name}"] = time.perf_counter() - t
     return RunResult(sc, hw, wl, mapping, prec, results, float_acc, wall)

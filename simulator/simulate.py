@@ -32,6 +32,7 @@ class PipelineResult:
     plans: dict[str, NodePlan]
     capacity: dict[str, float]  # instances per busy class (for utilization)
     static_mw: dict[str, float] = field(default_factory=dict)
+    trace: object | None = None  # TraceRecorder when a trace was asked for
 
     def counts(self) -> dict[str, int]:
         """Headline event counts (summary.json `counts`)."""
@@ -67,7 +68,8 @@ def _dynamic(policy: str) -> bool:
 
 def simulate_pipeline(graph: nx.DiGraph, mapping, hw, planes: dict[str, np.ndarray],
                       policy: str, name: str, fidelity: str, images: int,
-                      time_bins: int = 400, power_gating: bool = True) -> PipelineResult:
+                      time_bins: int = 400, power_gating: bool = True, trace=None,
+                      progress: bool = False) -> PipelineResult:
     """Run one pipeline at the requested fidelity.
 
     *planes* maps each weight layer to its bit planes per group, uint8 array of shape
@@ -86,7 +88,8 @@ def simulate_pipeline(graph: nx.DiGraph, mapping, hw, planes: dict[str, np.ndarr
     if fidelity == "analytic":
         timing = analytic_run(plans, planes, hw, ledger, images, select_ns)
     else:
-        timing = ChipSimulation(plans, planes, hw, ledger, images, fidelity, select_ns).run()
+        sim = ChipSimulation(plans, planes, hw, ledger, images, fidelity, select_ns, trace)
+        timing = sim.run(progress_total_ns=est if progress else None, label=name)
     ledger.flush()
     ledger.end_ns = max(ledger.end_ns, timing.end_ns)
     latency = timing.image_done_ns[0]
@@ -111,7 +114,7 @@ def simulate_pipeline(graph: nx.DiGraph, mapping, hw, planes: dict[str, np.ndarr
         "digital": float(max(len(mapping_tiles(mapping)), 1)),
     }
     return PipelineResult(name, policy, fidelity, images, latency, thr, basis, timing, ledger,
-                          plans, capacity, static)
+                          plans, capacity, static, trace)
 
 
 def mapping_tiles(mapping) -> set[int]:
