@@ -59,9 +59,8 @@ def analytic_run(plans: dict[str, NodePlan], planes: dict[str, np.ndarray], hw,
         if plan.kind in WEIGHT_KINDS:
             for lane in plan.lanes:
                 b = planes[name][:, lane.row_block, lane.positions].astype(np.int64)
-                busy = lane_busy.get((name, lane.replica, lane.row_block), 0.0)
-                ledger.record(t0, t1, lane.kind_mvm, float(b.sum()), float(b.size),
-                              busy_scale=busy / span)
+                # busy time = planes × per-plane busy, spread over the layer's interval
+                ledger.record(t0, t1, lane.kind_mvm, float(b.sum()), float(b.size))
             ledger.record(t0, t1, plan.kind_output, 0, float(plan.positions * images),
                           busy_scale=0.0)
         else:

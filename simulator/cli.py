@@ -6,6 +6,7 @@ import argparse
 import json
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,16 +21,35 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (ConfigError, MappingError, WorkloadError, SimulationError)
 
 
-def _prepare_out_dir(out: Path, force: bool) -> None:
+def _check_out_dir(out: Path, force: bool) -> None:
+    """Refuse to touch an existing folder unless --force and it is a results folder."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ConfigError(f"{out}: results path exists and is not a folder")
+    if not any(out.iterdir()):
+        return
+    if not force:
+        raise ConfigError(
+            f"{out}: results folder exists and is not empty; "
+            "pass --force to overwrite it or choose another -o")
+    if not (out / "summary.json").is_file():
+        raise ConfigError(
+            f"{out}: folder is not empty and holds no summary.json, so it does not look like "
+            "a redysim results folder; --force only replaces results folders")
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    """Replace *out* by the freshly written *tmp* folder (after a successful run)."""
     if out.exists():
-        if not out.is_dir():
-            raise ConfigError(f"{out}: results path exists and is not a folder")
-        if any(out.iterdir()):
-            if not force:
-                raise ConfigError(
-                    f"{out}: results folder exists and is not empty; "
-                    "pass --force to overwrite it or choose another -o")
-            shutil.rmtree(out)
+        old = out.with_name(out.name + ".old-redysim")
+        if old.exists():
+            shutil.rmtree(old)
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(out)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -48,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.trace_sample is not None:
         sc.simulation.trace_sample = args.trace_sample
     out = Path(args.output) if args.output else Path("results") / sc.name
-    _prepare_out_dir(out, args.force)
+    _check_out_dir(out, args.force)
     t0 = time.perf_counter()
 
     def say(msg: str) -> None:
@@ -57,7 +77,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     bars = not args.quiet and not args.json and sys.stderr.isatty()
     rr = run(sc, progress=say, bars=bars)
-    summary = write_results(rr, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        summary = write_results(rr, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _swap_in(tmp, out)
     wall = time.perf_counter() - t0
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
@@ -140,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     from simulator.plot_cli import add_plot_parser
 
     add_plot_parser(sub)
+    from workloads.tune_cli import add_tune_parser
+
+    add_tune_parser(sub)
     return p
 
 

@@ -75,6 +75,7 @@ class ChipSimulation:
             n: [np.zeros(p.positions, dtype=np.int32) for _ in range(images)]
             for n, p in plans.items() if p.kind in WEIGHT_KINDS}
         self.lane_busy: dict[tuple[str, int, int], float] = {}
+        self._group_start: dict[tuple[int, int, int], float] = {}
         self.output_nodes = [n for n, p in plans.items() if p.kind == "output"]
         self.noc_clock = float(hw.noc.clock_ghz)
         self.flit_bits = int(hw.noc.flit_bits)
@@ -289,6 +290,7 @@ class ChipSimulation:
                     ledger.record(env.now, env.now, lane.kind_read_first, 0, 1)
                     self._position_done(plan, img, pos)
                     continue
+                self._group_start[(id(lane), img, pos)] = env.now
                 if self.select_ns:
                     yield env.timeout(self.select_ns)
                 for i in range(b):
@@ -314,10 +316,12 @@ class ChipSimulation:
             yield env.timeout(lane.conv_ns)
             for pool, n in pools:
                 yield pool.put(n)
-            busy += env.now - t0
             ledger.record(t0, env.now, lane.kind_convert, 1, 1)
-            self.lane_busy[(lane.layer, lane.replica, lane.row_block)] = busy
             if last:
+                # lane occupancy: from the group's first read (or selection) to its last
+                # conversion, the same quantity group fidelity books as T(b)
+                busy += env.now - self._group_start.pop((id(lane), img, pos))
+                self.lane_busy[(lane.layer, lane.replica, lane.row_block)] = busy
                 self._position_done(plan, img, pos)
 
     def _digital(self, plan: NodePlan):

@@ -58,8 +58,10 @@ class ActivityKind:
 
     ``per_unit`` events are multiplied by the occurrence's units (bit planes for an MVM),
     ``per_occurrence`` events are booked once per occurrence. ``busy`` maps a component
-    class (e.g. "crossbar", "adc") to how many of its instances the activity holds for
-    its duration.
+    class (e.g. "digital") to how many of its instances the activity holds for its whole
+    duration; ``busy_per_unit`` maps a class (e.g. "crossbar", "adc") to the busy
+    instance-time (ns) each unit causes — for a lane MVM, planes × reads or conversions —
+    spread evenly over the occurrence's interval.
     """
 
     name: str
@@ -67,6 +69,7 @@ class ActivityKind:
     per_unit: np.ndarray
     per_occurrence: np.ndarray
     busy: dict[str, float] = field(default_factory=dict)
+    busy_per_unit: dict[str, float] = field(default_factory=dict)
 
 
 class EnergyLedger:
@@ -101,7 +104,7 @@ class EnergyLedger:
     # -- registration -------------------------------------------------------------------
     def register(self, kind: ActivityKind) -> int:
         """Register an activity kind; returns its id for :meth:`record`."""
-        for c in kind.busy:
+        for c in (*kind.busy, *kind.busy_per_unit):
             if c not in self.busy_classes:
                 raise ValueError(f"unknown busy class {c!r}")
         self.kinds.append(kind)
@@ -158,8 +161,11 @@ class EnergyLedger:
                     :nbins
                 ]
         # busy time spread exactly over the bins each interval overlaps
+        dur = t1 - t0
         for bi, cls in enumerate(self.busy_classes):
-            mult = self._busy_mult(cls)[kind] * bscale
+            per_unit = self._busy_mult(cls, "busy_per_unit")[kind] * units * bscale
+            mult = self._busy_mult(cls, "busy")[kind] * bscale
+            mult = mult + np.divide(per_unit, dur, out=np.zeros_like(dur), where=dur > 0)
             sel = mult > 0
             if sel.any():
                 self._busy_bins[bi, :nbins] += _spread(t0[sel], t1[sel], mult[sel], self.bin_ns,
@@ -177,10 +183,10 @@ class EnergyLedger:
         self._cache[key] = out
         return out
 
-    def _busy_mult(self, cls: str) -> np.ndarray:
-        key = ("busy:" + cls, len(self.kinds))
+    def _busy_mult(self, cls: str, attr: str) -> np.ndarray:
+        key = (f"{attr}:{cls}", len(self.kinds))
         if key not in self._cache:
-            self._cache[key] = np.array([k.busy.get(cls, 0.0) for k in self.kinds])
+            self._cache[key] = np.array([getattr(k, attr).get(cls, 0.0) for k in self.kinds])
         return self._cache[key]
 
     # -- queries ------------------------------------------------------------------------

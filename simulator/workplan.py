@@ -138,6 +138,7 @@ def build_plan(graph: nx.DiGraph, mapping, hw, ledger: EnergyLedger, dynamic: bo
     group_bytes_per_row = B / 8.0
     adcs_per_ima = int(hw.ima.adcs)
     rate = float(hw.ima.adc_rate_gsps)
+    read_ns = float(hw.crossbar.read_ns)
     plans: dict[str, NodePlan] = {}
     order = sorted(graph.nodes, key=lambda n: graph.nodes[n]["order"])
     alloc = _edram_alloc(graph, hw)
@@ -204,18 +205,22 @@ def build_plan(graph: nx.DiGraph, mapping, hw, ledger: EnergyLedger, dynamic: bo
                                 "precision_select": 1 if dynamic else 0}
                     adcs_held = sum(p.adcs for p in ima_parts)
                     tag = f"{name}/r{r}/rb{rb_i}"
+                    # busy instance-time per plane: every crossbar reads for read_ns, the
+                    # held ADCs convert for conv_ns
+                    xbar_busy = {"crossbar": n_x * read_ns}
+                    adc_busy = {"adc": adcs_held * conv_ns}
                     lane.kind_mvm = ledger.register(ActivityKind(
                         tag, name, event_vector({**read_ev, **conv_ev}), event_vector(group_ev),
-                        {"crossbar": n_x, "adc": adcs_held}))
+                        busy_per_unit={**xbar_busy, **adc_busy}))
                     lane.kind_read_first = ledger.register(ActivityKind(
                         tag + "/read0", name, event_vector(read_ev), event_vector(group_ev),
-                        {"crossbar": n_x}))
+                        busy_per_unit=xbar_busy))
                     lane.kind_read = ledger.register(ActivityKind(
                         tag + "/read", name, event_vector(read_ev), event_vector({}),
-                        {"crossbar": n_x}))
+                        busy_per_unit=xbar_busy))
                     lane.kind_convert = ledger.register(ActivityKind(
                         tag + "/convert", name, event_vector(conv_ev), event_vector({}),
-                        {"adc": adcs_held}))
+                        busy_per_unit=adc_busy))
                     plan.lanes.append(lane)
         else:
             ev, values = _digital_row_events(a, kind, graph, name, B)

@@ -1,0 +1,267 @@
+"""``redysim tune SCENARIO [-o OUT.yaml] [--budget 0.5] [--per-layer] ...``: tune ReDy.
+
+Builds the scenario's workload and mapping exactly as ``redysim run`` does (traced model,
+row blocks of the mapping, static scales from the calibration inputs), then searches ReDy's
+``k``, ``ε`` and ``min_bits`` (:func:`workloads.tune.tune_redy`) for the fewest mean bit
+planes per activation group within an accuracy budget, starting from the scenario's redy
+pipeline. The chosen parameters are written with :func:`workloads.tune.policy_to_yaml` to a
+file a scenario can use as ``pipelines: {redy: {include: OUT.yaml}}``.
+
+Tuning inputs: for ``digits``, a held-out part of the *train* split (the images after the
+scenario's calibration images; the test split is never used), with labels (top-1 accuracy).
+Other models have no labels (random weights): the metric is then the top-1 agreement with
+the static pipeline, and the inputs are crops distinct from the calibration ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from simulator.config_io import ConfigError
+
+#: tuning images of non-digits models when --images is not given (each grid point is one
+#: forward pass over them)
+DEFAULT_IMAGES_OTHER = 4
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        vals = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}") from None
+    if not vals or any(v < 0 for v in vals):
+        raise argparse.ArgumentTypeError(f"expected non-negative numbers, got {text!r}")
+    return vals
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        vals = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}") from None
+    if not vals or any(v < 1 for v in vals):
+        raise argparse.ArgumentTypeError(f"expected integers >= 1, got {text!r}")
+    return vals
+
+
+def add_tune_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register the ``tune`` sub-command on *sub* (the subparsers of redysim's parser)."""
+    from workloads.tune import EPS_GRID, K_GRID, MIN_BITS_GRID
+
+    def fmt(grid: tuple[Any, ...]) -> str:
+        return ",".join(f"{v:g}" for v in grid)
+
+    p = sub.add_parser(
+        "tune", help="search ReDy's k, epsilon, min_bits for the fewest bits within an "
+                     "accuracy budget and write them as an includable pipeline YAML")
+    p.add_argument("scenario")
+    p.add_argument("-o", "--output",
+                   help="policy YAML to write (default configs/policies/<scenario name>-redy"
+                        ".yaml); use it in a scenario as pipelines: {redy: {include: FILE}}")
+    p.add_argument("--budget", type=float, default=0.5,
+                   help="allowed accuracy drop vs the static pipeline, in points (default 0.5)")
+    p.add_argument("--per-layer", dest="per_layer", action="store_true",
+                   help="after the network-wide grid, refine k and epsilon layer by layer")
+    p.add_argument("--pipeline", default="redy",
+                   help="the scenario's redy pipeline to start from (default: redy)")
+    p.add_argument("--images", type=int,
+                   help="tuning inputs (digits: default all train images after the "
+                        f"calibration ones; other models: default {DEFAULT_IMAGES_OTHER})")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument("--k-grid", dest="k_grid", type=_floats, default=list(K_GRID),
+                   metavar="K1,K2,...", help=f"k values (default {fmt(K_GRID)})")
+    p.add_argument("--eps-grid", dest="eps_grid", type=_floats, default=list(EPS_GRID),
+                   metavar="E1,E2,...", help=f"epsilon values (default {fmt(EPS_GRID)})")
+    p.add_argument("--min-bits-grid", dest="min_bits_grid", type=_ints,
+                   default=list(MIN_BITS_GRID), metavar="B1,B2,...",
+                   help=f"min_bits values (default {fmt(MIN_BITS_GRID)})")
+    p.add_argument("--quiet", action="store_true", help="no progress messages")
+    p.set_defaults(func=cmd_tune)
+    return p
+
+
+def _check_output(out: Path, force: bool) -> None:
+    if out.exists() and not force:
+        raise ConfigError(f"{out}: file exists; pass --force to overwrite it or choose "
+                          "another -o")
+    if out.exists() and not out.is_file():
+        raise ConfigError(f"{out}: exists and is not a file")
+
+
+def tuning_inputs(sc: Any, wl: Any, images: int | None
+                  ) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+    """(inputs, labels or None, description) for tuning the scenario's workload.
+
+    digits: train-split images after the calibration ones (never the test split), labelled.
+    Other models: inputs after the calibration + evaluation ones of the same seeded stream
+    (distinct from the calibration inputs), no labels.
+    """
+    w = sc.workload
+    if w.model == "digits":
+        from workloads.digits import digits_split
+
+        x_tr, y_tr, _, _ = digits_split(seed=w.seed)
+        start = w.calibration_images
+        if start >= len(x_tr):
+            raise ConfigError(f"{sc.source}: workload.calibration_images: {start} leaves no "
+                              f"held-out train images for tuning (train split: {len(x_tr)})")
+        x, y = x_tr[start:], y_tr[start:]
+        if images is not None:
+            x, y = x[:images], y[:images]
+        desc = (f"{len(x)} held-out digits train images (train split [{start}:{start + len(x)}]"
+                f", after the {start} calibration images; test split not used), top-1 accuracy")
+        return x, y, desc
+    n = images or DEFAULT_IMAGES_OTHER
+    skip = w.calibration_images + w.eval_images
+    shape = tuple(wl.calib_inputs.shape[1:])
+    if len(shape) == 3 and shape[0] == 3:
+        from workloads.inputs import sample_images
+
+        x = sample_images(skip + n, shape[1], w.seed)[skip:]
+        kind = "photo crops"
+    else:
+        g = torch.Generator().manual_seed(w.seed)
+        x = torch.randn((skip + n, *shape), generator=g)[skip:]
+        kind = "random inputs"
+    desc = (f"{n} {kind} distinct from the calibration inputs; no labels ({w.model} has no "
+            "trained weights here): accuracy = top-1 agreement with the static pipeline")
+    return x, None, desc
+
+
+def _fmt_spec(spec: Any) -> tuple[str, str, str]:
+    return f"{spec.k:g}", f"{spec.epsilon:g}", str(spec.min_bits)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    """Tune the scenario's redy pipeline and write the chosen parameters as YAML."""
+    from mapping.mapper import map_network
+    from simulator.hardware import load_hardware
+    from simulator.run import layer_specs, load_workload
+    from simulator.scenario import load_scenario
+    from workloads.policies import PolicySpec
+    from workloads.precision import run_pipeline, top1
+    from workloads.quantize import calibrate_scales
+    from workloads.tune import (
+        EPS_GRID,
+        K_GRID,
+        MIN_BITS_GRID,
+        mean_bits,
+        policy_to_yaml,
+        tune_redy,
+    )
+
+    t0 = time.perf_counter()
+    quiet = bool(getattr(args, "quiet", False))
+
+    def say(msg: str) -> None:
+        if not quiet:
+            print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr)
+
+    sc = load_scenario(args.scenario)
+    if args.budget < 0:
+        raise ConfigError(f"--budget: must be >= 0 (got {args.budget})")
+    if args.images is not None and args.images < 1:
+        raise ConfigError(f"--images: must be >= 1 (got {args.images})")
+    out = (Path(args.output) if args.output
+           else Path("configs") / "policies" / f"{sc.name}-redy.yaml")
+    _check_output(out, args.force)
+    base = sc.pipelines.get(args.pipeline)
+    if base is None:
+        raise ConfigError(f"{sc.source}: pipelines: no pipeline {args.pipeline!r} to tune "
+                          f"(pipelines: {', '.join(sc.pipelines)}); choose one with --pipeline")
+    if base.policy != "redy":
+        raise ConfigError(f"{sc.source}: pipelines.{args.pipeline}: policy is "
+                          f"{base.policy!r}; only a 'redy' pipeline can be tuned")
+    hw = load_hardware(sc.resolve(sc.hardware))
+    if sc.quantization.bits != hw.activations.bits:
+        raise ConfigError(
+            f"{sc.source}: quantization.bits: must equal the hardware's activations.bits "
+            f"({hw.activations.bits}) (got {sc.quantization.bits})")
+    say(f"building and tracing {sc.workload.model}")
+    wl = load_workload(sc)
+    mapping = map_network(wl.traced.graph, hw, sc.mapping)
+    specs = layer_specs(wl.traced, mapping)
+    module = wl.traced.module
+    scales = calibrate_scales(module, specs, wl.calib_inputs, sc.quantization)
+    x, y, desc = tuning_inputs(sc, wl, args.images)
+    say(f"tuning inputs: {desc}")
+
+    # the scenario's current redy parameters, for comparison
+    qc = sc.quantization
+    static_pp = run_pipeline(module, specs, x, scales, qc, PolicySpec(policy="static"),
+                             name="static")
+    assert static_pp.logits is not None
+    ref = y if y is not None else static_pp.logits.argmax(dim=-1)
+    base_pp = run_pipeline(module, specs, x, scales, qc, base, name=args.pipeline)
+    assert base_pp.logits is not None
+    base_acc, base_bits = top1(base_pp.logits, ref), mean_bits(base_pp)
+
+    n_pts = len(args.k_grid) * len(args.eps_grid) * len(args.min_bits_grid)
+    say(f"grid search over up to {n_pts} points (budget {args.budget:g} points"
+        f"{', then per-layer refinement' if args.per_layer else ''})")
+    spec, report = tune_redy(module, specs, x, y, scales, qc, budget_points=args.budget,
+                             base=base, per_layer=args.per_layer, k_grid=args.k_grid,
+                             eps_grid=args.eps_grid, min_bits_grid=args.min_bits_grid)
+    wall = time.perf_counter() - t0
+
+    metric = report["accuracy_metric"]
+    static_acc = report["static_accuracy"]
+    rows = [("static", "-", "-", "-", report["static_mean_bits"], static_acc),
+            (f"{args.pipeline} (scenario)", *_fmt_spec(base), base_bits, base_acc),
+            (f"{args.pipeline} (tuned)", *_fmt_spec(spec), report["mean_bits"],
+             report["accuracy"])]
+    print(f"{sc.name}: {sc.workload.model}; {desc}")
+    if y is None:
+        print("note: no labels for this model, so the budget applies to the agreement (%) "
+              "with the static pipeline's top-1 predictions, not to a real accuracy")
+    head = f"{'pipeline':<22} {'k':>5} {'eps':>5} {'min_bits':>8} {'mean bits':>9} " \
+           f"{'accuracy':>8} {'vs static':>9}"
+    print(head)
+    print("-" * len(head))
+    for name, k, eps, mb, bits, acc in rows:
+        print(f"{name:<22} {k:>5} {eps:>5} {mb:>8} {bits:9.3f} {acc:8.2f} "
+              f"{acc - static_acc:+9.2f}")
+    print(f"metric: {metric}; budget {args.budget:g} points -> target >= "
+          f"{report['target_accuracy']:.2f}; feasible: {report['feasible']}; "
+          f"{len(report['evaluated'])} points evaluated")
+    if spec.layers:
+        print("per-layer overrides: " + ", ".join(
+            f"{n}: " + ", ".join(f"{k}={v:g}" for k, v in o.model_dump(exclude_none=True).items())
+            for n, o in spec.layers.items()))
+    if not report["feasible"]:
+        print("warning: no grid point met the budget; writing the most accurate one")
+
+    opts = [f"--budget {args.budget:g}"]
+    if args.per_layer:
+        opts.append("--per-layer")
+    if args.pipeline != "redy":
+        opts.append(f"--pipeline {args.pipeline}")
+    if args.images is not None:
+        opts.append(f"--images {args.images}")
+    for flag, grid, default in (("--k-grid", args.k_grid, K_GRID),
+                                ("--eps-grid", args.eps_grid, EPS_GRID),
+                                ("--min-bits-grid", args.min_bits_grid, MIN_BITS_GRID)):
+        if [float(v) for v in grid] != [float(v) for v in default]:
+            opts.append(f"{flag} {','.join(f'{v:g}' for v in grid)}")
+    header = "\n".join([
+        f"ReDy parameters tuned by: redysim tune {args.scenario} {' '.join(opts)}",
+        f"scenario {sc.name} ({sc.workload.model}), starting from pipeline {args.pipeline!r}",
+        f"tuning inputs: {desc}",
+        f"static {static_acc:.2f} %, tuned {report['accuracy']:.2f} % ({metric}); "
+        f"mean bits/group {report['static_mean_bits']:.3f} -> {report['mean_bits']:.3f}; "
+        f"feasible: {report['feasible']}",
+        "use in a scenario: pipelines: {redy: {include: <path relative to the scenario>}}",
+    ])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _check_output(out, args.force)  # again: the search may have taken a while
+    out.write_text(policy_to_yaml(spec, header=header))
+    print(f"wrote {out}  (wall time {wall:.1f} s)")
+    return 0
