@@ -4,7 +4,7 @@ Usage: ``.venv/bin/python bench/precision_report.py [--models digits resnet18 ..
 
 For digits (trained CNN, full test split) and torchvision resnet18, vgg16, mobilenet_v2
 (224x224, seeded random weights, BatchNorm calibrated on photo crops as in
-``simulator.run.load_workload``, ONE evaluation image) it prints, per pipeline, the mean
+``simulator.flow.load_workload``, ONE evaluation image) it prints, per pipeline, the mean
 planes per group (all groups of all mapped layers, skipped groups count 0), the top-1
 accuracy (digits only) and the wall time of the windowed forward pass. Pipelines: static,
 msb-trim, redy (k=3, ε=0, min_bits=1) and redy with the tuned digits parameters of
@@ -70,7 +70,7 @@ def build(name: str, calib_n: int, seed: int):
 
 
 def specs_of(graph, hw) -> dict[str, LayerSpec]:
-    """Row blocks of every conv/linear layer (as simulator.run.layer_specs, no placement)."""
+    """Row blocks of every conv/linear layer (as simulator.flow.layer_specs, no placement)."""
     order = sorted(graph.nodes, key=lambda n: graph.nodes[n].get("order", 0))
     out = {}
     for n in order:

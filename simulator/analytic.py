@@ -2,10 +2,11 @@
 
 Counts and dynamic energy are exactly those of the event-driven engine (same activity
 kinds, same bit planes). Timing uses a per-output-row recurrence instead of events:
-a node starts output row r when the producer rows it needs are done and its previous
-row is done; a weight layer's row takes Σ over the row's positions of the slowest row
-block's MVM time, divided by the replicas working in parallel. Resource contention for
-shared ADCs is not modelled here (it is in the event engine).
+each replica of a layer is a server that starts its share of output row r when the
+producer rows it needs are done and it has finished its share of row r − 1; its share
+takes Σ over its positions in the row of the slowest row block's T(b). Not modelled
+here: ADC sharing, NoC transfers, bounded buffers and the overlap of consecutive groups
+in a lane (all in the event engine), so this is a quick estimate, not a bound.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def analytic_run(plans: dict[str, NodePlan], planes: dict[str, np.ndarray], hw,
     for name in order:
         plan = plans[name]
         ends = []
-        prev_end = 0.0
+        free = np.zeros(max(plan.replicas, 1))  # when each replica (server) is next free
         for img in range(images):
             if plan.kind == "input":
                 ends.append(np.zeros(plan.out_h))
@@ -41,11 +42,14 @@ def analytic_run(plans: dict[str, NodePlan], planes: dict[str, np.ndarray], hw,
                     pw = plans[prod].out_w
                     need = int(-(-int(plan.thresholds[prod][r]) // pw))
                     ready = max(ready, float(row_end[prod][img][need - 1]))
-                start = max(prev_end, ready)
+                # every replica starts its share of row r when the row's inputs are
+                # there and it has finished its share of the previous rows
+                busy = row_t[r] > 0
+                start = np.maximum(free, ready)
                 if img == 0 and r == 0:
-                    first_start[name] = start
-                prev_end = start + row_t[r]
-                e[r] = prev_end
+                    first_start[name] = float(start.min())
+                free = np.where(busy, start + row_t[r], free)
+                e[r] = float(free[busy].max()) if busy.any() else ready
             ends.append(e)
         row_end[name] = ends
     # book the activity: one bulk record per kind over the node's active interval
@@ -75,9 +79,9 @@ def analytic_run(plans: dict[str, NodePlan], planes: dict[str, np.ndarray], hw,
 
 def _row_times(plan: NodePlan, planes: dict[str, np.ndarray], img: int, read_ns: float,
                select_ns: float, lane_busy: dict) -> np.ndarray:
-    """Service time of each output row of *plan* for image *img*."""
+    """Service time of each output row per replica, shape (rows, replicas)."""
     if plan.kind not in WEIGHT_KINDS:
-        return np.full(plan.out_h, plan.row_ns)
+        return np.full((plan.out_h, 1), plan.row_ns)
     P = plan.positions
     pos_t = np.zeros(P)
     for lane in plan.lanes:
@@ -86,5 +90,9 @@ def _row_times(plan: NodePlan, planes: dict[str, np.ndarray], img: int, read_ns:
         key = (plan.name, lane.replica, lane.row_block)
         lane_busy[key] = lane_busy.get(key, 0.0) + float(d.sum())
         pos_t[lane.positions] = np.maximum(pos_t[lane.positions], d)
-    per_row = pos_t.reshape(plan.out_h, plan.out_w).sum(axis=1)
-    return per_row / plan.replicas
+    # a position's time is its slowest row block's; replica p mod R serves position p
+    rows = np.arange(P) // plan.out_w
+    replica = np.arange(P) % plan.replicas
+    per = np.zeros((plan.out_h, plan.replicas))
+    np.add.at(per, (rows, replica), pos_t)
+    return per

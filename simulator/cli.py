@@ -54,8 +54,8 @@ def _swap_in(tmp: Path, out: Path) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a scenario and write the results folder."""
+    from simulator.flow import run
     from simulator.results import format_table, write_results
-    from simulator.run import run
     from simulator.scenario import load_scenario
 
     sc = load_scenario(args.scenario)
@@ -103,8 +103,8 @@ def cmd_map(args: argparse.Namespace) -> int:
     """Map a scenario's network and print the placement."""
     from mapping.mapper import map_network
     from mapping.report import format_mapping_table, mapping_to_json, plot_placement, write_graphml
+    from simulator.flow import load_workload
     from simulator.hardware import load_hardware
-    from simulator.run import load_workload
     from simulator.scenario import load_scenario
 
     sc = load_scenario(args.scenario)

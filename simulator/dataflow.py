@@ -9,6 +9,7 @@ position needs (sliding-window dependency).
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 
@@ -26,6 +27,8 @@ class FeatureMapProgress:
         self.positions = positions
         self.done = np.zeros(positions, dtype=bool)
         self.prefix = 0
+        #: time at which the prefix first covered each position
+        self.reached_at = np.zeros(positions)
         self.finished_at: float | None = None
         self._waiters: list[tuple[int, int, simpy.Event]] = []
         #: callables (old_prefix, new_prefix) run whenever the prefix advances
@@ -55,6 +58,7 @@ class FeatureMapProgress:
             p += 1
         self.prefix = p
         if p != old:
+            self.reached_at[old:p] = self.env.now
             for fn in self.listeners:
                 fn(old, p)
         if p == n and self.finished_at is None:
@@ -79,6 +83,12 @@ class RowCounter:
         self.env = env
         self.value = 0
         self._waiters: list[tuple[int, int, simpy.Event]] = []
+        self._values: list[int] = [0]
+        self._times: list[float] = [0.0]
+
+    def reached_at(self, threshold: int) -> float:
+        """Time at which the counter first reached *threshold* (it must have)."""
+        return self._times[bisect.bisect_left(self._values, threshold)]
 
     def wait(self, threshold: int) -> simpy.Event:
         """Event that fires once the counter reaches *threshold*."""
@@ -94,5 +104,7 @@ class RowCounter:
         if value <= self.value:
             return
         self.value = value
+        self._values.append(value)
+        self._times.append(self.env.now)
         while self._waiters and self._waiters[0][0] <= value:
             heapq.heappop(self._waiters)[2].succeed()

@@ -76,6 +76,7 @@ class ChipSimulation:
             for n, p in plans.items() if p.kind in WEIGHT_KINDS}
         self.lane_busy: dict[tuple[str, int, int], float] = {}
         self._group_start: dict[tuple[int, int, int], float] = {}
+        self._adc_in_use: dict[int, int] = {}
         self.output_nodes = [n for n, p in plans.items() if p.kind == "output"]
         self.noc_clock = float(hw.noc.clock_ghz)
         self.flit_bits = int(hw.noc.flit_bits)
@@ -104,7 +105,8 @@ class ChipSimulation:
             self.arrival[(u, v)] = self.progress[u]
         if ep.cap_rows is None or v not in self.progress:
             return
-        need = {"window": min(ep.kernel, h_u), "row": 1, "image": h_u}[ep.release]
+        window = (ep.kernel - 1) * ep.dilation + 1
+        need = {"window": min(window, h_u), "row": 1, "image": h_u}[ep.release]
         if ep.cap_rows < need:
             raise SimulationError(
                 f"eDRAM buffer too small: {v} needs {need} row(s) of {u} "
@@ -130,13 +132,6 @@ class ChipSimulation:
                 counter.advance(img * h_u + max(0, min(h_u, freed)))
 
             self.progress[v][img].listeners.append(on_consumed)
-
-    def _link_ns(self, link: tuple[int, int], nbytes: float) -> float:
-        a, b = link
-        if a // self.routers_per_chip != b // self.routers_per_chip:
-            return nbytes / self.offchip_link_gbps  # GB/s = bytes per ns
-        flits = -(-int(nbytes * 8) // self.flit_bits)
-        return (flits + self.router_cycles) / self.noc_clock
 
     def _setup_transfers(self, plan: NodePlan, ep: EdgePlan) -> list[FeatureMapProgress]:
         """Per source tile a sender process; rows arrive when every source delivered them."""
@@ -228,6 +223,14 @@ class ChipSimulation:
             self.progress[plan.name][image].complete(pos)
 
     def _lane_group(self, plan: NodePlan, lane: Lane):
+        """One event per row-block MVM.
+
+        Without shared ADCs, consecutive groups of a lane overlap exactly as the plane
+        pipeline does: the first read of a group starts as soon as its inputs are ready
+        and the S+H is free (the previous group's last plane entered conversion), so
+        back-to-back groups cost b·max(r, c) each and plane/group latencies agree. With a
+        shared ADC pool a group takes its ADCs when it starts and holds them for T(b).
+        """
         env, ledger = self.env, self.ledger
         pools = [(self.adc_pools[p.ima], p.adcs) for p in lane.parts] if self.adc_shared else []
         trace = self.trace
@@ -235,6 +238,10 @@ class ChipSimulation:
         busy = 0.0
         select_ns = self.select_ns
         kind = lane.kind_mvm
+        r_ns, c_ns = self.read_ns, lane.conv_ns
+        step = max(r_ns, c_ns)
+        conv_free = -1e30  # end of the previous group's last conversion
+        prev_end = 0.0
         producers = [(prod, plan.thresholds[prod]) for prod in plan.producers]
         out_bufs = self.out_buffers[plan.name]
         for img in range(self.images):
@@ -242,39 +249,68 @@ class ChipSimulation:
             progs = [(self.arrival[(prod, plan.name)][img], thr) for prod, thr in producers]
             pos_list = lane.positions.tolist()
             b_list = planes[lane.positions].tolist()
-            durations = plane_duration(planes[lane.positions], self.read_ns, lane.conv_ns)
+            durations = plane_duration(planes[lane.positions], r_ns, c_ns)
             for pos, b, dur in zip(pos_list, b_list, durations.tolist(), strict=True):
                 row = pos // ow
+                ready = 0.0
                 for prog, thr in progs:
                     need = thr[row]
                     if prog.prefix < need:
                         yield prog.wait(need)
+                        ready = env.now
+                    else:
+                        ready = max(ready, prog.reached_at[need - 1])
                 for counter, cap, h in out_bufs:
                     need = img * h + row - cap + 1
                     if counter.value < need:
                         yield counter.wait(need)
-                t0 = env.now
-                if b > 0:
+                        ready = env.now
+                    elif need > 0:
+                        ready = max(ready, counter.reached_at(need))
+                if b == 0:
+                    ledger.record(env.now, env.now, kind, 0, 1)
+                    self._position_done(plan, img, pos)
+                    continue
+                if pools:
                     for pool, n in pools:
                         yield pool.get(n)
-                    t0 = env.now
+                    x = env.now
                     if trace:
-                        self._trace_adc(lane)
+                        self._trace_adc(lane, +1)
                     yield env.timeout(dur + select_ns)
                     for pool, n in pools:
                         yield pool.put(n)
                     if trace:
-                        self._trace_adc(lane)
-                        trace.mvm(lane, t0, env.now, b)
-                    busy += env.now - t0
-                ledger.record(t0, env.now, kind, b, 1)
+                        self._trace_adc(lane, -1)
+                    end = env.now
+                else:
+                    x = max(ready, conv_free - c_ns)
+                    first_conv = max(x + select_ns + r_ns, conv_free)
+                    end = first_conv + c_ns + (b - 1) * step
+                    conv_free = end
+                    if trace:
+                        self._trace_adc_at(lane, x + select_ns + r_ns, end)
+                    yield env.timeout(end - env.now)
+                if trace:
+                    trace.mvm(lane, x, end, b)
+                busy += end - max(x, prev_end)
+                prev_end = end
+                ledger.record(x, end, kind, b, 1)
                 self._position_done(plan, img, pos)
         self.lane_busy[(lane.layer, lane.replica, lane.row_block)] = busy
 
-    def _trace_adc(self, lane: Lane) -> None:
+    def _trace_adc_at(self, lane: Lane, t0: float, t1: float) -> None:
+        """ADC counter changes of one unshared-pool group converting over [t0, t1]."""
         for p in lane.parts:
-            pool = self.adc_pools[p.ima]
-            self.trace.adc_level(p.tile, p.ima, self.env.now, self.adc_count - pool.level)
+            self.trace.adc_level(p.tile, p.ima, t0, p.adcs)
+            self.trace.adc_level(p.tile, p.ima, t1, 0)
+
+    def _trace_adc(self, lane: Lane, delta: int) -> None:
+        """Counter track of the ADCs in use per IMA (held by lanes while they convert)."""
+        for p in lane.parts:
+            n = self._adc_in_use.get(p.ima, 0) + delta * p.adcs
+            self._adc_in_use[p.ima] = n
+            self.trace.adc_level(p.tile, p.ima, self.env.now, n)
 
     def _lane_plane_reader(self, plan: NodePlan, lane: Lane, sample_hold: simpy.Store):
         env, ledger = self.env, self.ledger
@@ -308,6 +344,7 @@ class ChipSimulation:
         env, ledger = self.env, self.ledger
         pools = [(self.adc_pools[p.ima], p.adcs) for p in lane.parts]
         busy = 0.0
+        prev_end = 0.0
         while True:
             img, pos, last = yield sample_hold.get()
             for pool, n in pools:
@@ -320,7 +357,9 @@ class ChipSimulation:
             if last:
                 # lane occupancy: from the group's first read (or selection) to its last
                 # conversion, the same quantity group fidelity books as T(b)
-                busy += env.now - self._group_start.pop((id(lane), img, pos))
+                start = self._group_start.pop((id(lane), img, pos))
+                busy += env.now - max(start, prev_end)
+                prev_end = env.now
                 self.lane_busy[(lane.layer, lane.replica, lane.row_block)] = busy
                 self._position_done(plan, img, pos)
 

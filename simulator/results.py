@@ -118,12 +118,17 @@ def write_layers_csv(rr, path: Path) -> None:
                              + units[la.kind_read] for la in plan.lanes)
                 busy = sum(v for (ly, _, _), v in pr.timing.lane_busy_ns.items() if ly == name)
                 lm = rr.mapping.layers.get(name)
+                lp = rr.precision[pname].layers.get(name) if pname in rr.precision else None
+                stats = ([f"{lp.zero_group_fraction:.6f}", f"{lp.saturated_fraction:.6f}",
+                          f"{lp.rel_rms_error:.6f}", "|".join(str(int(x)) for x in lp.hist)]
+                         if lp is not None else ["", "", "", ""])
                 w.writerow([pname, name, plan.kind, lm.crossbars if lm else 0,
                             lm.replicas if lm else 0, int(groups),
                             f"{planes / groups:.4f}" if groups else "",
                             int(c[EVENTS.index("adc_conversion")]),
                             int(c[EVENTS.index("crossbar_read")]), f"{busy:.1f}",
-                            f"{float(e_ev.sum()):.3f}", *[f"{e_comp[cc]:.3f}" for cc in comps]])
+                            f"{float(e_ev.sum()):.3f}", *[f"{e_comp[cc]:.3f}" for cc in comps],
+                            *stats])
 
 
 def timeline(pr: PipelineResult, bins: int) -> dict[str, np.ndarray]:

@@ -46,7 +46,10 @@ class SimulationOptions(BaseModel):
     power_gating: bool = Field(True, description="tiles holding no layer leak nothing")
     trace: bool = Field(False, description="write trace.json (Chrome trace-event format)")
     trace_sample: int = Field(
-        1, ge=1, description="keep one lane MVM in N in the trace (bounds its size)")
+        1, ge=1, description="keep at least one lane MVM in N in the trace")
+    trace_max_mvms: int = Field(
+        800_000, ge=1000, description="sample more sparsely if the trace would hold more "
+        "lane MVMs than this (~100 bytes each), so big networks stay small on disk")
 
 
 class Scenario(BaseModel):

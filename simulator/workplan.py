@@ -69,6 +69,7 @@ class EdgePlan:
     kernel: int = 1
     stride: int = 1
     pad: int = 0
+    dilation: int = 1
     dst_tile: int = 0
     # transfers: producer rows leave from the tiles that computed them
     src_tiles: list[int] = field(default_factory=list)  # tiles that send over the NoC
@@ -257,7 +258,9 @@ def _min_rows(graph: nx.DiGraph, u: str, v: str) -> int:
     _, h_u, _ = _hw(tuple(graph.nodes[u]["out_shape"]))
     rule = _release_rule(graph, u, v)
     if rule == "window":
-        return min((graph.nodes[v].get("kernel") or (1, 1))[0], h_u)
+        a = graph.nodes[v]
+        kh, dh = (a.get("kernel") or (1, 1))[0], (a.get("dilation") or (1, 1))[0]
+        return min((kh - 1) * dh + 1, h_u)  # rows one dilated window spans
     return 1 if rule == "row" else h_u
 
 
@@ -319,7 +322,8 @@ def _edge_plan(graph: nx.DiGraph, hw, mapping, u: str, v: str,
     kh = (a.get("kernel") or (1, 1))[0]
     sh = (a.get("stride") or (1, 1))[0]
     ph = (a.get("padding") or (0, 0))[0]
-    ep = EdgePlan(u, v, [], row_bytes, cap, _release_rule(graph, u, v), kh, sh, ph)
+    dh = (a.get("dilation") or (1, 1))[0]
+    ep = EdgePlan(u, v, [], row_bytes, cap, _release_rule(graph, u, v), kh, sh, ph, dh)
     if ua["kind"] == "input" or a["kind"] == "output":
         return ep
     if v not in mapping.layers and list(a.get("tiles") or []) == list(ua.get("tiles") or []):

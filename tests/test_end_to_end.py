@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from simulator.flow import RunResult, run
 from simulator.results import build_summary, timeline
-from simulator.run import RunResult, run
 from simulator.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from simulator.config_io import ConfigError
-from simulator.run import run
+from simulator.flow import run
 from simulator.scenario import Scenario, load_scenario
 from workloads.errors import WorkloadError
 

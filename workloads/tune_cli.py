@@ -143,8 +143,8 @@ def _fmt_spec(spec: Any) -> tuple[str, str, str]:
 def cmd_tune(args: argparse.Namespace) -> int:
     """Tune the scenario's redy pipeline and write the chosen parameters as YAML."""
     from mapping.mapper import map_network
+    from simulator.flow import layer_specs, load_workload
     from simulator.hardware import load_hardware
-    from simulator.run import layer_specs, load_workload
     from simulator.scenario import load_scenario
     from workloads.policies import PolicySpec
     from workloads.precision import run_pipeline, top1

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from mapping.mapper import map_network
@@ -154,8 +155,11 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
         planes = {layer: lp.planes for layer, lp in pp.layers.items()}
         trace = None
         if sc.simulation.trace and sc.simulation.fidelity != "analytic":
-            trace = TraceRecorder(name, sc.simulation.trace_sample,
-                                  pid_offset=len(results) * 1_000_000)
+            groups = sum(int(np.prod(p.shape[1:])) for p in planes.values())
+            groups *= sc.simulation.images
+            every = max(sc.simulation.trace_sample,
+                        -(-groups // sc.simulation.trace_max_mvms))
+            trace = TraceRecorder(name, every, pid_offset=len(results) * 1_000_000)
         results[name] = simulate_pipeline(
             wl.traced.graph, mapping, hw, planes, pp.policy.policy, name,
             sc.simulation.fidelity, sc.simulation.images, sc.simulation.time_bins,
