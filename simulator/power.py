@@ -31,6 +31,6 @@ def static_power_mw(hw, mapping, power_gating: bool = True) -> dict[str, float]:
             out[comp] = per * getattr(hw.components.tile, comp).count * n_tiles
     if hw.static_mw_of("router"):
         out["router"] = hw.static_mw_of("router") * n_routers
-    if chips > 1:
-        out["offchip"] = hw.offchip.static_w * 1e3 + hw.static_mw_of("offchip")
+    if chips > 1:  # every chip has its own set of links (ISAAC: 4 HyperTransport links)
+        out["offchip"] = chips * (hw.offchip.static_w * 1e3 + hw.static_mw_of("offchip"))
     return out

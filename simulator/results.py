@@ -30,6 +30,10 @@ def pipeline_summary(pr: PipelineResult, precision=None) -> dict[str, Any]:
             "dynamic": led.dynamic_energy(),
             "static": sum(led.static_pj.values()),
             "per_image": led.total_energy() / pr.images,
+            # steady state: dynamic energy per image + static power over one pipeline period
+            "per_image_steady_state": led.dynamic_energy() / pr.images
+            + sum(pr.static_mw.values()) * (1e9 / pr.throughput_ips if pr.throughput_ips
+                                            else 0.0),
             "by_component": by_comp,
             "by_layer": led.energy_by_layer(),
         },

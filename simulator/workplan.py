@@ -285,9 +285,9 @@ def _edram_alloc(graph: nx.DiGraph, hw) -> dict[tuple[str, str], float]:
     """eDRAM bytes given to each buffered edge's rows.
 
     Each tile's eDRAM is divided among the input buffers of the nodes running on it in
-    proportion to their minimum need (rows the consumer must hold at once × row bytes);
-    a node spread over several tiles keeps a copy per tile, so its allocation is its
-    smallest over its tiles.
+    proportion to their minimum need (rows the consumer must hold at once × row bytes).
+    A node spread over several tiles splits each buffered row among them (each tile keeps
+    the slice its replicas read), so its allocation is the sum of its shares.
     """
     bits = int(hw.activations.bits)
     need = {(u, v): _min_rows(graph, u, v) * _row_bytes(graph, u, bits)
@@ -298,7 +298,7 @@ def _edram_alloc(graph: nx.DiGraph, hw) -> dict[tuple[str, str], float]:
             per_tile[t] = per_tile.get(t, 0.0) + nb
     alloc = {}
     for (u, v), nb in need.items():
-        alloc[(u, v)] = min(hw.tile.edram_bytes * nb / per_tile[t]
+        alloc[(u, v)] = sum(hw.tile.edram_bytes * nb / per_tile[t]
                             for t in (graph.nodes[v].get("tiles") or [0]))
     return alloc
 
