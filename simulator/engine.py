@@ -1,18 +1,10 @@
-"""The discrete-event model of the chip (SimPy).
+"""The discrete-event model of the chip (SimPy): composes the hardware components.
 
-Resources:
-- every lane's crossbars form one ``simpy.Resource`` of capacity 1 (a row block's
-  column-block crossbars are fed the same group and work in lockstep);
-- every IMA's ADC pool is a ``simpy.Container`` holding its ADC count; a lane takes as
-  many ADCs as it has crossbars in that IMA (at most the pool size) while converting,
-  so crossbars of different lanes sharing an IMA's ADCs wait for each other;
-- in ``plane`` fidelity each lane's sample-and-holds are a ``simpy.Store`` of capacity 1
-  between the read stage and the conversion stage.
-
-Processes: one per lane (``group``: one timeout per row-block MVM; ``plane``: a reader
-and a converter exchanging planes through the S+H), one per digital node (pool, add,
-concat, flatten, output; one step per output row). Feature-map progress objects carry
-the sliding-window dependencies between layers, and several images stream through.
+Components (``simulator/components/``, one module each): crossbar lanes (row-block MVMs
+at group or plane fidelity), IMA ADC pools, bounded eDRAM input buffers, the on-chip
+network and off-chip links, and the tile digital units. Feature-map progress objects
+(``simulator.dataflow``) carry the sliding-window dependencies between layers; several
+images stream through. See docs/model.md for the timing rules.
 """
 
 from __future__ import annotations
@@ -22,10 +14,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
-from simulator.dataflow import FeatureMapProgress, RowCounter
+from simulator.components.adc_pool import AdcPools
+from simulator.components.crossbar_lane import group_lane, plane_converter, plane_reader
+from simulator.components.digital_unit import digital_node
+from simulator.components.edram_buffer import InputBuffers
+from simulator.components.noc import NocNetwork
+from simulator.dataflow import FeatureMapProgress
 from simulator.errors import SimulationError
 from simulator.ledger import EnergyLedger
-from simulator.workplan import WEIGHT_KINDS, EdgePlan, Lane, NodePlan, plane_duration
+from simulator.workplan import WEIGHT_KINDS, NodePlan
 
 
 @dataclass
@@ -56,326 +53,46 @@ class ChipSimulation:
         self.read_ns = float(hw.crossbar.read_ns)
         self.select_ns = select_ns
         self.trace = trace
-        self.adc_count = int(hw.ima.adcs)
         self.progress: dict[str, list[FeatureMapProgress]] = {
             n: [FeatureMapProgress(self.env, p.positions) for _ in range(images)]
             for n, p in plans.items()}
-        self.adc_pools: dict[int, simpy.Container] = {}
-        adcs = int(hw.ima.adcs)
-        # When an IMA has at least one ADC per crossbar, no lane can ever wait for one (a
-        # lane holds at most one ADC per crossbar it has in the IMA), so the group-fidelity
-        # lanes skip the pool's get/put events; plane fidelity always arbitrates.
-        self.adc_shared = adcs < int(hw.ima.crossbars) or fidelity == "plane"
-        for p in plans.values():
-            for lane in p.lanes:
-                for part in lane.parts:
-                    if part.ima not in self.adc_pools:
-                        self.adc_pools[part.ima] = simpy.Container(self.env, adcs, init=adcs)
+        lanes = [lane for p in plans.values() for lane in p.lanes]
+        self.adc = AdcPools(self.env, hw, lanes, fidelity)
+        self.noc = NocNetwork(self.env, hw, images, trace)
+        self.buffers = InputBuffers(self.env, images)
         self.lanes_done: dict[str, list[np.ndarray]] = {
             n: [np.zeros(p.positions, dtype=np.int32) for _ in range(images)]
             for n, p in plans.items() if p.kind in WEIGHT_KINDS}
         self.lane_busy: dict[tuple[str, int, int], float] = {}
-        self._group_start: dict[tuple[int, int, int], float] = {}
-        self._adc_in_use: dict[int, int] = {}
+        self.group_start: dict[tuple[int, int, int], float] = {}
         self.output_nodes = [n for n, p in plans.items() if p.kind == "output"]
-        self.noc_clock = float(hw.noc.clock_ghz)
-        self.flit_bits = int(hw.noc.flit_bits)
-        self.router_cycles = int(hw.noc.router_latency_cycles)
-        self.routers_per_chip = int(hw.chip.routers)
-        self.offchip_link_gbps = float(hw.offchip.bandwidth_gbps) / int(hw.offchip.links)
-        self.links: dict[tuple[int, int], simpy.Resource] = {}
-        self.link_busy: dict[tuple[int, int], float] = {}
         # arrival[(u, v)][img]: producer rows present in the consumer's eDRAM
         self.arrival: dict[tuple[str, str], list[FeatureMapProgress]] = {}
-        # released[(u, v)]: rows of u (counted across images) the consumer v has freed
-        self.released: dict[tuple[str, str], RowCounter] = {}
-        self.out_buffers: dict[str, list[tuple[RowCounter, int, int]]] = {n: [] for n in plans}
         for plan in plans.values():
             for ep in plan.out_edges:
-                self._setup_edge(plan, ep)
+                u, v = ep.producer, ep.consumer
+                self.arrival[(u, v)] = (self.noc.connect(plan, ep, self.progress[u])
+                                        if ep.src_tiles else self.progress[u])
+                if ep.cap_rows is not None:
+                    self.buffers.bound(plan, plans[v], ep, self.progress[v])
 
-    # -- edges: NoC transfers and bounded buffers ---------------------------------------
-    def _setup_edge(self, plan: NodePlan, ep: EdgePlan) -> None:
-        u, v = ep.producer, ep.consumer
-        cons = self.plans[v]
-        h_u = plan.out_h
-        if ep.src_tiles:
-            self.arrival[(u, v)] = self._setup_transfers(plan, ep)
-        else:
-            self.arrival[(u, v)] = self.progress[u]
-        if ep.cap_rows is None or v not in self.progress:
-            return
-        window = (ep.kernel - 1) * ep.dilation + 1
-        need = {"window": min(window, h_u), "row": 1, "image": h_u}[ep.release]
-        if ep.cap_rows < need:
-            raise SimulationError(
-                f"eDRAM buffer too small: {v} needs {need} row(s) of {u} "
-                f"({need * ep.row_bytes:.0f} bytes) in its tiles' eDRAM, but its share holds "
-                f"{ep.cap_rows} row(s); raise tile.edram_bytes in the hardware file or use "
-                "fewer layers per tile")
-        counter = RowCounter(self.env)
-        self.released[(u, v)] = counter
-        self.out_buffers[u].append((counter, ep.cap_rows, h_u))
-        w_v, p_v = cons.out_w, cons.positions
-        for img in range(self.images):
-            def on_consumed(old: int, new: int, img: int = img) -> None:
-                if new >= p_v:
-                    freed = h_u
-                else:
-                    rows_v = new // w_v
-                    if ep.release == "window":
-                        freed = rows_v * ep.stride - ep.pad
-                    elif ep.release == "row":
-                        freed = rows_v
-                    else:
-                        freed = 0
-                counter.advance(img * h_u + max(0, min(h_u, freed)))
-
-            self.progress[v][img].listeners.append(on_consumed)
-
-    def _setup_transfers(self, plan: NodePlan, ep: EdgePlan) -> list[FeatureMapProgress]:
-        """Per source tile a sender process; rows arrive when every source delivered them."""
-        h_u, w_u, p_u = plan.out_h, plan.out_w, plan.positions
-        counts = ep.row_counts
-        remote = counts > 0
-        arrivals = [FeatureMapProgress(self.env, p_u) for _ in range(self.images)]
-        pending = [remote.sum(axis=1).astype(np.int64) for _ in range(self.images)]
-        queues = [simpy.Store(self.env) for _ in ep.src_tiles]
-        for j, route in enumerate(ep.src_routes):
-            self.env.process(self._noc_sender(ep, route, queues[j], j, arrivals, pending, w_u,
-                                              p_u))
-        for img in range(self.images):
-            sent = {"rows": 0}
-
-            def on_produced(old: int, new: int, img: int = img, sent: dict = sent) -> None:
-                rows = h_u if new >= p_u else new // w_u
-                r0 = sent["rows"]
-                if rows <= r0:
-                    return
-                sent["rows"] = rows
-                for j, q in enumerate(queues):
-                    n = int(counts[r0:rows, j].sum())
-                    if n:
-                        q.put((img, r0, rows, n * ep.row_bytes / w_u))
-                for r in range(r0, rows):  # rows computed entirely on the consumer's tile
-                    if pending[img][r] == 0:
-                        arrivals[img].complete(r * w_u, min(p_u, (r + 1) * w_u) - r * w_u)
-
-            self.progress[ep.producer][img].listeners.append(on_produced)
-        return arrivals
-
-    def _link_ns(self, link: tuple[int, int], nbytes: float) -> float:
-        a, b = link
-        if a // self.routers_per_chip != b // self.routers_per_chip:
-            return nbytes / self.offchip_link_gbps  # GB/s = bytes per ns
-        flits = -(-int(round(nbytes * 8)) // self.flit_bits)
-        return (flits + self.router_cycles) / self.noc_clock
-
-    def _noc_sender(self, ep: EdgePlan, route: list, queue: simpy.Store, j: int,
-                    arrivals: list, pending: list, w_u: int, p_u: int):
-        """Moves one source tile's share of completed rows over its route, link by link."""
-        env = self.env
-        links = []
-        for link in route:
-            if link not in self.links:
-                self.links[link] = simpy.Resource(env, capacity=1)
-                self.link_busy[link] = 0.0
-            links.append((link, self.links[link]))
-        remote = ep.row_counts[:, j] > 0
-        while True:
-            img, r0, r1, nbytes = yield queue.get()
-            for link, res in links:
-                with res.request() as req:
-                    yield req
-                    t0 = env.now
-                    yield env.timeout(self._link_ns(link, nbytes))
-                    self.link_busy[link] += env.now - t0
-                    if self.trace:
-                        self.trace.link(link, ep.producer, t0, env.now)
-            pend = pending[img]
-            for r in range(r0, r1):
-                if remote[r]:
-                    pend[r] -= 1
-                    if pend[r] == 0:
-                        arrivals[img].complete(r * w_u, min(p_u, (r + 1) * w_u) - r * w_u)
-
-    # -- processes ----------------------------------------------------------------------
-    def _wait_inputs(self, plan: NodePlan, image: int, out_row: int):
+    # -- shared by the components -------------------------------------------------------
+    def wait_inputs(self, plan: NodePlan, image: int, out_row: int):
+        """Wait until every producer's rows needed by output row *out_row* have arrived."""
         for prod in plan.producers:
             prog = self.arrival[(prod, plan.name)][image]
             thr = int(plan.thresholds[prod][out_row])
             if not prog.ready(thr):
                 yield prog.wait(thr)
 
-    def _wait_buffers(self, plan: NodePlan, image: int, out_row: int):
-        """Stall until every consumer's buffer has room for output row *out_row*."""
-        for counter, cap, h in self.out_buffers[plan.name]:
-            need = image * h + out_row - cap + 1
-            if counter.value < need:
-                yield counter.wait(need)
-
-    def _position_done(self, plan: NodePlan, image: int, pos: int) -> None:
+    def position_done(self, plan: NodePlan, image: int, pos: int) -> None:
+        """A lane finished its group of output position *pos*; the last one completes it."""
         done = self.lanes_done[plan.name][image]
         done[pos] += 1
         if done[pos] == plan.row_blocks:
             now = self.env.now
             self.ledger.record(now, now, plan.kind_output, 0, 1)
             self.progress[plan.name][image].complete(pos)
-
-    def _lane_group(self, plan: NodePlan, lane: Lane):
-        """One event per row-block MVM.
-
-        Without shared ADCs, consecutive groups of a lane overlap exactly as the plane
-        pipeline does: the first read of a group starts as soon as its inputs are ready
-        and the S+H is free (the previous group's last plane entered conversion), so
-        back-to-back groups cost b·max(r, c) each and plane/group latencies agree. With a
-        shared ADC pool a group takes its ADCs when it starts and holds them for T(b).
-        """
-        env, ledger = self.env, self.ledger
-        pools = [(self.adc_pools[p.ima], p.adcs) for p in lane.parts] if self.adc_shared else []
-        trace = self.trace
-        ow = plan.out_w
-        busy = 0.0
-        select_ns = self.select_ns
-        kind = lane.kind_mvm
-        r_ns, c_ns = self.read_ns, lane.conv_ns
-        step = max(r_ns, c_ns)
-        conv_free = -1e30  # end of the previous group's last conversion
-        prev_end = 0.0
-        producers = [(prod, plan.thresholds[prod]) for prod in plan.producers]
-        out_bufs = self.out_buffers[plan.name]
-        for img in range(self.images):
-            planes = self.planes[plan.name][img, lane.row_block]
-            progs = [(self.arrival[(prod, plan.name)][img], thr) for prod, thr in producers]
-            pos_list = lane.positions.tolist()
-            b_list = planes[lane.positions].tolist()
-            durations = plane_duration(planes[lane.positions], r_ns, c_ns)
-            for pos, b, dur in zip(pos_list, b_list, durations.tolist(), strict=True):
-                row = pos // ow
-                ready = 0.0
-                for prog, thr in progs:
-                    need = thr[row]
-                    if prog.prefix < need:
-                        yield prog.wait(need)
-                        ready = env.now
-                    else:
-                        ready = max(ready, prog.reached_at[need - 1])
-                for counter, cap, h in out_bufs:
-                    need = img * h + row - cap + 1
-                    if counter.value < need:
-                        yield counter.wait(need)
-                        ready = env.now
-                    elif need > 0:
-                        ready = max(ready, counter.reached_at(need))
-                if b == 0:
-                    ledger.record(env.now, env.now, kind, 0, 1)
-                    self._position_done(plan, img, pos)
-                    continue
-                if pools:
-                    for pool, n in pools:
-                        yield pool.get(n)
-                    x = env.now
-                    if trace:
-                        self._trace_adc(lane, +1)
-                    yield env.timeout(dur + select_ns)
-                    for pool, n in pools:
-                        yield pool.put(n)
-                    if trace:
-                        self._trace_adc(lane, -1)
-                    end = env.now
-                else:
-                    x = max(ready, conv_free - c_ns)
-                    first_conv = max(x + select_ns + r_ns, conv_free)
-                    end = first_conv + c_ns + (b - 1) * step
-                    conv_free = end
-                    if trace:
-                        self._trace_adc_at(lane, x + select_ns + r_ns, end)
-                    yield env.timeout(end - env.now)
-                if trace:
-                    trace.mvm(lane, x, end, b)
-                busy += end - max(x, prev_end)
-                prev_end = end
-                ledger.record(x, end, kind, b, 1)
-                self._position_done(plan, img, pos)
-        self.lane_busy[(lane.layer, lane.replica, lane.row_block)] = busy
-
-    def _trace_adc_at(self, lane: Lane, t0: float, t1: float) -> None:
-        """ADC counter changes of one unshared-pool group converting over [t0, t1]."""
-        for p in lane.parts:
-            self.trace.adc_level(p.tile, p.ima, t0, p.adcs)
-            self.trace.adc_level(p.tile, p.ima, t1, 0)
-
-    def _trace_adc(self, lane: Lane, delta: int) -> None:
-        """Counter track of the ADCs in use per IMA (held by lanes while they convert)."""
-        for p in lane.parts:
-            n = self._adc_in_use.get(p.ima, 0) + delta * p.adcs
-            self._adc_in_use[p.ima] = n
-            self.trace.adc_level(p.tile, p.ima, self.env.now, n)
-
-    def _lane_plane_reader(self, plan: NodePlan, lane: Lane, sample_hold: simpy.Store):
-        env, ledger = self.env, self.ledger
-        xbar = simpy.Resource(env, capacity=1)
-        ow = plan.out_w
-        for img in range(self.images):
-            planes = self.planes[plan.name][img, lane.row_block]
-            for pos in lane.positions.tolist():
-                yield from self._wait_inputs(plan, img, pos // ow)
-                yield from self._wait_buffers(plan, img, pos // ow)
-                b = int(planes[pos])
-                if b == 0:
-                    ledger.record(env.now, env.now, lane.kind_read_first, 0, 1)
-                    self._position_done(plan, img, pos)
-                    continue
-                self._group_start[(id(lane), img, pos)] = env.now
-                if self.select_ns:
-                    yield env.timeout(self.select_ns)
-                for i in range(b):
-                    with xbar.request() as req:
-                        yield req
-                        t0 = env.now
-                        yield env.timeout(self.read_ns)
-                        ledger.record(t0, env.now,
-                                      lane.kind_read_first if i == 0 else lane.kind_read, 1, 1)
-                        if self.trace:
-                            self.trace.mvm(lane, t0, env.now, 1)
-                    yield sample_hold.put((img, pos, i == b - 1))
-
-    def _lane_plane_converter(self, plan: NodePlan, lane: Lane, sample_hold: simpy.Store):
-        env, ledger = self.env, self.ledger
-        pools = [(self.adc_pools[p.ima], p.adcs) for p in lane.parts]
-        busy = 0.0
-        prev_end = 0.0
-        while True:
-            img, pos, last = yield sample_hold.get()
-            for pool, n in pools:
-                yield pool.get(n)
-            t0 = env.now
-            yield env.timeout(lane.conv_ns)
-            for pool, n in pools:
-                yield pool.put(n)
-            ledger.record(t0, env.now, lane.kind_convert, 1, 1)
-            if last:
-                # lane occupancy: from the group's first read (or selection) to its last
-                # conversion, the same quantity group fidelity books as T(b)
-                start = self._group_start.pop((id(lane), img, pos))
-                busy += env.now - max(start, prev_end)
-                prev_end = env.now
-                self.lane_busy[(lane.layer, lane.replica, lane.row_block)] = busy
-                self._position_done(plan, img, pos)
-
-    def _digital(self, plan: NodePlan):
-        env, ledger = self.env, self.ledger
-        for img in range(self.images):
-            for row in range(plan.out_h):
-                yield from self._wait_inputs(plan, img, row)
-                yield from self._wait_buffers(plan, img, row)
-                t0 = env.now
-                if plan.row_ns:
-                    yield env.timeout(plan.row_ns)
-                    if self.trace:
-                        self.trace.digital(plan.name, plan.tile, t0, env.now)
-                ledger.record(t0, env.now, plan.kind_output, 0, 1)
-                self.progress[plan.name][img].complete(row * plan.out_w, plan.out_w)
 
     # -- run ----------------------------------------------------------------------------
     def _progress_bar(self, total_ns: float, label: str):
@@ -410,13 +127,13 @@ class ChipSimulation:
             elif plan.kind in WEIGHT_KINDS:
                 for lane in plan.lanes:
                     if self.fidelity == "group":
-                        env.process(self._lane_group(plan, lane))
+                        env.process(group_lane(self, plan, lane))
                     else:
-                        sh = simpy.Store(env, capacity=1)
-                        env.process(self._lane_plane_reader(plan, lane, sh))
-                        env.process(self._lane_plane_converter(plan, lane, sh))
+                        sample_hold = simpy.Store(env, capacity=1)
+                        env.process(plane_reader(self, plan, lane, sample_hold))
+                        env.process(plane_converter(self, plan, lane, sample_hold))
             else:
-                env.process(self._digital(plan))
+                env.process(digital_node(self, plan))
         env.run()
         done = []
         for img in range(self.images):
@@ -426,7 +143,7 @@ class ChipSimulation:
             done.append(max(times))
         # the end of the run is the last image's completion (a progress-bar process may
         # have advanced env.now a little further)
-        return EngineResult(done, max(done), self.lane_busy, dict(self.link_busy))
+        return EngineResult(done, max(done), self.lane_busy, dict(self.noc.busy))
 
     def _deadlock_report(self, img: int) -> str:
         stuck = [f"{n} ({self.progress[n][img].prefix}/{p.positions} positions)"

@@ -1,0 +1,56 @@
+"""The ADC pool of an IMA, shared by its crossbars (a ``simpy.Container`` of ADCs)."""
+
+from __future__ import annotations
+
+import simpy
+
+from simulator.workplan import Lane
+
+
+class AdcPools:
+    """One pool per IMA in use; a lane holds min(its crossbars there, pool size) ADCs.
+
+    When every IMA has at least one ADC per crossbar no lane can ever wait for one, so
+    group fidelity skips the pool's get/put events (``shared`` is False); plane fidelity
+    always arbitrates through the pools.
+    """
+
+    def __init__(self, env: simpy.Environment, hw, lanes: list[Lane], fidelity: str) -> None:
+        self.env = env
+        self.size = int(hw.ima.adcs)
+        self.shared = self.size < int(hw.ima.crossbars) or fidelity == "plane"
+        self.pools: dict[int, simpy.Container] = {}
+        for lane in lanes:
+            for part in lane.parts:
+                if part.ima not in self.pools:
+                    self.pools[part.ima] = simpy.Container(env, self.size, init=self.size)
+        self._in_use: dict[int, int] = {}
+
+    def of(self, lane: Lane) -> list[tuple[simpy.Container, int]]:
+        """(pool, ADCs to hold) for every IMA the lane spans."""
+        return [(self.pools[p.ima], p.adcs) for p in lane.parts]
+
+    def acquire(self, held: list[tuple[simpy.Container, int]]):
+        """Take the ADCs (pools in IMA order, so no two lanes can deadlock)."""
+        for pool, n in held:
+            yield pool.get(n)
+
+    @staticmethod
+    def release(held: list[tuple[simpy.Container, int]]) -> None:
+        """Give the ADCs back (a put on a container with room succeeds at once)."""
+        for pool, n in held:
+            pool.put(n)
+
+    def trace_change(self, trace, lane: Lane, delta: int) -> None:
+        """Counter track of ADCs in use per IMA, for the Chrome trace."""
+        for p in lane.parts:
+            n = self._in_use.get(p.ima, 0) + delta * p.adcs
+            self._in_use[p.ima] = n
+            trace.adc_level(p.tile, p.ima, self.env.now, n)
+
+    @staticmethod
+    def trace_interval(trace, lane: Lane, t0: float, t1: float) -> None:
+        """ADC counter of an unshared pool converting over [t0, t1]."""
+        for p in lane.parts:
+            trace.adc_level(p.tile, p.ima, t0, p.adcs)
+            trace.adc_level(p.tile, p.ima, t1, 0)
