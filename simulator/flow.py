@@ -7,6 +7,7 @@ SimPy simulation per pipeline → :class:`RunResult`.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -118,6 +119,9 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
 
     say = progress or (lambda _msg: None)
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    # torch's intra-op threads spin while waiting: on a busy 2-core machine two threads
+    # made the activation pass 5-30x slower, one thread costs ~0.3 s when idle
+    torch.set_num_threads(int(os.environ.get("REDYSIM_TORCH_THREADS", "1")))
     wall: dict[str, float] = {}
     t = time.perf_counter()
     hw = load_hardware(sc.resolve(sc.hardware))
