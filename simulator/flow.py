@@ -143,8 +143,14 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     module = wl.traced.module
     scales = calibrate_scales(module, specs, wl.calib_inputs, sc.quantization)
     say(f"capturing activations and applying {len(sc.pipelines)} precision policies")
-    prec = compute_precision(module, specs, wl.eval_inputs, scales, sc.quantization,
-                             sc.pipelines, labels=wl.eval_labels)
+    from tqdm import tqdm
+
+    prec = {}
+    for name, spec in tqdm(sc.pipelines.items(), desc="capture + policies", unit="pipeline",
+                           disable=not bars, leave=False):
+        # one forward pass per pipeline, the policy applied inside it
+        prec.update(compute_precision(module, specs, wl.eval_inputs, scales,
+                                      sc.quantization, {name: spec}, labels=wl.eval_labels))
     float_acc = None
     if wl.eval_labels is not None:
         from workloads.precision import float_accuracy
