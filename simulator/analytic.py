@@ -86,7 +86,8 @@ def _row_times(plan: NodePlan, planes: dict[str, np.ndarray], img: int, read_ns:
     pos_t = np.zeros(P)
     for lane in plan.lanes:
         b = planes[plan.name][img, lane.row_block, lane.positions]
-        d = plane_duration(b, read_ns, lane.conv_ns) + np.where(b > 0, select_ns, 0.0)
+        # a dynamic pipeline inspects every group, skipped ones included
+        d = plane_duration(b, read_ns, lane.conv_ns) + select_ns
         key = (plan.name, lane.replica, lane.row_block)
         lane_busy[key] = lane_busy.get(key, 0.0) + float(d.sum())
         pos_t[lane.positions] = np.maximum(pos_t[lane.positions], d)

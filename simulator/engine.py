@@ -15,9 +15,15 @@ import numpy as np
 import simpy
 
 from simulator.components.adc_pool import AdcPools
-from simulator.components.crossbar_lane import group_lane, plane_converter, plane_reader
+from simulator.components.crossbar_lane import (
+    group_lane,
+    plane_converter,
+    plane_loader,
+    plane_reader,
+)
 from simulator.components.digital_unit import digital_node
 from simulator.components.edram_buffer import InputBuffers
+from simulator.components.edram_port import ResourcePort, TileLoadTimes, TimelinePort
 from simulator.components.noc import NocNetwork
 from simulator.dataflow import FeatureMapProgress
 from simulator.errors import SimulationError
@@ -40,7 +46,7 @@ class ChipSimulation:
 
     def __init__(self, plans: dict[str, NodePlan], planes: dict[str, np.ndarray], hw,
                  ledger: EnergyLedger, images: int, fidelity: str,
-                 select_ns: float = 0.0, trace=None) -> None:
+                 select_ns: float = 0.0, trace=None, load_timing: bool = True) -> None:
         if fidelity not in ("group", "plane"):
             raise ValueError(f"event engine runs 'group' or 'plane' fidelity, not {fidelity!r}")
         self.env = simpy.Environment()
@@ -60,6 +66,9 @@ class ChipSimulation:
         self.adc = AdcPools(self.env, hw, lanes, fidelity)
         self.noc = NocNetwork(self.env, hw, images, trace)
         self.buffers = InputBuffers(self.env, images)
+        self.load_times = TileLoadTimes(hw, load_timing)
+        self.act_bytes = hw.activations.bits / 8.0
+        self.ports: dict[int, TimelinePort | ResourcePort] = {}
         self.lanes_done: dict[str, list[np.ndarray]] = {
             n: [np.zeros(p.positions, dtype=np.int32) for _ in range(images)]
             for n, p in plans.items() if p.kind in WEIGHT_KINDS}
@@ -77,6 +86,13 @@ class ChipSimulation:
                     self.buffers.bound(plan, plans[v], ep, self.progress[v])
 
     # -- shared by the components -------------------------------------------------------
+    def port(self, tile: int) -> TimelinePort | ResourcePort:
+        """The eDRAM/bus load port of *tile*."""
+        if tile not in self.ports:
+            self.ports[tile] = (TimelinePort(self.load_times) if self.fidelity == "group"
+                                else ResourcePort(self.env, self.load_times))
+        return self.ports[tile]
+
     def wait_inputs(self, plan: NodePlan, image: int, out_row: int):
         """Wait until every producer's rows needed by output row *out_row* have arrived."""
         for prod in plan.producers:
@@ -129,8 +145,13 @@ class ChipSimulation:
                     if self.fidelity == "group":
                         env.process(group_lane(self, plan, lane))
                     else:
+                        slots = simpy.Container(env, self.load_times.input_slots,
+                                                init=self.load_times.input_slots)
+                        loaded = simpy.Store(env)
                         sample_hold = simpy.Store(env, capacity=1)
-                        env.process(plane_reader(self, plan, lane, sample_hold))
+                        env.process(plane_loader(self, plan, lane, loaded, slots))
+                        env.process(plane_reader(self, plan, lane, loaded, slots,
+                                                 sample_hold))
                         env.process(plane_converter(self, plan, lane, sample_hold))
             else:
                 env.process(digital_node(self, plan))

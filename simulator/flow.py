@@ -173,6 +173,7 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
         results[name] = simulate_pipeline(
             wl.traced.graph, mapping, hw, planes, pp.policy.policy, name,
             sc.simulation.fidelity, sc.simulation.images, sc.simulation.time_bins,
-            sc.simulation.power_gating, trace=trace, progress=bars)
+            sc.simulation.power_gating, trace=trace, progress=bars,
+            load_timing=sc.simulation.load_timing)
         wall[f"simulate:{name}"] = time.perf_counter() - t
     return RunResult(sc, hw, wl, mapping, prec, results, float_acc, wall)

@@ -44,6 +44,9 @@ class SimulationOptions(BaseModel):
     images: int = Field(1, ge=1, description="images streamed through the pipeline")
     time_bins: int = Field(400, ge=10, le=100000, description="bins of the timeline outputs")
     power_gating: bool = Field(True, description="tiles holding no layer leak nothing")
+    load_timing: bool = Field(
+        True, description="time the eDRAM bank and bus transfer of every group (false: "
+        "loads are free, an ablation)")
     trace: bool = Field(False, description="write trace.json (Chrome trace-event format)")
     trace_sample: int = Field(
         1, ge=1, description="keep at least one lane MVM in N in the trace")

@@ -69,7 +69,7 @@ def _dynamic(policy: str) -> bool:
 def simulate_pipeline(graph: nx.DiGraph, mapping, hw, planes: dict[str, np.ndarray],
                       policy: str, name: str, fidelity: str, images: int,
                       time_bins: int = 400, power_gating: bool = True, trace=None,
-                      progress: bool = False) -> PipelineResult:
+                      progress: bool = False, load_timing: bool = True) -> PipelineResult:
     """Run one pipeline at the requested fidelity.
 
     *planes* maps each weight layer to its bit planes per group, uint8 array of shape
@@ -88,7 +88,8 @@ def simulate_pipeline(graph: nx.DiGraph, mapping, hw, planes: dict[str, np.ndarr
     if fidelity == "analytic":
         timing = analytic_run(plans, planes, hw, ledger, images, select_ns)
     else:
-        sim = ChipSimulation(plans, planes, hw, ledger, images, fidelity, select_ns, trace)
+        sim = ChipSimulation(plans, planes, hw, ledger, images, fidelity, select_ns, trace,
+                             load_timing)
         timing = sim.run(progress_total_ns=est if progress else None, label=name)
     ledger.flush()
     ledger.end_ns = max(ledger.end_ns, timing.end_ns)

@@ -6,12 +6,18 @@ shift-and-add, and work in lockstep. An MVM of b bit planes is a two-stage pipel
 crossbar read (read_ns) → S+H → conversion by the held ADCs (conv_ns), so
 T(b) = r + c + (b − 1)·max(r, c); ReDy's selection latency precedes the first read.
 
+Each group is first loaded from the tile's eDRAM over the bus into a free slot of the
+input register (``edram_port``).
+
 - ``group_lane``: one event per row-block MVM (default fidelity).
-- ``plane_reader`` / ``plane_converter``: one event per bit plane, the crossbar a
-  ``simpy.Resource`` and the S+H a ``simpy.Store`` of capacity 1 between the stages.
+- ``plane_loader`` / ``plane_reader`` / ``plane_converter``: one event per bit plane, the
+  register slots a ``simpy.Container``, the crossbar a ``simpy.Resource`` and the S+H a
+  ``simpy.Store`` of capacity 1 between the read and conversion stages.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 import simpy
 
@@ -21,14 +27,18 @@ from simulator.workplan import Lane, NodePlan, plane_duration
 def group_lane(sim, plan: NodePlan, lane: Lane):
     """SimPy process of one lane at ``group`` fidelity.
 
-    Without shared ADCs, consecutive groups overlap exactly as the plane pipeline does:
-    a group's first read starts as soon as its inputs are ready and the S+H is free (the
-    previous group's last plane entered conversion), so back-to-back groups cost
-    b·max(r, c) each and plane/group latencies agree. With a shared ADC pool a group
-    takes its ADCs when it starts and holds them for T(b).
+    Per group: wait for the inputs (and room in the consumers' buffers), wait for a free
+    input-register slot, load the group through the tile's eDRAM bank and bus, then
+    stream its b planes. Without shared ADCs, consecutive groups overlap exactly as the
+    plane pipeline does: a group's first read starts as soon as it is loaded and the
+    reader is free (the previous group's last plane entered the S+H), so back-to-back
+    groups cost b·max(r, c) each and plane/group latencies agree. With a shared ADC pool
+    a group takes its ADCs when it starts and holds them for T(b).
     """
     env, ledger, trace = sim.env, sim.ledger, sim.trace
     held = sim.adc.of(lane) if sim.adc.shared else []
+    port = sim.port(lane.parts[0].tile)
+    nbytes = lane.rows * sim.act_bytes
     ow = plan.out_w
     busy = 0.0
     select_ns = sim.select_ns
@@ -36,6 +46,8 @@ def group_lane(sim, plan: NodePlan, lane: Lane):
     r_ns, c_ns = sim.read_ns, lane.conv_ns
     step = max(r_ns, c_ns)
     conv_free = -1e30  # end of the previous group's last conversion
+    reader_free = -1e30  # when the reader finished handing the previous group to the S+H
+    slot_free = deque([0.0] * sim.load_times.input_slots)  # register slots, oldest first
     prev_end = 0.0
     producers = [(prod, plan.thresholds[prod]) for prod in plan.producers]
     out_bufs = sim.buffers.of(plan.name)
@@ -47,26 +59,28 @@ def group_lane(sim, plan: NodePlan, lane: Lane):
         durations = plane_duration(planes[lane.positions], r_ns, c_ns)
         for pos, b, dur in zip(pos_list, b_list, durations.tolist(), strict=True):
             row = pos // ow
-            ready = 0.0  # when the inputs and the output buffer room were all there
             for prog, thr in progs:
                 need = thr[row]
                 if prog.prefix < need:
                     yield prog.wait(need)
-                    ready = env.now
-                else:
-                    ready = max(ready, prog.reached_at[need - 1])
             for counter, cap, h in out_bufs:
                 need = img * h + row - cap + 1
                 if counter.value < need:
                     yield counter.wait(need)
-                    ready = env.now
-                elif need > 0:
-                    ready = max(ready, counter.reached_at(need))
-            if b == 0:  # a skipped group: eDRAM read and selection only, no time
-                ledger.record(env.now, env.now, kind, 0, 1)
-                sim.position_done(plan, img, pos)
+            slot = slot_free.popleft()
+            if slot > env.now:
+                yield env.timeout(slot - env.now)
+            loaded = port.load(env.now, nbytes)
+            if b == 0:  # a skipped group: loaded and inspected, no plane streamed
+                x = max(loaded, reader_free)
+                end = reader_free = x + select_ns
+                slot_free.append(end)
+                ledger.record(x, end, kind, 0, 1)
+                _complete_at(sim, plan, img, pos, end)
                 continue
             if held:
+                if loaded > env.now:
+                    yield env.timeout(loaded - env.now)
                 yield from sim.adc.acquire(held)
                 x = env.now
                 if trace:
@@ -77,50 +91,76 @@ def group_lane(sim, plan: NodePlan, lane: Lane):
                     sim.adc.trace_change(trace, lane, -1)
                 end = env.now
             else:
-                x = max(ready, conv_free - c_ns)
+                x = max(loaded, reader_free)
                 first_conv = max(x + select_ns + r_ns, conv_free)
                 end = first_conv + c_ns + (b - 1) * step
                 conv_free = end
                 if trace:
                     sim.adc.trace_interval(trace, lane, x + select_ns + r_ns, end)
-                yield env.timeout(end - env.now)
+            reader_free = end - c_ns
+            slot_free.append(reader_free)
             if trace:
                 trace.mvm(lane, x, end, b)
             busy += end - max(x, prev_end)
             prev_end = end
             ledger.record(x, end, kind, b, 1)
-            sim.position_done(plan, img, pos)
+            _complete_at(sim, plan, img, pos, end)
     sim.lane_busy[(lane.layer, lane.replica, lane.row_block)] = busy
 
 
-def plane_reader(sim, plan: NodePlan, lane: Lane, sample_hold: simpy.Store):
-    """``plane`` fidelity, read stage: one crossbar read per bit plane into the S+H."""
-    env, ledger = sim.env, sim.ledger
-    xbar = simpy.Resource(env, capacity=1)
+def _complete_at(sim, plan: NodePlan, img: int, pos: int, t: float) -> None:
+    """Mark the lane's group of position *pos* done at time *t* (now or later)."""
+    delay = t - sim.env.now
+    if delay <= 0:
+        sim.position_done(plan, img, pos)
+        return
+    ev = sim.env.timeout(delay)
+    ev.callbacks.append(lambda _ev: sim.position_done(plan, img, pos))
+
+
+def plane_loader(sim, plan: NodePlan, lane: Lane, loaded: simpy.Store,
+                 slots: simpy.Container):
+    """``plane`` fidelity, load stage: groups into free input-register slots."""
+    port = sim.port(lane.parts[0].tile)
+    nbytes = lane.rows * sim.act_bytes
     ow = plan.out_w
     for img in range(sim.images):
-        planes = sim.planes[plan.name][img, lane.row_block]
         for pos in lane.positions.tolist():
             yield from sim.wait_inputs(plan, img, pos // ow)
             yield from sim.buffers.wait_room(plan.name, img, pos // ow)
-            b = int(planes[pos])
-            if b == 0:
-                ledger.record(env.now, env.now, lane.kind_read_first, 0, 1)
-                sim.position_done(plan, img, pos)
-                continue
-            sim.group_start[(id(lane), img, pos)] = env.now
-            if sim.select_ns:
-                yield env.timeout(sim.select_ns)
-            for i in range(b):
-                with xbar.request() as req:
-                    yield req
-                    t0 = env.now
-                    yield env.timeout(sim.read_ns)
-                    ledger.record(t0, env.now,
-                                  lane.kind_read_first if i == 0 else lane.kind_read, 1, 1)
-                    if sim.trace:
-                        sim.trace.mvm(lane, t0, env.now, 1)
-                yield sample_hold.put((img, pos, i == b - 1))
+            yield slots.get(1)
+            yield from port.load(nbytes)
+            yield loaded.put((img, pos))
+
+
+def plane_reader(sim, plan: NodePlan, lane: Lane, loaded: simpy.Store,
+                 slots: simpy.Container, sample_hold: simpy.Store):
+    """``plane`` fidelity, read stage: one crossbar read per bit plane into the S+H."""
+    env, ledger = sim.env, sim.ledger
+    xbar = simpy.Resource(env, capacity=1)
+    for _ in range(sim.images * len(lane.positions)):
+        img, pos = yield loaded.get()
+        b = int(sim.planes[plan.name][img, lane.row_block, pos])
+        t_start = env.now
+        if sim.select_ns:
+            yield env.timeout(sim.select_ns)
+        if b == 0:
+            ledger.record(t_start, env.now, lane.kind_read_first, 0, 1)
+            slots.put(1)
+            sim.position_done(plan, img, pos)
+            continue
+        sim.group_start[(id(lane), img, pos)] = t_start
+        for i in range(b):
+            with xbar.request() as req:
+                yield req
+                t0 = env.now
+                yield env.timeout(sim.read_ns)
+                ledger.record(t0, env.now,
+                              lane.kind_read_first if i == 0 else lane.kind_read, 1, 1)
+                if sim.trace:
+                    sim.trace.mvm(lane, t0, env.now, 1)
+            yield sample_hold.put((img, pos, i == b - 1))
+        slots.put(1)  # the register slot is free once its last plane is in the S+H
 
 
 def plane_converter(sim, plan: NodePlan, lane: Lane, sample_hold: simpy.Store):
