@@ -108,9 +108,14 @@ class EnergyLedger:
             if c not in self.busy_classes:
                 raise ValueError(f"unknown busy class {c!r}")
         self.kinds.append(kind)
-        self._units = np.append(self._units, 0.0)
-        self._occ = np.append(self._occ, 0.0)
         return len(self.kinds) - 1
+
+    def _size_aggregates(self) -> None:
+        """Grow the per-kind aggregates to the kinds registered so far."""
+        n = len(self.kinds) - len(self._units)
+        if n > 0:
+            self._units = np.concatenate([self._units, np.zeros(n)])
+            self._occ = np.concatenate([self._occ, np.zeros(n)])
 
     # -- recording ----------------------------------------------------------------------
     def record(self, t0: float, t1: float, kind: int, units: float = 1,
@@ -137,6 +142,7 @@ class EnergyLedger:
 
     def flush(self) -> None:
         """Fold buffered records into the aggregates."""
+        self._size_aggregates()
         if not self._buf:
             return
         arr = np.asarray(self._buf, dtype=float)
