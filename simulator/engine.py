@@ -156,6 +156,8 @@ class ChipSimulation:
             else:
                 env.process(digital_node(self, plan))
         env.run()
+        if self.trace:
+            self.trace.finalize()
         done = []
         for img in range(self.images):
             times = [self.progress[n][img].finished_at for n in self.output_nodes]

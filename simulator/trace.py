@@ -24,6 +24,7 @@ class TraceRecorder:
         self._threads: dict[tuple[int, str], int] = {}
         self._pids: set[int] = set()
         self._count: dict[int, int] = {}
+        self._adc_deltas: dict[tuple[int, int], list[tuple[float, int]]] = {}
 
     def _tid(self, pid: int, label: str) -> int:
         key = (pid, label)
@@ -79,6 +80,28 @@ class TraceRecorder:
                                 "args": {"name": label}})
         return self._threads[key]
 
+    def adc_delta(self, tile: int, ima: int, t: float, delta: int) -> None:
+        """ADCs taken (+) / returned (-) at time *t*; summed into counters by finalize()."""
+        if self.sample_every > 1:
+            return
+        self._adc_deltas.setdefault((tile, ima), []).append((t, delta))
+
+    def finalize(self) -> None:
+        """Turn the ADC deltas into running-total counter events (idempotent)."""
+        for (tile, ima), deltas in sorted(self._adc_deltas.items()):
+            pid = tile + self.pid_offset
+            self._tid(pid, "ADC pools")
+            deltas.sort(key=lambda d: d[0])
+            level, i = 0, 0
+            while i < len(deltas):
+                t = deltas[i][0]
+                while i < len(deltas) and deltas[i][0] == t:
+                    level += deltas[i][1]
+                    i += 1
+                self.events.append({"ph": "C", "name": f"ADCs in use, IMA {ima}", "pid": pid,
+                                    "ts": t / 1e3, "args": {"in_use": level}})
+        self._adc_deltas.clear()
+
     def adc_level(self, tile: int, ima: int, t: float, in_use: int) -> None:
         """ADCs in use in one IMA's pool from time *t* on (only in unsampled traces: a
         counter track is wrong if some of its changes are dropped)."""
@@ -100,12 +123,12 @@ def write_trace(recorders: list[TraceRecorder], path: Path) -> int:
             for e in r.events:
                 if e["ph"] == "X" and "args" not in e:
                     line = (f'{{"ph":"X","name":{dumps(e["name"])},"cat":"{e["cat"]}",'
-                            f'"pid":{e["pid"]},"tid":{e["tid"]},"ts":{e["ts"]:.4f},'
-                            f'"dur":{e["dur"]:.4f}}}')
+                            f'"pid":{e["pid"]},"tid":{e["tid"]},"ts":{e["ts"]:.6f},'
+                            f'"dur":{e["dur"]:.6f}}}')
                 elif e["ph"] == "X":
                     line = (f'{{"ph":"X","name":{dumps(e["name"])},"cat":"{e["cat"]}",'
-                            f'"pid":{e["pid"]},"tid":{e["tid"]},"ts":{e["ts"]:.4f},'
-                            f'"dur":{e["dur"]:.4f},"args":{{"planes":{e["args"]["planes"]}}}}}')
+                            f'"pid":{e["pid"]},"tid":{e["tid"]},"ts":{e["ts"]:.6f},'
+                            f'"dur":{e["dur"]:.6f},"args":{{"planes":{e["args"]["planes"]}}}}}')
                 else:
                     line = dumps(e, separators=(",", ":"))
                 f.write(line if first else ",\n" + line)

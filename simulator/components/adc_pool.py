@@ -52,5 +52,5 @@ class AdcPools:
     def trace_interval(trace, lane: Lane, t0: float, t1: float) -> None:
         """ADC counter of an unshared pool converting over [t0, t1]."""
         for p in lane.parts:
-            trace.adc_level(p.tile, p.ima, t0, p.adcs)
-            trace.adc_level(p.tile, p.ima, t1, 0)
+            trace.adc_delta(p.tile, p.ima, t0, p.adcs)
+            trace.adc_delta(p.tile, p.ima, t1, -p.adcs)
