@@ -38,6 +38,9 @@ class MappingOptions(BaseModel):
     """Replicate layers to balance the pipeline (ISAAC); else one replica (or pinned)."""
     replicas: dict[str, Annotated[int, Field(ge=1)]] = {}
     """Pinned replica counts per layer name (kept as is by the balancer)."""
+    tile_aligned: bool = False
+    """Start every layer on a fresh tile (no two layers share a tile's eDRAM), at the
+    cost of the crossbars left empty in each layer's last tile."""
 
 
 @dataclass
@@ -129,8 +132,15 @@ def map_network(
             f"({'; '.join(too_many)})"
         )
     per_chip = hw.chip.tiles * hw.tile.imas * hw.ima.crossbars
-    need1 = sum(lm.crossbars for lm in layers.values())
-    need_min = sum(lm.crossbars * options.replicas.get(n, 1) for n, lm in layers.items())
+    per_tile = hw.tile.imas * hw.ima.crossbars
+
+    def footprint(n: str, reps: int) -> int:
+        """Crossbars a layer occupies, counting the empty rest of its last tile if aligned."""
+        c = layers[n].crossbars * reps
+        return -(-c // per_tile) * per_tile if options.tile_aligned else c
+
+    need1 = sum(footprint(n, 1) for n in layers)
+    need_min = sum(footprint(n, options.replicas.get(n, 1)) for n in layers)
 
     if options.chips == "auto":
         chips = max(1, -(-need_min // per_chip))
@@ -156,13 +166,22 @@ def map_network(
             )
     budget = chips * per_chip
     if options.replicate:
-        reps = replicate(list(layers.values()), budget, options.replicas)
+        # with tile alignment the empty ends of tiles eat into the budget: shrink the
+        # replication budget until the aligned footprint fits
+        target = budget
+        for _ in range(64):
+            reps = replicate(list(layers.values()), target, options.replicas)
+            over = sum(footprint(n, r) for n, r in reps.items()) - budget
+            if over <= 0:
+                break
+            target -= over
     else:
         reps = {n: options.replicas.get(n, 1) for n in layers}
     for n, lm in layers.items():
         lm.replicas = reps[n]
 
-    used = place_layers(layers.values(), hw, chips)
+    used = place_layers(layers.values(), hw, chips,
+                        align=per_tile if options.tile_aligned else 1)
     annotate_graph(graph, layers, hw)
     tiles = {t for lm in layers.values() for t in lm.tiles}
     return NetworkMapping(layers=layers, graph=graph, chips=chips, crossbars_used=used,

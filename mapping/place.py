@@ -64,11 +64,12 @@ def router_of_tile(tile: int, hw: Any) -> tuple[int, int]:
     return chip, local // hw.chip.tiles_per_router
 
 
-def place_layers(layers: Iterable[Any], hw: Any, chips: int) -> int:
+def place_layers(layers: Iterable[Any], hw: Any, chips: int, align: int = 1) -> int:
     """Fill ``placement``, ``tiles`` and ``chip`` of each layer; return crossbars used.
 
-    *layers* (graph order) need ``name``, ``crossbars`` and ``replicas``.  Raises
-    :class:`MappingError` if they do not fit in *chips* chips.
+    *layers* (graph order) need ``name``, ``crossbars`` and ``replicas``. Each layer
+    starts at a multiple of *align* crossbars (the crossbars of a tile, for tile-aligned
+    placement). Raises :class:`MappingError` if they do not fit in *chips* chips.
     """
     per_ima = hw.ima.crossbars
     per_tile = per_ima * hw.tile.imas
@@ -76,6 +77,7 @@ def place_layers(layers: Iterable[Any], hw: Any, chips: int) -> int:
     capacity = per_chip * chips
     nxt = 0
     for lm in layers:
+        nxt = -(-nxt // align) * align
         need = lm.crossbars * lm.replicas
         if nxt + need > capacity:
             raise MappingError(

@@ -330,3 +330,26 @@ def test_vgg16_needs_three_chips(traced) -> None:
     check_invariants(m, hw)
     assert m.chips == 3
     assert any(e["offchip"] for _, _, e in m.graph.edges(data=True))
+
+
+def test_tile_aligned_placement_gives_every_layer_its_own_tiles() -> None:
+    """mapping.tile_aligned: each layer starts on a fresh tile, so no tile is shared."""
+    from mapping.mapper import MappingOptions, map_network
+    from simulator.hardware import load_hardware
+    from workloads.graph import trace_model
+    from workloads.models import build_model
+
+    hw = load_hardware(Path(__file__).resolve().parents[1] / "configs/hardware/isaac8.yaml")
+    model, shape = build_model("resnet18", 64, 0)
+    g = trace_model(model, shape, "resnet18").graph
+    m = map_network(g, hw, MappingOptions(tile_aligned=True))
+    per_tile = hw.tile.imas * hw.ima.crossbars  # 96
+    owners: dict[int, str] = {}
+    for name, lm in m.layers.items():
+        first = lm.placement[0][0]
+        assert (first.ima * hw.ima.crossbars + first.index) % per_tile == 0, name
+        for t in lm.tiles:
+            assert owners.setdefault(t, name) == name, (t, name, owners[t])
+    # the aligned footprint (whole tiles per layer) fits in the chip
+    tiles = sum(-(-lm.crossbars * lm.replicas // per_tile) for lm in m.layers.values())
+    assert tiles <= hw.chip.tiles

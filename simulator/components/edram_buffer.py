@@ -35,8 +35,8 @@ class InputBuffers:
             raise SimulationError(
                 f"eDRAM buffer too small: {v} needs {need} row(s) of {u} "
                 f"({need * ep.row_bytes:.0f} bytes) in its tiles' eDRAM, but its share holds "
-                f"{ep.cap_rows} row(s); raise tile.edram_bytes in the hardware file or use "
-                "fewer layers per tile")
+                f"{ep.cap_rows} row(s); raise tile.edram_bytes in the hardware file or set "
+                "mapping.tile_aligned: true (no two layers share a tile's eDRAM)")
         counter = RowCounter(self.env)
         self.released[(u, v)] = counter
         self.by_producer.setdefault(u, []).append((counter, ep.cap_rows, h_u))
