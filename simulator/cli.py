@@ -55,7 +55,7 @@ def _swap_in(tmp: Path, out: Path) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a scenario and write the results folder."""
     from simulator.flow import run
-    from simulator.results import format_table, write_results
+    from simulator.results import format_table, json_default, write_results
     from simulator.scenario import load_scenario
 
     sc = load_scenario(args.scenario)
@@ -80,7 +80,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
+        t_write = time.perf_counter()
+        rr.wall_s["write"] = 0.0
         summary = write_results(rr, tmp)
+        rr.wall_s["write"] = time.perf_counter() - t_write
+        summary["wall_s"] = rr.wall_s
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=json_default))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -167,8 +167,14 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
         if sc.simulation.trace and sc.simulation.fidelity != "analytic":
             groups = sum(int(np.prod(p.shape[1:])) for p in planes.values())
             groups *= sc.simulation.images
-            every = max(sc.simulation.trace_sample,
-                        -(-groups // sc.simulation.trace_max_mvms))
+            # unsampled, a group writes its MVM and two ADC-counter changes; sampled
+            # traces drop the counters (a counter track with gaps would be wrong)
+            limit = sc.simulation.trace_max_events
+            every = sc.simulation.trace_sample
+            if every == 1 and 3 * groups > limit:
+                every = max(2, -(-groups // limit))
+            elif every > 1:
+                every = max(every, -(-groups // limit))
             trace = TraceRecorder(name, every, pid_offset=len(results) * 1_000_000)
         results[name] = simulate_pipeline(
             wl.traced.graph, mapping, hw, planes, pp.policy.policy, name,

@@ -246,7 +246,7 @@ def write_results(rr, out_dir: Path) -> dict[str, Any]:
     """Write summary.json, layers.csv, timeline.csv and utilization.png into *out_dir*."""
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = build_summary(rr)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=json_default))
     write_layers_csv(rr, out_dir / "layers.csv")
     bins = rr.scenario.simulation.time_bins
     write_timeline_csv(rr, out_dir / "timeline.csv", bins)
@@ -263,7 +263,7 @@ def write_results(rr, out_dir: Path) -> dict[str, Any]:
                             "sample_every": recorders[0].sample_every,
                             "write_s": time.perf_counter() - t0}
         (out_dir / "summary.json").write_text(
-            json.dumps(summary, indent=2, default=_json_default))
+            json.dumps(summary, indent=2, default=json_default))
     from simulator.plots import draw_all
     from simulator.report_html import write_report
 
@@ -272,7 +272,8 @@ def write_results(rr, out_dir: Path) -> dict[str, Any]:
     return summary
 
 
-def _json_default(o: Any) -> Any:
+def json_default(o: Any) -> Any:
+    """JSON encoder fallback for numpy scalars and arrays."""
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):

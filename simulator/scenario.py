@@ -50,9 +50,10 @@ class SimulationOptions(BaseModel):
     trace: bool = Field(False, description="write trace.json (Chrome trace-event format)")
     trace_sample: int = Field(
         1, ge=1, description="keep at least one lane MVM in N in the trace")
-    trace_max_mvms: int = Field(
-        800_000, ge=1000, description="sample more sparsely if the trace would hold more "
-        "lane MVMs than this (~100 bytes each), so big networks stay small on disk")
+    trace_max_events: int = Field(
+        700_000, ge=1000, description="per pipeline: sample lane MVMs (and drop the ADC "
+        "counter tracks) when the trace would hold more events than this; ~100 bytes each, "
+        "so VGG-16's two pipelines stay near 150 MB")
 
 
 class Scenario(BaseModel):
