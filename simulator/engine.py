@@ -152,7 +152,7 @@ class ChipSimulation:
                         env.process(plane_loader(self, plan, lane, loaded, slots))
                         env.process(plane_reader(self, plan, lane, loaded, slots,
                                                  sample_hold))
-                        env.process(plane_converter(self, plan, lane, sample_hold))
+                        env.process(plane_converter(self, plan, lane, sample_hold, slots))
             else:
                 env.process(digital_node(self, plan))
         env.run()

@@ -48,9 +48,25 @@ def group_lane(sim, plan: NodePlan, lane: Lane):
     conv_free = -1e30  # end of the previous group's last conversion
     reader_free = -1e30  # when the reader finished handing the previous group to the S+H
     slot_free = deque([0.0] * sim.load_times.input_slots)  # register slots, oldest first
+    # groups computed but not yet complete: the lane wakes at its register-slot times,
+    # which (two slots) are its previous groups' ends, and completes them then; any that
+    # would be late is handed to a timeout callback
+    pending: deque = deque()
     prev_end = 0.0
     producers = [(prod, plan.thresholds[prod]) for prod in plan.producers]
     out_bufs = sim.buffers.of(plan.name)
+
+    def complete_due() -> None:
+        now = env.now
+        while pending and pending[0][0] <= now:
+            _, i, p = pending.popleft()
+            sim.position_done(plan, i, p)
+
+    def hand_over(before: float) -> None:
+        while pending and pending[0][0] < before:
+            t, i, p = pending.popleft()
+            _complete_at(sim, plan, i, p, t)
+
     for img in range(sim.images):
         planes = sim.planes[plan.name][img, lane.row_block]
         progs = [(sim.arrival[(prod, plan.name)][img], thr) for prod, thr in producers]
@@ -59,26 +75,34 @@ def group_lane(sim, plan: NodePlan, lane: Lane):
         durations = plane_duration(planes[lane.positions], r_ns, c_ns)
         for pos, b, dur in zip(pos_list, b_list, durations.tolist(), strict=True):
             row = pos // ow
+            complete_due()
             for prog, thr in progs:
                 need = thr[row]
                 if prog.prefix < need:
+                    hand_over(float("inf"))
                     yield prog.wait(need)
+                    complete_due()
             for counter, cap, h in out_bufs:
                 need = img * h + row - cap + 1
                 if counter.value < need:
+                    hand_over(float("inf"))
                     yield counter.wait(need)
+                    complete_due()
             slot = slot_free.popleft()
             if slot > env.now:
+                hand_over(slot)
                 yield env.timeout(slot - env.now)
+                complete_due()
             loaded = port.load(env.now, nbytes)
             if b == 0:  # a skipped group: loaded and inspected, no plane streamed
                 x = max(loaded, reader_free)
                 end = reader_free = x + select_ns
                 slot_free.append(end)
                 ledger.record(x, end, kind, 0, 1)
-                _complete_at(sim, plan, img, pos, end)
+                pending.append((end, img, pos))
                 continue
             if held:
+                hand_over(float("inf"))
                 if loaded > env.now:
                     yield env.timeout(loaded - env.now)
                 yield from sim.adc.acquire(held)
@@ -98,13 +122,15 @@ def group_lane(sim, plan: NodePlan, lane: Lane):
                 if trace:
                     sim.adc.trace_interval(trace, lane, x + select_ns + r_ns, end)
             reader_free = end - c_ns
-            slot_free.append(reader_free)
+            slot_free.append(end)  # a register slot is free once its group is converted
             if trace:
                 trace.mvm(lane, x, end, b)
             busy += end - max(x, prev_end)
             prev_end = end
             ledger.record(x, end, kind, b, 1)
-            _complete_at(sim, plan, img, pos, end)
+            pending.append((end, img, pos))
+    complete_due()
+    hand_over(float("inf"))
     sim.lane_busy[(lane.layer, lane.replica, lane.row_block)] = busy
 
 
@@ -160,10 +186,10 @@ def plane_reader(sim, plan: NodePlan, lane: Lane, loaded: simpy.Store,
                 if sim.trace:
                     sim.trace.mvm(lane, t0, env.now, 1)
             yield sample_hold.put((img, pos, i == b - 1))
-        slots.put(1)  # the register slot is free once its last plane is in the S+H
 
 
-def plane_converter(sim, plan: NodePlan, lane: Lane, sample_hold: simpy.Store):
+def plane_converter(sim, plan: NodePlan, lane: Lane, sample_hold: simpy.Store,
+                    slots: simpy.Container):
     """``plane`` fidelity, conversion stage: the held ADCs convert each sampled plane."""
     env, ledger = sim.env, sim.ledger
     held = sim.adc.of(lane)
@@ -182,4 +208,5 @@ def plane_converter(sim, plan: NodePlan, lane: Lane, sample_hold: simpy.Store):
             busy += env.now - max(start, prev_end)
             prev_end = env.now
             sim.lane_busy[(lane.layer, lane.replica, lane.row_block)] = busy
+            slots.put(1)  # the group's register slot is free once it is converted
             sim.position_done(plan, img, pos)

@@ -4,8 +4,9 @@ Before a lane can stream a group, the group's rows × B/8 bytes are read from on
 tile's eDRAM banks (``tile.edram_bus_bits`` per clock) and sent over the eDRAM-to-IMA
 bus (``tile.bus_wires`` bits per clock) into the IMA's input register. The input
 register holds ``input_slots`` groups per lane (2 KB / (crossbars × rows × B/8), at
-least 2 because the register is consumed one bit plane at a time), so a lane loads its
-next group while it streams the current one, and waits for a slot when all are in use.
+least 2 because the register is consumed one bit plane at a time); a slot is freed when
+its group's last plane is converted, so a lane loads its next group while it streams the
+current one, and waits for a slot when all are in use.
 
 - ``plane`` fidelity: the banks are a ``simpy.Resource(capacity=banks)`` and the bus a
   ``simpy.Resource(capacity=1)`` per tile; a loader process per lane fills the slots.
