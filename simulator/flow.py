@@ -157,29 +157,59 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
 
         float_acc = float_accuracy(module, wl.eval_inputs, wl.eval_labels)
     wall["precision"] = time.perf_counter() - t
-    results: dict[str, PipelineResult] = {}
-    for name, pp in prec.items():
-        t = time.perf_counter()
-        say(f"simulating pipeline {name} ({sc.simulation.fidelity}, "
-            f"{sc.simulation.images} image(s))")
+    jobs = []
+    for i, (name, pp) in enumerate(prec.items()):
         planes = {layer: lp.planes for layer, lp in pp.layers.items()}
         trace = None
         if sc.simulation.trace and sc.simulation.fidelity != "analytic":
-            groups = sum(int(np.prod(p.shape[1:])) for p in planes.values())
-            groups *= sc.simulation.images
-            # unsampled, a group writes its MVM and two ADC-counter changes; sampled
-            # traces drop the counters (a counter track with gaps would be wrong)
-            limit = sc.simulation.trace_max_events
-            every = sc.simulation.trace_sample
-            if every == 1 and 3 * groups > limit:
-                every = max(2, -(-groups // limit))
-            elif every > 1:
-                every = max(every, -(-groups // limit))
-            trace = TraceRecorder(name, every, pid_offset=len(results) * 1_000_000)
-        results[name] = simulate_pipeline(
-            wl.traced.graph, mapping, hw, planes, pp.policy.policy, name,
-            sc.simulation.fidelity, sc.simulation.images, sc.simulation.time_bins,
-            sc.simulation.power_gating, trace=trace, progress=bars,
-            load_timing=sc.simulation.load_timing)
-        wall[f"simulate:{name}"] = time.perf_counter() - t
+            trace = TraceRecorder(name, _trace_every(sc, planes), pid_offset=i * 1_000_000)
+        jobs.append((name, pp.policy.policy, planes, trace))
+    workers = min(sc.simulation.workers, len(jobs))
+    say(f"simulating {len(jobs)} pipeline(s) ({sc.simulation.fidelity}, "
+        f"{sc.simulation.images} image(s)" + (f", {workers} processes)" if workers > 1 else ")"))
+    args = (wl.traced.graph, mapping, hw, sc.simulation)
+    results: dict[str, PipelineResult] = {}
+    if workers > 1:
+        import multiprocessing as mp
+
+        global _SHARED
+        _SHARED = args  # inherited by the forked workers, not pickled
+        with mp.get_context("fork").Pool(workers) as pool:
+            for name, res, dt in pool.imap(_simulate_job, [(j, False) for j in jobs]):
+                results[name] = res
+                wall[f"simulate:{name}"] = dt
+        _SHARED = None
+    else:
+        for job in jobs:
+            name, res, dt = _simulate_job((job, bars), args)
+            results[name] = res
+            wall[f"simulate:{name}"] = dt
     return RunResult(sc, hw, wl, mapping, prec, results, float_acc, wall)
+
+
+_SHARED: tuple | None = None
+
+
+def _simulate_job(job_and_bars: tuple, shared: tuple | None = None) -> tuple:
+    """Simulate one pipeline (in a forked worker, *shared* comes from the parent)."""
+    (name, policy, planes, trace), bars = job_and_bars
+    graph, mapping, hw, sim = shared if shared is not None else _SHARED
+    t = time.perf_counter()
+    res = simulate_pipeline(graph, mapping, hw, planes, policy, name, sim.fidelity,
+                            sim.images, sim.time_bins, sim.power_gating, trace=trace,
+                            progress=bars, load_timing=sim.load_timing)
+    return name, res, time.perf_counter() - t
+
+
+def _trace_every(sc: Scenario, planes: dict[str, np.ndarray]) -> int:
+    """Sampling of lane MVMs that keeps one pipeline's trace under trace_max_events.
+
+    Unsampled, a group writes its MVM and two ADC-counter changes; sampled traces drop
+    the counters (a counter track with gaps would be wrong).
+    """
+    groups = sum(int(np.prod(p.shape[1:])) for p in planes.values()) * sc.simulation.images
+    limit = sc.simulation.trace_max_events
+    every = sc.simulation.trace_sample
+    if every == 1 and 3 * groups > limit:
+        return max(2, -(-groups // limit))
+    return max(every, -(-groups // limit)) if every > 1 else every

@@ -84,6 +84,10 @@ def compare(base: dict[str, Any], other: dict[str, Any]) -> dict[str, float]:
 
     return {
         "energy_ratio": ratio(other["energy_pj"]["total"], base["energy_pj"]["total"]),
+        "dynamic_energy_ratio": ratio(other["energy_pj"]["dynamic"],
+                                      base["energy_pj"]["dynamic"]),
+        "steady_state_energy_ratio": ratio(other["energy_pj"]["per_image_steady_state"],
+                                           base["energy_pj"]["per_image_steady_state"]),
         "latency_ratio": ratio(other["latency_ns"], base["latency_ns"]),
         "throughput_ratio": ratio(other["throughput_ips"], base["throughput_ips"]),
         "adc_conversion_ratio": ratio(other["counts"]["adc_conversions"],
@@ -213,6 +217,8 @@ def format_table(summary: dict[str, Any]) -> str:
     add("latency (µs)", lambda p: p["latency_ns"] / 1e3, ".2f")
     add("throughput (img/s)", lambda p: p["throughput_ips"], ".1f")
     add("energy / image (µJ)", lambda p: p["energy_pj"]["per_image"] / 1e6, ".3f")
+    add("  dynamic (µJ)", lambda p: p["energy_pj"]["dynamic"] / 1e6 / p["images"], ".3f")
+    add("  static (µJ)", lambda p: p["energy_pj"]["static"] / 1e6 / p["images"], ".3f")
     add("  ADC (µJ)", lambda p: p["energy_pj"]["by_component"].get("adc", 0) / 1e6 / p["images"],
         ".3f")
     add("  crossbar (µJ)",
@@ -234,9 +240,10 @@ def format_table(summary: dict[str, Any]) -> str:
     comp = summary.get("comparison")
     if comp:
         lines.append("")
-        lines.append("redy / static: energy {energy_ratio:.3f}, latency {latency_ratio:.3f}, "
-                     "ADC conversions {adc_conversion_ratio:.3f}, mean bits {mean_bits_ratio:.3f}"
-                     .format(**comp))
+        lines.append("redy / static: energy {energy_ratio:.3f} (dynamic {dynamic_energy_ratio:.3f}"
+                     ", steady state {steady_state_energy_ratio:.3f}), latency "
+                     "{latency_ratio:.3f}, ADC conversions {adc_conversion_ratio:.3f}, "
+                     "mean bits {mean_bits_ratio:.3f}".format(**comp))
     if summary.get("float_accuracy") is not None:
         lines.append(f"float top-1 accuracy: {summary['float_accuracy']:.2f}%")
     return "\n".join(lines)

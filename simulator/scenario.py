@@ -44,6 +44,8 @@ class SimulationOptions(BaseModel):
     images: int = Field(1, ge=1, description="images streamed through the pipeline")
     time_bins: int = Field(400, ge=10, le=100000, description="bins of the timeline outputs")
     power_gating: bool = Field(True, description="tiles holding no layer leak nothing")
+    workers: int = Field(
+        2, ge=1, le=64, description="pipelines simulated in parallel processes (fork)")
     load_timing: bool = Field(
         True, description="time the eDRAM bank and bus transfer of every group (false: "
         "loads are free, an ablation)")
