@@ -19,26 +19,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Hardware events booked by the engine, in ledger column order, with the component
-#: (energy breakdown key) that each belongs to.
-EVENT_COMPONENT: dict[str, str] = {
-    "crossbar_read": "crossbar",
-    "dac_drive": "dac",
-    "sh_sample": "sample_hold",
-    "adc_conversion": "adc",
-    "ima_shift_add": "ima_shift_add",
-    "input_register_bit": "input_register",
-    "ima_output_register": "ima_output_register",
-    "edram_byte": "edram",
-    "bus_byte": "bus",
-    "tile_shift_add": "tile_shift_add",
-    "activation": "activation",
-    "maxpool": "maxpool",
-    "tile_output_register": "tile_output_register",
-    "router_flit_hop": "router",
-    "precision_select": "precision_select",
-    "offchip_byte": "offchip",
-}
+from simulator.hardware import EVENT_COMPONENT
+
+#: Hardware events booked by the engine, in ledger column order, and the component
+#: (energy breakdown key) that each belongs to — defined once, with the hardware spec.
 EVENTS: tuple[str, ...] = tuple(EVENT_COMPONENT)
 EVENT_INDEX: dict[str, int] = {e: i for i, e in enumerate(EVENTS)}
 COMPONENTS: tuple[str, ...] = tuple(dict.fromkeys(EVENT_COMPONENT.values()))

@@ -26,18 +26,25 @@ class TraceRecorder:
         self._count: dict[int, int] = {}
         self._adc_deltas: dict[tuple[int, int], list[tuple[float, int]]] = {}
 
-    def _tid(self, pid: int, label: str) -> int:
+    def _process(self, pid: int, name: str) -> None:
+        if pid not in self._pids:
+            self._pids.add(pid)
+            self.events.append({"ph": "M", "name": "process_name", "pid": pid, "tid": 0,
+                                "args": {"name": name}})
+
+    def _thread(self, pid: int, label: str) -> int:
         key = (pid, label)
         if key not in self._threads:
             tid = len(self._threads) + 1
             self._threads[key] = tid
             self.events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid,
                                 "args": {"name": label}})
-        if pid not in self._pids:
-            self._pids.add(pid)
-            self.events.append({"ph": "M", "name": "process_name", "pid": pid, "tid": 0,
-                                "args": {"name": f"{self.pipeline}: tile {pid - self.pid_offset}"}})
         return self._threads[key]
+
+    def _tid(self, pid: int, label: str) -> int:
+        """Thread *label* in the process of tile ``pid - pid_offset``."""
+        self._process(pid, f"{self.pipeline}: tile {pid - self.pid_offset}")
+        return self._thread(pid, label)
 
     def mvm(self, lane, t0: float, t1: float, planes: int) -> None:
         """One lane MVM (kept if it falls on the sampling grid of its lane)."""
@@ -63,22 +70,10 @@ class TraceRecorder:
     def link(self, link: tuple[int, int], producer: str, t0: float, t1: float) -> None:
         """One transfer over a NoC link (tracks grouped in a 'NoC' process)."""
         pid = self.pid_offset + 100000
-        if pid not in self._pids:
-            self._pids.add(pid)
-            self.events.append({"ph": "M", "name": "process_name", "pid": pid, "tid": 0,
-                                "args": {"name": f"{self.pipeline}: NoC links"}})
-        tid = self._tid_noc(pid, f"link {link[0]}->{link[1]}")
+        self._process(pid, f"{self.pipeline}: NoC links")
+        tid = self._thread(pid, f"link {link[0]}->{link[1]}")
         self.events.append({"ph": "X", "name": producer, "cat": "noc", "pid": pid, "tid": tid,
                             "ts": t0 / 1e3, "dur": (t1 - t0) / 1e3})
-
-    def _tid_noc(self, pid: int, label: str) -> int:
-        key = (pid, label)
-        if key not in self._threads:
-            tid = len(self._threads) + 1
-            self._threads[key] = tid
-            self.events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid,
-                                "args": {"name": label}})
-        return self._threads[key]
 
     def adc_delta(self, tile: int, ima: int, t: float, delta: int) -> None:
         """ADCs taken (+) / returned (-) at time *t*; summed into counters by finalize()."""
