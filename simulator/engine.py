@@ -27,7 +27,7 @@ from simulator.components.edram_port import ResourcePort, TileLoadTimes, Timelin
 from simulator.components.noc import NocNetwork
 from simulator.dataflow import FeatureMapProgress
 from simulator.errors import SimulationError
-from simulator.ledger import EnergyLedger
+from simulator.ledger import EVENTS, ActivityKind, EnergyLedger
 from simulator.workplan import WEIGHT_KINDS, NodePlan
 
 
@@ -69,6 +69,13 @@ class ChipSimulation:
         self.load_times = TileLoadTimes(hw, load_timing)
         self.act_bytes = hw.activations.bits / 8.0
         self.ports: dict[int, TimelinePort | ResourcePort] = {}
+        # busy-only activity kinds (their energy is booked per group / per position)
+        self.kind_bus = ledger.register(ActivityKind(
+            "eDRAM-to-IMA bus", "", np.zeros(len(EVENTS)), np.zeros(len(EVENTS)),
+            {"edram": 1.0}))
+        self.kind_link = ledger.register(ActivityKind(
+            "NoC link", "", np.zeros(len(EVENTS)), np.zeros(len(EVENTS)), {"noc": 1.0}))
+        self.noc.book(ledger, self.kind_link)
         self.lanes_done: dict[str, list[np.ndarray]] = {
             n: [np.zeros(p.positions, dtype=np.int32) for _ in range(images)]
             for n, p in plans.items() if p.kind in WEIGHT_KINDS}
@@ -89,8 +96,10 @@ class ChipSimulation:
     def port(self, tile: int) -> TimelinePort | ResourcePort:
         """The eDRAM/bus load port of *tile*."""
         if tile not in self.ports:
-            self.ports[tile] = (TimelinePort(self.load_times) if self.fidelity == "group"
-                                else ResourcePort(self.env, self.load_times))
+            self.ports[tile] = (
+                TimelinePort(self.load_times, self.ledger, self.kind_bus)
+                if self.fidelity == "group"
+                else ResourcePort(self.env, self.load_times, self.ledger, self.kind_bus))
         return self.ports[tile]
 
     def wait_inputs(self, plan: NodePlan, image: int, out_row: int):

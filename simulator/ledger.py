@@ -219,7 +219,8 @@ class EnergyLedger:
         e = self.counts_by_kind() @ self.energy
         out: dict[str, float] = {}
         for k, v in zip(self.kinds, e, strict=True):
-            out[k.layer] = out.get(k.layer, 0.0) + float(v)
+            if k.layer:  # busy-only kinds (bus, links) belong to no layer and cost nothing
+                out[k.layer] = out.get(k.layer, 0.0) + float(v)
         return out
 
     def dynamic_energy(self) -> float:

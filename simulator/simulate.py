@@ -13,7 +13,7 @@ from simulator.ledger import EnergyLedger
 from simulator.power import static_power_mw
 from simulator.workplan import WEIGHT_KINDS, NodePlan, build_plan
 
-BUSY_CLASSES = ("crossbar", "adc", "digital")
+BUSY_CLASSES = ("crossbar", "adc", "digital", "edram", "noc")
 
 
 @dataclass
@@ -113,6 +113,11 @@ def simulate_pipeline(graph: nx.DiGraph, mapping, hw, planes: dict[str, np.ndarr
         "adc": float(len({part.ima for p in plans.values() for lane in p.lanes
                           for part in lane.parts}) * int(hw.ima.adcs)),
         "digital": float(max(len(mapping_tiles(mapping)), 1)),
+        # one eDRAM-to-IMA bus per tile holding lanes; every NoC link some edge uses
+        "edram": float(max(len({part.tile for p in plans.values() for lane in p.lanes
+                                for part in lane.parts}), 1)),
+        "noc": float(max(len({link for p in plans.values() for e in p.out_edges
+                              for r in e.src_routes for link in r}), 1)),
     }
     return PipelineResult(name, policy, fidelity, images, latency, thr, basis, timing, ledger,
                           plans, capacity, static, trace)

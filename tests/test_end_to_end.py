@@ -162,3 +162,19 @@ def test_latency_throughput_timeline(rr: RunResult, others: dict[str, RunResult]
 def test_accuracy(rr: RunResult) -> None:
     assert rr.float_accuracy is not None and rr.float_accuracy >= 97.0
     assert rr.precision["static"].accuracy == pytest.approx(rr.float_accuracy, abs=0.5)
+
+
+def test_bus_and_noc_busy_time(rr: RunResult) -> None:
+    """timeline's eDRAM (bus) and NoC busy time equal the closed form / the link totals."""
+    hw = rr.hardware
+    bus_bytes_per_ns = hw.tile.bus_wires / 8 * hw.clock_ghz  # 384 wires: 48 B/clk = 57.6 B/ns
+    for pipe, pr in rr.pipelines.items():
+        _, busy = pr.ledger.busy_bins()
+        # every group crosses the bus once: rows x 1 byte / 57.6 B/ns
+        expect = 0.0
+        for name, lm in rr.mapping.layers.items():
+            groups = lm.positions * pr.images  # per row block, over all replicas
+            expect += sum(groups * rb.n_rows / bus_bytes_per_ns for rb in lm.row_blocks)
+        assert float(busy["edram"].sum()) == pytest.approx(expect, rel=1e-9), pipe
+        assert float(busy["noc"].sum()) == pytest.approx(
+            sum(pr.timing.link_busy_ns.values()), rel=1e-9), pipe

@@ -47,11 +47,12 @@ class TileLoadTimes:
 class TimelinePort:
     """FIFO servers of one tile (banks, bus) as next-free times, for group fidelity."""
 
-    def __init__(self, times: TileLoadTimes) -> None:
+    def __init__(self, times: TileLoadTimes, ledger=None, busy_kind: int = -1) -> None:
         self.times = times
         self.bank_free = [0.0] * times.banks
         self.bus_free = 0.0
         self.busy_ns = 0.0
+        self.ledger, self.busy_kind = ledger, busy_kind  # books the bus busy intervals
 
     def load(self, now: float, nbytes: float) -> float:
         """Serve a load requested at *now*; returns when the group is in the register."""
@@ -62,15 +63,19 @@ class TimelinePort:
         bus_start = max(read_end, self.bus_free)
         self.bus_free = bus_start + self.times.bus_ns(nbytes)
         self.busy_ns += self.bus_free - bus_start
+        if self.ledger is not None and self.bus_free > bus_start:
+            self.ledger.record(bus_start, self.bus_free, self.busy_kind, 0, 1)
         return self.bus_free
 
 
 class ResourcePort:
     """The same servers as SimPy resources, for plane fidelity."""
 
-    def __init__(self, env: simpy.Environment, times: TileLoadTimes) -> None:
+    def __init__(self, env: simpy.Environment, times: TileLoadTimes, ledger=None,
+                 busy_kind: int = -1) -> None:
         self.env = env
         self.times = times
+        self.ledger, self.busy_kind = ledger, busy_kind
         self.banks = simpy.Resource(env, capacity=times.banks)
         self.bus = simpy.Resource(env, capacity=1)
         self.busy_ns = 0.0
@@ -85,3 +90,5 @@ class ResourcePort:
             t0 = self.env.now
             yield self.env.timeout(self.times.bus_ns(nbytes))
             self.busy_ns += self.env.now - t0
+            if self.ledger is not None and self.env.now > t0:
+                self.ledger.record(t0, self.env.now, self.busy_kind, 0, 1)

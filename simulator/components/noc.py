@@ -30,6 +30,12 @@ class NocNetwork:
         self.offchip_gbps = float(hw.offchip.bandwidth_gbps) / int(hw.offchip.links)
         self.links: dict[tuple[int, int], simpy.Resource] = {}
         self.busy: dict[tuple[int, int], float] = {}
+        self.ledger = None
+        self.busy_kind = -1
+
+    def book(self, ledger, busy_kind: int) -> None:
+        """Book every link hold as busy time of class "noc" in *ledger*."""
+        self.ledger, self.busy_kind = ledger, busy_kind
 
     def link_ns(self, link: tuple[int, int], nbytes: float) -> float:
         """Time one packet of *nbytes* holds *link*."""
@@ -89,6 +95,8 @@ class NocNetwork:
                     t0 = env.now
                     yield env.timeout(self.link_ns(link, nbytes))
                     self.busy[link] += env.now - t0
+                    if self.ledger is not None:
+                        self.ledger.record(t0, env.now, self.busy_kind, 0, 1)
                     if self.trace:
                         self.trace.link(link, ep.producer, t0, env.now)
             pend = pending[img]
