@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 from torch import nn
@@ -51,9 +49,7 @@ EXPECTED_GMACS = {
 def test_torchvision_models_trace_at_224(name: str) -> None:
     model, shape = build_model(name, 224, seed=0)
     assert shape == (3, 224, 224) and not model.training
-    t0 = time.perf_counter()
-    tw = trace_model(model, shape, name)
-    assert time.perf_counter() - t0 < 10
+    tw = trace_model(model, shape, name)  # speed is measured in bench/, not here
     kinds = count_kinds(tw.graph)
     assert kinds == {"input": 1, "output": 1, **EXPECTED_KINDS[name]}
     assert tw.graph.graph == {"name": name, "input_shape": (3, 224, 224)}
