@@ -172,7 +172,7 @@ def test_bus_and_noc_busy_time(rr: RunResult) -> None:
         _, busy = pr.ledger.busy_bins()
         # every group crosses the bus once: rows x 1 byte / 57.6 B/ns
         expect = 0.0
-        for name, lm in rr.mapping.layers.items():
+        for lm in rr.mapping.layers.values():
             groups = lm.positions * pr.images  # per row block, over all replicas
             expect += sum(groups * rb.n_rows / bus_bytes_per_ns for rb in lm.row_blocks)
         assert float(busy["edram"].sum()) == pytest.approx(expect, rel=1e-9), pipe
