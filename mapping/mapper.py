@@ -80,8 +80,16 @@ class NetworkMapping:
     chips: int
     crossbars_used: int
     crossbars_available: int
-    tiles_used: int
     hw: Any = None
+
+    def used_tiles(self) -> set[int]:
+        """Global ids of the tiles holding at least one crossbar of the mapping."""
+        return {t for lm in self.layers.values() for t in lm.tiles}
+
+    @property
+    def tiles_used(self) -> int:
+        """Number of tiles holding at least one crossbar."""
+        return len(self.used_tiles())
 
 
 def _layer(name: str, d: dict[str, Any], hw: Any) -> LayerMapping:
@@ -183,6 +191,5 @@ def map_network(
     used = place_layers(layers.values(), hw, chips,
                         align=per_tile if options.tile_aligned else 1)
     annotate_graph(graph, layers, hw)
-    tiles = {t for lm in layers.values() for t in lm.tiles}
     return NetworkMapping(layers=layers, graph=graph, chips=chips, crossbars_used=used,
-                          crossbars_available=budget, tiles_used=len(tiles), hw=hw)
+                          crossbars_available=budget, hw=hw)

@@ -11,6 +11,8 @@ in a lane (all in the event engine), so this is a quick estimate, not a bound.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from simulator.engine import EngineResult
@@ -18,9 +20,26 @@ from simulator.ledger import EnergyLedger
 from simulator.workplan import WEIGHT_KINDS, NodePlan, plane_duration
 
 
+@dataclass
+class AnalyticTiming:
+    """Row completion times of every node, and the resulting timing."""
+
+    result: EngineResult
+    row_end: dict[str, list[np.ndarray]]  # node → per image, end of each output row
+    first_start: dict[str, float]  # node → start of its first row of image 0
+
+
 def analytic_run(plans: dict[str, NodePlan], planes: dict[str, np.ndarray], hw,
                  ledger: EnergyLedger, images: int, select_ns: float = 0.0) -> EngineResult:
-    """Book all activity in *ledger* and return the bound timing."""
+    """Book all activity in *ledger* and return the estimated timing."""
+    timing = analytic_timing(plans, planes, hw, images, select_ns)
+    book_analytic(plans, planes, ledger, images, timing)
+    return timing.result
+
+
+def analytic_timing(plans: dict[str, NodePlan], planes: dict[str, np.ndarray], hw,
+                    images: int, select_ns: float = 0.0) -> AnalyticTiming:
+    """The row-level recurrence (no booking)."""
     read_ns = float(hw.crossbar.read_ns)
     row_end: dict[str, list[np.ndarray]] = {}
     order = sorted(plans, key=lambda n: plans[n].order)
@@ -52,8 +71,17 @@ def analytic_run(plans: dict[str, NodePlan], planes: dict[str, np.ndarray], hw,
                 e[r] = float(free[busy].max()) if busy.any() else ready
             ends.append(e)
         row_end[name] = ends
-    # book the activity: one bulk record per kind over the node's active interval
-    for name in order:
+    outs = [n for n in order if plans[n].kind == "output"]
+    done = [max(float(row_end[n][img][-1]) for n in outs) for img in range(images)]
+    end = max(float(row_end[n][-1][-1]) for n in order)
+    return AnalyticTiming(EngineResult(done, end, lane_busy), row_end, first_start)
+
+
+def book_analytic(plans: dict[str, NodePlan], planes: dict[str, np.ndarray],
+                  ledger: EnergyLedger, images: int, timing: AnalyticTiming) -> None:
+    """Book all activity: one bulk record per kind over the node's active interval."""
+    row_end, first_start = timing.row_end, timing.first_start
+    for name in sorted(plans, key=lambda n: plans[n].order):
         plan = plans[name]
         if plan.kind == "input":
             continue
@@ -71,10 +99,6 @@ def analytic_run(plans: dict[str, NodePlan], planes: dict[str, np.ndarray], hw,
             busy = plan.row_ns * plan.out_h * images
             ledger.record(t0, t1, plan.kind_output, 0, float(plan.out_h * images),
                           busy_scale=busy / span)
-    outs = [n for n in order if plans[n].kind == "output"]
-    done = [max(float(row_end[n][img][-1]) for n in outs) for img in range(images)]
-    end = max(float(row_end[n][-1][-1]) for n in order)
-    return EngineResult(done, end, lane_busy)
 
 
 def _row_times(plan: NodePlan, planes: dict[str, np.ndarray], img: int, read_ns: float,

@@ -106,17 +106,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_map(args: argparse.Namespace) -> int:
     """Map a scenario's network and print the placement."""
-    from mapping.mapper import map_network
     from mapping.report import format_mapping_table, mapping_to_json, plot_placement, write_graphml
-    from simulator.flow import load_workload
-    from simulator.hardware import load_hardware
+    from simulator.flow import prepare
     from simulator.scenario import load_scenario
 
     sc = load_scenario(args.scenario)
-    hw = load_hardware(sc.resolve(sc.hardware))
     t0 = time.perf_counter()
-    wl = load_workload(sc)
-    m = map_network(wl.traced.graph, hw, sc.mapping)
+    _, _, m = prepare(sc)
     dt = time.perf_counter() - t0
     if args.graphml:
         write_graphml(m, Path(args.graphml))

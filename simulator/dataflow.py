@@ -17,54 +17,69 @@ import numpy as np
 import simpy
 
 
-class FeatureMapProgress:
-    """Contiguous completed prefix of one node's output positions for one image."""
+class WaitableLevel:
+    """A level that only rises, with SimPy events for processes waiting on a threshold."""
 
     _seq = itertools.count()
 
-    def __init__(self, env: simpy.Environment, positions: int) -> None:
+    def __init__(self, env: simpy.Environment) -> None:
         self.env = env
-        self.positions = positions
-        self.done = np.zeros(positions, dtype=bool)
-        self.prefix = 0
-        #: time at which the prefix first covered each position
-        self.reached_at = np.zeros(positions)
-        self.finished_at: float | None = None
+        self.level = 0
         self._waiters: list[tuple[int, int, simpy.Event]] = []
-        #: callables (old_prefix, new_prefix) run whenever the prefix advances
-        self.listeners: list = []
-
-    def ready(self, threshold: int) -> bool:
-        """True when at least *threshold* leading positions are complete."""
-        return self.prefix >= threshold
 
     def wait(self, threshold: int) -> simpy.Event:
-        """Event that fires once *threshold* leading positions are complete."""
+        """Event that fires once the level reaches *threshold*."""
         ev = self.env.event()
-        if self.prefix >= threshold:
+        if self.level >= threshold:
             ev.succeed()
         else:
             heapq.heappush(self._waiters, (threshold, next(self._seq), ev))
         return ev
 
+    def _wake(self) -> None:
+        while self._waiters and self._waiters[0][0] <= self.level:
+            heapq.heappop(self._waiters)[2].succeed()
+
+
+class FeatureMapProgress(WaitableLevel):
+    """Contiguous completed prefix (the level) of one node's output positions, one image."""
+
+    def __init__(self, env: simpy.Environment, positions: int) -> None:
+        super().__init__(env)
+        self.positions = positions
+        self.done = np.zeros(positions, dtype=bool)
+        #: time at which the prefix first covered each position
+        self.reached_at = np.zeros(positions)
+        self.finished_at: float | None = None
+        #: callables (old_prefix, new_prefix) run whenever the prefix advances
+        self.listeners: list = []
+
+    @property
+    def prefix(self) -> int:
+        """Leading positions complete."""
+        return self.level
+
+    def ready(self, threshold: int) -> bool:
+        """True when at least *threshold* leading positions are complete."""
+        return self.level >= threshold
+
     def complete(self, first: int, count: int = 1) -> None:
         """Mark positions [first, first+count) complete and wake satisfied waiters."""
         self.done[first : first + count] = True
-        if first > self.prefix:
+        if first > self.level:
             return
-        old = p = self.prefix
+        old = p = self.level
         n = self.positions
         while p < n and self.done[p]:
             p += 1
-        self.prefix = p
+        self.level = p
         if p != old:
             self.reached_at[old:p] = self.env.now
             for fn in self.listeners:
                 fn(old, p)
         if p == n and self.finished_at is None:
             self.finished_at = self.env.now
-        while self._waiters and self._waiters[0][0] <= p:
-            heapq.heappop(self._waiters)[2].succeed()
+        self._wake()
 
 
 def rows_needed(out_row: int, kernel_h: int, stride_h: int, pad_h: int, dil_h: int,
@@ -74,37 +89,28 @@ def rows_needed(out_row: int, kernel_h: int, stride_h: int, pad_h: int, dil_h: i
     return max(1, min(in_h, last + 1))
 
 
-class RowCounter:
-    """A monotonic counter (rows released by a consumer) that processes can wait on."""
-
-    _seq = itertools.count()
+class RowCounter(WaitableLevel):
+    """Rows released by a consumer (the level), counted across images."""
 
     def __init__(self, env: simpy.Environment) -> None:
-        self.env = env
-        self.value = 0
-        self._waiters: list[tuple[int, int, simpy.Event]] = []
+        super().__init__(env)
         self._values: list[int] = [0]
         self._times: list[float] = [0.0]
+
+    @property
+    def value(self) -> int:
+        """Rows released so far."""
+        return self.level
 
     def reached_at(self, threshold: int) -> float:
         """Time at which the counter first reached *threshold* (it must have)."""
         return self._times[bisect.bisect_left(self._values, threshold)]
 
-    def wait(self, threshold: int) -> simpy.Event:
-        """Event that fires once the counter reaches *threshold*."""
-        ev = self.env.event()
-        if self.value >= threshold:
-            ev.succeed()
-        else:
-            heapq.heappush(self._waiters, (threshold, next(self._seq), ev))
-        return ev
-
     def advance(self, value: int) -> None:
         """Raise the counter to *value* (never lowers it) and wake satisfied waiters."""
-        if value <= self.value:
+        if value <= self.level:
             return
-        self.value = value
+        self.level = value
         self._values.append(value)
         self._times.append(self.env.now)
-        while self._waiters and self._waiters[0][0] <= value:
-            heapq.heappop(self._waiters)[2].succeed()
+        self._wake()

@@ -52,7 +52,6 @@ class ChipSimulation:
         self.env = simpy.Environment()
         self.plans = plans
         self.planes = planes  # layer → uint8 (images, row_blocks, positions)
-        self.hw = hw
         self.ledger = ledger
         self.images = images
         self.fidelity = fidelity

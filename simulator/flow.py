@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mapping.mapper import map_network
+from mapping.mapper import NetworkMapping, map_network
 from simulator.config_io import ConfigError
 from simulator.hardware import HardwareSpec, load_hardware
 from simulator.scenario import Scenario, load_scenario
@@ -46,7 +46,7 @@ class RunResult:
     scenario: Scenario
     hardware: HardwareSpec
     workload: Workload
-    mapping: object
+    mapping: NetworkMapping
     precision: dict[str, PipelinePrecision]
     pipelines: dict[str, PipelineResult]
     float_accuracy: float | None
@@ -108,6 +108,38 @@ def layer_specs(traced: TracedWorkload, mapping) -> dict[str, LayerSpec]:
             for name, lm in mapping.layers.items()}
 
 
+def load_scenario_hardware(sc: Scenario) -> HardwareSpec:
+    """The scenario's hardware file, checked against the scenario's quantization."""
+    hw = load_hardware(sc.resolve(sc.hardware))
+    if sc.quantization.bits != hw.activations.bits:
+        raise ConfigError(
+            f"{sc.source}: quantization.bits: must equal the hardware's activations.bits "
+            f"({hw.activations.bits}) (got {sc.quantization.bits})")
+    return hw
+
+
+def prepare(sc: Scenario, wall: dict[str, float] | None = None,
+            say: Progress | None = None) -> tuple[HardwareSpec, Workload, NetworkMapping]:
+    """Hardware, traced workload and mapping of a scenario (shared by run, map, tune).
+
+    Phase wall times go into *wall* ("trace", "map") when given.
+    """
+    say = say or (lambda _msg: None)
+    wall = wall if wall is not None else {}
+    t = time.perf_counter()
+    hw = load_scenario_hardware(sc)
+    say(f"hardware {hw.name}")
+    say(f"building and tracing {sc.workload.model}")
+    wl = load_workload(sc)
+    wall["trace"] = time.perf_counter() - t
+    t = time.perf_counter()
+    mapping = map_network(wl.traced.graph, hw, sc.mapping)
+    wall["map"] = time.perf_counter() - t
+    say(f"mapped: {mapping.crossbars_used} crossbars on {mapping.tiles_used} tiles, "
+        f"{mapping.chips} chip(s)")
+    return hw, wl, mapping
+
+
 def run(scenario: Scenario | str | Path, progress: Progress | None = None,
         bars: bool = False) -> RunResult:
     """Run a scenario end to end and return the result object (nothing is written).
@@ -123,21 +155,7 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     # made the activation pass 5-30x slower, one thread costs ~0.3 s when idle
     torch.set_num_threads(int(os.environ.get("REDYSIM_TORCH_THREADS", "1")))
     wall: dict[str, float] = {}
-    t = time.perf_counter()
-    hw = load_hardware(sc.resolve(sc.hardware))
-    if sc.quantization.bits != hw.activations.bits:
-        raise ConfigError(
-            f"{sc.source}: quantization.bits: must equal the hardware's activations.bits "
-            f"({hw.activations.bits}) (got {sc.quantization.bits})")
-    say(f"hardware {hw.name}")
-    say(f"building and tracing {sc.workload.model}")
-    wl = load_workload(sc)
-    wall["trace"] = time.perf_counter() - t
-    t = time.perf_counter()
-    mapping = map_network(wl.traced.graph, hw, sc.mapping)
-    wall["map"] = time.perf_counter() - t
-    say(f"mapped: {mapping.crossbars_used} crossbars on {mapping.tiles_used} tiles, "
-        f"{mapping.chips} chip(s)")
+    hw, wl, mapping = prepare(sc, wall, say)
     t = time.perf_counter()
     specs = layer_specs(wl.traced, mapping)
     module = wl.traced.module

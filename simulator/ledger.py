@@ -85,6 +85,12 @@ class EnergyLedger:
         self._cache: dict[tuple[str, int], np.ndarray] = {}
         self.end_ns = 0.0
 
+    def set_bin(self, bin_ns: float) -> None:
+        """Choose the time-bin width (only before anything is recorded)."""
+        if self._buf or self._energy_bins.shape[1]:
+            raise RuntimeError("the bin width can only change before recording")
+        self.bin_ns = float(bin_ns)
+
     # -- registration -------------------------------------------------------------------
     def register(self, kind: ActivityKind) -> int:
         """Register an activity kind; returns its id for :meth:`record`."""
@@ -204,24 +210,35 @@ class EnergyLedger:
         c = self.counts_by_kind().sum(axis=0)
         return {e: float(c[i]) for i, e in enumerate(EVENTS)}
 
+    def component_energy(self, counts: np.ndarray) -> dict[str, float]:
+        """Energy (pJ) per component of an event-count vector over EVENTS."""
+        e = counts * self.energy
+        out = {comp: 0.0 for comp in COMPONENTS}
+        for ei, ev in enumerate(EVENTS):
+            out[EVENT_COMPONENT[ev]] += float(e[ei])
+        return out
+
     def energy_by_component(self) -> dict[str, float]:
         """Dynamic energy per component plus static energy, pJ."""
-        c = self.counts_by_kind().sum(axis=0) * self.energy
-        out = {comp: 0.0 for comp in COMPONENTS}
-        for ei, e in enumerate(EVENTS):
-            out[EVENT_COMPONENT[e]] += float(c[ei])
+        out = self.component_energy(self.counts_by_kind().sum(axis=0))
         for comp, v in self.static_pj.items():
             out[f"static:{comp}"] = out.get(f"static:{comp}", 0.0) + v
         return out
 
+    def counts_by_layer(self) -> dict[str, np.ndarray]:
+        """Event counts (over EVENTS) per layer (graph node); busy-only kinds excluded."""
+        counts = self.counts_by_kind()
+        layers = list(dict.fromkeys(k.layer for k in self.kinds if k.layer))
+        index = {name: i for i, name in enumerate(layers)}
+        rows = np.array([index.get(k.layer, -1) for k in self.kinds], dtype=np.int64)
+        out = np.zeros((len(layers), len(EVENTS)))
+        sel = rows >= 0
+        np.add.at(out, rows[sel], counts[sel])
+        return {name: out[i] for i, name in enumerate(layers)}
+
     def energy_by_layer(self) -> dict[str, float]:
         """Dynamic energy per layer (graph node), pJ."""
-        e = self.counts_by_kind() @ self.energy
-        out: dict[str, float] = {}
-        for k, v in zip(self.kinds, e, strict=True):
-            if k.layer:  # busy-only kinds (bus, links) belong to no layer and cost nothing
-                out[k.layer] = out.get(k.layer, 0.0) + float(v)
-        return out
+        return {name: float(c @ self.energy) for name, c in self.counts_by_layer().items()}
 
     def dynamic_energy(self) -> float:
         """Total dynamic energy, pJ."""

@@ -14,7 +14,7 @@ def static_power_mw(hw, mapping, power_gating: bool = True) -> dict[str, float]:
     IMAs) and the routers serving them are on; otherwise every tile of every chip used.
     Off-chip links count only when more than one chip is used (DESIGN.md §6).
     """
-    tiles = {s.tile for lm in mapping.layers.values() for rep in lm.placement for s in rep}
+    tiles = mapping.used_tiles()
     chips = int(mapping.chips)
     n_tiles = len(tiles) if power_gating else chips * hw.chip.tiles
     n_routers = (len({t // hw.chip.tiles_per_router for t in tiles}) if power_gating

@@ -107,36 +107,30 @@ def write_layers_csv(rr, path: Path) -> None:
                     "mean_bits", "adc_conversions", "crossbar_reads", "busy_ns", "energy_pj",
                     *[f"energy_pj:{c}" for c in comps]])
         for pname, pr in rr.pipelines.items():
-            counts = pr.ledger.counts_by_kind()
-            occ, units = pr.ledger.occurrences_by_kind(), pr.ledger.units_by_kind()
-            energy = pr.ledger.energy
+            by_layer = pr.ledger.counts_by_layer()
+            busy_of: dict[str, float] = {}
+            for (layer, _, _), v in pr.timing.lane_busy_ns.items():
+                busy_of[layer] = busy_of.get(layer, 0.0) + v
+            precision = rr.precision.get(pname)
             for name, plan in pr.plans.items():
-                kinds = [i for i, k in enumerate(pr.ledger.kinds) if k.layer == name]
-                if not kinds:
+                c = by_layer.get(name)
+                if c is None:
                     continue
-                c = counts[kinds].sum(axis=0)
-                e_ev = c * energy
-                e_comp = {cc: 0.0 for cc in comps}
-                from simulator.ledger import EVENT_COMPONENT
-
-                for ei, ev in enumerate(EVENTS):
-                    e_comp[EVENT_COMPONENT[ev]] += float(e_ev[ei])
-                groups = sum(occ[la.kind_mvm] + occ[la.kind_read_first] for la in plan.lanes)
-                planes = sum(units[la.kind_mvm] + units[la.kind_read_first]
-                             + units[la.kind_read] for la in plan.lanes)
-                busy = sum(v for (ly, _, _), v in pr.timing.lane_busy_ns.items() if ly == name)
+                e_comp = pr.ledger.component_energy(c)
+                groups, planes = pr.lanes_groups_and_planes(plan.lanes)
                 lm = rr.mapping.layers.get(name)
-                lp = rr.precision[pname].layers.get(name) if pname in rr.precision else None
+                lp = precision.layers.get(name) if precision is not None else None
                 stats = ([f"{lp.zero_group_fraction:.6f}", f"{lp.saturated_fraction:.6f}",
                           f"{lp.rel_rms_error:.6f}", "|".join(str(int(x)) for x in lp.hist)]
                          if lp is not None else ["", "", "", ""])
                 w.writerow([pname, name, plan.kind, lm.crossbars if lm else 0,
-                            lm.replicas if lm else 0, int(groups),
+                            lm.replicas if lm else 0, groups,
                             f"{planes / groups:.4f}" if groups else "",
                             int(c[EVENTS.index("adc_conversion")]),
-                            int(c[EVENTS.index("crossbar_read")]), f"{busy:.1f}",
-                            f"{float(e_ev.sum()):.3f}", *[f"{e_comp[cc]:.3f}" for cc in comps],
-                            *stats])
+                            int(c[EVENTS.index("crossbar_read")]),
+                            f"{busy_of.get(name, 0.0):.1f}",
+                            f"{float(c @ pr.ledger.energy):.3f}",
+                            *[f"{e_comp[cc]:.3f}" for cc in comps], *stats])
 
 
 def timeline(pr: PipelineResult, bins: int) -> dict[str, np.ndarray]:

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 
-from simulator.analytic import analytic_run
+from simulator.analytic import analytic_timing, book_analytic
 from simulator.engine import ChipSimulation, EngineResult
 from simulator.ledger import EnergyLedger
 from simulator.power import static_power_mw
-from simulator.workplan import WEIGHT_KINDS, NodePlan, build_plan
+from simulator.workplan import Lane, NodePlan, build_plan
 
 BUSY_CLASSES = ("crossbar", "adc", "digital", "edram", "noc")
 
@@ -45,15 +45,20 @@ class PipelineResult:
 
     def group_and_plane_counts(self) -> tuple[int, int]:
         """Activation groups processed and bit planes streamed (summed over images)."""
+        groups = planes = 0
+        for plan in self.plans.values():
+            g, p = self.lanes_groups_and_planes(plan.lanes)
+            groups, planes = groups + g, planes + p
+        return groups, planes
+
+    def lanes_groups_and_planes(self, lanes: list[Lane]) -> tuple[int, int]:
+        """Groups and bit planes of *lanes* (group fidelity books ``kind_mvm``, plane
+        fidelity ``kind_read_first`` once per group and ``kind_read`` for later planes)."""
         occ = self.ledger.occurrences_by_kind()
         units = self.ledger.units_by_kind()
-        groups = planes = 0.0
-        for plan in self.plans.values():
-            for lane in plan.lanes:
-                # group fidelity books kind_mvm; plane fidelity books read_first per group
-                groups += occ[lane.kind_mvm] + occ[lane.kind_read_first]
-                planes += units[lane.kind_mvm] + units[lane.kind_read_first] + units[
-                    lane.kind_read]
+        groups = sum(occ[la.kind_mvm] + occ[la.kind_read_first] for la in lanes)
+        planes = sum(units[la.kind_mvm] + units[la.kind_read_first] + units[la.kind_read]
+                     for la in lanes)
         return int(round(groups)), int(round(planes))
 
     def mean_bits_per_group(self) -> float:
@@ -78,15 +83,16 @@ def simulate_pipeline(graph: nx.DiGraph, mapping, hw, planes: dict[str, np.ndarr
     planes = {k: _cycle_images(v, images) for k, v in planes.items()}
     dynamic = _dynamic(policy)
     select_ns = float(hw.components.ima.precision_select.latency_ns) if dynamic else 0.0
-    # a scratch analytic pass sizes the time bins
-    scratch = EnergyLedger(hw.energy.per_event(), 1e9, BUSY_CLASSES)
-    scratch_plans = build_plan(graph, mapping, hw, scratch, dynamic)
-    est = analytic_run(scratch_plans, planes, hw, scratch, images, select_ns).end_ns
-    bin_ns = max(est / time_bins, float(hw.crossbar.read_ns))
-    ledger = EnergyLedger(hw.energy.per_event(), bin_ns, BUSY_CLASSES)
+    ledger = EnergyLedger(hw.energy.per_event(), float(hw.crossbar.read_ns), BUSY_CLASSES)
     plans = build_plan(graph, mapping, hw, ledger, dynamic)
+    # the analytic estimate of the run's length sizes the time bins (and is the result
+    # itself at analytic fidelity)
+    estimate = analytic_timing(plans, planes, hw, images, select_ns)
+    est = estimate.result.end_ns
+    ledger.set_bin(max(est / time_bins, float(hw.crossbar.read_ns)))
     if fidelity == "analytic":
-        timing = analytic_run(plans, planes, hw, ledger, images, select_ns)
+        book_analytic(plans, planes, ledger, images, estimate)
+        timing = estimate.result
     else:
         sim = ChipSimulation(plans, planes, hw, ledger, images, fidelity, select_ns, trace,
                              load_timing)
@@ -112,7 +118,7 @@ def simulate_pipeline(graph: nx.DiGraph, mapping, hw, planes: dict[str, np.ndarr
         "crossbar": float(sum(lane.crossbars for p in plans.values() for lane in p.lanes)),
         "adc": float(len({part.ima for p in plans.values() for lane in p.lanes
                           for part in lane.parts}) * int(hw.ima.adcs)),
-        "digital": float(max(len(mapping_tiles(mapping)), 1)),
+        "digital": float(max(len(mapping.used_tiles()), 1)),
         # one eDRAM-to-IMA bus per tile holding lanes; every NoC link some edge uses
         "edram": float(max(len({part.tile for p in plans.values() for lane in p.lanes
                                 for part in lane.parts}), 1)),
@@ -123,16 +129,9 @@ def simulate_pipeline(graph: nx.DiGraph, mapping, hw, planes: dict[str, np.ndarr
                           plans, capacity, static, trace)
 
 
-def mapping_tiles(mapping) -> set[int]:
-    """Tiles that hold at least one crossbar of the mapping."""
-    return {s.tile for lm in mapping.layers.values() for rep in lm.placement for s in rep}
-
-
 def _cycle_images(arr: np.ndarray, images: int) -> np.ndarray:
     if arr.shape[0] >= images:
         return arr[:images]
     reps = -(-images // arr.shape[0])
     return np.concatenate([arr] * reps, axis=0)[:images]
 
-
-__all__ = ["PipelineResult", "simulate_pipeline", "WEIGHT_KINDS"]

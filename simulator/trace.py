@@ -97,16 +97,6 @@ class TraceRecorder:
                                     "ts": t / 1e3, "args": {"in_use": level}})
         self._adc_deltas.clear()
 
-    def adc_level(self, tile: int, ima: int, t: float, in_use: int) -> None:
-        """ADCs in use in one IMA's pool from time *t* on (only in unsampled traces: a
-        counter track is wrong if some of its changes are dropped)."""
-        if self.sample_every > 1:
-            return
-        pid = tile + self.pid_offset
-        self._tid(pid, "ADC pools")
-        self.events.append({"ph": "C", "name": f"ADCs in use, IMA {ima}", "pid": pid,
-                            "ts": t / 1e3, "args": {"in_use": in_use}})
-
 
 def write_trace(recorders: list[TraceRecorder], path: Path) -> int:
     """Write all recorders into one Chrome trace JSON file; returns its size in bytes."""
@@ -116,14 +106,12 @@ def write_trace(recorders: list[TraceRecorder], path: Path) -> int:
         first = True
         for r in recorders:
             for e in r.events:
-                if e["ph"] == "X" and "args" not in e:
+                if e["ph"] == "X":
+                    args = (f',"args":{{"planes":{e["args"]["planes"]}}}' if "args" in e
+                            else "")
                     line = (f'{{"ph":"X","name":{dumps(e["name"])},"cat":"{e["cat"]}",'
                             f'"pid":{e["pid"]},"tid":{e["tid"]},"ts":{e["ts"]:.6f},'
-                            f'"dur":{e["dur"]:.6f}}}')
-                elif e["ph"] == "X":
-                    line = (f'{{"ph":"X","name":{dumps(e["name"])},"cat":"{e["cat"]}",'
-                            f'"pid":{e["pid"]},"tid":{e["tid"]},"ts":{e["ts"]:.6f},'
-                            f'"dur":{e["dur"]:.6f},"args":{{"planes":{e["args"]["planes"]}}}}}')
+                            f'"dur":{e["dur"]:.6f}{args}}}')
                 else:
                     line = dumps(e, separators=(",", ":"))
                 f.write(line if first else ",\n" + line)

@@ -62,7 +62,6 @@ class EdgePlan:
 
     producer: str
     consumer: str
-    route: list[tuple[int, int]]  # router-to-router links (global router ids)
     row_bytes: float  # bytes of one producer output row
     cap_rows: int | None  # rows the consumer's buffer holds (None: unbounded)
     release: str  # how the consumer frees rows: "window" | "row" | "image"
@@ -70,10 +69,9 @@ class EdgePlan:
     stride: int = 1
     pad: int = 0
     dilation: int = 1
-    dst_tile: int = 0
     # transfers: producer rows leave from the tiles that computed them
     src_tiles: list[int] = field(default_factory=list)  # tiles that send over the NoC
-    src_routes: list[list[tuple[int, int]]] = field(default_factory=list)
+    src_routes: list[list[tuple[int, int]]] = field(default_factory=list)  # global router ids
     row_counts: np.ndarray | None = None  # (producer rows, src tiles): positions per row
     flit_hops_per_image: float = 0.0
     offchip_bytes_per_image: float = 0.0
@@ -174,7 +172,7 @@ def build_plan(graph: nx.DiGraph, mapping, hw, ledger: EnergyLedger, dynamic: bo
                 "offchip_byte": offchip / (oh * ow),
             }
             plan.kind_output = ledger.register(ActivityKind(
-                f"{name}/output", name, np.zeros(len(event_vector({}))), event_vector(out_events)))
+                f"{name}/output", name, event_vector({}), event_vector(out_events)))
             P = oh * ow
             for r in range(lm.replicas):
                 slots = lm.placement[r]
@@ -228,7 +226,7 @@ def build_plan(graph: nx.DiGraph, mapping, hw, ledger: EnergyLedger, dynamic: bo
             ev["router_flit_hop"] = flit_hops / oh
             ev["offchip_byte"] = offchip / oh
             plan.kind_output = ledger.register(ActivityKind(
-                f"{name}/row", name, np.zeros(len(event_vector({}))), event_vector(ev),
+                f"{name}/row", name, event_vector({}), event_vector(ev),
                 {"digital": 1.0} if values else {}))
             d_rate = _digital_rate(hw, graph, name, kind)
             plan.row_ns = values / d_rate if values and d_rate else 0.0
@@ -323,13 +321,12 @@ def _edge_plan(graph: nx.DiGraph, hw, mapping, u: str, v: str,
     sh = (a.get("stride") or (1, 1))[0]
     ph = (a.get("padding") or (0, 0))[0]
     dh = (a.get("dilation") or (1, 1))[0]
-    ep = EdgePlan(u, v, [], row_bytes, cap, _release_rule(graph, u, v), kh, sh, ph, dh)
+    ep = EdgePlan(u, v, row_bytes, cap, _release_rule(graph, u, v), kh, sh, ph, dh)
     if ua["kind"] == "input" or a["kind"] == "output":
         return ep
     if v not in mapping.layers and list(a.get("tiles") or []) == list(ua.get("tiles") or []):
         return ep  # a digital node on its producer's tiles works on the local eDRAM
     dst = int((a.get("tiles") or [0])[0])
-    ep.dst_tile = dst
     positions = h_u * w_u
     if u in mapping.layers:
         lm = mapping.layers[u]
@@ -357,7 +354,6 @@ def _edge_plan(graph: nx.DiGraph, hw, mapping, u: str, v: str,
         if off:
             ep.offchip_bytes_per_image += float(nbytes.sum())
     ep.row_counts = counts
-    ep.route = ep.src_routes[0]
     return ep
 
 

@@ -30,26 +30,23 @@ from simulator.config_io import ConfigError
 DEFAULT_IMAGES_OTHER = 4
 
 
-def _floats(text: str) -> list[float]:
-    try:
-        vals = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, got {text!r}") from None
-    if not vals or any(v < 0 for v in vals):
-        raise argparse.ArgumentTypeError(f"expected non-negative numbers, got {text!r}")
-    return vals
+def _number_list(cast: type, minimum: float, what: str):
+    """argparse type: comma-separated values of *cast*, each >= *minimum*."""
+    def parse(text: str) -> list:
+        try:
+            vals = [cast(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated {what}, got {text!r}") from None
+        if not vals or any(v < minimum for v in vals):
+            raise argparse.ArgumentTypeError(f"expected {what} >= {minimum:g}, got {text!r}")
+        return vals
+
+    return parse
 
 
-def _ints(text: str) -> list[int]:
-    try:
-        vals = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}") from None
-    if not vals or any(v < 1 for v in vals):
-        raise argparse.ArgumentTypeError(f"expected integers >= 1, got {text!r}")
-    return vals
+_floats = _number_list(float, 0, "numbers")
+_ints = _number_list(int, 1, "integers")
 
 
 def add_tune_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -142,9 +139,7 @@ def _fmt_spec(spec: Any) -> tuple[str, str, str]:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     """Tune the scenario's redy pipeline and write the chosen parameters as YAML."""
-    from mapping.mapper import map_network
-    from simulator.flow import layer_specs, load_workload
-    from simulator.hardware import load_hardware
+    from simulator.flow import layer_specs, prepare
     from simulator.scenario import load_scenario
     from workloads.policies import PolicySpec
     from workloads.precision import run_pipeline, top1
@@ -180,14 +175,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if base.policy != "redy":
         raise ConfigError(f"{sc.source}: pipelines.{args.pipeline}: policy is "
                           f"{base.policy!r}; only a 'redy' pipeline can be tuned")
-    hw = load_hardware(sc.resolve(sc.hardware))
-    if sc.quantization.bits != hw.activations.bits:
-        raise ConfigError(
-            f"{sc.source}: quantization.bits: must equal the hardware's activations.bits "
-            f"({hw.activations.bits}) (got {sc.quantization.bits})")
-    say(f"building and tracing {sc.workload.model}")
-    wl = load_workload(sc)
-    mapping = map_network(wl.traced.graph, hw, sc.mapping)
+    _, wl, mapping = prepare(sc, say=say)
     specs = layer_specs(wl.traced, mapping)
     module = wl.traced.module
     scales = calibrate_scales(module, specs, wl.calib_inputs, sc.quantization)

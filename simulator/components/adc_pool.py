@@ -24,7 +24,6 @@ class AdcPools:
             for part in lane.parts:
                 if part.ima not in self.pools:
                     self.pools[part.ima] = simpy.Container(env, self.size, init=self.size)
-        self._in_use: dict[int, int] = {}
 
     def of(self, lane: Lane) -> list[tuple[simpy.Container, int]]:
         """(pool, ADCs to hold) for every IMA the lane spans."""
@@ -41,16 +40,9 @@ class AdcPools:
         for pool, n in held:
             pool.put(n)
 
-    def trace_change(self, trace, lane: Lane, delta: int) -> None:
-        """Counter track of ADCs in use per IMA, for the Chrome trace."""
-        for p in lane.parts:
-            n = self._in_use.get(p.ima, 0) + delta * p.adcs
-            self._in_use[p.ima] = n
-            trace.adc_level(p.tile, p.ima, self.env.now, n)
-
     @staticmethod
-    def trace_interval(trace, lane: Lane, t0: float, t1: float) -> None:
-        """ADC counter of an unshared pool converting over [t0, t1]."""
+    def trace_hold(trace, lane: Lane, t0: float, t1: float) -> None:
+        """The lane holds its ADCs over [t0, t1] (counter track of ADCs in use per IMA)."""
         for p in lane.parts:
             trace.adc_delta(p.tile, p.ima, t0, p.adcs)
             trace.adc_delta(p.tile, p.ima, t1, -p.adcs)

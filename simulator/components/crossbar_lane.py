@@ -78,13 +78,13 @@ def group_lane(sim, plan: NodePlan, lane: Lane):
             complete_due()
             for prog, thr in progs:
                 need = thr[row]
-                if prog.prefix < need:
+                if prog.level < need:
                     hand_over(float("inf"))
                     yield prog.wait(need)
                     complete_due()
             for counter, cap, h in out_bufs:
                 need = img * h + row - cap + 1
-                if counter.value < need:
+                if counter.level < need:
                     hand_over(float("inf"))
                     yield counter.wait(need)
                     complete_due()
@@ -107,20 +107,18 @@ def group_lane(sim, plan: NodePlan, lane: Lane):
                     yield env.timeout(loaded - env.now)
                 yield from sim.adc.acquire(held)
                 x = env.now
-                if trace:
-                    sim.adc.trace_change(trace, lane, +1)
                 yield env.timeout(dur + select_ns)
                 sim.adc.release(held)
-                if trace:
-                    sim.adc.trace_change(trace, lane, -1)
                 end = env.now
+                if trace:
+                    sim.adc.trace_hold(trace, lane, x, end)
             else:
                 x = max(loaded, reader_free)
                 first_conv = max(x + select_ns + r_ns, conv_free)
                 end = first_conv + c_ns + (b - 1) * step
                 conv_free = end
                 if trace:
-                    sim.adc.trace_interval(trace, lane, x + select_ns + r_ns, end)
+                    sim.adc.trace_hold(trace, lane, x + select_ns + r_ns, end)
             reader_free = end - c_ns
             slot_free.append(end)  # a register slot is free once its group is converted
             if trace:

@@ -22,7 +22,6 @@ class InputBuffers:
     def __init__(self, env: simpy.Environment, images: int) -> None:
         self.env = env
         self.images = images
-        self.released: dict[tuple[str, str], RowCounter] = {}
         self.by_producer: dict[str, list[tuple[RowCounter, int, int]]] = {}
 
     def bound(self, producer: NodePlan, consumer: NodePlan, ep: EdgePlan,
@@ -38,7 +37,6 @@ class InputBuffers:
                 f"{ep.cap_rows} row(s); raise tile.edram_bytes in the hardware file or set "
                 "mapping.tile_aligned: true (no two layers share a tile's eDRAM)")
         counter = RowCounter(self.env)
-        self.released[(u, v)] = counter
         self.by_producer.setdefault(u, []).append((counter, ep.cap_rows, h_u))
         w_v, p_v = consumer.out_w, consumer.positions
         for img in range(self.images):
@@ -65,5 +63,5 @@ class InputBuffers:
         """Stall until every consumer's buffer has room for output row *out_row*."""
         for counter, cap, h in self.of(producer):
             need = image * h + out_row - cap + 1
-            if counter.value < need:
+            if counter.level < need:
                 yield counter.wait(need)

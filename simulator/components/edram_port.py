@@ -51,7 +51,6 @@ class TimelinePort:
         self.times = times
         self.bank_free = [0.0] * times.banks
         self.bus_free = 0.0
-        self.busy_ns = 0.0
         self.ledger, self.busy_kind = ledger, busy_kind  # books the bus busy intervals
 
     def load(self, now: float, nbytes: float) -> float:
@@ -62,7 +61,6 @@ class TimelinePort:
         self.bank_free[i] = read_end
         bus_start = max(read_end, self.bus_free)
         self.bus_free = bus_start + self.times.bus_ns(nbytes)
-        self.busy_ns += self.bus_free - bus_start
         if self.ledger is not None and self.bus_free > bus_start:
             self.ledger.record(bus_start, self.bus_free, self.busy_kind, 0, 1)
         return self.bus_free
@@ -78,7 +76,6 @@ class ResourcePort:
         self.ledger, self.busy_kind = ledger, busy_kind
         self.banks = simpy.Resource(env, capacity=times.banks)
         self.bus = simpy.Resource(env, capacity=1)
-        self.busy_ns = 0.0
 
     def load(self, nbytes: float):
         """SimPy process fragment: read from a bank, then cross the bus."""
@@ -89,6 +86,5 @@ class ResourcePort:
             yield req
             t0 = self.env.now
             yield self.env.timeout(self.times.bus_ns(nbytes))
-            self.busy_ns += self.env.now - t0
             if self.ledger is not None and self.env.now > t0:
                 self.ledger.record(t0, self.env.now, self.busy_kind, 0, 1)
