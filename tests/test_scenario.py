@@ -75,12 +75,21 @@ def test_wrong_type(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("section,key", [("simulation", "images"),
+                                         ("simulation", "workers"),
+                                         ("simulation", "trace_sample"),
                                          ("workload", "calibration_images")])
 def test_impossible_value(tmp_path: Path, section: str, key: str) -> None:
     data = _base()
     data[section][key] = 0
     msg = _error(_write(tmp_path, data))
     assert f"{section}.{key}" in msg and "greater than or equal to 1" in msg and "(got 0)" in msg
+
+
+def test_mapping_tile_aligned_must_be_boolean(tmp_path: Path) -> None:
+    data = _base()
+    data.setdefault("mapping", {})["tile_aligned"] = "sometimes"
+    msg = _error(_write(tmp_path, data))
+    assert "mapping.tile_aligned" in msg and "'sometimes'" in msg
 
 
 def test_unknown_fidelity_lists_choices(tmp_path: Path) -> None:
