@@ -132,6 +132,10 @@ def cmd_hw(args: argparse.Namespace) -> int:
     from simulator.hwreport import format_hw_report, hardware_report
 
     hw = load_hardware(args.hardware)
+    if getattr(args, "set", None):
+        from simulator.hwinclude import parse_assignments
+
+        hw = hw.with_changes(parse_assignments(args.set, "--set"), source=f"{args.hardware} --set")
     rep = hardware_report(hw)
     print(json.dumps(rep, indent=2) if args.json else format_hw_report(rep))
     return 0
@@ -164,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     h = sub.add_parser("hw", help="area, power and peak throughput of a hardware YAML")
     h.add_argument("hardware")
     h.add_argument("--json", action="store_true")
+    h.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="change one key (dotted path, YAML value), e.g. "
+                        "--set ima.crossbars_per_adc=4; repeatable")
     h.set_defaults(func=cmd_hw)
     from simulator.plot_cli import add_plot_parser
 

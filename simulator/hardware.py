@@ -6,17 +6,28 @@ ISAAC (Shafiee et al., ISCA 2016).  Every number comes from a YAML file in
 hardware.  The models are strict (``extra="forbid"``, no silent type coercion) and frozen;
 cross-field consistency is checked after the per-field validation.
 
-ADC energy and resolution
--------------------------
-The YAML gives the energy of one conversion of an **8-bit** ADC (``energy.adc_conversion_8b``)
-and a table ``adc_resolution_scale`` (bits -> factor relative to 8 bits).  The energy that
-the engine books per conversion is ``hw.energy.adc_conversion``, which is computed on load as
-``adc_conversion_8b * adc_resolution_scale[ima.adc_bits]``; ``hw.energy.adc_scale`` holds the
-factor that was applied.  An ``ima.adc_bits`` missing from the table is an error.
+One key per knob
+----------------
+Counts that follow the structure are derived (:mod:`simulator.hwderive`): DACs and
+sample-and-holds from the crossbar geometry, ADCs from the sharing ``ima.crossbars_per_adc``
+(or, equivalently, ``ima.adcs``). A count written in the YAML must agree, else the error
+names both. Power and area follow the counts: a component's ``power_mw`` and ``area_mm2``
+describe ``reference_count`` instances.
 
-To change a value programmatically (sweeps), use :meth:`HardwareSpec.with_changes`, which
-re-validates the whole spec (``model_copy(update=...)`` would skip the checks and the ADC
-scaling).
+Scaled energies and areas
+-------------------------
+The YAML gives the energy of one read of the *reference* crossbar
+(``energy.crossbar_read_ref``) and of one conversion of the *reference* ADC
+(``energy.adc_conversion_ref``); ``scaling`` holds the cited models that scale them with
+the array size and with the ADC resolution and sample rate. ``hw.energy.crossbar_read`` and
+``hw.energy.adc_conversion`` (and :meth:`EnergyTable.per_event`) are the scaled values the
+engine books.
+
+A hardware file may ``include:`` a base file and override what differs
+(:mod:`simulator.hwinclude`). To change a value programmatically (sweeps), use
+:meth:`HardwareSpec.with_changes`, which merges the change into the data as written and
+re-validates the whole spec (``model_copy(update=...)`` would skip the checks, the
+derivations and the scalings).
 """
 
 from __future__ import annotations
@@ -40,7 +51,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from simulator.config_io import ConfigError, format_validation_error, load_yaml
+from simulator import hwderive
+from simulator.config_io import ConfigError, format_validation_error
+from simulator.hwinclude import HardwareSource, dotted_to_nested, load_hardware_data, merge_override
 
 #: Per-event energy names (``hw.energy.<name>``, pJ) booked by the engine.
 ENERGY_EVENTS: tuple[str, ...] = (
@@ -131,6 +144,9 @@ class WeightSpec(_Spec):
     bits: PositiveInt
     unit_column: bool
     """Offset encoding of signed weights: one extra 'unit' column per crossbar."""
+    flip_encoding: bool
+    """ISAAC's column encoding (each column stored as w or its complement, whichever keeps
+    the column sum at or below half its maximum): the ADC needs one bit less."""
 
 
 class ActivationSpec(_Spec):
@@ -140,10 +156,18 @@ class ActivationSpec(_Spec):
 
 
 class ImaSpec(_Spec):
-    """In-situ multiply-accumulate unit (IMA): crossbars sharing a pool of ADCs."""
+    """In-situ multiply-accumulate unit (IMA): crossbars sharing a pool of ADCs.
+
+    The ADC sharing is one knob with two spellings: ``crossbars_per_adc`` (the YAML's) or
+    ``adcs``; the one not written is derived from the other (``adcs = crossbars /
+    crossbars_per_adc``), and both must agree when both are written.
+    """
 
     crossbars: PositiveInt
+    crossbars_per_adc: PositiveFloat
+    """ADC sharing factor: crossbars served by one ADC (0.5 = two ADCs per crossbar)."""
     adcs: PositiveInt
+    """ADCs per IMA (derived from ``crossbars_per_adc`` unless written)."""
     adc_bits: PositiveInt
     adc_rate_gsps: PositiveFloat
     """Conversions per ns of one ADC (GS/s)."""
@@ -208,15 +232,18 @@ class OffchipSpec(_Spec):
 class EnergyTable(_Spec):
     """Energy per event in pJ (names: :data:`ENERGY_EVENTS`).
 
-    ``adc_conversion_8b`` is the YAML input (8-bit conversion); ``adc_conversion`` is the
-    energy at ``ima.adc_bits``, set when the enclosing :class:`HardwareSpec` is validated.
-    A stand-alone ``EnergyTable`` describes an 8-bit ADC (scale 1.0).
+    ``crossbar_read_ref`` and ``adc_conversion_ref`` are the YAML inputs, for the reference
+    crossbar and ADC of ``scaling``; ``crossbar_read`` and ``adc_conversion`` are the
+    energies of the configured array and ADC, bound when the enclosing
+    :class:`HardwareSpec` is validated (a stand-alone ``EnergyTable`` has scale 1.0).
     """
 
-    crossbar_read: NonNegativeFloat
+    crossbar_read_ref: NonNegativeFloat
+    """One bit-plane read of the reference array (``scaling.crossbar.reference_*``)."""
     dac_drive: NonNegativeFloat
     sh_sample: NonNegativeFloat
-    adc_conversion_8b: NonNegativeFloat
+    adc_conversion_ref: NonNegativeFloat
+    """One conversion of the reference ADC (``scaling.adc.reference_*``)."""
     ima_shift_add: NonNegativeFloat
     input_register_bit: NonNegativeFloat
     ima_output_register: NonNegativeFloat
@@ -230,23 +257,34 @@ class EnergyTable(_Spec):
     precision_select: NonNegativeFloat
     offchip_byte: NonNegativeFloat
 
-    _adc_bits: int = PrivateAttr(default=8)
+    _adc_bits: int | None = PrivateAttr(default=None)
     _adc_scale: float = PrivateAttr(default=1.0)
+    _crossbar_scale: float = PrivateAttr(default=1.0)
 
     @property
-    def adc_bits(self) -> int:
-        """ADC resolution that :attr:`adc_conversion` refers to."""
+    def adc_bits(self) -> int | None:
+        """ADC resolution that :attr:`adc_conversion` refers to (None: stand-alone table)."""
         return self._adc_bits
 
     @property
     def adc_scale(self) -> float:
-        """Factor applied to ``adc_conversion_8b`` (``adc_resolution_scale[adc_bits]``)."""
+        """Factor applied to ``adc_conversion_ref`` (resolution x sample rate)."""
         return self._adc_scale
 
     @property
+    def crossbar_scale(self) -> float:
+        """Factor applied to ``crossbar_read_ref`` (array size)."""
+        return self._crossbar_scale
+
+    @property
     def adc_conversion(self) -> float:
-        """Energy of one conversion at the IMA's ADC resolution, pJ."""
-        return self.adc_conversion_8b * self._adc_scale
+        """Energy of one conversion of the configured ADC, pJ."""
+        return self.adc_conversion_ref * self._adc_scale
+
+    @property
+    def crossbar_read(self) -> float:
+        """Energy of one bit-plane read of the configured crossbar, pJ."""
+        return self.crossbar_read_ref * self._crossbar_scale
 
     def per_event(self) -> dict[str, float]:
         """All per-event energies (pJ) by event name, ADC already scaled."""
@@ -259,14 +297,35 @@ class EnergyTable(_Spec):
 class ComponentSpec(_Spec):
     """One row of ISAAC Table I: ``count`` instances per IMA (or per tile).
 
-    ``power_mw`` and ``area_mm2`` are for all ``count`` instances together, as in the table.
-    ``power_mw`` is the *reference* power at full activity; the simulator books per-event
-    energies, and the ``hw`` report compares rate x energy with this reference.
+    ``power_mw`` and ``area_mm2`` are for ``reference_count`` instances together, as in the
+    table (``reference_count`` defaults to ``count``), so power and area follow the count:
+    :attr:`area_mm2_of_count`. ``power_mw`` is the *reference* power at full activity; the
+    simulator books per-event energies, and the ``hw`` report compares rate x energy with
+    this reference. Counts that follow the structure are filled in before validation.
     """
 
     count: PositiveInt
+    reference_count: PositiveInt
+    """Instances that ``power_mw`` and ``area_mm2`` describe."""
     power_mw: NonNegativeFloat
     area_mm2: NonNegativeFloat
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_reference(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "reference_count" not in data and "count" in data:
+            data = {**data, "reference_count": data["count"]}
+        return data
+
+    @property
+    def power_mw_of_count(self) -> float:
+        """Reference power of the ``count`` instances: power_mw / reference_count x count."""
+        return self.power_mw / self.reference_count * self.count
+
+    @property
+    def area_mm2_of_count(self) -> float:
+        """Area of the ``count`` instances: area_mm2 / reference_count x count (unscaled)."""
+        return self.area_mm2 / self.reference_count * self.count
 
 
 class RouterSpec(_Spec):
@@ -323,6 +382,50 @@ class Components(_Spec):
     tile: TileComponents
 
 
+# --------------------------------------------------------------------------- scaling
+
+
+class CrossbarScaling(_Spec):
+    """Crossbar read energy and area against the array size (model cited in the YAML).
+
+    factor = (rows x cols / (reference_rows x reference_cols)) ** exponent.
+    """
+
+    reference_rows: PositiveInt
+    reference_cols: PositiveInt
+    read_energy_exponent: NonNegativeFloat
+    area_exponent: NonNegativeFloat
+
+
+class AdcPoint(_Spec):
+    """ADC energy per conversion and area at one resolution, relative to the reference."""
+
+    energy: PositiveFloat
+    area: PositiveFloat
+
+
+class AdcScaling(_Spec):
+    """ADC energy per conversion and area against resolution and sample rate.
+
+    Resolution: the table ``resolution`` (bits -> factors). Sample rate: flat up to
+    ``reference_rate_gsps``, ``(rate / reference_rate) ** rate_*_exponent`` above it.
+    """
+
+    reference_bits: PositiveInt
+    reference_rate_gsps: PositiveFloat
+    resolution: dict[Annotated[int, Field(strict=False, gt=0)], AdcPoint]
+    """Keys also accept digit strings so that a JSON dump of the spec loads again."""
+    rate_energy_exponent: NonNegativeFloat
+    rate_area_exponent: NonNegativeFloat
+
+
+class ScalingSpec(_Spec):
+    """Cited models that scale the reference crossbar and ADC (see docs/hardware.md)."""
+
+    crossbar: CrossbarScaling
+    adc: AdcScaling
+
+
 # --------------------------------------------------------------------------- top level
 
 
@@ -341,13 +444,12 @@ class HardwareSpec(_Spec):
     """Digital clock of the tile units (shift-and-add, activation, max-pool, registers)."""
     offchip: OffchipSpec
     energy: EnergyTable
-    adc_resolution_scale: dict[Annotated[int, Field(strict=False, gt=0)], PositiveFloat]
-    """ADC energy factor by resolution, relative to 8 bits (must contain 8: 1.0).
-
-    Keys also accept digit strings so that a JSON dump of the spec loads again."""
+    scaling: ScalingSpec
     static_mw: dict[str, NonNegativeFloat] = {}
     """Leakage power per component *instance*, mW; missing components leak 0."""
     components: Components
+
+    _source_data: dict[str, Any] | None = PrivateAttr(default=None)
 
     # ----------------------------------------------------------- derived quantities
     @property
@@ -371,6 +473,20 @@ class HardwareSpec(_Spec):
         """Crossbars in one chip."""
         return self.chip.tiles * self.crossbars_per_tile
 
+    @property
+    def adc_bits_needed(self) -> int:
+        """ADC resolution a full column sum needs (rows, cell bits, 1-bit DAC, encoding)."""
+        return hwderive.adc_bits_needed(self)
+
+    @property
+    def adc_rate_needed_gsps(self) -> float:
+        """Per-ADC sample rate that keeps every crossbar busy (GS/s)."""
+        return hwderive.adc_rate_needed_gsps(self)
+
+    def warnings(self) -> list[str]:
+        """Configurations that run but fall short (ADC too coarse or too slow)."""
+        return hwderive.hardware_warnings(self)
+
     def static_mw_of(self, component: str) -> float:
         """Leakage of one instance of *component*, mW (0 when not given)."""
         return float(self.static_mw.get(component, 0.0))
@@ -393,15 +509,28 @@ class HardwareSpec(_Spec):
                 f"{' plus the unit column' if self.weights.unit_column else ''}"
                 f" (got {cb.cols})"
             )
-        scale = self.adc_resolution_scale
-        if 8 not in scale or not math.isclose(scale[8], 1.0):
+        if not math.isclose(ima.adcs * ima.crossbars_per_adc, ima.crossbars, rel_tol=1e-9):
+            if "adcs" in (self._written_ima_keys() or ()) and "crossbars_per_adc" in (
+                    self._written_ima_keys() or ()):
+                p.append(
+                    f"ima.adcs: must equal ima.crossbars / ima.crossbars_per_adc = "
+                    f"{ima.crossbars} / {ima.crossbars_per_adc:g} = "
+                    f"{ima.crossbars / ima.crossbars_per_adc:g} (got {ima.adcs})")
+            else:
+                p.append(
+                    f"ima.crossbars_per_adc: must divide ima.crossbars ({ima.crossbars}) into"
+                    f" a whole number of ADCs (got {ima.crossbars_per_adc:g})")
+        sa = self.scaling.adc
+        ref = sa.resolution.get(sa.reference_bits)
+        if ref is None or not (math.isclose(ref.energy, 1.0) and math.isclose(ref.area, 1.0)):
             p.append(
-                "adc_resolution_scale: must contain 8: 1.0 (energy.adc_conversion_8b is the "
-                f"8-bit reference) (got {scale.get(8)!r} for 8)"
-            )
-        if ima.adc_bits not in scale:
+                f"scaling.adc.resolution: must contain the reference resolution "
+                f"{sa.reference_bits} with energy 1.0 and area 1.0 (scaling.adc.reference_bits; "
+                f"the energy and area of the reference ADC are energy.adc_conversion_ref and "
+                f"components.ima.adc) (got {ref!r})")
+        if ima.adc_bits not in sa.resolution:
             p.append(
-                f"ima.adc_bits: no entry in adc_resolution_scale (has {sorted(scale)})"
+                f"ima.adc_bits: no entry in scaling.adc.resolution (has {sorted(sa.resolution)})"
                 f" (got {ima.adc_bits})"
             )
         need_ir = ima.crossbars * cb.rows * self.activations.bits
@@ -427,17 +556,21 @@ class HardwareSpec(_Spec):
             )
         expected = {
             "crossbar": ("ima.crossbars", ima.crossbars),
-            "adc": ("ima.adcs", ima.adcs),
-            "dac": ("ima.crossbars * crossbar.rows", ima.crossbars * cb.rows),
-            "sample_hold": ("ima.crossbars * crossbar.cols", ima.crossbars * cb.cols),
+            "adc": (f"ima.crossbars / ima.crossbars_per_adc = {ima.crossbars} / "
+                    f"{ima.crossbars_per_adc:g}", ima.adcs),
+            "dac": (f"ima.crossbars x crossbar.rows = {ima.crossbars} x {cb.rows}",
+                    ima.crossbars * cb.rows),
+            "sample_hold": (f"ima.crossbars x crossbar.cols = {ima.crossbars} x {cb.cols}",
+                            ima.crossbars * cb.cols),
             "input_register": ("one register per IMA", 1),
             "ima_output_register": ("one register per IMA", 1),
         }
         for name, (what, n) in expected.items():
             got = getattr(comp.ima, name).count
             if got != n:
-                p.append(f"components.ima.{name}.count: must equal {what} = {n} (got {got})")
-        for name in ("edram", "bus", "tile_output_register"):
+                p.append(f"components.ima.{name}.count: must equal {what} = {n} (got {got}); "
+                         "remove the count to have it derived")
+        for name in hwderive.ONE_PER_TILE:
             got = getattr(comp.tile, name).count
             if got != 1:
                 p.append(f"components.tile.{name}.count: must be 1 per tile (got {got})")
@@ -446,58 +579,86 @@ class HardwareSpec(_Spec):
                 p.append(f"static_mw.{key}: unknown component (allowed: {', '.join(COMPONENTS)})")
         return p
 
-    @model_validator(mode="after")
-    def _check_and_bind(self) -> HardwareSpec:
-        problems = self.consistency_problems()
+    def _written_ima_keys(self) -> set[str] | None:
+        """Keys of ``ima`` as written (before derivation), when known."""
+        src = self._source_data
+        if src is None or not isinstance(src.get("ima"), dict):
+            return None
+        return set(src["ima"])
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _derive_check_bind(cls, data: Any, handler: Any) -> HardwareSpec:
+        """Fill in the counts that follow the structure, validate the fields, remember the
+        data as written, check the cross-field consistency, bind the scaled energies."""
+        raw = None
+        if isinstance(data, dict):
+            raw = copy.deepcopy(data)
+            try:
+                data = hwderive.fill_derived(data)
+            except hwderive.DerivationError as exc:
+                raise PydanticCustomError(
+                    "hardware_consistency", "{problems}", {"problems": str(exc)}) from None
+        inst = handler(data)
+        if raw is not None:
+            inst._source_data = raw
+        problems = inst.consistency_problems()
         if problems:
             raise PydanticCustomError(
                 "hardware_consistency", "{problems}", {"problems": "\n".join(problems)}
             )
-        self.energy._adc_bits = self.ima.adc_bits
-        self.energy._adc_scale = float(self.adc_resolution_scale[self.ima.adc_bits])
-        return self
+        inst.energy._adc_bits = inst.ima.adc_bits
+        inst.energy._adc_scale = hwderive.adc_scale(inst)[0]
+        inst.energy._crossbar_scale = hwderive.crossbar_scale(inst)[0]
+        return inst
 
     # ----------------------------------------------------------- modification
+    def source_data(self) -> dict[str, Any]:
+        """The data this spec was validated from, as written (includes resolved), a copy.
+
+        Derived counts are absent unless they were written. A spec built without raw data
+        falls back to its full dump.
+        """
+        if self._source_data is not None:
+            return copy.deepcopy(self._source_data)
+        return self.model_dump()
+
     def with_changes(self, changes: dict[str, Any], source: str = "<with_changes>") -> HardwareSpec:
-        """Return a re-validated copy with *changes* deep-merged in.
+        """Return a re-validated copy with *changes* merged into the data as written.
 
         *changes* is a nested dict such as ``{"ima": {"adc_bits": 6}}``; keys may also be
-        dotted paths (``{"ima.adc_bits": 6}``).  Raises :class:`ConfigError` like loading.
+        dotted paths (``{"ima.adc_bits": 6}``). Derived counts follow (change
+        ``crossbar.rows`` alone and the DACs follow); setting ``ima.adcs`` replaces the
+        sharing ``ima.crossbars_per_adc`` and vice versa. Raises :class:`ConfigError` like
+        loading.
         """
-        data = self.model_dump()
-        data["energy"].pop("adc_conversion", None)
-        for key, value in changes.items():
-            nested: dict[str, Any] = {}
-            cur = nested
-            parts = key.split(".")
-            for part in parts[:-1]:
-                cur = cur.setdefault(part, {})
-            cur[parts[-1]] = value
-            _deep_merge(data, nested)
-        return hardware_from_dict(data, source)
+        return hardware_from_dict(merge_override(self.source_data(), dotted_to_nested(changes)),
+                                  source)
 
 
-def _deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> None:
-    """Merge *patch* into *base* in place (dicts recursively, other values replaced)."""
-    for key, value in patch.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _deep_merge(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
+def _format_errors(exc: ValidationError, source: str | HardwareSource) -> str:
+    """Format pydantic errors as 'file: key.path: problem' lines (cross-field ones too).
 
-
-def _format_errors(exc: ValidationError, source: str) -> str:
-    """Format pydantic errors as 'file: key.path: problem' lines (cross-field ones too)."""
+    With a :class:`HardwareSource` (a file with includes), each field error names the file
+    that wrote the key; cross-field problems name the file the user loaded.
+    """
+    top = source.top if isinstance(source, HardwareSource) else source
     lines: list[str] = []
     for err in exc.errors():
         if err["type"] == "hardware_consistency":
-            lines.extend(f"{source}: {line}" for line in err["ctx"]["problems"].split("\n"))
+            lines.extend(f"{top}: {line}" for line in err["ctx"]["problems"].split("\n"))
     if lines:
         return "\n".join(lines)
-    return format_validation_error(exc, source)
+    if not isinstance(source, HardwareSource):
+        return format_validation_error(exc, source)
+    marker = "\x00"
+    lines = format_validation_error(exc, marker).split("\n")
+    return "\n".join(
+        line.replace(marker, source.origin_of(tuple(err["loc"])), 1)
+        for line, err in zip(lines, exc.errors(), strict=True))
 
 
-def hardware_from_dict(data: dict[str, Any], source: str) -> HardwareSpec:
+def hardware_from_dict(data: dict[str, Any], source: str | HardwareSource) -> HardwareSpec:
     """Validate a hardware mapping; *source* names it in :class:`ConfigError` messages."""
     try:
         return HardwareSpec.model_validate(data)
@@ -506,5 +667,6 @@ def hardware_from_dict(data: dict[str, Any], source: str) -> HardwareSpec:
 
 
 def load_hardware(path: str | Path) -> HardwareSpec:
-    """Load and validate a hardware YAML file (raises :class:`ConfigError`)."""
-    return hardware_from_dict(load_yaml(path), str(path))
+    """Load and validate a hardware YAML file, resolving ``include:`` (raises ConfigError)."""
+    data, source = load_hardware_data(path)
+    return hardware_from_dict(data, source)

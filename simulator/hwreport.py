@@ -11,6 +11,13 @@ next to it as a reference.
 The ReDy precision-selection unit is not part of ISAAC: it is listed among the components
 (``redy_only``) but left out of the baseline IMA/tile/chip totals, which have ``*_redy``
 counterparts that include it.
+
+Shared or slow ADCs: full activity is the chip's peak, so when the ADCs cannot keep every
+crossbar busy the crossbars, DACs, sample-and-holds, input registers and buses run at the
+rate the ADCs allow (:func:`simulator.hwderive.plane_rates_per_ima`), and the peak TOPS
+says which unit bounds it. Areas follow the counts and the cited scalings
+(:func:`simulator.hwderive.component_area_mm2`); the reference column is Table I's power
+per instance times the configured count.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from simulator import hwderive
 from simulator.hardware import (
     ENERGY_EVENTS,
     EVENT_COMPONENT,
@@ -27,6 +35,11 @@ from simulator.hardware import (
 )
 
 
+def _planes_per_ns_per_tile(hw: HardwareSpec) -> float:
+    """Bit-plane reads per ns of one tile at the chip's peak (crossbars or ADCs bound)."""
+    return hw.tile.imas * hwderive.plane_rates_per_ima(hw)["peak"]
+
+
 def _output_values_per_ns_per_tile(hw: HardwareSpec) -> float:
     """Outputs the tile's IMAs deliver at full activity (one per weight per input vector).
 
@@ -34,8 +47,7 @@ def _output_values_per_ns_per_tile(hw: HardwareSpec) -> float:
     column is not subtracted) and finishes an input vector every ``activations.bits`` planes.
     """
     per_crossbar = hw.crossbar.cols // hw.weight_slices
-    vector_ns = hw.activations.bits * hw.crossbar.read_ns
-    return hw.crossbars_per_tile * per_crossbar / vector_ns
+    return _planes_per_ns_per_tile(hw) * per_crossbar / hw.activations.bits
 
 
 def full_activity_rates(hw: HardwareSpec) -> dict[str, float]:
@@ -43,11 +55,13 @@ def full_activity_rates(hw: HardwareSpec) -> dict[str, float]:
 
     Definition (see ``docs/hardware.md``):
 
-    - crossbar: every crossbar reads one bit-plane per ``read_ns``; every row DAC drives and
-      every column sample-and-hold samples once per plane; the input register delivers one
-      bit per DAC drive;
-    - ADC: every ADC converts continuously at ``adc_rate_gsps``; the IMA shift-and-add and
-      output register handle one ADC result each;
+    - crossbar: every crossbar reads one bit-plane per ``read_ns`` (or, when the ADCs
+      cannot keep up, as many planes as they convert); every row DAC drives and every
+      column sample-and-hold samples once per plane; the input register delivers one bit
+      per DAC drive;
+    - ADC: every column of every plane is converted (ISAAC: every ADC converts continuously
+      at ``adc_rate_gsps``); the IMA shift-and-add and output register handle one ADC
+      result each;
     - bus: the input-register fills (one ``activations.bits``-bit input per row of every
       crossbar every ``activations.bits`` planes);
     - eDRAM: the bus reads plus the writes of the tile's outputs
@@ -59,16 +73,13 @@ def full_activity_rates(hw: HardwareSpec) -> dict[str, float]:
     - ReDy precision select: one group per crossbar per input vector;
     - off-chip link: no per-byte events (its power is static).
     """
-    imas = hw.tile.imas
-    xbars = hw.crossbars_per_tile
-    read_ns = hw.crossbar.read_ns
     act_bits = hw.activations.bits
     tc = hw.components.tile
 
-    planes_per_ns = xbars / read_ns
+    planes_per_ns = _planes_per_ns_per_tile(hw)
     dac = planes_per_ns * hw.crossbar.rows
-    adc = imas * hw.ima.adcs * hw.ima.adc_rate_gsps
-    bus = xbars * hw.crossbar.rows * act_bits / 8 / (act_bits * read_ns)
+    adc = planes_per_ns * hw.crossbar.cols
+    bus = planes_per_ns * hw.crossbar.rows / 8  # B-bit inputs every B planes
     edram_writes = _output_values_per_ns_per_tile(hw) * math.ceil(act_bits / 8)
     rates = {
         "crossbar_read": planes_per_ns,
@@ -85,23 +96,26 @@ def full_activity_rates(hw: HardwareSpec) -> dict[str, float]:
         "maxpool": tc.maxpool.count * hw.clock_ghz,
         "tile_output_register": tc.tile_output_register.count * hw.clock_ghz,
         "router_flit_hop": hw.noc.ports * hw.noc.clock_ghz / hw.chip.tiles_per_router,
-        "precision_select": xbars / (act_bits * read_ns),
+        "precision_select": planes_per_ns / act_bits,
         "offchip_byte": 0.0,
     }
     assert set(rates) == set(ENERGY_EVENTS)
     return rates
 
 
-def peak_ops_per_ns(hw: HardwareSpec, *, count_unit_column: bool = False) -> float:
+def peak_ops_per_ns(hw: HardwareSpec, *, count_unit_column: bool = False,
+                    bound: str = "peak") -> float:
     """Peak operations (2 per MAC) per ns of one chip at ``activations.bits``-bit inputs.
 
     Every crossbar does ``rows x cols / weight_slices`` MACs per input vector of
-    ``activations.bits`` planes (ISAAC's convention). With *count_unit_column* only the
-    whole weights that fit next to the unit column count.
+    ``activations.bits`` planes (ISAAC's convention), at the plane rate that the crossbars
+    and the ADCs allow (*bound* ``"peak"``), or that one of them allows alone
+    (``"crossbars"``, ``"adcs"``). With *count_unit_column* only the whole weights that fit
+    next to the unit column count.
     """
     weights = hw.weights_per_crossbar if count_unit_column else hw.crossbar.cols // hw.weight_slices
-    macs = hw.crossbars_per_chip * hw.crossbar.rows * weights
-    return 2.0 * macs / (hw.activations.bits * hw.crossbar.read_ns)
+    planes_per_ns = hw.chip.tiles * hw.tile.imas * hwderive.plane_rates_per_ima(hw)[bound]
+    return 2.0 * planes_per_ns * hw.crossbar.rows * weights / hw.activations.bits
 
 
 def hardware_report(hw: HardwareSpec) -> dict[str, Any]:
@@ -116,21 +130,21 @@ def hardware_report(hw: HardwareSpec) -> dict[str, Any]:
     for name in IMA_COMPONENTS + TILE_COMPONENTS:
         event = comp_event[name]
         spec = getattr(ic, name) if name in IMA_COMPONENTS else getattr(tc, name)
+        area = hwderive.component_area_mm2(hw, name)
         if name in IMA_COMPONENTS:
             level = "ima"
             count_per_tile = float(spec.count * imas)
-            area = spec.area_mm2 * imas
-            table = spec.power_mw * imas if hasattr(spec, "power_mw") else None
+            area *= imas
+            table = spec.power_mw_of_count * imas if hasattr(spec, "power_mw") else None
         elif name == "router":
             level = "tile"
             count_per_tile = 1.0 / hw.chip.tiles_per_router
-            area = spec.area_mm2 * count_per_tile
+            area *= count_per_tile
             table = spec.power_mw * count_per_tile
         else:
             level = "tile"
             count_per_tile = float(spec.count)
-            area = spec.area_mm2
-            table = spec.power_mw
+            table = spec.power_mw_of_count
         dynamic = rates[event] * energies[event]
         static = hw.static_mw_of(name) * count_per_tile
         components[name] = {
@@ -167,16 +181,28 @@ def hardware_report(hw: HardwareSpec) -> dict[str, Any]:
     peak_gops = peak_ops_per_ns(hw)
     chip_area = tiles_area + hw.offchip.area_mm2
 
+    adc_e, adc_a = hwderive.adc_scale(hw)
+    xb_e, xb_a = hwderive.crossbar_scale(hw)
     return {
         "name": hw.name,
         "precision": {
             "weight_bits": hw.weights.bits,
             "activation_bits": hw.activations.bits,
             "adc_bits": hw.ima.adc_bits,
-            "adc_energy_scale": hw.energy.adc_scale,
+            "adc_bits_needed": hw.adc_bits_needed,
+            "column_sum_max": hwderive.column_sum_max(hw),
+            "adc_rate_gsps": hw.ima.adc_rate_gsps,
+            "adc_rate_needed_gsps": hw.adc_rate_needed_gsps,
+            "crossbars_per_adc": hw.ima.crossbars_per_adc,
+            "adcs_per_ima": hw.ima.adcs,
+            "adc_energy_scale": adc_e,
+            "adc_area_scale": adc_a,
+            "crossbar_energy_scale": xb_e,
+            "crossbar_area_scale": xb_a,
             "weight_slices": hw.weight_slices,
             "weights_per_crossbar": hw.weights_per_crossbar,
         },
+        "warnings": hw.warnings(),
         "components": components,
         "ima": {
             "count_per_tile": imas,
@@ -209,6 +235,9 @@ def hardware_report(hw: HardwareSpec) -> dict[str, Any]:
             "power_w_redy": tiles_w_redy + off_w,
             "area_mm2_redy": n_tiles * (tile_area + psu["area_mm2"]) + hw.offchip.area_mm2,
             "peak_tops": peak_gops / 1000.0,
+            "peak_bound": hwderive.peak_bound(hw),
+            "peak_tops_crossbars": peak_ops_per_ns(hw, bound="crossbars") / 1000.0,
+            "peak_tops_adcs": peak_ops_per_ns(hw, bound="adcs") / 1000.0,
             "peak_tops_with_unit_column": peak_ops_per_ns(hw, count_unit_column=True) / 1000.0,
             "peak_gops_per_w": peak_gops / chip_w,
             "peak_gops_per_mm2": peak_gops / chip_area,
@@ -234,9 +263,17 @@ def format_hw_report(report: dict[str, Any]) -> str:
     prec = report["precision"]
     lines = [
         f"Hardware: {report['name']}  (weights {prec['weight_bits']} b in "
-        f"{prec['weight_slices']} slices, activations {prec['activation_bits']} b, "
-        f"ADC {prec['adc_bits']} b x{prec['adc_energy_scale']:g} of 8-bit energy)",
-        "Full activity, per tile (power = events/ns x pJ/event + static; Table I = reference)",
+        f"{prec['weight_slices']} slices, activations {prec['activation_bits']} b)",
+        f"ADC: {prec['adc_bits']} b (a full column sum of {prec['column_sum_max']} needs "
+        f"{prec['adc_bits_needed']} b), {prec['adc_rate_gsps']:g} GS/s (keeping the "
+        f"crossbars busy needs {prec['adc_rate_needed_gsps']:g}), {prec['adcs_per_ima']} per "
+        f"IMA ({prec['crossbars_per_adc']:g} crossbar(s) per ADC); energy x"
+        f"{prec['adc_energy_scale']:.4g}, area x{prec['adc_area_scale']:.4g} of the reference ADC",
+        f"crossbar read energy x{prec['crossbar_energy_scale']:.4g}, area "
+        f"x{prec['crossbar_area_scale']:.4g} of the reference array",
+        *[f"WARNING: {w}" for w in report.get("warnings", [])],
+        "Full activity, per tile (power = events/ns x pJ/event + static; Table I = reference "
+        "power per instance x count)",
         "",
         f"{'component':<25}{'level':>5}{'count':>9}{'pJ/event':>11}{'events/ns':>11}"
         f"{'power mW':>10}{'Table I':>10}{'area mm2':>11}",
@@ -267,5 +304,7 @@ def format_hw_report(report: dict[str, Any]) -> str:
         f"peak: {chip['peak_tops']:.2f} TOPS at {prec['activation_bits']}-bit inputs "
         f"({chip['peak_tops_with_unit_column']:.2f} counting the unit column), "
         f"{chip['peak_gops_per_w']:.1f} GOPS/W, {chip['peak_gops_per_mm2']:.1f} GOPS/mm2",
+        f"      bound by: {chip['peak_bound']} (crossbars allow "
+        f"{chip['peak_tops_crossbars']:.2f} TOPS, ADCs {chip['peak_tops_adcs']:.2f})",
     ]
     return "\n".join(lines)

@@ -120,7 +120,7 @@ def test_adc_bits_zero(tmp_path: Path) -> None:
         ("crossbar", "read_ns", -1.0),
         ("offchip", "bandwidth_gbps", 0),
         ("noc", "clock_ghz", 0),
-        ("energy", "crossbar_read", -30.0),
+        ("energy", "crossbar_read_ref", -30.0),
     ],
 )
 def test_non_positive_values(tmp_path: Path, section: str, key: str, value: float) -> None:
@@ -147,14 +147,22 @@ def test_cross_field_adc_bits_not_in_scale_table(tmp_path: Path) -> None:
     data = _raw()
     data["ima"]["adc_bits"] = 12
     msg = _load_error(tmp_path, data)
-    assert "ima.adc_bits: no entry in adc_resolution_scale" in msg and "(got 12)" in msg
+    assert "ima.adc_bits: no entry in scaling.adc.resolution" in msg and "(got 12)" in msg
+
+
+def test_cross_field_adc_sharing_spellings_disagree(tmp_path: Path) -> None:
+    data = _raw()
+    data["ima"]["adcs"] = 4  # crossbars_per_adc: 1 -> 8 ADCs
+    msg = _load_error(tmp_path, data)
+    assert "ima.adcs: must equal ima.crossbars / ima.crossbars_per_adc = 8 / 1 = 8 (got 4)" in msg
 
 
 def test_cross_field_component_count(tmp_path: Path) -> None:
     data = _raw()
-    data["ima"]["adcs"] = 4
+    data["components"]["ima"]["adc"]["count"] = 4  # explicit count against 8 / 1
     msg = _load_error(tmp_path, data)
-    assert "components.ima.adc.count: must equal ima.adcs = 4 (got 8)" in msg
+    assert ("components.ima.adc.count: must equal ima.crossbars / ima.crossbars_per_adc = "
+            "8 / 1 = 8 (got 4)") in msg
 
 
 def test_cross_field_input_register_too_small(tmp_path: Path) -> None:
@@ -169,10 +177,11 @@ def test_unknown_static_component(tmp_path: Path) -> None:
     assert "static_mw.flux_capacitor: unknown component" in _load_error(tmp_path, data)
 
 
-def test_scale_table_must_be_relative_to_8_bits(tmp_path: Path) -> None:
+def test_scale_table_must_be_relative_to_the_reference(tmp_path: Path) -> None:
     data = _raw()
-    data["adc_resolution_scale"][8] = 1.1
-    assert "adc_resolution_scale: must contain 8: 1.0" in _load_error(tmp_path, data)
+    data["scaling"]["adc"]["resolution"][8]["energy"] = 1.1
+    msg = _load_error(tmp_path, data)
+    assert "scaling.adc.resolution: must contain the reference resolution 8" in msg
 
 
 def test_frozen() -> None:
@@ -199,10 +208,11 @@ def test_adc_resolution_scaling() -> None:
     hw = load_hardware(ISAAC8)
     hw6 = hw.with_changes({"ima": {"adc_bits": 6}})
     assert hw6.ima.adc_bits == 6 and hw6.energy.adc_bits == 6
-    assert hw6.energy.adc_conversion == pytest.approx(0.720 * 1.5625)
-    assert hw6.energy.adc_conversion_8b == pytest.approx(1.5625)
+    # factors of ../shared/data/adc_scaling.csv (energy_rel)
+    assert hw6.energy.adc_conversion == pytest.approx(0.7200 * 1.5625)
+    assert hw6.energy.adc_conversion_ref == pytest.approx(1.5625)
     hw10 = hw.with_changes({"ima.adc_bits": 10})
-    assert hw10.energy.adc_conversion == pytest.approx(1.427 * 1.5625)
+    assert hw10.energy.adc_conversion == pytest.approx(1.4274 * 1.5625)
     assert hw.energy.adc_conversion == pytest.approx(1.5625)  # original untouched
 
 
@@ -266,7 +276,7 @@ def test_adc_bits_change_report() -> None:
     hw = load_hardware(ISAAC8)
     base = hardware_report(hw)["components"]["adc"]["power_mw"]
     low = hardware_report(hw.with_changes({"ima.adc_bits": 6}))["components"]["adc"]["power_mw"]
-    assert low == pytest.approx(0.720 * base)
+    assert low == pytest.approx(0.7200 * base)
 
 
 def test_redy_unit_reported_apart() -> None:
