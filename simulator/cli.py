@@ -1,4 +1,4 @@
-"""Command line: ``redysim run | map | hw | tune``."""
+"""Command line: ``redysim run | map | hw | tune | plot | sweep``."""
 
 from __future__ import annotations
 
@@ -178,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     from workloads.tune_cli import add_tune_parser
 
     add_tune_parser(sub)
+    from simulator.sweep_cli import add_sweep_parser
+
+    add_sweep_parser(sub)
     return p
 
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,6 +25,9 @@ from simulator.simulate import PipelineResult, simulate_pipeline
 from workloads.graph import TracedWorkload, trace_model
 from workloads.precision import LayerSpec, PipelinePrecision, compute_precision
 from workloads.quantize import calibrate_scales
+
+if TYPE_CHECKING:  # pragma: no cover
+    from simulator.cache import ArtifactCache
 
 Progress = Callable[[str], None]
 
@@ -108,9 +112,9 @@ def layer_specs(traced: TracedWorkload, mapping) -> dict[str, LayerSpec]:
             for name, lm in mapping.layers.items()}
 
 
-def load_scenario_hardware(sc: Scenario) -> HardwareSpec:
-    """The scenario's hardware file, checked against the scenario's quantization."""
-    hw = load_hardware(sc.resolve(sc.hardware))
+def load_scenario_hardware(sc: Scenario, hardware: HardwareSpec | None = None) -> HardwareSpec:
+    """The scenario's hardware file (or *hardware*), checked against its quantization."""
+    hw = hardware if hardware is not None else load_hardware(sc.resolve(sc.hardware))
     if sc.quantization.bits != hw.activations.bits:
         raise ConfigError(
             f"{sc.source}: quantization.bits: must equal the hardware's activations.bits "
@@ -119,18 +123,31 @@ def load_scenario_hardware(sc: Scenario) -> HardwareSpec:
 
 
 def prepare(sc: Scenario, wall: dict[str, float] | None = None,
-            say: Progress | None = None) -> tuple[HardwareSpec, Workload, NetworkMapping]:
+            say: Progress | None = None, hardware: HardwareSpec | None = None,
+            cache: ArtifactCache | None = None,
+            ) -> tuple[HardwareSpec, Workload, NetworkMapping]:
     """Hardware, traced workload and mapping of a scenario (shared by run, map, tune).
 
-    Phase wall times go into *wall* ("trace", "map") when given.
+    Phase wall times go into *wall* ("trace", "map") when given. *hardware* replaces the
+    scenario's hardware file (a variant built with ``with_changes``); with *cache* the
+    traced workload is read from / written to the artifact cache.
     """
     say = say or (lambda _msg: None)
     wall = wall if wall is not None else {}
     t = time.perf_counter()
-    hw = load_scenario_hardware(sc)
-    say(f"hardware {hw.name}")
+    hw = load_scenario_hardware(sc, hardware)
+    say(f"hardware {hw.name}: ADC {hw.ima.adc_bits} b at {hw.ima.adc_rate_gsps:g} GS/s "
+        f"(a full column sum needs {hw.adc_bits_needed} b; busy crossbars need "
+        f"{hw.adc_rate_needed_gsps:g} GS/s), {hw.ima.crossbars_per_adc:g} crossbar(s) per ADC")
+    for msg in hw.warnings():
+        say(f"warning: {msg}")
     say(f"building and tracing {sc.workload.model}")
-    wl = load_workload(sc)
+    if cache is not None:
+        from simulator.cache import cached_workload
+
+        wl = cached_workload(cache, sc, load_workload)
+    else:
+        wl = load_workload(sc)
     wall["trace"] = time.perf_counter() - t
     t = time.perf_counter()
     mapping = map_network(wl.traced.graph, hw, sc.mapping)
@@ -141,11 +158,14 @@ def prepare(sc: Scenario, wall: dict[str, float] | None = None,
 
 
 def run(scenario: Scenario | str | Path, progress: Progress | None = None,
-        bars: bool = False) -> RunResult:
+        bars: bool = False, hardware: HardwareSpec | None = None,
+        cache: ArtifactCache | None = None) -> RunResult:
     """Run a scenario end to end and return the result object (nothing is written).
 
     *progress* receives one line per phase; *bars* shows tqdm progress bars for the
-    simulation (in simulated time).
+    simulation (in simulated time). *hardware* replaces the scenario's hardware file (e.g.
+    ``load_hardware(...).with_changes({...})``); *cache* (:class:`simulator.cache.
+    ArtifactCache`) reuses the traced workload, scales and per-policy bit planes.
     """
     from simulator.trace import TraceRecorder
 
@@ -155,11 +175,13 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     # made the activation pass 5-30x slower, one thread costs ~0.3 s when idle
     torch.set_num_threads(int(os.environ.get("REDYSIM_TORCH_THREADS", "1")))
     wall: dict[str, float] = {}
-    hw, wl, mapping = prepare(sc, wall, say)
+    hw, wl, mapping = prepare(sc, wall, say, hardware, cache)
     t = time.perf_counter()
     specs = layer_specs(wl.traced, mapping)
     module = wl.traced.module
-    scales = calibrate_scales(module, specs, wl.calib_inputs, sc.quantization)
+    fetch = _fetcher(cache, sc, specs)
+    scales = fetch("scales", lambda: calibrate_scales(module, specs, wl.calib_inputs,
+                                                       sc.quantization))
     say(f"capturing activations and applying {len(sc.pipelines)} precision policies")
     from tqdm import tqdm
 
@@ -167,13 +189,15 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     for name, spec in tqdm(sc.pipelines.items(), desc="capture + policies", unit="pipeline",
                            disable=not bars, leave=False):
         # one forward pass per pipeline, the policy applied inside it
-        prec.update(compute_precision(module, specs, wl.eval_inputs, scales,
-                                      sc.quantization, {name: spec}, labels=wl.eval_labels))
+        prec[name] = fetch("precision", lambda spec=spec, name=name: compute_precision(
+            module, specs, wl.eval_inputs, scales, sc.quantization, {name: spec},
+            labels=wl.eval_labels)[name], policy=spec)
     float_acc = None
     if wl.eval_labels is not None:
         from workloads.precision import float_accuracy
 
-        float_acc = float_accuracy(module, wl.eval_inputs, wl.eval_labels)
+        float_acc = fetch("float_accuracy",
+                          lambda: float_accuracy(module, wl.eval_inputs, wl.eval_labels))
     wall["precision"] = time.perf_counter() - t
     jobs = []
     for i, (name, pp) in enumerate(prec.items()):
@@ -203,6 +227,16 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
             results[name] = res
             wall[f"simulate:{name}"] = dt
     return RunResult(sc, hw, wl, mapping, prec, results, float_acc, wall)
+
+
+def _fetcher(cache: ArtifactCache | None, sc: Scenario,
+             specs: dict[str, LayerSpec]) -> Callable[..., Any]:
+    """``fetch(kind, compute, policy=None)``: through the artifact cache, or just compute."""
+    if cache is None:
+        return lambda _kind, compute, policy=None: compute()
+    from simulator.cache import CaptureCache
+
+    return CaptureCache(cache, sc, specs).fetch
 
 
 _SHARED: tuple | None = None

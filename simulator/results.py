@@ -243,8 +243,10 @@ def format_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_results(rr, out_dir: Path) -> dict[str, Any]:
-    """Write summary.json, layers.csv, timeline.csv and utilization.png into *out_dir*."""
+def write_results(rr, out_dir: str | Path, plots: bool = True) -> dict[str, Any]:
+    """Write summary.json, layers.csv, timeline.csv, tiles.csv, the plots and report.html
+    into *out_dir* (*plots* False: no plots and no report; ``redysim plot`` draws them)."""
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = build_summary(rr)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=json_default))
@@ -265,11 +267,12 @@ def write_results(rr, out_dir: Path) -> dict[str, Any]:
                             "write_s": time.perf_counter() - t0}
         (out_dir / "summary.json").write_text(
             json.dumps(summary, indent=2, default=json_default))
-    from simulator.plots import draw_all
-    from simulator.report_html import write_report
+    if plots:
+        from simulator.plots import draw_all
+        from simulator.report_html import write_report
 
-    draw_all(out_dir)
-    write_report(out_dir)
+        draw_all(out_dir)
+        write_report(out_dir)
     return summary
 
 

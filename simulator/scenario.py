@@ -110,9 +110,19 @@ def _merge_includes(data: dict[str, Any], base: Path, source: str) -> dict[str, 
     return data
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Load and validate a scenario YAML file."""
+def load_scenario(path: str | Path, changes: dict[str, Any] | None = None) -> Scenario:
+    """Load and validate a scenario YAML file.
+
+    *changes* (dotted key path -> value, e.g. ``{"simulation.images": 2}``) replace values
+    of the file before validation, as a sweep point does; relative paths still resolve
+    against the file's folder.
+    """
     data = load_yaml(path)
+    if changes:
+        from simulator.keypaths import set_dotted
+
+        for key, value in changes.items():
+            set_dotted(data, key, value, str(path))
     data = _merge_includes(data, Path(path).parent, str(path))
     sc = validate(Scenario, data, str(path))
     sc.source = str(path)
