@@ -178,10 +178,29 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
             yield client
         return
     n = workers or max(1, os.cpu_count() or 1)
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
-            Client(cluster) as client:
+    with _workers_ignore_sigint():
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+    with cluster, Client(cluster) as client:
         yield client
+
+
+@contextlib.contextmanager
+def _workers_ignore_sigint() -> Iterator[None]:
+    """Start worker processes with SIGINT ignored (inherited across exec): Ctrl-C in a
+    terminal reaches the whole process group, and the client, not each worker, should
+    stop the sweep (it cancels the tasks and closes the cluster)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def run_sweep(plan: SweepPlan, out_dir: str | Path, *, scheduler: str | None = None,
@@ -201,6 +220,8 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, *, scheduler: str | None = N
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     (out / POINTS_DIR).mkdir(exist_ok=True)
+    for stale in (out / POINTS_DIR).glob(".*"):  # a point killed while it was writing
+        shutil.rmtree(stale, ignore_errors=True)
     _write_sweep_json(plan, out)
     report = SweepReport(out)
     todo = []

@@ -162,6 +162,8 @@ def point_hash(sc: Any, hw: Any) -> str:
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, dict | list | tuple) and not value:
+        return "none"
     if isinstance(value, dict):
         return "+".join(str(k) for k in value)
     if isinstance(value, list | tuple):

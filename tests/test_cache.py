@@ -1,0 +1,179 @@
+"""The on-disk artifact cache (simulator/cache.py): keys, atomic store, locks, reuse by run."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from simulator.cache import (
+    ArtifactCache,
+    CaptureCache,
+    clear_memory,
+    default_cache_dir,
+    referenced_files,
+    workload_key,
+)
+from simulator.scenario import load_scenario
+from workloads.precision import LayerSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+ISAAC8 = ROOT / "configs" / "hardware" / "isaac8.yaml"
+
+
+def _scenario(tmp_path: Path, **workload: object) -> Path:
+    data = {"name": "t", "hardware": str(ISAAC8),
+            "workload": {"model": "digits", "calibration_images": 8, "accuracy_images": 16,
+                         **workload},
+            "pipelines": {"static": {"policy": "static"}, "redy": {"policy": "redy"}}}
+    p = tmp_path / "scen.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+# ----------------------------------------------------------------------------- store
+
+
+def test_compute_once_then_read_from_disk(tmp_path: Path) -> None:
+    calls = []
+    c = ArtifactCache(tmp_path)
+    assert c.get_or_compute("scales", "k1", lambda: calls.append(1) or {"a": 1.0}) == {"a": 1.0}
+    assert c.get_or_compute("scales", "k1", lambda: calls.append(1) or {}) == {"a": 1.0}
+    clear_memory()
+    fresh = ArtifactCache(tmp_path)
+    assert fresh.get_or_compute("scales", "k1", lambda: calls.append(1) or {}) == {"a": 1.0}
+    assert calls == [1] and fresh.hits == {"scales": 1} and fresh.misses == {}
+    # nothing half-written is left: the entry and its lock file only
+    assert sorted(f.name for f in (tmp_path / "scales").iterdir()) == ["k1.lock", "k1.pkl"]
+
+
+def test_corrupt_entry_is_recomputed(tmp_path: Path) -> None:
+    c = ArtifactCache(tmp_path)
+    c.path("scales", "k").parent.mkdir(parents=True)
+    c.path("scales", "k").write_bytes(b"not a pickle")
+    clear_memory()
+    assert c.get_or_compute("scales", "k", lambda: 42) == 42
+
+
+def _slow_compute(root: str, log: str) -> None:
+    def compute() -> int:
+        with open(log, "a") as f:
+            f.write("computed\n")
+        time.sleep(0.5)
+        return 7
+
+    assert ArtifactCache(root).get_or_compute("precision", "shared", compute) == 7
+
+
+def test_concurrent_processes_compute_once(tmp_path: Path) -> None:
+    log = tmp_path / "log.txt"
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_slow_compute, args=(str(tmp_path / "c"), str(log)))
+             for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    assert log.read_text().count("computed") == 1
+
+
+def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("REDYSIM_CACHE", str(tmp_path))
+    assert default_cache_dir() == tmp_path
+    assert ArtifactCache().root == tmp_path / "artifacts"
+    monkeypatch.delenv("REDYSIM_CACHE")
+    assert ROOT not in default_cache_dir().parents  # never inside the repository
+
+
+# ----------------------------------------------------------------------------- keys
+
+
+def test_workload_key_follows_the_weights_content(tmp_path: Path) -> None:
+    w = tmp_path / "w.pt"
+    w.write_bytes(b"one")
+    sc = load_scenario(_scenario(tmp_path, weights="w.pt"))
+    k1 = workload_key(sc)
+    os.utime(w, (1, 1))  # a new mtime, the same content
+    assert workload_key(sc) == k1
+    w.write_bytes(b"two")
+    assert workload_key(sc) != k1
+
+
+def test_workload_key_follows_every_workload_field(tmp_path: Path) -> None:
+    a = workload_key(load_scenario(_scenario(tmp_path)))
+    b = workload_key(load_scenario(_scenario(tmp_path, seed=1)))
+    c = workload_key(load_scenario(_scenario(tmp_path, eval_images=2)))
+    assert len({a, b, c}) == 3
+
+
+def test_referenced_folder_listing(tmp_path: Path) -> None:
+    d = tmp_path / "images" / "cat"
+    d.mkdir(parents=True)
+    (d / "1.png").write_bytes(b"x")
+    section = {"dataset": "images", "model": "resnet18"}
+    one = referenced_files(section, tmp_path)
+    assert set(one) == {"images"} and one["images"]["files"] == 1
+    (d / "2.png").write_bytes(b"y")
+    assert referenced_files(section, tmp_path) != one
+    # a module:attr names its source file
+    mod = referenced_files({"model": "workloads.digits:DigitsCNN"}, tmp_path)
+    assert mod["workloads.digits:DigitsCNN"]["file"].endswith("digits.py")
+
+
+def test_precision_key_follows_the_group_layout(tmp_path: Path) -> None:
+    sc = load_scenario(_scenario(tmp_path))
+    spec = sc.pipelines["redy"]
+
+    def key(ranges: list[tuple[int, int]], signed: bool = False) -> tuple[str, str]:
+        seen: dict[str, str] = {}
+        cc = CaptureCache(ArtifactCache(tmp_path), sc, {
+            "conv": LayerSpec(module="conv", kind="conv", row_ranges=ranges,
+                              signed_input=signed)})
+        cc.cache.get_or_compute = lambda kind, k, compute: seen.setdefault(kind, k)
+        cc.fetch("precision", lambda: None, policy=spec)
+        cc.fetch("scales", lambda: None)
+        return seen["precision"], seen["scales"]
+
+    p128, s128 = key([(0, 126), (126, 144)])
+    p256, s256 = key([(0, 144)])
+    assert p128 != p256 and s128 == s256  # regrouping: new planes, the same scales
+    assert key([(0, 144)]) == (p256, s256)
+    assert key([(0, 144)], signed=True)[1] != s256
+
+
+# ----------------------------------------------------------------------------- through run
+
+
+def test_hardware_change_reuses_everything(tmp_path: Path) -> None:
+    from simulator.flow import run
+    from simulator.hardware import load_hardware
+
+    sc = load_scenario(_scenario(tmp_path))
+    sc.simulation.workers = 1
+    cache = ArtifactCache(tmp_path / "cache")
+    first = run(sc, cache=cache)
+    assert cache.misses == {"workload": 1, "scales": 1, "precision": 2, "float_accuracy": 1}
+    clear_memory()  # read from disk, as a fresh worker process would
+    again = ArtifactCache(tmp_path / "cache")
+    hw = load_hardware(ISAAC8).with_changes({"ima.crossbars_per_adc": 2})
+    second = run(sc, hardware=hw, cache=again)
+    assert again.misses == {}  # no trace, no forward pass
+    assert again.hits == {"workload": 1, "scales": 1, "precision": 2, "float_accuracy": 1}
+    assert second.hardware.ima.adcs == 4
+    for name, pp in first.precision.items():
+        for layer, lp in pp.layers.items():
+            assert (second.precision[name].layers[layer].planes == lp.planes).all()
+    # ADC sharing changes time, not energy (no static power in isaac8)
+    for name, pr in first.pipelines.items():
+        assert second.pipelines[name].ledger.total_energy() == pytest.approx(
+            pr.ledger.total_energy(), rel=1e-12)
+    # uncached, the same numbers
+    plain = run(sc, hardware=hw)
+    for name, pr in second.pipelines.items():
+        assert plain.pipelines[name].latency_ns == pytest.approx(pr.latency_ns, rel=1e-12)
+        assert plain.pipelines[name].counts() == pr.counts()
