@@ -66,6 +66,7 @@ def build_summary(rr) -> dict[str, Any]:
         "workload_note": rr.workload.note,
         "float_accuracy": rr.float_accuracy,
         "tiles_per_router": hw.chip.tiles_per_router,
+        "hardware_warnings": hw.warnings(),
         "mapping": {"crossbars_used": m.crossbars_used,
                     "crossbars_available": m.crossbars_available,
                     "tiles_used": m.tiles_used, "chips": m.chips},

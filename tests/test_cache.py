@@ -172,6 +172,11 @@ def test_hardware_change_reuses_everything(tmp_path: Path) -> None:
     for name, pr in first.pipelines.items():
         assert second.pipelines[name].ledger.total_energy() == pytest.approx(
             pr.ledger.total_energy(), rel=1e-12)
+    # results folders can be named by a str
+    from simulator.results import write_results
+
+    summary = write_results(second, str(tmp_path / "res"), plots=False)
+    assert (tmp_path / "res" / "summary.json").is_file() and summary["hardware_warnings"] == []
     # uncached, the same numbers
     plain = run(sc, hardware=hw)
     for name, pr in second.pipelines.items():
