@@ -4,10 +4,10 @@
   pipeline; the Pareto front (no other row is at least as fast and as frugal) is joined
   and labelled with the point ids.
 - ``saving.png``/``.svg``: one column per axis (other than an axis over ``pipelines``):
-  the energy saving ``1 - E / E_baseline`` (%) and the throughput ratio against the
-  baseline pipeline (``baseline`` of the sweep file, default ``static``) of the same point
-  or, when the pipelines are an axis, of the point that differs only in that axis; one
-  line per combination of the other axes' values.
+  the energy saving ``1 - E / E_baseline`` (%), the latency saving ``1 - L / L_baseline``
+  (%) and the throughput ratio against the baseline pipeline (``baseline`` of the sweep
+  file, default ``static``) of the same point or, when the pipelines are an axis, of the
+  point that differs only in that axis; one line per combination of the other axes.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ def _pipeline_axes(plan: SweepPlan) -> set[str]:
 
 
 def savings(rows: list[dict[str, Any]], plan: SweepPlan) -> list[dict[str, Any]]:
-    """Per non-baseline row: its axes, pipeline, energy saving and throughput/latency ratios
-    against the baseline row of the same configuration."""
+    """Per non-baseline row: its axes, pipeline, energy and latency savings and throughput
+    ratio against the baseline row of the same configuration."""
     base_name = plan.spec.baseline
     pipe_axes = _pipeline_axes(plan)
     labels = [a.label for a in plan.spec.axes if a.label not in pipe_axes]
@@ -58,8 +58,8 @@ def savings(rows: list[dict[str, Any]], plan: SweepPlan) -> list[dict[str, Any]]
                     "energy_saving": 1.0 - e / eb if eb else float("nan"),
                     "throughput_ratio": (r["throughput_ips"] / b["throughput_ips"]
                                          if b["throughput_ips"] else float("nan")),
-                    "latency_ratio": (r["latency_ns"] / b["latency_ns"]
-                                      if b["latency_ns"] else float("nan"))})
+                    "latency_saving": (1.0 - r["latency_ns"] / b["latency_ns"]
+                                       if b["latency_ns"] else float("nan"))})
     return out
 
 
@@ -106,7 +106,11 @@ def draw_sweep_plots(rows: list[dict[str, Any]], plan: SweepPlan, out: Path) -> 
     axes = [a for a in plan.spec.axes if a.label not in pipe_axes]
     if not sav or not axes:
         return files
-    fig, grid = plt.subplots(2, len(axes), figsize=(4.5 * len(axes), 6.5), squeeze=False)
+    rows_of = (("energy_saving", 100.0, f"energy saving vs {plan.spec.baseline} (%)"),
+               ("latency_saving", 100.0, f"latency saving vs {plan.spec.baseline} (%)"),
+               ("throughput_ratio", 1.0, f"throughput / {plan.spec.baseline}"))
+    fig, grid = plt.subplots(len(rows_of), len(axes), figsize=(4.5 * len(axes), 9.0),
+                             squeeze=False)
     for j, axis in enumerate(axes):
         from simulator.sweep_spec import axis_value
 
@@ -120,16 +124,16 @@ def draw_sweep_plots(rows: list[dict[str, Any]], plan: SweepPlan, out: Path) -> 
             xi = [xs_all.index(s[axis.label]) for s in items]
             name = ", ".join(f"{o}={v}" for o, v in zip(others, key[:-1], strict=True))
             lab = f"{key[-1]}" + (f" ({name})" if name else "")
-            grid[0][j].plot(xi, [100 * s["energy_saving"] for s in items], "o-", color=f"C{k}",
-                            label=lab)
-            grid[1][j].plot(xi, [s["throughput_ratio"] for s in items], "o-", color=f"C{k}",
-                            label=lab)
-        for r in (0, 1):
+            # earlier series drawn larger, so that coinciding lines stay visible
+            size = max(3.0, 9.0 - 2.0 * k)
+            for r, (field, scale, _) in enumerate(rows_of):
+                grid[r][j].plot(xi, [scale * s[field] for s in items], "o-", color=f"C{k}",
+                                label=lab, markersize=size, lw=max(1.0, 2.5 - 0.5 * k))
+        for r, (_, _, ylabel) in enumerate(rows_of):
             grid[r][j].set_xticks(range(len(xs_all)), [str(x) for x in xs_all])
             grid[r][j].grid(alpha=0.3)
-        grid[1][j].set_xlabel(axis.label)
-        grid[0][j].set_ylabel(f"energy saving vs {plan.spec.baseline} (%)")
-        grid[1][j].set_ylabel(f"throughput / {plan.spec.baseline}")
+            grid[r][j].set_ylabel(ylabel)
+        grid[-1][j].set_xlabel(axis.label)
         grid[0][j].legend(fontsize=7)
     fig.suptitle(f"{plan.spec.name}: saving against each axis")
     fig.tight_layout()
