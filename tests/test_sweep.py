@@ -154,9 +154,16 @@ def test_bad_point_is_reported_and_ctrl_c_keeps_finished_points(
     with (tmp_path / "out" / "sweep.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert {r["point"] for r in rows} >= {good, bad}
-    # resume: the finished point is kept, the failed one is tried again, the rest runs
-    rep = run_sweep(plan, tmp_path / "out", workers=1, cache_dir=str(cache_dir),
-                    progress=False)
+    # resume, on an existing scheduler (--scheduler): the finished point is kept, the failed
+    # one is tried again, the rest runs
+    import logging
+
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None, silence_logs=logging.ERROR) as cluster:
+        rep = run_sweep(plan, tmp_path / "out", scheduler=cluster.scheduler_address,
+                        cache_dir=str(cache_dir), progress=False)
     # (the third point may have finished before the cancel reached the worker)
     assert good in rep.skipped and set(rep.skipped + rep.ran) == {good, third}
     assert list(rep.failed) == [bad] and "no_such_layer" in rep.failed[bad]
