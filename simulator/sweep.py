@@ -174,7 +174,11 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler, timeout="30s") as client:
+        try:
+            client = Client(scheduler, timeout="30s")
+        except (OSError, TimeoutError) as exc:
+            raise ConfigError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+        with client:
             yield client
         return
     n = workers or max(1, os.cpu_count() or 1)
@@ -240,11 +244,10 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, *, scheduler: str | None = N
             _run_tasks(todo, scheduler, workers, progress, len(plan.points), report, on_point)
     except KeyboardInterrupt:
         report.interrupted = True
-    finally:
-        from simulator.sweep_table import write_table
+    from simulator.sweep_table import write_table
 
-        report.files = write_table(plan, out)
-        report.wall_s = time.perf_counter() - t0
+    report.files = write_table(plan, out)  # also after Ctrl-C: the finished points
+    report.wall_s = time.perf_counter() - t0
     if report.interrupted:
         raise KeyboardInterrupt
     return report
@@ -257,13 +260,16 @@ def _run_tasks(todo: list[dict[str, Any]], scheduler: str | None, workers: int |
     from tqdm import tqdm
 
     with dask_client(scheduler, workers) as client:
-        futures = [client.submit(run_point, t, key=f"redysim-point-{t['id']}-{t['hash'][:12]}",
-                                 pure=False) for t in todo]
+        futures = {client.submit(run_point, t, key=f"redysim-point-{t['id']}-{t['hash'][:12]}",
+                                 pure=False): t for t in todo}
         bar = tqdm(total=total, initial=total - len(todo), unit="point", desc="sweep",
                    disable=not progress)
         try:
-            for fut in as_completed(futures):
-                info = fut.result()
+            for fut in as_completed(list(futures)):
+                try:
+                    info = fut.result()
+                except Exception as exc:  # noqa: BLE001 - e.g. the worker process died
+                    info = _record_lost_point(futures[fut], exc)
                 if info.get("status") == "ok":
                     report.ran.append(info["id"])
                 else:
@@ -272,10 +278,22 @@ def _run_tasks(todo: list[dict[str, Any]], scheduler: str | None, workers: int |
                 if on_point is not None:
                     on_point(info)
         except BaseException:
-            client.cancel(futures)
+            client.cancel(list(futures))
             raise
         finally:
             bar.close()
+
+
+def _record_lost_point(task: dict[str, Any], exc: BaseException) -> dict[str, Any]:
+    """Write ``point.json`` (failed) for a point whose task died without writing one."""
+    out = Path(task["out"])
+    info = {k: task[k] for k in ("id", "axes", "changes", "hash")}
+    info.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    (tmp / POINT_JSON).write_text(json.dumps(info, indent=2, default=str))
+    _replace_dir(tmp, out)
+    return info
 
 
 def _write_sweep_json(plan: SweepPlan, out: Path) -> None:

@@ -79,8 +79,7 @@ class Axis(BaseModel):
         """Name of the axis in point ids, tables and plots."""
         if self.name:
             return self.name
-        return self.keys[0] if self.zip is not None and len(self.keys) > 1 else \
-            self.keys[0].split(".")[-1]
+        return "+".join(k.split(".")[-1] for k in self.keys)
 
     def settings(self) -> list[dict[str, Any]]:
         """One ``{key: value}`` mapping per position along the axis."""
@@ -101,6 +100,18 @@ class SweepSpec(BaseModel):
                                 description="key path -> value applied to every point")
     axes: list[Axis] = Field(min_length=1)
     baseline: str = Field("static", description="pipeline the savings are measured against")
+
+    @model_validator(mode="after")
+    def _distinct_labels(self) -> SweepSpec:
+        labels = [a.label for a in self.axes]
+        dup = sorted({lab for lab in labels if labels.count(lab) > 1})
+        if dup:
+            raise ValueError(f"two axes are labelled {', '.join(dup)}; give them a name:")
+        reserved = {"point", "status", "error", "pipeline"} & set(labels)
+        if reserved:
+            raise ValueError(f"axis label {', '.join(sorted(reserved))} is a column of the "
+                             "table; give the axis another name:")
+        return self
 
 
 @dataclass

@@ -266,3 +266,14 @@ def test_rows_256_runs_and_counts_match_closed_forms(tmp_path: Path, cache_dir: 
     comp = st.ledger.energy_by_component()
     assert comp["crossbar"] == pytest.approx(reads * 30.0 * 2, rel=1e-9)  # 256x128: 2 x 30 pJ
     assert comp["dac"] == pytest.approx(drives * 4.0 / 1024 * 100, rel=1e-9)
+
+
+def test_a_point_whose_worker_died_is_recorded(tmp_path: Path) -> None:
+    from simulator.sweep import _record_lost_point, point_status
+
+    task = {"id": "p", "axes": {"a": 1}, "changes": {"x.a": 1}, "hash": "h",
+            "out": str(tmp_path / "points" / "p")}
+    info = _record_lost_point(task, RuntimeError("worker died"))
+    assert info["status"] == "failed" and "worker died" in info["error"]
+    assert point_status(tmp_path / "points" / "p", "h") == "failed"
+    assert point_status(tmp_path / "points" / "p", "other") is None
