@@ -17,7 +17,9 @@ import numpy as np
 import torch
 
 from mapping.mapper import NetworkMapping, map_network
+from simulator import faults
 from simulator.config_io import ConfigError
+from simulator.estimate import RunEstimate, check_fits, estimate_run
 from simulator.hardware import HardwareSpec, load_hardware
 from simulator.scenario import Scenario, load_scenario
 from simulator.simulate import PipelineResult, simulate_pipeline
@@ -51,6 +53,7 @@ class RunResult:
     pipelines: dict[str, PipelineResult]
     float_accuracy: float | None
     wall_s: dict[str, float] = field(default_factory=dict)
+    estimate: RunEstimate | None = None  # run-size estimate made before the simulation
 
 
 def load_workload(sc: Scenario) -> Workload:
@@ -141,11 +144,14 @@ def prepare(sc: Scenario, wall: dict[str, float] | None = None,
 
 
 def run(scenario: Scenario | str | Path, progress: Progress | None = None,
-        bars: bool = False) -> RunResult:
+        bars: bool = False, allow_large: bool = False) -> RunResult:
     """Run a scenario end to end and return the result object (nothing is written).
 
     *progress* receives one line per phase; *bars* shows tqdm progress bars for the
-    simulation (in simulated time).
+    simulation (in simulated time). Right after mapping, the run's events, memory and
+    time are estimated (:mod:`simulator.estimate`, reported through *progress*); a run
+    whose memory estimate exceeds the memory available raises
+    :class:`~simulator.estimate.RunTooLarge` unless *allow_large*.
     """
     from simulator.trace import TraceRecorder
 
@@ -156,6 +162,11 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     torch.set_num_threads(int(os.environ.get("REDYSIM_TORCH_THREADS", "1")))
     wall: dict[str, float] = {}
     hw, wl, mapping = prepare(sc, wall, say)
+    est = estimate_run(sc.simulation, len(sc.pipelines), wl.traced.graph, mapping,
+                       int(hw.activations.bits))
+    say(est.describe())
+    if not allow_large:
+        check_fits(est, sc.source)
     t = time.perf_counter()
     specs = layer_specs(wl.traced, mapping)
     module = wl.traced.module
@@ -166,6 +177,7 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     prec = {}
     for name, spec in tqdm(sc.pipelines.items(), desc="capture + policies", unit="pipeline",
                            disable=not bars, leave=False):
+        faults.checkpoint("capture")
         # one forward pass per pipeline, the policy applied inside it
         prec.update(compute_precision(module, specs, wl.eval_inputs, scales,
                                       sc.quantization, {name: spec}, labels=wl.eval_labels))
@@ -188,21 +200,26 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     args = (wl.traced.graph, mapping, hw, sc.simulation)
     results: dict[str, PipelineResult] = {}
     if workers > 1:
-        import multiprocessing as mp
+        from simulator.workers import run_parallel
 
         global _SHARED
         _SHARED = args  # inherited by the forked workers, not pickled
-        with mp.get_context("fork").Pool(workers) as pool:
-            for name, res, dt in pool.imap(_simulate_job, [(j, False) for j in jobs]):
-                results[name] = res
-                wall[f"simulate:{name}"] = dt
-        _SHARED = None
+        try:
+            # forked workers that an interrupt or a dead worker stops cleanly
+            # (simulator/workers.py, docs/robustness.md)
+            done = run_parallel(_simulate_job, [(j, False) for j in jobs], workers,
+                                labels=[f"pipeline '{j[0]}'" for j in jobs])
+        finally:
+            _SHARED = None
+        for name, res, dt in done:
+            results[name] = res
+            wall[f"simulate:{name}"] = dt
     else:
         for job in jobs:
             name, res, dt = _simulate_job((job, bars), args)
             results[name] = res
             wall[f"simulate:{name}"] = dt
-    return RunResult(sc, hw, wl, mapping, prec, results, float_acc, wall)
+    return RunResult(sc, hw, wl, mapping, prec, results, float_acc, wall, est)
 
 
 _SHARED: tuple | None = None

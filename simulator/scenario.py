@@ -10,23 +10,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, StrictInt, field_validator
 
 from mapping.mapper import MappingOptions
-from simulator.config_io import ConfigError, load_yaml, validate
+from simulator.config_io import ConfigError, StrictModel, load_yaml, validate
 from workloads.policies import PolicySpec
 from workloads.quantize import QuantConfig
 
 
-class WorkloadSpec(BaseModel):
+class WorkloadSpec(StrictModel):
     """The network to simulate and the inputs that drive it."""
-
-    model_config = ConfigDict(extra="forbid")
 
     model: str = Field(description="torchvision name, 'digits', or 'package.module:factory'")
     input_size: int = Field(224, ge=8, description="input height = width (torchvision models)")
-    input_shape: tuple[int, int, int] | None = Field(
-        None, description="(C, H, W) for a custom factory model")
+    input_shape: tuple[StrictInt, StrictInt, StrictInt] | None = Field(
+        None, strict=False, description="(C, H, W) for a custom factory model (a YAML list)")
     seed: int = 0
     weights: str | None = Field(None, description="state_dict file (path relative to scenario)")
     calibration_images: int = Field(4, ge=1, description="inputs for BN and scale calibration")
@@ -35,10 +33,8 @@ class WorkloadSpec(BaseModel):
         0, ge=0, description="held-out inputs for top-1 accuracy (digits: 0 = whole test split)")
 
 
-class SimulationOptions(BaseModel):
+class SimulationOptions(StrictModel):
     """How the chip is simulated."""
-
-    model_config = ConfigDict(extra="forbid")
 
     fidelity: Literal["plane", "group", "analytic"] = "group"
     images: int = Field(1, ge=1, description="images streamed through the pipeline")
@@ -58,10 +54,8 @@ class SimulationOptions(BaseModel):
         "so VGG-16's two pipelines stay near 150 MB")
 
 
-class Scenario(BaseModel):
+class Scenario(StrictModel):
     """A whole experiment: hardware × workload × precision pipelines."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str
     hardware: str = Field(description="hardware YAML, relative to the scenario file")
