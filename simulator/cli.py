@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from simulator import faults
 from simulator.config_io import ConfigError
 from simulator.errors import RunFailure
 from simulator.interrupts import Interrupted, handle_signals
@@ -52,6 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # written into a staging folder that replaces *out* only once complete; an interrupt
     # or a write error removes it and leaves *out* as it was
     with staged_results(out) as tmp:
+        faults.checkpoint("write", tmp)
         t_write = time.perf_counter()
         rr.wall_s["write"] = 0.0
         summary = write_results(rr, tmp)
@@ -82,7 +84,7 @@ def cmd_map(args: argparse.Namespace) -> int:
 
     sc = load_scenario(args.scenario)
     t0 = time.perf_counter()
-    _, _, m = prepare(sc)
+    _, _, m = prepare(sc, allow_large=args.yes)
     dt = time.perf_counter() - t0
     if args.graphml:
         write_graphml(m, Path(args.graphml))
@@ -132,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true")
     m.add_argument("--graphml", help="write the mapped dataflow graph (GraphML)")
     m.add_argument("--plot", help="write a picture of the placement (PNG)")
+    m.add_argument("--yes", action="store_true",
+                   help="build the workload even when its inputs exceed the memory estimate")
     m.set_defaults(func=cmd_map)
     h = sub.add_parser("hw", help="area, power and peak throughput of a hardware YAML")
     h.add_argument("hardware")

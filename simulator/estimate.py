@@ -245,6 +245,45 @@ def check_fits(est: RunEstimate, source: str) -> None:
         + "; or pass --yes to run anyway")
 
 
+# ----------------------------------------------------------------- workload inputs
+#: capture memory per byte of input image (forward passes in batches, per-group planes
+#: and statistics kept for every image): measured 26 on ResNet-18 and 170 on VGG-16 at
+#: 224x224 (bench/estimate_calibration.py --workload); 64 is in between, so the check
+#: refuses absurd inputs (a huge input_size or image count) without refusing real ones
+CAPTURE_BYTES_PER_INPUT_BYTE = 64.0
+#: fixed part: model weights and the traced graph (VGG-16: 0.9 GB, ResNet-18: 0.45 GB)
+MODEL_BYTES = 1 * 2**30
+
+
+def workload_bytes(workload) -> tuple[float, int, int]:
+    """(bytes, images, input elements per image) the workload's set-up needs.
+
+    *workload* is the scenario's :class:`~simulator.scenario.WorkloadSpec`. The digits
+    model takes its images from a fixed 1797-image split, so only its size counts.
+    """
+    if workload.model == "digits":
+        elems, images = 64, 1797
+    else:
+        shape = workload.input_shape or (3, workload.input_size, workload.input_size)
+        elems = int(math.prod(int(x) for x in shape))
+        images = int(workload.calibration_images) + int(workload.eval_images)
+    need = MODEL_BYTES + 4.0 * elems * images * CAPTURE_BYTES_PER_INPUT_BYTE
+    return need, images, elems
+
+
+def check_workload_fits(workload, source: str, available_bytes: float | None = None) -> None:
+    """Refuse, before anything is built, a workload whose inputs cannot fit in memory."""
+    need, images, elems = workload_bytes(workload)
+    avail = available_memory() if available_bytes is None else available_bytes
+    if avail is None or need <= avail:
+        return
+    raise RunTooLarge(
+        f"{source}: workload too large: {images:,} input image(s) of {elems:,} values "
+        f"(workload.input_size / input_shape, calibration_images + eval_images) need an "
+        f"estimated {_fmt_bytes(need)} to build, calibrate and capture, more than the "
+        f"{_fmt_bytes(avail)} available; lower them, or pass --yes to try anyway")
+
+
 class RunTooLarge(ConfigError):
     """The run's estimated memory exceeds what the machine has available."""
 

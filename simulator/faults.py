@@ -11,8 +11,8 @@ Points (where the code calls :func:`checkpoint`):
 - ``worker``: in a forked worker, before it runs its job (a pipeline's simulation);
 - ``worker-send``: in a forked worker, after its result is pickled, when half of it has
   been written to the parent (the parent is then reading a partial message);
-- ``write``: in the parent, in the results staging folder after the results are written
-  and before the folder is swapped into place.
+- ``write``: in the parent, when the results' staging folder has been created and
+  before anything is written into it (``path`` = the staging folder).
 
 Actions:
 

@@ -19,7 +19,7 @@ import torch
 from mapping.mapper import NetworkMapping, map_network
 from simulator import faults
 from simulator.config_io import ConfigError
-from simulator.estimate import RunEstimate, check_fits, estimate_run
+from simulator.estimate import RunEstimate, check_fits, check_workload_fits, estimate_run
 from simulator.hardware import HardwareSpec, load_hardware
 from simulator.scenario import Scenario, load_scenario
 from simulator.simulate import PipelineResult, simulate_pipeline
@@ -122,12 +122,17 @@ def load_scenario_hardware(sc: Scenario) -> HardwareSpec:
 
 
 def prepare(sc: Scenario, wall: dict[str, float] | None = None,
-            say: Progress | None = None) -> tuple[HardwareSpec, Workload, NetworkMapping]:
+            say: Progress | None = None, allow_large: bool = False
+            ) -> tuple[HardwareSpec, Workload, NetworkMapping]:
     """Hardware, traced workload and mapping of a scenario (shared by run, map, tune).
 
-    Phase wall times go into *wall* ("trace", "map") when given.
+    Phase wall times go into *wall* ("trace", "map") when given. Inputs too large for
+    the memory available are refused before anything is built, unless *allow_large*
+    (:func:`simulator.estimate.check_workload_fits`).
     """
     say = say or (lambda _msg: None)
+    if not allow_large:
+        check_workload_fits(sc.workload, sc.source)
     wall = wall if wall is not None else {}
     t = time.perf_counter()
     hw = load_scenario_hardware(sc)
@@ -161,7 +166,7 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     # made the activation pass 5-30x slower, one thread costs ~0.3 s when idle
     torch.set_num_threads(int(os.environ.get("REDYSIM_TORCH_THREADS", "1")))
     wall: dict[str, float] = {}
-    hw, wl, mapping = prepare(sc, wall, say)
+    hw, wl, mapping = prepare(sc, wall, say, allow_large)
     est = estimate_run(sc.simulation, len(sc.pipelines), wl.traced.graph, mapping,
                        int(hw.activations.bits))
     say(est.describe())

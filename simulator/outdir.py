@@ -24,7 +24,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from simulator import faults
 from simulator.config_io import ConfigError
 from simulator.errors import RunFailure
 from simulator.interrupts import deferred
@@ -110,7 +109,6 @@ def staged_results(out: Path) -> Iterator[Path]:
                           f"{exc.strerror or exc}") from None
     try:
         yield tmp
-        faults.checkpoint("write", tmp)
         _swap_in(tmp, out)
     except OSError as exc:
         _discard(tmp, created)

@@ -25,7 +25,8 @@ class WorkloadSpec(StrictModel):
     input_size: int = Field(224, ge=8, description="input height = width (torchvision models)")
     input_shape: tuple[StrictInt, StrictInt, StrictInt] | None = Field(
         None, strict=False, description="(C, H, W) for a custom factory model (a YAML list)")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1,
+                      description="seeds weights and inputs (0 .. 2^32-1, numpy's range)")
     weights: str | None = Field(None, description="state_dict file (path relative to scenario)")
     calibration_images: int = Field(4, ge=1, description="inputs for BN and scale calibration")
     eval_images: int = Field(1, ge=1, description="inputs whose activations are simulated")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -130,7 +131,9 @@ def _read_state(path: str) -> Any:
     if size == 0:
         raise WorkloadError(f"weights file '{path}' is empty; {EXPECTED_WEIGHTS}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on foreign pickles: the error says it
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises anything on a foreign file
         text = str(e)
         glob = re.search(r"GLOBAL ([\w.]+)", text)

@@ -82,6 +82,8 @@ def add_tune_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    default=list(MIN_BITS_GRID), metavar="B1,B2,...",
                    help=f"min_bits values (default {fmt(MIN_BITS_GRID)})")
     p.add_argument("--quiet", action="store_true", help="no progress messages")
+    p.add_argument("--yes", action="store_true",
+                   help="build the workload even when its inputs exceed the memory estimate")
     p.set_defaults(func=cmd_tune)
     return p
 
@@ -184,7 +186,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if base.policy != "redy":
         raise ConfigError(f"{sc.source}: pipelines.{args.pipeline}: policy is "
                           f"{base.policy!r}; only a 'redy' pipeline can be tuned")
-    _, wl, mapping = prepare(sc, say=say)
+    _, wl, mapping = prepare(sc, say=say, allow_large=bool(getattr(args, "yes", False)))
     specs = layer_specs(wl.traced, mapping)
     module = wl.traced.module
     scales = calibrate_scales(module, specs, wl.calib_inputs, sc.quantization)
