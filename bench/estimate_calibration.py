@@ -18,9 +18,11 @@ scenario (trace, map, capture, one pipeline: ``redy``), then runs
   ``positions``: Σ output positions of every graph node per image, and ``rows``:
   Σ output rows of every node per image — the work-plan quantities the estimate uses.
 
-It then prints, per fidelity, the least-squares constants of the estimate's model
-(events per lane MVM, bytes per lane MVM-image and per position-image, seconds per event)
-and the estimate's error on every case. The figures go into ``docs/robustness.md``.
+It then prints the measured constants (events per lane MVM and per bit plane, bytes per
+kept trace event) and every case against the estimate of ``simulator/estimate.py``.
+``--workload`` measures instead the memory of building and capturing a workload per byte
+of input image (``CAPTURE_BYTES_PER_INPUT_BYTE``). The figures are in
+``docs/robustness.md``.
 """
 
 from __future__ import annotations
@@ -104,7 +106,8 @@ def child(model: str, fidelity: str, images: int, trace: bool) -> None:
         "model": model, "fidelity": fidelity, "images": images, "trace": trace,
         "events": int(stats.get("events", 0)), "sim_s": sim_s,
         "grow_mb": (hwm - rss0) / 1024, "rss0_mb": rss0 / 1024,
-        "groups": counts.lane_mvms, "positions": counts.positions, "rows": counts.rows,
+        "groups": counts.lane_mvms, "nodes": counts.nodes, "positions": counts.positions,
+        "rows": counts.rows,
         "bit_planes": res.counts()["bit_planes"],
         "trace_events": len(rec.events) if rec else 0,
         "mean_bits": float(np.mean([lp.mean_bits for lp in pp.layers.values()])),
@@ -128,51 +131,106 @@ def run_case(model: str, fidelity: str, images: int, trace: bool) -> dict:
 
 
 def fit(rows: list[dict]) -> dict:
-    """Least-squares constants of the estimate's model, per fidelity."""
+    """Measured constants: events per MVM / plane, bytes per trace event."""
     import numpy as np
 
-    out: dict[str, dict[str, float]] = {}
-    for fid in ("group", "plane", "analytic"):
-        rs = [r for r in rows if r["fidelity"] == fid and not r["trace"]]
-        if not rs:
-            continue
-        work = np.array([r["groups"] * r["images"] for r in rs], dtype=float)
-        planes = np.array([r["bit_planes"] for r in rs], dtype=float)
-        ev = np.array([r["events"] for r in rs], dtype=float)
-        secs = np.array([r["sim_s"] for r in rs])
-        grow = np.array([r["grow_mb"] * 2**20 for r in rs])
-        pos = np.array([r["positions"] * r["images"] for r in rs], dtype=float)
-        d: dict[str, float] = {}
-        if fid == "group":
-            d["events_per_mvm"] = float(ev @ work / (work @ work))
-        if fid == "plane":
-            d["events_per_plane"] = float(ev @ planes / (planes @ planes))
-        if ev.any():
-            d["s_per_event"] = float(np.median(secs / ev))
-        d["s_per_mvm"] = float(np.median(secs / work))
-        a = np.stack([work, pos], axis=1)
-        coef, *_ = np.linalg.lstsq(a, grow, rcond=None)
-        d["bytes_per_mvm_image"] = float(coef[0])
-        d["bytes_per_position_image"] = float(coef[1])
-        d["max_bytes_per_mvm_image"] = float(np.max(grow / work))
-        out[fid] = d
-    tr = [r for r in rows if r["trace"] and r["trace_events"]]
-    if tr:
-        base = {(r["model"], r["fidelity"], r["images"]): r for r in rows if not r["trace"]}
-        per = []
-        for r in tr:
-            b = base.get((r["model"], r["fidelity"], r["images"]))
-            if b:
-                per.append((r["grow_mb"] - b["grow_mb"]) * 2**20 / r["trace_events"])
-        if per:
-            out["trace"] = {"bytes_per_trace_event": float(max(per))}
+    out: dict[str, float] = {}
+    g = [r for r in rows if r["fidelity"] == "group" and not r["trace"] and r["images"] > 1]
+    if g:
+        out["events_per_mvm"] = float(np.median([r["events"] / (r["groups"] * r["images"])
+                                                 for r in g]))
+    p = [r for r in rows if r["fidelity"] == "plane" and r["images"] > 1]
+    if p:
+        out["events_per_plane"] = float(np.median([r["events"] / r["bit_planes"] for r in p]))
+    base = {(r["model"], r["fidelity"], r["images"]): r for r in rows if not r["trace"]}
+    per = [(r["grow_mb"] - base[k]["grow_mb"]) * 2**20 / r["trace_events"]
+           for r in rows if r["trace"] and r["trace_events"]
+           and (k := (r["model"], r["fidelity"], r["images"])) in base]
+    if per:
+        out["bytes_per_trace_event"] = float(max(per))
     return out
+
+
+def compare(rows: list[dict]) -> None:
+    """Print every case against the estimate of simulator/estimate.py (one pipeline)."""
+    from simulator import estimate as E
+
+    print("| model | fidelity | images | trace | SimPy events | estimate | growth MB | "
+          "estimate MB | sim s | estimate s (idle) | load after |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        w = E.WorkCounts(r["groups"], r["nodes"], r["positions"], r["rows"])
+        n, fid = r["images"], r["fidelity"]
+        fixed, per = E.pipeline_bytes(w, fid, n)
+        est_b = fixed + per * n + 2 * E.BYTES_PER_TRACE_EVENT * r["trace_events"]
+        mv = w.lane_mvms * n
+        ev = (E.EVENTS_PER_MVM * mv if fid == "group"
+              else E.EVENTS_PER_PLANE * 8 * mv if fid == "plane" else 0)
+        s = E.ROW_SECONDS * w.rows * n + E.ANALYTIC_MVM_SECONDS * mv
+        s += (E.GROUP_MVM_SECONDS * mv if fid == "group"
+              else E.PLANE_SECONDS * 8 * mv if fid == "plane" else 0)
+        s *= E.TRACE_TIME_FACTOR if r["trace"] else 1
+        print(f"| {r['model']} | {fid} | {n} | {'yes' if r['trace'] else 'no'} | "
+              f"{r['events']:,} | {ev:,.0f} | {r['grow_mb']:.1f} | {est_b / 2**20:.1f} | "
+              f"{r['sim_s']:.2f} | {s:.2f} | {r['load_after']} |")
+
+
+def workload_child(model: str, n: int) -> None:
+    """Peak memory of building + capturing *n* images, per byte of input (one JSON line)."""
+    import gc
+
+    import torch
+
+    from simulator.flow import layer_specs, prepare
+    from simulator.scenario import load_scenario
+    from workloads.precision import compute_precision
+    from workloads.quantize import calibrate_scales
+
+    torch.set_num_threads(1)
+    sc = load_scenario(SCENARIOS[model])
+    sc.workload.eval_images = n
+    sc.workload.calibration_images = n
+    gc.collect()
+    Path("/proc/self/clear_refs").write_text("5")
+    r0 = _status_kb("VmRSS")
+    hw, wl, m = prepare(sc, allow_large=True)
+    specs = layer_specs(wl.traced, m)
+    scales = calibrate_scales(wl.traced.module, specs, wl.calib_inputs, sc.quantization)
+    compute_precision(wl.traced.module, specs, wl.eval_inputs, scales, sc.quantization,
+                      {"redy": sc.pipelines["redy"]})
+    peak = _status_kb("VmHWM") - r0
+    in_bytes = 4 * int(wl.eval_inputs[0].numel())
+    print(json.dumps({"model": model, "images": n, "peak_mb": peak / 1024,
+                      "input_bytes": in_bytes}))
+
+
+def workload_cases(models: list[str]) -> None:
+    """Capture memory per input byte: the growth from 1 to 4 images, per image."""
+    res = {}
+    for model in models:
+        for n in (1, 4):
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--workload-child", model,
+                   str(n)]
+            p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            if p.returncode:
+                raise RuntimeError(p.stderr)
+            res[(model, n)] = json.loads(p.stdout.strip().splitlines()[-1])
+        a, b = res[(model, 1)], res[(model, 4)]
+        per_image = (b["peak_mb"] - a["peak_mb"]) * 2**20 / 3
+        print(f"{model}: build + capture peak {a['peak_mb']:.0f} MB (1 image), "
+              f"{b['peak_mb']:.0f} MB (4 images): {per_image / 2**20:.1f} MB per image = "
+              f"{per_image / a['input_bytes']:.0f} x the input's bytes; load {loadavg()}",
+              flush=True)
 
 
 def main() -> None:
     """Run the cases and print the fitted constants."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--workload-child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--workload", nargs="*", metavar="MODEL",
+                    help="measure capture memory per input byte instead (default models "
+                         "resnet18 vgg16)")
     ap.add_argument("--models", nargs="+", default=["digits", "resnet18"])
     ap.add_argument("--images", nargs="+", type=int, default=[1, 4])
     ap.add_argument("--plane-models", nargs="*", default=["digits"])
@@ -185,6 +243,12 @@ def main() -> None:
         m, f, n, t = a.child
         child(m, f, int(n), t == "1")
         return
+    if a.workload_child:
+        workload_child(a.workload_child[0], int(a.workload_child[1]))
+        return
+    if a.workload is not None:
+        workload_cases(a.workload or ["resnet18", "vgg16"])
+        return
     rows = []
     for model in a.models:
         for images in a.images:
@@ -196,6 +260,7 @@ def main() -> None:
             rows.append(run_case(model, "group", 1, True))
     consts = fit(rows)
     print(json.dumps(consts, indent=2))
+    compare(rows)
     Path(a.out).write_text(json.dumps({"rows": rows, "fit": consts}, indent=2))
     print(f"wrote {a.out}")
     os.sys.stdout.flush()

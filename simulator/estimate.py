@@ -19,7 +19,8 @@ output rows (Σ over all nodes):
   structures the engine allocates for every image up front
   ``N·(NODE_BYTES·V + POSITION_BYTES·P + MVM_BYTES·G)`` (analytic: ``ROW_BYTES·H``
   instead of the engine's), and the event-time buffers (ledger records, SimPy queue),
-  ``min(RECORD_BYTES_PER_MVM·G·N, DYNAMIC_CAP[fidelity])``; with a trace,
+  ``min(RECORD_BYTES_PER_MVM·G·N, DYNAMIC_CAP[fidelity])`` (``plane``: per bit plane,
+  ``B·G·N``); with a trace,
   ``BYTES_PER_TRACE_EVENT`` per kept trace event, in the worker (twice while it is
   pickled) and in the parent;
 - time on an idle machine: the analytic sizing pass ``ROW_SECONDS·H·N +
@@ -56,7 +57,8 @@ POSITION_BYTES = 14.0
 MVM_BYTES = 2.0
 #: analytic fidelity: per output row and image (row end times, 8 B, and array headers)
 ROW_BYTES = 16.0
-#: ledger records and SimPy events buffered while the engine runs, per lane MVM ...
+#: ledger records and SimPy events buffered while the engine runs, per lane MVM (plane
+#: fidelity: per bit plane) ...
 RECORD_BYTES_PER_MVM = 1600.0
 #: ... up to the ledger's flush threshold (65536 records) and the bounded event queue
 DYNAMIC_CAP = {"group": 48 * 2**20, "plane": 64 * 2**20, "analytic": 8 * 2**20}
@@ -126,6 +128,7 @@ class RunEstimate:
     """``load average / CPUs`` when above 1 (the time shown is multiplied by it)."""
     available_bytes: float | None
     """Memory available on the machine when estimated (None where unknown)."""
+    activation_bits: int = 8
 
     def describe(self) -> str:
         """One line for the run header."""
@@ -156,11 +159,12 @@ class RunEstimate:
         return self.available_bytes is None or self.peak_bytes <= self.available_bytes
 
 
-def pipeline_bytes(work: WorkCounts, fidelity: str, images: int) -> tuple[float, float]:
+def pipeline_bytes(work: WorkCounts, fidelity: str, images: int,
+                   activation_bits: int = 8) -> tuple[float, float]:
     """(fixed bytes, bytes per image) one pipeline's simulation adds, without a trace.
 
-    The event-time buffers are counted in the fixed part at their cap (they stop growing
-    there); below the cap they are charged per image.
+    The event-time buffers are counted in the fixed part, up to their cap (they stop
+    growing there); at ``plane`` fidelity they grow per bit plane (B per MVM at most).
     """
     fid = fidelity if fidelity in DYNAMIC_CAP else "group"
     fixed = PLAN_BYTES_PER_MVM * work.lane_mvms
@@ -169,7 +173,8 @@ def pipeline_bytes(work: WorkCounts, fidelity: str, images: int) -> tuple[float,
     else:
         per_image = (NODE_BYTES * work.nodes + POSITION_BYTES * work.positions
                      + MVM_BYTES * work.lane_mvms)
-    dynamic = min(RECORD_BYTES_PER_MVM * work.lane_mvms * images, DYNAMIC_CAP[fid])
+    units = work.lane_mvms * images * (activation_bits if fid == "plane" else 1)
+    dynamic = min(RECORD_BYTES_PER_MVM * units, DYNAMIC_CAP[fid])
     return fixed + dynamic, per_image
 
 
@@ -197,7 +202,7 @@ def estimate_run(sim, pipelines: int, graph: nx.DiGraph, mapping, activation_bit
         seconds += PLANE_SECONDS * planes
     if sim.trace and fid != "analytic":
         seconds *= TRACE_TIME_FACTOR
-    fixed, per_image = pipeline_bytes(work, fid, n)
+    fixed, per_image = pipeline_bytes(work, fid, n, activation_bits)
     per = fixed + per_image * n
     trace_events = 0.0
     if sim.trace and fid != "analytic":
@@ -219,7 +224,7 @@ def estimate_run(sim, pipelines: int, graph: nx.DiGraph, mapping, activation_bit
         load_factor = machine_load_factor()
     return RunEstimate(pipelines, concurrent, n, fid, work, events * pipelines, per,
                        trace_one * pipelines, peak, seconds * rounds, load_factor,
-                       available_bytes)
+                       available_bytes, int(activation_bits))
 
 
 def check_fits(est: RunEstimate, source: str) -> None:
@@ -227,7 +232,7 @@ def check_fits(est: RunEstimate, source: str) -> None:
     if est.fits():
         return
     assert est.available_bytes is not None
-    fixed, per_image = pipeline_bytes(est.work, est.fidelity, est.images)
+    fixed, per_image = pipeline_bytes(est.work, est.fidelity, est.images, est.activation_bits)
     trace_per_pipeline = est.trace_bytes / max(est.pipelines, 1)
     room = est.available_bytes - est.concurrent * (fixed + 3 * trace_per_pipeline)
     fit_images = int(room // (est.concurrent * per_image)) if per_image > 0 else 0
