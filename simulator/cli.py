@@ -80,9 +80,13 @@ def cmd_map(args: argparse.Namespace) -> int:
     """Map a scenario's network and print the placement."""
     from mapping.report import format_mapping_table, mapping_to_json, plot_placement, write_graphml
     from simulator.flow import prepare
+    from simulator.outdir import check_writable_parent
     from simulator.scenario import load_scenario
 
     sc = load_scenario(args.scenario)
+    for target in (args.graphml, args.plot):
+        if target:
+            check_writable_parent(Path(target))  # before any work
     t0 = time.perf_counter()
     _, _, m = prepare(sc, allow_large=args.yes)
     dt = time.perf_counter() - t0
@@ -195,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
         except RunFailure as exc:
             print(f"redysim: error: {exc}", file=sys.stderr)
             return _quick_exit(EXIT_FAILURE, argv)
+        except OSError as exc:  # the environment, not a bug: a disk, a permission
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            print(f"redysim: error: {exc.strerror or exc}{where}", file=sys.stderr)
+            return EXIT_FAILURE
         except _user_errors() as exc:
             print(f"redysim: error: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
