@@ -205,7 +205,8 @@ def workload_child(model: str, n: int) -> None:
 
 
 def workload_cases(models: list[str]) -> None:
-    """Capture memory per input byte: the growth from 1 to 4 images, per image."""
+    """Capture memory per input byte: the growth from 1 to 4 calibration + 4 evaluation
+    images (6 more input images), per input image."""
     res = {}
     for model in models:
         for n in (1, 4):
@@ -216,9 +217,9 @@ def workload_cases(models: list[str]) -> None:
                 raise RuntimeError(p.stderr)
             res[(model, n)] = json.loads(p.stdout.strip().splitlines()[-1])
         a, b = res[(model, 1)], res[(model, 4)]
-        per_image = (b["peak_mb"] - a["peak_mb"]) * 2**20 / 3
-        print(f"{model}: build + capture peak {a['peak_mb']:.0f} MB (1 image), "
-              f"{b['peak_mb']:.0f} MB (4 images): {per_image / 2**20:.1f} MB per image = "
+        per_image = (b["peak_mb"] - a["peak_mb"]) * 2**20 / 6
+        print(f"{model}: build + capture peak {a['peak_mb']:.0f} MB (1 + 1 images), "
+              f"{b['peak_mb']:.0f} MB (4 + 4): {per_image / 2**20:.1f} MB per input image = "
               f"{per_image / a['input_bytes']:.0f} x the input's bytes; load {loadavg()}",
               flush=True)
 

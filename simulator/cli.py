@@ -69,6 +69,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{sc.name}: {sc.workload.model} on {rr.hardware.name} "
               f"({sc.simulation.fidelity} fidelity, {sc.simulation.images} image(s))")
         print(rr.workload.note)
+        if rr.estimate is not None:
+            print(f"run-size {rr.estimate.describe()}")
         print()
         print(format_table(summary))
         print()

@@ -15,6 +15,7 @@ from workloads.errors import WorkloadError
 from workloads.models import load_weights
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.faults
 EXPECTED = "expected a state_dict saved with torch.save(model.state_dict(), path)"
 
 

@@ -24,6 +24,7 @@ from simulator.estimate import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.faults
 
 
 @pytest.fixture(scope="module")

@@ -33,8 +33,9 @@ from faultkit import ROOT, CliRun, Fleet, fake_results, snapshot, staging_left
 
 from simulator.cli import main
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
-                                reason="signals, /proc and fork semantics of Linux")
+pytestmark = [pytest.mark.faults,
+              pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                 reason="signals, /proc and fork semantics of Linux")]
 
 EXIT_WITHIN_S = 2.0
 

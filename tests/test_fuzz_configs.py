@@ -38,6 +38,7 @@ import yaml
 from simulator.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.faults
 CONFIGS = ROOT / "configs"
 SEED = 20261130
 MUTANTS_PER_FILE = int(os.environ.get("REDYSIM_FUZZ_MUTANTS", "12"))

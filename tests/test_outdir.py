@@ -19,6 +19,8 @@ from simulator.outdir import (
     write_file_atomic,
 )
 
+pytestmark = pytest.mark.faults
+
 
 def _write_some(tmp: Path) -> None:
     (tmp / "summary.json").write_text('{"scenario": "new"}')

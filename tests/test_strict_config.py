@@ -22,6 +22,7 @@ from workloads.policies import LayerOverride, PolicySpec
 from workloads.quantize import QuantConfig
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.faults
 BASE: dict[str, Any] = {"name": "s", "hardware": "h.yaml", "workload": {"model": "digits"}}
 
 #: where each model sits in a scenario
