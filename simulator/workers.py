@@ -144,7 +144,7 @@ def _finish(child: _Child, status: int) -> Any:
             # signal handler is about to raise Interrupted; give it the chance
             time.sleep(0.2)
         raise WorkerDied(child.label, child.pid, status)
-    msg = pickle.loads(memoryview(buf)[_HEADER.size:])
+    msg = pickle.Unpickler(_Reader(memoryview(buf)[_HEADER.size:])).load()
     child.buf = bytearray()
     if msg[0] == "ok":
         return msg[1]
@@ -154,6 +154,40 @@ def _finish(child: _Child, status: int) -> Any:
     if hasattr(exc, "add_note"):
         exc.add_note(f"(raised in the worker process of {child.label}:)\n{tb_text}")
     raise exc
+
+
+class _Reader:
+    """A file over a buffer whose ``read`` is Python code.
+
+    ``pickle.loads`` of a large result (a trace: hundreds of MB of small dicts) is one C
+    call of several seconds during which Python signal handlers cannot run, so a Ctrl-C
+    would wait for it. The C unpickler calls ``read`` for every frame (64 KB), and each
+    call gives the interpreter the chance to run a pending handler.
+    """
+
+    def __init__(self, data: memoryview) -> None:
+        self._data = data
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to *n* bytes (all the rest when n < 0)."""
+        end = len(self._data) if n is None or n < 0 else min(self._pos + n, len(self._data))
+        out = self._data[self._pos:end].tobytes()
+        self._pos = end
+        return out
+
+    def readinto(self, b) -> int:
+        """Fill *b* from the buffer."""
+        n = min(len(b), len(self._data) - self._pos)
+        b[:n] = self._data[self._pos:self._pos + n]
+        self._pos += n
+        return n
+
+    def readline(self) -> bytes:
+        """Up to and including the next newline."""
+        rest = self._data[self._pos:]
+        i = bytes(rest[:1 << 16]).find(b"\n")
+        return self.read(i + 1 if i >= 0 else len(rest))
 
 
 def _reap(pid: int) -> int:

@@ -98,3 +98,42 @@ def _exit_early(_: int) -> int:
 def test_a_worker_that_exits_without_result() -> None:
     with pytest.raises(WorkerDied, match="exited with status 3 without sending its result"):
         run_parallel(_exit_early, [0], 1)
+
+
+def _many_dicts(n: int) -> list[dict]:
+    return [{"ph": "X", "name": f"mvm {i}", "ts": i * 1.5, "dur": 2.0, "tid": i % 7}
+            for i in range(n)]
+
+
+def test_an_interrupt_is_not_held_up_by_unpickling_a_large_result(monkeypatch) -> None:
+    """A Ctrl-C while the parent unpickles a large result (a trace) is handled within
+    that unpickling, not after it: the reader is Python code called every frame."""
+    import threading
+
+    from simulator import workers
+    from simulator.interrupts import Interrupted, handle_signals
+
+    readers: list = []
+    first_read = threading.Event()
+    init, read = workers._Reader.__init__, workers._Reader.read
+
+    def spy_init(self, data):
+        init(self, data)
+        readers.append(self)
+
+    def spy_read(self, n=-1):
+        first_read.set()
+        return read(self, n)
+
+    monkeypatch.setattr(workers._Reader, "__init__", spy_init)
+    monkeypatch.setattr(workers._Reader, "read", spy_read)
+
+    def ctrl_c() -> None:
+        first_read.wait(60)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=ctrl_c, daemon=True).start()
+    with handle_signals(), pytest.raises(Interrupted):
+        run_parallel(_many_dicts, [400_000], 1)
+    r = readers[0]
+    assert r._pos < len(r._data) / 2, "the interrupt waited for the whole result"
