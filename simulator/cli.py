@@ -25,8 +25,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a scenario and write the results folder."""
-    from simulator.flow import run
     from simulator.outdir import check_output_dir, staged_results
+
+    if args.output:  # before anything else, even before importing torch
+        check_output_dir(Path(args.output), args.force)
+    from simulator.flow import run
     from simulator.results import format_table, json_default, write_results
     from simulator.scenario import load_scenario
 
@@ -163,7 +166,7 @@ EXIT_FAILURE, EXIT_BAD_INPUT = 1, 2
 
 
 def _quick_exit(code: int, argv: list[str] | None) -> int:
-    """After an interrupt or a failed run, leave at once when run as the console script.
+    """After an interrupt or an error, leave at once when run as the console script.
 
     Every ``finally`` block has run by now (workers reaped, staging folders removed);
     what is left is the interpreter's teardown of torch and friends, which takes 1-3 s
@@ -204,10 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:  # the environment, not a bug: a disk, a permission
             where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
             print(f"redysim: error: {exc.strerror or exc}{where}", file=sys.stderr)
-            return EXIT_FAILURE
+            return _quick_exit(EXIT_FAILURE, argv)
         except _user_errors() as exc:
             print(f"redysim: error: {exc}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+            return _quick_exit(EXIT_BAD_INPUT, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -352,7 +352,7 @@ def _fmt_bytes(b: float | None) -> str:
 
 
 def _fmt_count(x: float) -> str:
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if x >= size:
             return f"{x / size:,.1f} {unit}"
     return f"{x:,.0f}"
