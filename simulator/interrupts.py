@@ -27,6 +27,7 @@ this one mechanism: run under :func:`handle_signals` (the CLI does it), clean up
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import ctypes
 import os
@@ -62,10 +63,13 @@ class Interrupted(BaseException):
         return 128 + self.signum
 
 
-_state = {"raised": None}
+_state: dict = {"raised": None, "redeliver": False}
 
 
 def _handler(signum: int, _frame) -> None:
+    if _state["redeliver"]:  # our own re-delivery of a swallowed interrupt (below)
+        _state["redeliver"] = False
+        raise Interrupted(signum)
     if _state["raised"] is not None:
         # a second signal during the cleanup of the first: give up at once
         try:
@@ -75,6 +79,27 @@ def _handler(signum: int, _frame) -> None:
             os._exit(128 + signum)
     _state["raised"] = signum
     raise Interrupted(signum)
+
+
+def _swallowed(unraisable) -> None:
+    """``sys.unraisablehook``: re-deliver an :class:`Interrupted` that Python swallowed.
+
+    A signal handler runs at the next bytecode of the main thread, which may belong to a
+    ``__del__`` method, a garbage-collector or weakref callback: an exception raised
+    there is "ignored" (printed, then dropped) and the interrupt would be lost. This
+    hook asks for the signal again from a helper thread a moment later
+    (``_thread.interrupt_main``: the handler runs at the main thread's next bytecode),
+    when the finalizer has returned; should it land in a finalizer again, it comes back
+    here and is asked for once more.
+    """
+    exc = unraisable.exc_value
+    if isinstance(exc, Interrupted):
+        _state["redeliver"] = True
+        t = threading.Timer(0.005, _thread.interrupt_main, args=(exc.signum,))
+        t.daemon = True
+        t.start()
+        return
+    _state["previous_hook"](unraisable)
 
 
 @contextlib.contextmanager
@@ -87,7 +112,9 @@ def handle_signals(signals: tuple[int, ...] = HANDLED) -> Iterator[None]:
         yield
         return
     old = {s: signal.getsignal(s) for s in signals}
-    _state["raised"] = None
+    _state["raised"], _state["redeliver"] = None, False
+    _state["previous_hook"] = sys.unraisablehook
+    sys.unraisablehook = _swallowed
     for s in signals:
         signal.signal(s, _handler)
     try:
@@ -95,7 +122,8 @@ def handle_signals(signals: tuple[int, ...] = HANDLED) -> Iterator[None]:
     finally:
         for s, h in old.items():
             signal.signal(s, h if h is not None else signal.SIG_DFL)
-        _state["raised"] = None
+        sys.unraisablehook = _state["previous_hook"]
+        _state["raised"], _state["redeliver"] = None, False
 
 
 @contextlib.contextmanager
