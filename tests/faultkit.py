@@ -51,6 +51,7 @@ class CliRun:
         env["PYTHONUNBUFFERED"] = "1"
         cmd = [*(prefix or []), sys.executable, "-m", "simulator.cli", *args]
         self.args = args
+        self.started_at = time.monotonic()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True,
                                      start_new_session=True)
@@ -111,7 +112,7 @@ class CliRun:
         """Standard output so far."""
         return "".join(self._out)
 
-    def wait_for(self, pattern: str, count: int = 1, timeout: float = 240.0) -> list[str]:
+    def wait_for(self, pattern: str, count: int = 1, timeout: float = 600.0) -> list[str]:
         """Block until *count* stderr lines match *pattern*; return them."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
@@ -139,17 +140,26 @@ class CliRun:
     def send(self, sig: int, group: bool = False) -> None:
         """Send *sig* to the process (or to its whole process group, like Ctrl-C)."""
         self.mark()
-        if group:
-            os.killpg(self.proc.pid, sig)
-        else:
-            self.proc.send_signal(sig)
+        try:
+            if group:
+                os.killpg(self.proc.pid, sig)
+            else:
+                self.proc.send_signal(sig)
+        except ProcessLookupError:  # it had exited already: the test sees the status
+            pass
 
-    def finish(self, timeout: float = 300.0) -> tuple[int, float]:
+    def finish(self, timeout: float = 600.0) -> tuple[int, float]:
         """Exit status and seconds from the signal to the exit (0 without a signal)."""
-        self._waiter.join(timeout)
+        deadline = time.monotonic() + timeout
+        while self._waiter.is_alive() and time.monotonic() < deadline:
+            self._waiter.join(0.2)
+            if self.trigger_error is not None and self._waiter.is_alive():
+                self.kill()
+                raise AssertionError(f"the trigger failed: {self.trigger_error!r}; "
+                                     f"stderr:\n{self.stderr_timed()}")
         if self._waiter.is_alive():
             self.kill()
-            raise AssertionError(f"still running {timeout} s later:\n{self.stderr()}")
+            raise AssertionError(f"still running {timeout} s later:\n{self.stderr_timed()}")
         end = self.exited_at if self.exited_at is not None else time.monotonic()
         elapsed = end - self.signalled_at if self.signalled_at is not None else 0.0
         self._reader.join(5)
@@ -164,6 +174,11 @@ class CliRun:
         """All of stderr so far."""
         with self._cond:
             return "\n".join(line for _, line in self.lines)
+
+    def stderr_timed(self) -> str:
+        """Stderr with each line's arrival, in seconds after the start (diagnostics)."""
+        with self._cond:
+            return "\n".join(f"[+{t - self.started_at:6.1f}s] {line}" for t, line in self.lines)
 
     def after_signal(self) -> list[str]:
         """Stderr lines printed after the signal was sent (fault-hook lines excluded)."""
@@ -205,20 +220,27 @@ class Fleet:
         self._thread.start()
 
     def _schedule(self) -> None:
-        while not self._stop.is_set():
-            with self._lock:
-                if not self.pending:
-                    return
-                if sum(r.busy for r in self.runs.values()) < self.limit:
-                    name = self.pending.pop(0)
-                    self.runs[name] = CliRun(**self.specs[name])
-            time.sleep(0.05)
+        try:
+            while not self._stop.is_set():
+                with self._lock:
+                    if not self.pending:
+                        return
+                    if sum(r.busy for r in self.runs.values()) < self.limit:
+                        name = self.pending.pop(0)
+                        self.runs[name] = CliRun(**self.specs[name])
+                time.sleep(0.05)
+        except BaseException as exc:  # noqa: BLE001 - reported to the waiting test
+            self.error = exc
+
+    error: BaseException | None = None
 
     def __getitem__(self, name: str) -> CliRun:
         while True:
             with self._lock:
                 if name in self.runs:
                     return self.runs[name]
+            if self.error is not None:
+                raise AssertionError(f"the fleet could not start {name}: {self.error!r}")
             time.sleep(0.05)
 
     def close(self) -> None:
