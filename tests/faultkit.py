@@ -258,10 +258,12 @@ def snapshot(folder: Path) -> dict[str, bytes]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def staging_left(parent: Path) -> list[str]:
-    """Hidden staging or backup folders of redysim left in *parent*."""
+def staging_left(parent: Path, name: str | None = None) -> list[str]:
+    """Hidden staging or backup folders of redysim left in *parent* (for results folder
+    *name* only, when given: other runs may be writing beside it at the same time)."""
+    prefix = f".{name}." if name else "."
     return sorted(p.name for p in parent.iterdir()
-                  if p.name.startswith(".") and (".partial-" in p.name or ".old-" in p.name))
+                  if p.name.startswith(prefix) and (".partial-" in p.name or ".old-" in p.name))
 
 
 def fake_results(folder: Path) -> None:

@@ -204,7 +204,7 @@ def test_sigint_during_capture(fleet: Fleet, dirs: Path) -> None:
     run = fleet["capture"]
     code, elapsed = run.finish()
     assert_clean_stop(run, code, elapsed, "SIGINT")
-    assert not (dirs / "capture").exists() and staging_left(dirs) == []
+    assert not (dirs / "capture").exists() and staging_left(dirs, "capture") == []
 
 
 def test_sigterm_to_main_process_during_simulation(fleet: Fleet, dirs: Path) -> None:
@@ -213,7 +213,7 @@ def test_sigterm_to_main_process_during_simulation(fleet: Fleet, dirs: Path) -> 
     code, elapsed = run.finish()
     assert run.notes["alive"] == 3  # the parent and its two workers, before the signal
     assert_clean_stop(run, code, elapsed, "SIGTERM")
-    assert not (dirs / "simulation").exists() and staging_left(dirs) == []
+    assert not (dirs / "simulation").exists() and staging_left(dirs, "simulation") == []
 
 
 def test_sigint_while_workers_send_traces(fleet: Fleet, dirs: Path, before) -> None:
@@ -223,7 +223,7 @@ def test_sigint_while_workers_send_traces(fleet: Fleet, dirs: Path, before) -> N
     run = fleet["transfer"]
     code, elapsed = run.finish()
     assert_clean_stop(run, code, elapsed, "SIGINT")
-    assert snapshot(dirs / "old1") == before["old1"] and staging_left(dirs) == []
+    assert snapshot(dirs / "old1") == before["old1"] and staging_left(dirs, "old1") == []
 
 
 def test_sigterm_while_writing_keeps_existing_results(fleet: Fleet, dirs: Path,
@@ -233,7 +233,7 @@ def test_sigterm_while_writing_keeps_existing_results(fleet: Fleet, dirs: Path,
     code, elapsed = run.finish()
     assert len(run.notes["staged"]) == 1
     assert_clean_stop(run, code, elapsed, "SIGTERM")
-    assert snapshot(dirs / "old2") == before["old2"] and staging_left(dirs) == []
+    assert snapshot(dirs / "old2") == before["old2"] and staging_left(dirs, "old2") == []
 
 
 def test_sigint_mid_write_with_trace(fleet: Fleet, dirs: Path, before) -> None:
@@ -242,7 +242,7 @@ def test_sigint_mid_write_with_trace(fleet: Fleet, dirs: Path, before) -> None:
     code, elapsed = run.finish()
     assert run.signalled_at is not None, f"finished before writing:\n{run.stderr()}"
     assert_clean_stop(run, code, elapsed, "SIGINT")
-    assert snapshot(dirs / "old3") == before["old3"] and staging_left(dirs) == []
+    assert snapshot(dirs / "old3") == before["old3"] and staging_left(dirs, "old3") == []
 
 
 def test_signal_at_a_random_moment_of_the_simulation(fleet: Fleet, dirs: Path) -> None:
@@ -253,7 +253,7 @@ def test_signal_at_a_random_moment_of_the_simulation(fleet: Fleet, dirs: Path) -
     if run.signalled_at is None:
         pytest.skip("the simulation finished before the signal")
     assert_clean_stop(run, code, elapsed, RANDOM_SIGNAL)
-    assert not (dirs / "random").exists() and staging_left(dirs) == []
+    assert not (dirs / "random").exists() and staging_left(dirs, "random") == []
 
 
 def test_worker_killed_with_sigkill(fleet: Fleet, dirs: Path) -> None:
@@ -268,7 +268,14 @@ def test_worker_killed_with_sigkill(fleet: Fleet, dirs: Path) -> None:
     assert f"(pid {run.notes['victim']}) was killed by SIGKILL" in after[0]
     assert "Traceback" not in run.stderr()
     assert run.leftovers() == []
-    assert not (dirs / "killed").exists() and staging_left(dirs) == []
+    assert not (dirs / "killed").exists() and staging_left(dirs, "killed") == []
+
+
+def test_nothing_left_behind_by_any_run(fleet: Fleet, dirs: Path) -> None:
+    """Once every run has ended: only the three existing results folders remain."""
+    for name in fleet.specs:
+        fleet[name].finish()
+    assert sorted(p.name for p in dirs.iterdir()) == ["old1", "old2", "old3"]
 
 
 # ------------------------------------------------------------------ full and read-only disks

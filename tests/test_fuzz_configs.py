@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.faults
 CONFIGS = ROOT / "configs"
 SEED = 20261130
-MUTANTS_PER_FILE = int(os.environ.get("REDYSIM_FUZZ_MUTANTS", "12"))
+MUTANTS_PER_FILE = int(os.environ.get("REDYSIM_FUZZ_MUTANTS", "10"))
 
 #: values a careless or hostile user may write anywhere
 BAD_VALUES: list[Any] = [
