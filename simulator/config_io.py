@@ -35,13 +35,28 @@ class ConfigError(Exception):
     """A user-facing configuration problem (bad file, key or value)."""
 
 
+def path_is_file(p: Path, what: str) -> bool:
+    """Whether *p* is an existing file; a path that cannot even be checked (too long, a
+    NUL byte, a permission) is a ConfigError naming it, a folder is "not a file"."""
+    try:
+        if p.is_dir():
+            raise ConfigError(f"{_short(p)}: {what} is a folder, not a file")
+        return p.is_file()
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"{_short(p)}: cannot use this path as {what} ({reason})") from None
+
+
+def _short(p: Path, limit: int = 200) -> str:
+    s = str(p)
+    return s if len(s) <= limit else s[: limit // 2] + " ... " + s[-limit // 2:]
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping from *path*, raising ConfigError for missing or malformed files."""
     p = Path(path)
-    if not p.exists():
+    if not path_is_file(p, "file"):
         raise ConfigError(f"{p}: file not found")
-    if not p.is_file():
-        raise ConfigError(f"{p}: not a file")
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:

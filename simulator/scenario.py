@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, StrictInt, field_validator
 
 from mapping.mapper import MappingOptions
-from simulator.config_io import ConfigError, StrictModel, load_yaml, validate
+from simulator.config_io import ConfigError, StrictModel, load_yaml, path_is_file, validate
 from workloads.policies import PolicySpec
 from workloads.quantize import QuantConfig
 
@@ -105,6 +105,14 @@ def _merge_includes(data: dict[str, Any], base: Path, source: str) -> dict[str, 
     return data
 
 
+def _is_file(p: Path, where: str) -> bool:
+    """``p.is_file()``, with a path that cannot be checked reported as a ConfigError."""
+    try:
+        return path_is_file(p, "a file")
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Load and validate a scenario YAML file."""
     data = load_yaml(path)
@@ -112,9 +120,10 @@ def load_scenario(path: str | Path) -> Scenario:
     sc = validate(Scenario, data, str(path))
     sc.source = str(path)
     hw = sc.resolve(sc.hardware)
-    if not hw.is_file():
+    if not _is_file(hw, f"{path}: hardware"):
         raise ConfigError(f"{path}: hardware: file not found: {hw}")
-    if sc.workload.weights is not None and not sc.resolve(sc.workload.weights).is_file():
+    weights = sc.workload.weights
+    if weights is not None and not _is_file(sc.resolve(weights), f"{path}: workload.weights"):
         raise ConfigError(
-            f"{path}: workload.weights: file not found: {sc.resolve(sc.workload.weights)}")
+            f"{path}: workload.weights: file not found: {sc.resolve(weights)}")
     return sc

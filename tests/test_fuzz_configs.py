@@ -104,7 +104,7 @@ def mutate(data: Any, rng: random.Random) -> tuple[Any, str]:
             return data, "no-op"
         key = rng.choice(["unknown_key", "imgaes", "workers", "include", "k"])
         target[key] = rng.choice(BAD_VALUES)
-        return data, f"add {'.'.join(map(str, (*where, key)))} = {target[key]!r}"
+        return data, f"add {'.'.join(map(str, (*where, key)))} = {_short(target[key])}"
     path = rng.choice(paths)
     parent = _parent(data, path)
     key = path[-1]
@@ -121,9 +121,14 @@ def mutate(data: Any, rng: random.Random) -> tuple[Any, str]:
         return data, f"rename {name} -> {new}"
     if op == "perturb":
         parent[key] = _perturb(parent[key], rng)
-        return data, f"perturb {name} = {parent[key]!r}"
+        return data, f"perturb {name} = {_short(parent[key])}"
     parent[key] = rng.choice(BAD_VALUES)
-    return data, f"replace {name} = {parent[key]!r}"
+    return data, f"replace {name} = {_short(parent[key])}"
+
+
+def _short(value: Any) -> str:
+    s = repr(value)
+    return s if len(s) <= 120 else s[:60] + " ... " + s[-40:]
 
 
 def _get(root: Any, path: tuple) -> Any:
