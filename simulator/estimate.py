@@ -137,10 +137,11 @@ class RunEstimate:
         ev = f"{_fmt_count(self.events)} events, " if self.events else ""
         busy = (f" (machine load ×{self.load_factor:.1f})" if self.load_factor > 1.05
                 else "")
+        secs = _fmt_seconds(self.seconds * self.load_factor)
         return (f"estimate: {self.pipelines} pipeline(s) × {self.images:,} image(s) × "
                 f"{_fmt_count(self.work.lane_mvms)} lane MVMs: {ev}"
                 f"~{_fmt_bytes(self.peak_bytes)} memory{avail}, "
-                f"~{_fmt_seconds(self.seconds * self.load_factor)} to simulate{busy}")
+                f"{secs if secs.startswith('<') else '~' + secs} to simulate{busy}")
 
     def to_json(self) -> dict:
         """The estimate as summary.json's ``estimate`` block."""
