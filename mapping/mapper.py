@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from mapping.errors import MappingError
 from mapping.partition import RowBlock, partition_layer, weight_slices
 from mapping.place import CrossbarSlot, annotate_graph, place_layers
 from mapping.replicate import replicate
+from simulator.config_io import StrictModel
 
 __all__ = [
     "CrossbarSlot",
@@ -26,10 +27,8 @@ __all__ = [
 WEIGHT_KINDS = ("conv", "linear")
 
 
-class MappingOptions(BaseModel):
-    """Scenario options of the mapper."""
-
-    model_config = ConfigDict(extra="forbid")
+class MappingOptions(StrictModel):
+    """Scenario options of the mapper (strict: see simulator.config_io.STRICT_CONFIG)."""
 
     chips: Annotated[int, Field(ge=1)] | Literal["auto"] = 1
     """Chips to use, or ``auto``: the fewest (<= max_chips) that hold one replica per layer."""

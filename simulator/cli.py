@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
+import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from simulator import faults
 from simulator.config_io import ConfigError
+from simulator.errors import RunFailure
+from simulator.interrupts import Interrupted, handle_signals
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -21,39 +23,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (ConfigError, MappingError, WorkloadError, SimulationError)
 
 
-def _check_out_dir(out: Path, force: bool) -> None:
-    """Refuse to touch an existing folder unless --force and it is a results folder."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise ConfigError(f"{out}: results path exists and is not a folder")
-    if not any(out.iterdir()):
-        return
-    if not force:
-        raise ConfigError(
-            f"{out}: results folder exists and is not empty; "
-            "pass --force to overwrite it or choose another -o")
-    if not (out / "summary.json").is_file():
-        raise ConfigError(
-            f"{out}: folder is not empty and holds no summary.json, so it does not look like "
-            "a redysim results folder; --force only replaces results folders")
-
-
-def _swap_in(tmp: Path, out: Path) -> None:
-    """Replace *out* by the freshly written *tmp* folder (after a successful run)."""
-    if out.exists():
-        old = out.with_name(out.name + ".old-redysim")
-        if old.exists():
-            shutil.rmtree(old)
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old)
-    else:
-        tmp.rename(out)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a scenario and write the results folder."""
+    from simulator.outdir import check_output_dir, staged_results
+
+    if args.output:  # before anything else, even before importing torch
+        check_output_dir(Path(args.output), args.force)
     from simulator.flow import run
     from simulator.results import format_table, json_default, write_results
     from simulator.scenario import load_scenario
@@ -68,7 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.trace_sample is not None:
         sc.simulation.trace_sample = args.trace_sample
     out = Path(args.output) if args.output else Path("results") / sc.name
-    _check_out_dir(out, args.force)
+    check_output_dir(out, args.force)  # before any work
     t0 = time.perf_counter()
 
     def say(msg: str) -> None:
@@ -76,20 +51,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr)
 
     bars = not args.quiet and not args.json and sys.stderr.isatty()
-    rr = run(sc, progress=say, bars=bars)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    rr = run(sc, progress=say, bars=bars, allow_large=args.yes)
+    say(f"writing results to {out}")
+    # written into a staging folder that replaces *out* only once complete; an interrupt
+    # or a write error removes it and leaves *out* as it was
+    with staged_results(out) as tmp:
+        faults.checkpoint("write", tmp)
         t_write = time.perf_counter()
         rr.wall_s["write"] = 0.0
         summary = write_results(rr, tmp)
         rr.wall_s["write"] = time.perf_counter() - t_write
         summary["wall_s"] = rr.wall_s
+        if rr.estimate is not None:
+            summary["estimate"] = rr.estimate.to_json()
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=json_default))
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _swap_in(tmp, out)
     wall = time.perf_counter() - t0
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
@@ -97,6 +72,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{sc.name}: {sc.workload.model} on {rr.hardware.name} "
               f"({sc.simulation.fidelity} fidelity, {sc.simulation.images} image(s))")
         print(rr.workload.note)
+        if rr.estimate is not None:
+            print(f"run-size {rr.estimate.describe()}")
         print()
         print(format_table(summary))
         print()
@@ -108,11 +85,15 @@ def cmd_map(args: argparse.Namespace) -> int:
     """Map a scenario's network and print the placement."""
     from mapping.report import format_mapping_table, mapping_to_json, plot_placement, write_graphml
     from simulator.flow import prepare
+    from simulator.outdir import check_writable_parent
     from simulator.scenario import load_scenario
 
     sc = load_scenario(args.scenario)
+    for target in (args.graphml, args.plot):
+        if target:
+            check_writable_parent(Path(target))  # before any work
     t0 = time.perf_counter()
-    _, _, m = prepare(sc)
+    _, _, m = prepare(sc, allow_large=args.yes)
     dt = time.perf_counter() - t0
     if args.graphml:
         write_graphml(m, Path(args.graphml))
@@ -158,12 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep one lane MVM in N in the trace (default 1: all)")
     r.add_argument("--json", action="store_true", help="print summary.json to stdout")
     r.add_argument("--quiet", action="store_true", help="no progress messages")
+    r.add_argument("--yes", action="store_true",
+                   help="run even when the run-size estimate exceeds the memory available")
     r.set_defaults(func=cmd_run)
     m = sub.add_parser("map", help="map a scenario's network onto the chip and print it")
     m.add_argument("scenario")
     m.add_argument("--json", action="store_true")
     m.add_argument("--graphml", help="write the mapped dataflow graph (GraphML)")
     m.add_argument("--plot", help="write a picture of the placement (PNG)")
+    m.add_argument("--yes", action="store_true",
+                   help="build the workload even when its inputs exceed the memory estimate")
     m.set_defaults(func=cmd_map)
     h = sub.add_parser("hw", help="area, power and peak throughput of a hardware YAML")
     h.add_argument("hardware")
@@ -184,18 +169,58 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: exit statuses (docs/robustness.md): 0 done, 1 the run failed (a worker died, the disk
+#: filled up), 2 bad input or a refused run, 128 + N stopped by signal N (130 SIGINT,
+#: 143 SIGTERM, 129 SIGHUP)
+EXIT_FAILURE, EXIT_BAD_INPUT = 1, 2
+
+
+def _quick_exit(code: int, argv: list[str] | None) -> int:
+    """After an interrupt or an error, leave at once when run as the console script.
+
+    Every ``finally`` block has run by now (workers reaped, staging folders removed);
+    what is left is the interpreter's teardown of torch and friends, which takes 1-3 s
+    on a loaded machine. ``main(argv)`` called from Python returns the code instead.
+    """
+    if argv is not None:
+        return code
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``redysim`` console script."""
-    args = build_parser().parse_args(argv)
-    for opt in ("images", "trace_sample"):
-        if getattr(args, opt, None) is not None and getattr(args, opt) < 1:
-            print(f"redysim: --{opt.replace('_', '-')}: must be >= 1", file=sys.stderr)
-            return 2
-    try:
-        return int(args.func(args) or 0)
-    except _user_errors() as exc:
-        print(f"redysim: error: {exc}", file=sys.stderr)
-        return 2
+    """Entry point of the ``redysim`` console script.
+
+    Every command runs under :func:`simulator.interrupts.handle_signals`: a signal stops
+    it with one line on stderr and exit status 128 + N, after the ``finally`` blocks
+    have killed the worker processes and removed the staging folders.
+    """
+    with handle_signals():
+        try:
+            args = build_parser().parse_args(argv)
+            for opt in ("images", "trace_sample"):
+                if getattr(args, opt, None) is not None and getattr(args, opt) < 1:
+                    print(f"redysim: --{opt.replace('_', '-')}: must be >= 1", file=sys.stderr)
+                    return EXIT_BAD_INPUT
+            return int(args.func(args) or 0)
+        except Interrupted as exc:
+            print(f"redysim: {exc}; stopped, nothing written", file=sys.stderr)
+            return _quick_exit(exc.exit_code, argv)
+        except KeyboardInterrupt:  # Ctrl-C before the handlers were in place
+            print("redysim: interrupted by SIGINT; stopped, nothing written",
+                  file=sys.stderr)
+            return _quick_exit(130, argv)
+        except RunFailure as exc:
+            print(f"redysim: error: {exc}", file=sys.stderr)
+            return _quick_exit(EXIT_FAILURE, argv)
+        except OSError as exc:  # the environment, not a bug: a disk, a permission
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            print(f"redysim: error: {exc.strerror or exc}{where}", file=sys.stderr)
+            return _quick_exit(EXIT_FAILURE, argv)
+        except _user_errors() as exc:
+            print(f"redysim: error: {exc}", file=sys.stderr)
+            return _quick_exit(EXIT_BAD_INPUT, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,7 +18,9 @@ import numpy as np
 import torch
 
 from mapping.mapper import NetworkMapping, map_network
+from simulator import faults
 from simulator.config_io import ConfigError
+from simulator.estimate import RunEstimate, check_fits, check_workload_fits, estimate_run
 from simulator.hardware import HardwareSpec, load_hardware
 from simulator.scenario import Scenario, load_scenario
 from simulator.simulate import PipelineResult, simulate_pipeline
@@ -55,6 +57,7 @@ class RunResult:
     pipelines: dict[str, PipelineResult]
     float_accuracy: float | None
     wall_s: dict[str, float] = field(default_factory=dict)
+    estimate: RunEstimate | None = None  # run-size estimate made before the simulation
 
 
 def load_workload(sc: Scenario) -> Workload:
@@ -124,15 +127,19 @@ def load_scenario_hardware(sc: Scenario, hardware: HardwareSpec | None = None) -
 
 def prepare(sc: Scenario, wall: dict[str, float] | None = None,
             say: Progress | None = None, hardware: HardwareSpec | None = None,
-            cache: ArtifactCache | None = None,
+            cache: ArtifactCache | None = None, allow_large: bool = False,
             ) -> tuple[HardwareSpec, Workload, NetworkMapping]:
     """Hardware, traced workload and mapping of a scenario (shared by run, map, tune).
 
     Phase wall times go into *wall* ("trace", "map") when given. *hardware* replaces the
     scenario's hardware file (a variant built with ``with_changes``); with *cache* the
-    traced workload is read from / written to the artifact cache.
+    traced workload is read from / written to the artifact cache. Inputs too large for
+    the memory available are refused before anything is built, unless *allow_large*
+    (:func:`simulator.estimate.check_workload_fits`).
     """
     say = say or (lambda _msg: None)
+    if not allow_large:
+        check_workload_fits(sc.workload, sc.source)
     wall = wall if wall is not None else {}
     t = time.perf_counter()
     hw = load_scenario_hardware(sc, hardware)
@@ -159,13 +166,17 @@ def prepare(sc: Scenario, wall: dict[str, float] | None = None,
 
 def run(scenario: Scenario | str | Path, progress: Progress | None = None,
         bars: bool = False, hardware: HardwareSpec | None = None,
-        cache: ArtifactCache | None = None) -> RunResult:
+        cache: ArtifactCache | None = None, allow_large: bool = False) -> RunResult:
     """Run a scenario end to end and return the result object (nothing is written).
 
     *progress* receives one line per phase; *bars* shows tqdm progress bars for the
     simulation (in simulated time). *hardware* replaces the scenario's hardware file (e.g.
     ``load_hardware(...).with_changes({...})``); *cache* (:class:`simulator.cache.
-    ArtifactCache`) reuses the traced workload, scales and per-policy bit planes.
+    ArtifactCache`) reuses the traced workload, scales and per-policy bit planes. Right
+    after mapping, the run's events, memory and time are estimated
+    (:mod:`simulator.estimate`, reported through *progress*); a run whose memory estimate
+    exceeds the memory available raises :class:`~simulator.estimate.RunTooLarge` unless
+    *allow_large*.
     """
     from simulator.trace import TraceRecorder
 
@@ -175,7 +186,12 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     # made the activation pass 5-30x slower, one thread costs ~0.3 s when idle
     torch.set_num_threads(int(os.environ.get("REDYSIM_TORCH_THREADS", "1")))
     wall: dict[str, float] = {}
-    hw, wl, mapping = prepare(sc, wall, say, hardware, cache)
+    hw, wl, mapping = prepare(sc, wall, say, hardware, cache, allow_large)
+    est = estimate_run(sc.simulation, len(sc.pipelines), wl.traced.graph, mapping,
+                       int(hw.activations.bits))
+    say(est.describe())
+    if not allow_large:
+        check_fits(est, sc.source)
     t = time.perf_counter()
     specs = layer_specs(wl.traced, mapping)
     module = wl.traced.module
@@ -188,6 +204,7 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     prec = {}
     for name, spec in tqdm(sc.pipelines.items(), desc="capture + policies", unit="pipeline",
                            disable=not bars, leave=False):
+        faults.checkpoint("capture")
         # one forward pass per pipeline, the policy applied inside it
         prec[name] = fetch("precision", lambda spec=spec, name=name: compute_precision(
             module, specs, wl.eval_inputs, scales, sc.quantization, {name: spec},
@@ -212,21 +229,26 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     args = (wl.traced.graph, mapping, hw, sc.simulation)
     results: dict[str, PipelineResult] = {}
     if workers > 1:
-        import multiprocessing as mp
+        from simulator.workers import run_parallel
 
         global _SHARED
         _SHARED = args  # inherited by the forked workers, not pickled
-        with mp.get_context("fork").Pool(workers) as pool:
-            for name, res, dt in pool.imap(_simulate_job, [(j, False) for j in jobs]):
-                results[name] = res
-                wall[f"simulate:{name}"] = dt
-        _SHARED = None
+        try:
+            # forked workers that an interrupt or a dead worker stops cleanly
+            # (simulator/workers.py, docs/robustness.md)
+            done = run_parallel(_simulate_job, [(j, False) for j in jobs], workers,
+                                labels=[f"pipeline '{j[0]}'" for j in jobs])
+        finally:
+            _SHARED = None
+        for name, res, dt in done:
+            results[name] = res
+            wall[f"simulate:{name}"] = dt
     else:
         for job in jobs:
             name, res, dt = _simulate_job((job, bars), args)
             results[name] = res
             wall[f"simulate:{name}"] = dt
-    return RunResult(sc, hw, wl, mapping, prec, results, float_acc, wall)
+    return RunResult(sc, hw, wl, mapping, prec, results, float_acc, wall, est)
 
 
 def _fetcher(cache: ArtifactCache | None, sc: Scenario,

@@ -10,24 +10,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, StrictInt, field_validator
 
 from mapping.mapper import MappingOptions
-from simulator.config_io import ConfigError, load_yaml, validate
+from simulator.config_io import ConfigError, StrictModel, load_yaml, path_is_file, validate
 from workloads.policies import PolicySpec
 from workloads.quantize import QuantConfig
 
 
-class WorkloadSpec(BaseModel):
+class WorkloadSpec(StrictModel):
     """The network to simulate and the inputs that drive it."""
-
-    model_config = ConfigDict(extra="forbid")
 
     model: str = Field(description="torchvision name, 'digits', or 'package.module:factory'")
     input_size: int = Field(224, ge=8, description="input height = width (torchvision models)")
-    input_shape: tuple[int, int, int] | None = Field(
-        None, description="(C, H, W) for a custom factory model")
-    seed: int = 0
+    input_shape: tuple[StrictInt, StrictInt, StrictInt] | None = Field(
+        None, strict=False, description="(C, H, W) for a custom factory model (a YAML list)")
+    seed: int = Field(0, ge=0, le=2**32 - 1,
+                      description="seeds weights and inputs (0 .. 2^32-1, numpy's range)")
     weights: str | None = Field(None, description="state_dict file (path relative to scenario)")
     calibration_images: int = Field(4, ge=1, description="inputs for BN and scale calibration")
     eval_images: int = Field(1, ge=1, description="inputs whose activations are simulated")
@@ -35,10 +34,8 @@ class WorkloadSpec(BaseModel):
         0, ge=0, description="held-out inputs for top-1 accuracy (digits: 0 = whole test split)")
 
 
-class SimulationOptions(BaseModel):
+class SimulationOptions(StrictModel):
     """How the chip is simulated."""
-
-    model_config = ConfigDict(extra="forbid")
 
     fidelity: Literal["plane", "group", "analytic"] = "group"
     images: int = Field(1, ge=1, description="images streamed through the pipeline")
@@ -58,10 +55,8 @@ class SimulationOptions(BaseModel):
         "so VGG-16's two pipelines stay near 150 MB")
 
 
-class Scenario(BaseModel):
+class Scenario(StrictModel):
     """A whole experiment: hardware × workload × precision pipelines."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str
     hardware: str = Field(description="hardware YAML, relative to the scenario file")
@@ -110,6 +105,14 @@ def _merge_includes(data: dict[str, Any], base: Path, source: str) -> dict[str, 
     return data
 
 
+def _is_file(p: Path, where: str) -> bool:
+    """``p.is_file()``, with a path that cannot be checked reported as a ConfigError."""
+    try:
+        return path_is_file(p, "a file")
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
 def load_scenario(path: str | Path, changes: dict[str, Any] | None = None) -> Scenario:
     """Load and validate a scenario YAML file.
 
@@ -127,9 +130,10 @@ def load_scenario(path: str | Path, changes: dict[str, Any] | None = None) -> Sc
     sc = validate(Scenario, data, str(path))
     sc.source = str(path)
     hw = sc.resolve(sc.hardware)
-    if not hw.is_file():
+    if not _is_file(hw, f"{path}: hardware"):
         raise ConfigError(f"{path}: hardware: file not found: {hw}")
-    if sc.workload.weights is not None and not sc.resolve(sc.workload.weights).is_file():
+    weights = sc.workload.weights
+    if weights is not None and not _is_file(sc.resolve(weights), f"{path}: workload.weights"):
         raise ConfigError(
-            f"{path}: workload.weights: file not found: {sc.resolve(sc.workload.weights)}")
+            f"{path}: workload.weights: file not found: {sc.resolve(weights)}")
     return sc

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -115,26 +117,66 @@ def _from_factory(spec: str, seed: int) -> tuple[nn.Module, tuple[int, ...]]:
     return out, shape
 
 
-def load_weights(model: nn.Module, path: str | os.PathLike[str]) -> nn.Module:
-    """Load a state dict file (``torch.load(weights_only=True)``) into ``model``, strictly."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise WorkloadError(f"weights file '{path}' does not exist")
+#: what a weights file must hold, said in every error about one
+EXPECTED_WEIGHTS = ("expected a state_dict saved with torch.save(model.state_dict(), path) "
+                    "(tensors by parameter name)")
+
+
+def _read_state(path: str) -> Any:
+    """``torch.load(weights_only=True)`` of *path*, with errors that say what was expected."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise WorkloadError(f"weights file '{path}' cannot be loaded ({e})") from e
+        size = os.path.getsize(path)
+    except OSError as e:
+        raise WorkloadError(f"weights file '{path}' cannot be read ({e.strerror})") from None
+    if size == 0:
+        raise WorkloadError(f"weights file '{path}' is empty; {EXPECTED_WEIGHTS}")
+    try:
+        with warnings.catch_warnings():  # torch's notes on foreign pickles: the error says it
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises anything on a foreign file
+        text = str(e)
+        glob = re.search(r"GLOBAL ([\w.]+)", text)
+        if glob:
+            raise WorkloadError(
+                f"weights file '{path}' holds a pickled Python object ({glob.group(1)}, a "
+                "whole model?), not only tensors; redysim loads weights without running code "
+                f"from the file (torch.load(weights_only=True)); {EXPECTED_WEIGHTS}") from None
+        if isinstance(e, PermissionError):
+            raise WorkloadError(f"weights file '{path}' cannot be read ({e.strerror})") from None
+        raise WorkloadError(
+            f"weights file '{path}' is not a PyTorch weights file torch.load can read "
+            f"(corrupt, truncated or another format); {EXPECTED_WEIGHTS}") from None
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike[str]) -> nn.Module:
+    """Load a state dict file (``torch.load(weights_only=True)``) into ``model``, strictly.
+
+    Every failure is a :class:`WorkloadError` naming the file and what was expected.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise WorkloadError(f"weights file '{path}' does not exist")
+    if not os.path.isfile(path):
+        raise WorkloadError(f"weights file '{path}' is not a file; {EXPECTED_WEIGHTS}")
+    state = _read_state(path)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise WorkloadError(f"weights file '{path}' does not hold a state dict")
+        raise WorkloadError(f"weights file '{path}' holds a {type(state).__name__}, not a "
+                            f"state dict; {EXPECTED_WEIGHTS}")
+    not_tensors = [str(k) for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if not_tensors:
+        raise WorkloadError(f"weights file '{path}' holds non-tensor values (keys "
+                            f"{not_tensors[:5]}{' ...' if len(not_tensors) > 5 else ''}); "
+                            f"{EXPECTED_WEIGHTS}")
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     shapes = [
         f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
         for k in own
-        if k in state and hasattr(state[k], "shape") and state[k].shape != own[k].shape
+        if k in state and state[k].shape != own[k].shape
     ]
     if missing or unexpected or shapes:
         parts = []

@@ -16,7 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from simulator.config_io import StrictModel
 
 Policy = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
@@ -120,20 +122,16 @@ def apply_window(codes: torch.Tensor, low: torch.Tensor, planes: torch.Tensor, s
     return torch.minimum(torch.maximum(rounded, lo), hi)
 
 
-class LayerOverride(BaseModel):
+class LayerOverride(StrictModel):
     """Per-layer ReDy parameters (unset fields take the pipeline's value)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     k: float | None = Field(None, ge=0)
     epsilon: float | None = Field(None, ge=0)
     min_bits: int | None = Field(None, ge=1, le=16)
 
 
-class PolicySpec(BaseModel):
+class PolicySpec(StrictModel):
     """One precision pipeline: the policy and its parameters (network-wide and per layer)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     policy: str = Field("static", description="static | msb-trim | redy | package.module:fn")
     k: float = Field(3.0, ge=0, description="redy: clip level μ + k·σ")

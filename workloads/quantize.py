@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import nn
 
+from simulator.config_io import StrictModel
 from workloads.errors import WorkloadError
 
 #: values kept per layer for percentile calibration (deterministic stride subsampling above it)
@@ -22,10 +23,8 @@ _PERCENTILE_MAX_VALUES = 1 << 25
 _PERCENTILE_BATCH_VALUES = 1 << 22
 
 
-class QuantConfig(BaseModel):
+class QuantConfig(StrictModel):
     """Static activation quantization: bit width and scale calibration."""
-
-    model_config = ConfigDict(extra="forbid")
 
     bits: int = Field(8, ge=2, le=16, description="static activation precision B")
     calibration: Literal["max", "percentile"] = Field(

@@ -61,8 +61,9 @@ def add_tune_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                      "accuracy budget and write them as an includable pipeline YAML")
     p.add_argument("scenario")
     p.add_argument("-o", "--output",
-                   help="policy YAML to write (default configs/policies/<scenario name>-redy"
-                        ".yaml); use it in a scenario as pipelines: {redy: {include: FILE}}")
+                   help="policy YAML to write (default: beside the scenario file, "
+                        "<scenario file stem>-<pipeline>.yaml); use it in a scenario as "
+                        "pipelines: {redy: {include: FILE}}")
     p.add_argument("--budget", type=float, default=0.5,
                    help="allowed accuracy drop vs the static pipeline, in points (default 0.5)")
     p.add_argument("--per-layer", dest="per_layer", action="store_true",
@@ -81,16 +82,26 @@ def add_tune_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    default=list(MIN_BITS_GRID), metavar="B1,B2,...",
                    help=f"min_bits values (default {fmt(MIN_BITS_GRID)})")
     p.add_argument("--quiet", action="store_true", help="no progress messages")
+    p.add_argument("--yes", action="store_true",
+                   help="build the workload even when its inputs exceed the memory estimate")
     p.set_defaults(func=cmd_tune)
     return p
 
 
-def _check_output(out: Path, force: bool) -> None:
-    if out.exists() and not force:
-        raise ConfigError(f"{out}: file exists; pass --force to overwrite it or choose "
-                          "another -o")
-    if out.exists() and not out.is_file():
-        raise ConfigError(f"{out}: exists and is not a file")
+def default_output(scenario_path: str | Path, pipeline: str) -> Path:
+    """Where ``tune`` writes without ``-o``: beside the scenario, ``<stem>-<pipeline>.yaml``."""
+    p = Path(scenario_path)
+    return p.with_name(f"{p.stem}-{pipeline}.yaml")
+
+
+def _include_path(out: Path, scenario_path: str | Path) -> str:
+    """*out* as a scenario at *scenario_path* would write it in ``include:``."""
+    import os
+
+    try:
+        return os.path.relpath(out.resolve(), Path(scenario_path).resolve().parent)
+    except ValueError:  # another drive (Windows)
+        return str(out.resolve())
 
 
 def tuning_inputs(sc: Any, wl: Any, images: int | None
@@ -140,6 +151,7 @@ def _fmt_spec(spec: Any) -> tuple[str, str, str]:
 def cmd_tune(args: argparse.Namespace) -> int:
     """Tune the scenario's redy pipeline and write the chosen parameters as YAML."""
     from simulator.flow import layer_specs, prepare
+    from simulator.outdir import check_output_file, write_file_atomic
     from simulator.scenario import load_scenario
     from workloads.policies import PolicySpec
     from workloads.precision import run_pipeline, top1
@@ -165,9 +177,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise ConfigError(f"--budget: must be >= 0 (got {args.budget})")
     if args.images is not None and args.images < 1:
         raise ConfigError(f"--images: must be >= 1 (got {args.images})")
-    out = (Path(args.output) if args.output
-           else Path("configs") / "policies" / f"{sc.name}-redy.yaml")
-    _check_output(out, args.force)
+    out = Path(args.output) if args.output else default_output(args.scenario, args.pipeline)
+    check_output_file(out, args.force)  # before any work
     base = sc.pipelines.get(args.pipeline)
     if base is None:
         raise ConfigError(f"{sc.source}: pipelines: no pipeline {args.pipeline!r} to tune "
@@ -175,7 +186,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if base.policy != "redy":
         raise ConfigError(f"{sc.source}: pipelines.{args.pipeline}: policy is "
                           f"{base.policy!r}; only a 'redy' pipeline can be tuned")
-    _, wl, mapping = prepare(sc, say=say)
+    _, wl, mapping = prepare(sc, say=say, allow_large=bool(getattr(args, "yes", False)))
     specs = layer_specs(wl.traced, mapping)
     module = wl.traced.module
     scales = calibrate_scales(module, specs, wl.calib_inputs, sc.quantization)
@@ -248,8 +259,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         f"feasible: {report['feasible']}",
         "use in a scenario: pipelines: {redy: {include: <path relative to the scenario>}}",
     ])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _check_output(out, args.force)  # again: the search may have taken a while
-    out.write_text(policy_to_yaml(spec, header=header))
-    print(f"wrote {out}  (wall time {wall:.1f} s)")
+    check_output_file(out, args.force)  # again: the search may have taken a while
+    write_file_atomic(out, policy_to_yaml(spec, header=header))
+    print(f"wrote {out.resolve()}  (wall time {wall:.1f} s); use it in {args.scenario} as "
+          f"pipelines: {{{args.pipeline}: {{include: {_include_path(out, args.scenario)}}}}}")
     return 0
