@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.config_io import ConfigError
+from simulator.interrupts import Interrupted
 from simulator.sweep_spec import SweepPlan, build_point
 
 POINTS_DIR = "points"
@@ -239,17 +240,19 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, *, scheduler: str | None = N
                      "hardware_changes": p.hardware_changes, "hash": p.hash,
                      "out": str(folder.resolve()), "cache": cache_dir, "axes": p.axes,
                      "changes": p.changes, "plots": point_plots})
+    stop: BaseException | None = None
     try:
         if todo:
             _run_tasks(todo, scheduler, workers, progress, len(plan.points), report, on_point)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted) as exc:  # Ctrl-C / kill: keep what finished
         report.interrupted = True
+        stop = exc
     from simulator.sweep_table import write_table
 
     report.files = write_table(plan, out)  # also after Ctrl-C: the finished points
     report.wall_s = time.perf_counter() - t0
-    if report.interrupted:
-        raise KeyboardInterrupt
+    if stop is not None:
+        raise stop
     return report
 
 

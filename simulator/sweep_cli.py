@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from simulator.config_io import ConfigError
+from simulator.interrupts import Interrupted
 
 
 def add_sweep_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -55,10 +56,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         rep = run_sweep(plan, out, scheduler=args.scheduler, workers=args.workers,
                         force=args.force, cache_dir=args.cache, point_plots=args.point_plots,
                         progress=not args.quiet and sys.stderr.isatty())
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: finished points are kept in {out}/points; rerun the same "
-              "command to resume", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, Interrupted) as exc:
+        how = exc.signal_name if isinstance(exc, Interrupted) else "SIGINT"
+        print(f"redysim: sweep interrupted by {how}; finished points are kept in "
+              f"{out}/points; rerun the same command to resume", file=sys.stderr)
+        return exc.exit_code if isinstance(exc, Interrupted) else 130
     print(f"{len(rep.ran)} point(s) run, {len(rep.skipped)} already done, "
           f"{len(rep.failed)} failed, in {rep.wall_s:.1f} s")
     for pid, err in rep.failed.items():

@@ -34,17 +34,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from simulator.config_io import ConfigError, load_yaml, validate
+from simulator.config_io import ConfigError, StrictModel, load_yaml, validate
 
 HW_PREFIX = "hardware."
 
 
-class Axis(BaseModel):
+class Axis(StrictModel):
     """One axis: ``key`` + ``values``, or ``zip`` (several keys, equally long lists)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(None, description="label of the axis (default: the last key part)")
     key: str | None = None
@@ -89,10 +87,8 @@ class Axis(BaseModel):
         return [{k: vals[i] for k, vals in self.zip.items()} for i in range(n)]
 
 
-class SweepSpec(BaseModel):
+class SweepSpec(StrictModel):
     """A sweep file (see the module docstring)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str
     scenario: str = Field(description="base scenario YAML, relative to the sweep file")
