@@ -214,8 +214,9 @@ def _simulate_job(job_and_bars: tuple, shared: tuple | None = None) -> tuple:
     graph, mapping, hw, sim = shared if shared is not None else _SHARED
     t = time.perf_counter()
     res = simulate_pipeline(graph, mapping, hw, planes, policy, name, sim.fidelity,
-                            sim.images, sim.time_bins, sim.power_gating, trace=trace,
-                            progress=bars, load_timing=sim.load_timing)
+                            sim.images, power_gating=sim.power_gating, trace=trace,
+                            progress=bars, load_timing=sim.load_timing,
+                            warmup=sim.warmup_images)
     return name, res, time.perf_counter() - t
 
 

@@ -1,0 +1,194 @@
+"""A layer replica: its lanes and the merge of their partial sums (the tile output path).
+
+When the last row block of an output position is converted, each tile that holds some of
+the replica's row blocks adds their partial sums on its shift-and-add unit, and the
+tiles other than the merge tile (the tile of the replica's first crossbar) send their
+sums over the NoC (``psum_bits`` per channel). The merge tile adds what arrives, then the
+position's values flow through its activation units (layers with a fused activation),
+its output register and an eDRAM bank write, pipelined one value per clock
+(``cut_through``). The position is complete when the write ends.
+
+The IMA output registers hold the results of one group per crossbar until the output
+path takes them, so a replica keeps at most two positions in flight: its lanes start
+streaming position k only after position k − 2 left the output path (a slow output path
+throttles the crossbars instead of queueing without bound).
+
+- :class:`ReplicaMerge` (both fidelities): the output path of every replica of a layer.
+  In ``plane`` fidelity a merge runs at the simulated time the position's last lane
+  finished; in ``group`` fidelity as soon as the replica has computed the position (an
+  advance reservation of the units and links, see ``server``).
+- :class:`GroupReplica` (``group`` fidelity): one SimPy process per replica runs its
+  lanes' groups position by position
+  (:class:`~simulator.components.crossbar_lane.LaneState`), loading the groups of its
+  lanes on one tile together (``TileMemory.load_batch``); it waits only for input rows
+  and buffer room (per output row).
+- :class:`PlaneMerge` (``plane`` fidelity): collects the lanes' conversions of a position
+  and merges it when the last lane is done.
+"""
+
+from __future__ import annotations
+
+import simpy
+
+from simulator.components.server import cut_through
+
+_NEG = -1e30
+
+
+class ReplicaMerge:
+    """The output path of the replicas of one weight layer."""
+
+    def __init__(self, env: simpy.Environment, plan, rules, noc, units, memory, output,
+                 ledger, publish: bool = False) -> None:
+        self.env = env
+        self.publish = publish  # plane fidelity: merges are SimPy events the lanes wait on
+        self.plan = plan
+        self.noc = noc
+        self.output = output  # NodeOutput of the layer
+        self.ledger = ledger
+        # per replica and position sequence (image × its positions + k): merged event,
+        # whose value is the end of the position's output path
+        self.events: dict[tuple[int, int], simpy.Event] = {}
+        cyc = rules.cycle_ns
+        out_c = plan.out_c
+        self.tail: dict[int, list] = {}  # merge tile -> stages after the merge adds
+        self.adds: dict[int, tuple] = {}  # replica -> S+A stage at its merge tile
+        self.remote: dict[int, list] = {}  # replica -> [(tile index, S+A stage, bits)]
+        for rp in plan.replica_plans:
+            m = rp.merge_tile
+            if m not in self.tail:
+                u, mem = units(m), memory(m)
+                stages = []
+                if plan.act:
+                    stages.append(u.stage("activation", out_c, cyc))
+                stages.append(u.stage("tile_output_register", out_c, cyc))
+                stages.append(mem.write_stage(out_c * rules.act_bytes, cyc))
+                self.tail[m] = stages
+            if rp.merges[0]:
+                self.adds[rp.index] = units(m).stage("tile_shift_add", rp.merges[0], cyc)
+            self.remote[rp.index] = [
+                (i, units(t).stage("tile_shift_add", rp.merges[i], 0.0) if rp.merges[i]
+                 else None, rp.psum_bits[i])
+                for i, t in enumerate(rp.tiles) if i]
+
+    def merge(self, rp, img: int, pos: int, seq: int, t: float) -> float:
+        """The last lane of position *pos* of replica *rp* converted at *t*: merge it.
+
+        Returns when the position's output path ends (its eDRAM write).
+        """
+        for i, adds, bits in self.remote[rp.index]:
+            ti = t if adds is None else adds[0].reserve(t, adds[1])[1]
+            a = self.noc.send(ti, rp.tiles[i], [rp.merge_tile], bits, "psum", self.plan)[0]
+            if a > t:
+                t = a
+        adds = self.adds.get(rp.index)
+        stages = self.tail[rp.merge_tile]
+        if adds is not None:
+            stages = [adds, *stages]
+        start = t
+        _, end = cut_through(stages, t)
+        self.ledger.record(start, end, self.plan.kind_output, 0, 1)
+        self.output.position_done(img, pos, end)
+        if self.publish:
+            self.merged(rp.index, seq).succeed(end)
+        return end
+
+    def merged(self, replica: int, seq: int) -> simpy.Event:
+        """Event of the merge of the replica's *seq*-th position (value: output-path end)."""
+        key = (replica, seq)
+        ev = self.events.get(key)
+        if ev is None:
+            ev = self.events[key] = self.env.event()
+        return ev
+
+    def forget(self, replica: int, seq: int) -> None:
+        """Drop the merge event of a position nobody waits for any more."""
+        self.events.pop((replica, seq), None)
+
+
+class GroupReplica:
+    """SimPy process of one replica at ``group`` fidelity (see the module docstring)."""
+
+    def __init__(self, env: simpy.Environment, plan, rp, states, waits, room, planes,
+                 images: int, merge: ReplicaMerge) -> None:
+        self.env = env
+        self.plan = plan
+        self.rp = rp
+        self.states = states  # LaneState per lane of the replica
+        self.waits = waits  # [(arrival progress per image, thresholds)] at its tiles
+        self.room = room  # [(released counter, capacity rows, rows per image)]
+        self.planes = planes  # (images, row blocks, positions) bit planes of the layer
+        self.images = images
+        self.merge = merge
+
+    def run(self):
+        """Run the replica's groups, position by position, image by image."""
+        env, rp, states, merge = self.env, self.rp, self.states, self.merge
+        positions = rp.lanes[0].positions
+        n = len(positions)
+        pos_list = positions.tolist()
+        rows = (positions // self.plan.out_w).tolist()
+        blocks = [lane.row_block for lane in rp.lanes]
+        # the lanes' loads, batched per tile: (memory, [lane index], [bytes])
+        batches = []
+        for tile in dict.fromkeys(la.tile for la in rp.lanes):
+            idx = [i for i, la in enumerate(rp.lanes) if la.tile == tile]
+            batches.append((states[idx[0]].memory, idx, [states[i].nbytes for i in idx]))
+        loaded = [0.0] * len(states)
+        behind = [_NEG, _NEG]  # output-path ends of the last two positions
+        for img in range(self.images):
+            per_lane = self.planes[img][blocks][:, positions].T.tolist()  # [position][lane]
+            cur = -1
+            for k, pos in enumerate(pos_list):
+                row = rows[k]
+                if row != cur:
+                    cur = row
+                    for progs, thr in self.waits:
+                        need = thr[row]
+                        if progs[img].level < need:
+                            yield progs[img].wait(need)
+                    for counter, cap, h in self.room:
+                        need = img * h + row - cap + 1
+                        if counter.level < need:
+                            yield counter.wait(need)
+                now = env.now
+                for mem, idx, sizes in batches:
+                    t = now
+                    for i in idx:
+                        f = states[i].slots[0]
+                        if f > t:
+                            t = f
+                    for i, e in zip(idx, mem.load_batch(t, sizes), strict=True):
+                        loaded[i] = e
+                hold = behind[0]
+                last = now
+                for i, b in enumerate(per_lane[k]):
+                    e = states[i].group(loaded[i], b, hold)
+                    if e > last:
+                        last = e
+                behind[0] = behind[1]
+                behind[1] = merge.merge(rp, img, pos, img * n + k, last)
+
+
+class PlaneMerge:
+    """Collects a position's lane conversions (``plane`` fidelity)."""
+
+    def __init__(self, merge: ReplicaMerge) -> None:
+        self.merge = merge
+        self.pending: dict[tuple[int, int], int] = {}
+
+    def callback(self, rp, n_positions: int):
+        """The ``done(img, pos)`` callable of the lanes of replica *rp*."""
+        lanes = len(rp.lanes)
+        reps = self.merge.plan.replicas
+
+        def done(img: int, pos: int) -> None:
+            key = (img, pos)
+            left = self.pending.get(key, lanes) - 1
+            if left:
+                self.pending[key] = left
+                return
+            self.pending.pop(key, None)
+            self.merge.merge(rp, img, pos, img * n_positions + pos // reps,
+                             self.merge.env.now)
+        return done
