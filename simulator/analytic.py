@@ -78,7 +78,8 @@ def analytic_timing(plans: dict[str, NodePlan], planes: dict[str, np.ndarray],
                     if img == 0 and r == 0:
                         first_start[name] = float(start.min())
                     free = np.where(busy, start + row_t[r], free)
-                    e[r] = float(free[busy].max()) + fill + tail if busy.any() else ready
+                    # a row of skipped groups still writes its positions (the tail)
+                    e[r] = (float(free[busy].max()) + fill if busy.any() else ready) + tail
                 else:
                     s = r % servers
                     start = max(free[s], ready)

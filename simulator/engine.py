@@ -178,7 +178,8 @@ class ChipSimulation:
                                self.inputs(plan, lane.tile), room,
                                planes[:, lane.row_block, lane.positions], plan.out_w,
                                self.images, done, self.ledger, self.trace,
-                               lambda seq, r=rp.index: merge.merged(r, seq))
+                               lambda seq, r=rp.index: merge.merged(r, seq),
+                               merge.depth[rp.index])
                 self.lane_states.append(pl)
                 pl.start()
 

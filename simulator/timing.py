@@ -56,6 +56,7 @@ class TimingRules:
         #: values per ns of each tile digital unit: count × values per cycle × clock
         self.unit_rate = {u: getattr(tc, u).count * getattr(tc, u).values_per_cycle * clock
                           for u in TILE_UNITS}
+        self.tile_register_bytes = int(hw.tile.output_register_bytes)
         ps = hw.components.ima.precision_select
         self.select_units = int(ps.count)
         self.select_latency_ns = float(ps.latency_ns)

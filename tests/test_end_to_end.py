@@ -165,7 +165,8 @@ def test_accuracy(rr: RunResult) -> None:
 
 
 def test_bus_and_noc_busy_time(rr: RunResult) -> None:
-    """timeline's eDRAM (bus) and NoC busy time equal the closed form / the link totals."""
+    """timeline's eDRAM-to-IMA bus and NoC busy time equal the closed form / the totals of
+    the ports and links."""
     hw = rr.hardware
     bus_bytes_per_ns = hw.tile.bus_wires / 8 * hw.clock_ghz  # 384 wires: 48 B/clk = 57.6 B/ns
     for pipe, pr in rr.pipelines.items():
@@ -175,6 +176,6 @@ def test_bus_and_noc_busy_time(rr: RunResult) -> None:
         for lm in rr.mapping.layers.values():
             groups = lm.positions * pr.images  # per row block, over all replicas
             expect += sum(groups * rb.n_rows / bus_bytes_per_ns for rb in lm.row_blocks)
-        assert float(busy["edram"].sum()) == pytest.approx(expect, rel=1e-9), pipe
+        assert float(busy["bus"].sum()) == pytest.approx(expect, rel=1e-9), pipe
         assert float(busy["noc"].sum()) == pytest.approx(
             sum(pr.timing.link_busy_ns.values()), rel=1e-9), pipe

@@ -139,7 +139,7 @@ class PlaneLane:
 
     def __init__(self, env: simpy.Environment, lane: Lane, rules, memory, select, adcs,
                  waits, room, planes, ow: int, images: int, done, ledger, trace=None,
-                 held_back=None) -> None:
+                 held_back=None, depth: int = 2) -> None:
         self.env = env
         self.lane = lane
         self.rules = rules
@@ -155,6 +155,7 @@ class PlaneLane:
         # held_back(seq): event of the merge of the replica's seq-th position (its value:
         # the end of that position's output path)
         self.held_back = held_back
+        self.depth = depth  # positions the replica may have ahead of its output path
         self.ledger = ledger
         self.trace = trace
         self.slots = simpy.Container(env, rules.input_slots, init=rules.input_slots)
@@ -196,8 +197,8 @@ class PlaneLane:
         n = len(self.lane.positions)
         for seq in range(self.images * n):
             img, pos, b = yield self.loaded.get()
-            if seq >= 2 and self.held_back is not None and b:
-                out_end = yield self.held_back(seq - 2)
+            if seq >= self.depth and self.held_back is not None and b:
+                out_end = yield self.held_back(seq - self.depth)
                 if out_end > env.now:
                     yield env.timeout(out_end - env.now)
             if b == 0:

@@ -60,16 +60,36 @@ class TileMemory:
                 j = i % nb
                 acc[j] += sz / rate
                 read_end.append(acc[j])
-        # the bus carries the groups in order, each once read: one interval for the batch
-        first = prev = read_end[0]
+        # the bus carries the groups in order, each once read; groups that follow each
+        # other without a gap share one reservation
+        bus = self.bus
         ends = []
+        seg_start = seg_end = None
+        seg_len = 0.0
+        first_of_seg = 0
         for i, sz in enumerate(sizes):
-            s = read_end[i] if read_end[i] > prev else prev
-            prev = s + sz / bus_rate
-            ends.append(prev)
-        s, _ = self.bus.reserve(first, prev - first)
-        shift = s - first
-        return [e + shift for e in ends] if shift else ends
+            ready = read_end[i]
+            if seg_end is not None and ready > seg_end:  # a gap: book the segment so far
+                s, _ = bus.reserve(seg_start, seg_len)
+                shift = s - seg_start
+                for j in range(first_of_seg, i):
+                    ends[j] += shift
+                prev = ends[-1]
+                seg_start = seg_end = None
+                if ready < prev:
+                    ready = prev
+            if seg_start is None:
+                seg_start, seg_len, first_of_seg = ready, 0.0, i
+                seg_end = ready
+            seg_end += sz / bus_rate
+            seg_len += sz / bus_rate
+            ends.append(seg_end)
+        s, _ = bus.reserve(seg_start, seg_len)
+        shift = s - seg_start
+        if shift:
+            for j in range(first_of_seg, n):
+                ends[j] += shift
+        return ends
 
     def write_stage(self, nbytes: float, lat: float) -> tuple[Server, float, float]:
         """A bank write of *nbytes* as a ``cut_through`` stage."""

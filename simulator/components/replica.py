@@ -8,10 +8,12 @@ position's values flow through its activation units (layers with a fused activat
 its output register and an eDRAM bank write, pipelined one value per clock
 (``cut_through``). The position is complete when the write ends.
 
-The IMA output registers hold the results of one group per crossbar until the output
-path takes them, so a replica keeps at most two positions in flight: its lanes start
-streaming position k only after position k − 2 left the output path (a slow output path
-throttles the crossbars instead of queueing without bound).
+A position's values wait in the tile output register (``tile.output_register_bytes``)
+from the merge until their eDRAM write; the register is shared by the replicas that
+merge on the tile, so a replica holds at most D = max(2, its share / position bytes)
+positions there: its lanes start streaming position k only after position k − D left the
+output path (a slow output path throttles the crossbars instead of queueing without
+bound).
 
 - :class:`ReplicaMerge` (both fidelities): the output path of every replica of a layer.
   In ``plane`` fidelity a merge runs at the simulated time the position's last lane
@@ -27,6 +29,8 @@ throttles the crossbars instead of queueing without bound).
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 import simpy
 
@@ -54,6 +58,14 @@ class ReplicaMerge:
         self.tail: dict[int, list] = {}  # merge tile -> stages after the merge adds
         self.adds: dict[int, tuple] = {}  # replica -> S+A stage at its merge tile
         self.remote: dict[int, list] = {}  # replica -> [(tile index, S+A stage, bits)]
+        on_tile: dict[int, int] = {}
+        for rp in plan.replica_plans:
+            on_tile[rp.merge_tile] = on_tile.get(rp.merge_tile, 0) + 1
+        pos_bytes = max(out_c * rules.act_bytes, 1.0)
+        #: positions a replica may have between its lanes and the end of its output path
+        self.depth = {rp.index: max(2, int(rules.tile_register_bytes / on_tile[rp.merge_tile]
+                                           // pos_bytes))
+                      for rp in plan.replica_plans}
         for rp in plan.replica_plans:
             m = rp.merge_tile
             if m not in self.tail:
@@ -135,7 +147,7 @@ class GroupReplica:
             idx = [i for i, la in enumerate(rp.lanes) if la.tile == tile]
             batches.append((states[idx[0]].memory, idx, [states[i].nbytes for i in idx]))
         loaded = [0.0] * len(states)
-        behind = [_NEG, _NEG]  # output-path ends of the last two positions
+        behind = deque([_NEG] * merge.depth[rp.index])  # output-path ends, oldest first
         for img in range(self.images):
             per_lane = self.planes[img][blocks][:, positions].T.tolist()  # [position][lane]
             cur = -1
@@ -160,14 +172,13 @@ class GroupReplica:
                             t = f
                     for i, e in zip(idx, mem.load_batch(t, sizes), strict=True):
                         loaded[i] = e
-                hold = behind[0]
+                hold = behind.popleft()
                 last = now
                 for i, b in enumerate(per_lane[k]):
                     e = states[i].group(loaded[i], b, hold)
                     if e > last:
                         last = e
-                behind[0] = behind[1]
-                behind[1] = merge.merge(rp, img, pos, img * n + k, last)
+                behind.append(merge.merge(rp, img, pos, img * n + k, last))
 
 
 class PlaneMerge:
