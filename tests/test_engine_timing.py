@@ -364,11 +364,10 @@ def test_two_crossbars_share_one_adc(b: int, fidelity: str) -> None:
     #   L1 p2, ... back to back: each lane's next plane is read (100 ns) while the ADC
     #   works on the other lane's plane (2c = 101.5625 > 100), so the ADC never idles and
     #   the position's last conversion ends after 2b of them: r + 2*b*c.
-    # group (fluid pool): L0 reserves its planes first and converts each as soon as it is
-    #   read: [100 k, 100 k + c]; L1's samples take the ADC in the gaps between them
-    #   (49.22 of every 100 ns), falling 1.5625 ns further behind per plane until L0 is
-    #   done, so L1's last conversion ends when the ADC has done all 2b jobs: r + 2*b*c
-    #   too (b = 2: L1 p1 ends 252.34, p2 at 252.34 + c = 303.125).
+    # group (fluid pool): the replica's lanes convert their planes in the order their
+    #   samples are ready (ties: lane order): L0 p1 at 100 takes the ADC until 150.78,
+    #   L1 p1 (ready at 100) gets it next until 201.56, L0 p2 (ready at 200) waits for it
+    #   until 201.56, ...: the same alternation.
     #   b = 1: 100 + 2*50.78125  = 201.5625
     #   b = 2: 100 + 4*50.78125  = 303.125
     #   b = 8: 100 + 16*50.78125 = 912.5
@@ -378,15 +377,11 @@ def test_two_crossbars_share_one_adc(b: int, fidelity: str) -> None:
     assert res.latency_ns == pytest.approx(100 + 2 * b * 50.78125 + OUT16_2RB, abs=1e-9)
     assert res.latency_ns - OUT16_2RB == pytest.approx({1: 201.5625, 2: 303.125,
                                                         8: 912.5}[b], abs=1e-9)
+    # lane occupancy (first read to last conversion of the group): L0 wins the ADC at
+    # t = 100, so its last conversion is the (2b-1)-th: 100 + (2b-1) c; L1's is the
+    # 2b-th: 100 + 2 b c
     busy = res.timing.lane_busy_ns
-    if fidelity == "plane":
-        # lane occupancy (first read to last conversion of the group): L0 wins the ADC
-        # at t = 100 (process order), so its last conversion is the (2b-1)-th:
-        # 100 + (2b-1) c; L1's is the 2b-th: 100 + 2 b c
-        assert busy[("fc", 0, 0)] == pytest.approx(100 + (2 * b - 1) * 50.78125)
-    else:
-        # L0 converts each plane as soon as it is read: T(b)
-        assert busy[("fc", 0, 0)] == pytest.approx(T(b, 50.78125))
+    assert busy[("fc", 0, 0)] == pytest.approx(100 + (2 * b - 1) * 50.78125)
     assert busy[("fc", 0, 1)] == pytest.approx(100 + 2 * b * 50.78125)
 
 
@@ -404,8 +399,8 @@ def test_adc_sharing_streamed_group_within_3_percent_of_plane() -> None:
     # 3 images through the two lanes sharing one ADC. Per image the ADC has 16 jobs of
     # c = 50.78125 = 812.5 ns of work > the lanes' 8 x 100 ns of reads, so it is the
     # bottleneck and never idles from t = 100: image i's last conversion ends at
-    # 100 + 812.5 (i + 1) in plane fidelity (FIFO jobs); the fluid pool of group fidelity
-    # conserves the work, so its images end within 3 % of that (here exactly).
+    # 100 + 812.5 (i + 1) in plane fidelity (FIFO jobs); group fidelity converts the
+    # lanes' planes in the order they are ready on a work-conserving pool: within 3 %.
     hw = tiny_hw(crossbars=2, adcs=1)
     p = _sim(_two_row_blocks(), hw, 8, "plane", images=3)
     g = _sim(_two_row_blocks(), hw, 8, "group", images=3)

@@ -20,7 +20,6 @@ docs/model.md, not from the recorder:
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections import defaultdict
 from pathlib import Path

@@ -26,6 +26,7 @@ shift-and-add, and work in lockstep. Per group:
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 
 import simpy
@@ -41,7 +42,7 @@ class LaneState:
 
     __slots__ = ("lane", "memory", "select", "pools", "slots", "reader_free", "take",
                  "conv_free", "busy", "prev_end", "nbytes", "r", "c", "fast", "ledger",
-                 "trace", "select_ns", "kind")
+                 "trace", "select_ns", "kind", "_x", "_b", "_left", "_p", "last_end")
 
     def __init__(self, lane: Lane, rules, memory, select, pools, ledger, trace=None) -> None:
         self.lane = lane
@@ -103,6 +104,57 @@ class LaneState:
             trace_hold(self.trace, self.lane, first, end)
         return end
 
+    # -- shared ADCs: the planes of several lanes converted in the order they are ready --
+    def begin(self, loaded: float, b: int, hold: float = _NEG) -> float | None:
+        """Start a group on a shared ADC pool (see :func:`convert_in_order`): returns when
+        its first sample is ready for conversion, or None for a skipped group (done)."""
+        slots = self.slots
+        slots.popleft()
+        if self.select is not None:
+            loaded = self.select.reserve(loaded, self.select_ns)[1]
+        if b == 0:
+            end = loaded if loaded > self.reader_free else self.reader_free
+            slots.append(end)
+            self.ledger.record(end, end, self.kind, 0, 1)
+            self.last_end = end
+            return None
+        x = loaded if loaded > self.reader_free else self.reader_free
+        if hold > x:
+            x = hold
+        self._x, self._b, self._left = x, b, b
+        q = x + self.r
+        p = q if q > self.take else self.take
+        self._p = p
+        g = p if p > self.conv_free else self.conv_free
+        self.take = g
+        return g
+
+    def advance(self) -> float | None:
+        """Convert the sample taken at ``self.take``; returns when the next one is ready,
+        or None once the group's last plane is converted (its end in ``last_end``)."""
+        e = self._convert(self.take)
+        self.conv_free = e
+        self._left -= 1
+        if self._left:
+            q = self._p + self.r
+            p = q if q > self.take else self.take
+            self._p = p
+            g = p if p > e else e
+            self.take = g
+            return g
+        self.reader_free = self._p
+        x, b, end = self._x, self._b, e
+        self.slots.append(end)
+        busy_from = x if x > self.prev_end else self.prev_end
+        self.busy += end - busy_from
+        self.prev_end = end
+        self.ledger.record(x, end, self.kind, b, 1)
+        if self.trace:
+            self.trace.mvm(self.lane, x, end, b)
+            trace_hold(self.trace, self.lane, x + self.r, end)
+        self.last_end = end
+        return None
+
     def slot_free(self) -> float:
         """When the register slot for the lane's next group is free."""
         return self.slots[0]
@@ -132,6 +184,31 @@ class LaneState:
             if e > end:
                 end = e
         return end
+
+
+def convert_in_order(states: list[LaneState], loaded: list[float], bs: list[int],
+                     hold: float) -> float:
+    """Groups of several lanes on shared ADC pools, one output position: their planes are
+    converted in the order their samples are ready (FIFO, as ``plane`` fidelity's pool
+    serves them), each on the fluid pool. Returns when the last lane is done."""
+    heap = []
+    last = _NEG
+    for i, st in enumerate(states):
+        g = st.begin(loaded[i], bs[i], hold)
+        if g is None:
+            last = max(last, st.last_end)
+        else:
+            heap.append((g, i))
+    heapq.heapify(heap)
+    while heap:
+        _, i = heapq.heappop(heap)
+        st = states[i]
+        g = st.advance()
+        if g is None:
+            last = max(last, st.last_end)
+        else:
+            heapq.heappush(heap, (g, i))
+    return last
 
 
 class PlaneLane:

@@ -34,6 +34,7 @@ from collections import deque
 
 import simpy
 
+from simulator.components.crossbar_lane import convert_in_order
 from simulator.components.server import cut_through
 
 _NEG = -1e30
@@ -147,6 +148,7 @@ class GroupReplica:
             idx = [i for i, la in enumerate(rp.lanes) if la.tile == tile]
             batches.append((states[idx[0]].memory, idx, [states[i].nbytes for i in idx]))
         loaded = [0.0] * len(states)
+        shared = any(st.pools is not None for st in states)
         behind = deque([_NEG] * merge.depth[rp.index])  # output-path ends, oldest first
         for img in range(self.images):
             per_lane = self.planes[img][blocks][:, positions].T.tolist()  # [position][lane]
@@ -173,11 +175,14 @@ class GroupReplica:
                     for i, e in zip(idx, mem.load_batch(t, sizes), strict=True):
                         loaded[i] = e
                 hold = behind.popleft()
-                last = now
-                for i, b in enumerate(per_lane[k]):
-                    e = states[i].group(loaded[i], b, hold)
-                    if e > last:
-                        last = e
+                if shared:
+                    last = max(now, convert_in_order(states, loaded, per_lane[k], hold))
+                else:
+                    last = now
+                    for i, b in enumerate(per_lane[k]):
+                        e = states[i].group(loaded[i], b, hold)
+                        if e > last:
+                            last = e
                 behind.append(merge.merge(rp, img, pos, img * n + k, last))
 
 
