@@ -57,7 +57,8 @@ class ChipSimulation:
 
     def __init__(self, plans: dict[str, NodePlan], planes: dict[str, np.ndarray], hw,
                  ledger: EnergyLedger, images: int, fidelity: str, dynamic: bool = False,
-                 trace=None, load_timing: bool = True) -> None:
+                 trace=None, load_timing: bool = True, topo: NocTopology | None = None,
+                 ) -> None:
         if fidelity not in ("group", "plane"):
             raise ValueError(f"event engine runs 'group' or 'plane' fidelity, not {fidelity!r}")
         env = self.env = simpy.Environment()
@@ -73,7 +74,7 @@ class ChipSimulation:
         self.kinds = {cls: busy_kind(ledger, label, cls) for cls, label in (
             ("edram", "eDRAM banks"), ("bus", "eDRAM-to-IMA bus"),
             ("digital", "tile digital units"), ("noc", "NoC ports and links"))}
-        self.noc = Noc(NocTopology(hw), rules, ledger, clock, trace)
+        self.noc = Noc(topo or NocTopology(hw), rules, ledger, clock, trace)
         self.memories: dict[int, TileMemory] = {}
         self.units: dict[int, TileUnits] = {}
         self.selects: dict[int, Server] = {}

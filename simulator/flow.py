@@ -147,8 +147,6 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     *progress* receives one line per phase; *bars* shows tqdm progress bars for the
     simulation (in simulated time).
     """
-    from simulator.trace import TraceRecorder
-
     say = progress or (lambda _msg: None)
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     # torch's intra-op threads spin while waiting: on a busy 2-core machine two threads
@@ -156,53 +154,80 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     torch.set_num_threads(int(os.environ.get("REDYSIM_TORCH_THREADS", "1")))
     wall: dict[str, float] = {}
     hw, wl, mapping = prepare(sc, wall, say)
+    from simulator.simulate import prepare_timing
+
+    t = time.perf_counter()
+    # the work plan, routes and packets are the same for every pipeline: once, here
+    args = (wl.traced.graph, mapping, hw, sc.simulation,
+            prepare_timing(wl.traced.graph, mapping, hw))
+    wall["plan"] = time.perf_counter() - t
+    workers = min(sc.simulation.workers, len(sc.pipelines))
     t = time.perf_counter()
     specs = layer_specs(wl.traced, mapping)
     module = wl.traced.module
     scales = calibrate_scales(module, specs, wl.calib_inputs, sc.quantization)
-    say(f"capturing activations and applying {len(sc.pipelines)} precision policies")
+    say(f"capturing activations and applying {len(sc.pipelines)} precision policies"
+        + (f"; simulating ({sc.simulation.fidelity}, {sc.simulation.images} image(s), "
+           f"{workers} processes) as each is ready" if workers > 1 else ""))
     from tqdm import tqdm
 
-    prec = {}
-    for name, spec in tqdm(sc.pipelines.items(), desc="capture + policies", unit="pipeline",
-                           disable=not bars, leave=False):
-        # one forward pass per pipeline, the policy applied inside it
-        prec.update(compute_precision(module, specs, wl.eval_inputs, scales,
-                                      sc.quantization, {name: spec}, labels=wl.eval_labels))
-    float_acc = None
-    if wl.eval_labels is not None:
-        from workloads.precision import float_accuracy
-
-        float_acc = float_accuracy(module, wl.eval_inputs, wl.eval_labels)
-    wall["precision"] = time.perf_counter() - t
-    jobs = []
-    for i, (name, pp) in enumerate(prec.items()):
-        planes = {layer: lp.planes for layer, lp in pp.layers.items()}
-        trace = None
-        if sc.simulation.trace and sc.simulation.fidelity != "analytic":
-            trace = TraceRecorder(name, _trace_every(sc, planes), pid_offset=i * 1_000_000)
-        jobs.append((name, pp.policy.policy, planes, trace))
-    workers = min(sc.simulation.workers, len(jobs))
-    say(f"simulating {len(jobs)} pipeline(s) ({sc.simulation.fidelity}, "
-        f"{sc.simulation.images} image(s)" + (f", {workers} processes)" if workers > 1 else ")"))
-    args = (wl.traced.graph, mapping, hw, sc.simulation)
+    prec: dict[str, PipelinePrecision] = {}
     results: dict[str, PipelineResult] = {}
+    pool, pending = None, []
     if workers > 1:
         import multiprocessing as mp
 
         global _SHARED
         _SHARED = args  # inherited by the forked workers, not pickled
-        with mp.get_context("fork").Pool(workers) as pool:
-            for name, res, dt in pool.imap(_simulate_job, [(j, False) for j in jobs]):
+        pool = mp.get_context("fork").Pool(workers)
+    try:
+        for i, (name, spec) in enumerate(tqdm(sc.pipelines.items(), desc="capture + policies",
+                                              unit="pipeline", disable=not bars,
+                                              leave=False)):
+            # one forward pass per pipeline, the policy applied inside it; its simulation
+            # starts in a worker while the next pipeline is captured
+            prec.update(compute_precision(module, specs, wl.eval_inputs, scales,
+                                          sc.quantization, {name: spec},
+                                          labels=wl.eval_labels))
+            if pool is not None:
+                pending.append(pool.apply_async(
+                    _simulate_job, (((_job(sc, i, name, prec[name])), False),)))
+        float_acc = None
+        if wl.eval_labels is not None:
+            from workloads.precision import float_accuracy
+
+            float_acc = float_accuracy(module, wl.eval_inputs, wl.eval_labels)
+        wall["precision"] = time.perf_counter() - t
+        if pool is None:
+            say(f"simulating {len(prec)} pipeline(s) ({sc.simulation.fidelity}, "
+                f"{sc.simulation.images} image(s))")
+            for i, (name, pp) in enumerate(prec.items()):
+                name, res, dt = _simulate_job((_job(sc, i, name, pp), bars), args)
                 results[name] = res
                 wall[f"simulate:{name}"] = dt
+        else:
+            for r in pending:
+                name, res, dt = r.get()
+                results[name] = res
+                wall[f"simulate:{name}"] = dt
+            pool.close()
+            pool.join()
+    finally:
+        if pool is not None:
+            pool.terminate()  # no worker left behind (a no-op after join)
         _SHARED = None
-    else:
-        for job in jobs:
-            name, res, dt = _simulate_job((job, bars), args)
-            results[name] = res
-            wall[f"simulate:{name}"] = dt
     return RunResult(sc, hw, wl, mapping, prec, results, float_acc, wall)
+
+
+def _job(sc: Scenario, index: int, name: str, pp: PipelinePrecision) -> tuple:
+    """(name, policy, bit planes, trace recorder) of one pipeline's simulation."""
+    from simulator.trace import TraceRecorder
+
+    planes = {layer: lp.planes for layer, lp in pp.layers.items()}
+    trace = None
+    if sc.simulation.trace and sc.simulation.fidelity != "analytic":
+        trace = TraceRecorder(name, _trace_every(sc, planes), pid_offset=index * 1_000_000)
+    return (name, pp.policy.policy, planes, trace)
 
 
 _SHARED: tuple | None = None
@@ -211,12 +236,12 @@ _SHARED: tuple | None = None
 def _simulate_job(job_and_bars: tuple, shared: tuple | None = None) -> tuple:
     """Simulate one pipeline (in a forked worker, *shared* comes from the parent)."""
     (name, policy, planes, trace), bars = job_and_bars
-    graph, mapping, hw, sim = shared if shared is not None else _SHARED
+    graph, mapping, hw, sim, prepared = shared if shared is not None else _SHARED
     t = time.perf_counter()
     res = simulate_pipeline(graph, mapping, hw, planes, policy, name, sim.fidelity,
                             sim.images, power_gating=sim.power_gating, trace=trace,
                             progress=bars, load_timing=sim.load_timing,
-                            warmup=sim.warmup_images)
+                            warmup=sim.warmup_images, prepared=prepared)
     return name, res, time.perf_counter() - t
 
 

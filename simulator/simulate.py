@@ -8,13 +8,13 @@ import networkx as nx
 import numpy as np
 
 from simulator.analytic import analytic_timing, book_analytic
-from simulator.bound import busiest_by_class, demands, noc_load, throughput_bound
+from simulator.bound import NocLoad, busiest_by_class, demands, noc_load, throughput_bound
 from simulator.components.noc import NocTopology
 from simulator.engine import ChipSimulation, EngineResult
 from simulator.ledger import EnergyLedger
 from simulator.power import static_power_mw
 from simulator.timing import TILE_UNITS, TimingRules
-from simulator.workplan import Lane, NodePlan, build_plan
+from simulator.workplan import Lane, NodePlan, plan_structure, register_kinds
 
 BUSY_CLASSES = ("crossbar", "adc", "digital", "edram", "bus", "noc")
 
@@ -75,6 +75,22 @@ class PipelineResult:
         return p / g if g else 0.0
 
 
+@dataclass
+class TimingPlan:
+    """What every pipeline of a run shares: node plans, NoC routes, packets per image."""
+
+    plans: dict[str, NodePlan]
+    topo: NocTopology
+    noc: NocLoad
+
+
+def prepare_timing(graph: nx.DiGraph, mapping, hw) -> TimingPlan:
+    """Plan the work of the mapped network once for all its pipelines."""
+    plans = plan_structure(graph, mapping, hw)
+    topo = NocTopology(hw)
+    return TimingPlan(plans, topo, noc_load(plans, topo, TimingRules(hw)))
+
+
 def _dynamic(policy: str) -> bool:
     return policy != "static"
 
@@ -101,19 +117,21 @@ def measured_throughput(done_ns: list[float], warmup: int) -> tuple[float | None
 def simulate_pipeline(graph: nx.DiGraph, mapping, hw, planes: dict[str, np.ndarray],
                       policy: str, name: str, fidelity: str, images: int,
                       power_gating: bool = True, trace=None, progress: bool = False,
-                      load_timing: bool = True, warmup: int = 1) -> PipelineResult:
+                      load_timing: bool = True, warmup: int = 1,
+                      prepared: TimingPlan | None = None) -> PipelineResult:
     """Run one pipeline at the requested fidelity.
 
     *planes* maps each weight layer to its bit planes per group, uint8 array of shape
     (images, row_blocks, positions). Images beyond those captured reuse them cyclically.
+    *prepared* (:func:`prepare_timing`) lets the pipelines of a run share their plans.
     """
     planes = {k: _cycle_images(v, images) for k, v in planes.items()}
     dynamic = _dynamic(policy)
     ledger = EnergyLedger(hw.energy.per_event(), float(hw.crossbar.read_ns), BUSY_CLASSES)
-    plans = build_plan(graph, mapping, hw, ledger, dynamic)
+    prepared = prepared or prepare_timing(graph, mapping, hw)
+    plans, topo, noc = prepared.plans, prepared.topo, prepared.noc
+    register_kinds(plans, ledger, dynamic)
     rules = TimingRules(hw, load_timing)
-    topo = NocTopology(hw)
-    noc = noc_load(plans, topo, rules)
     if fidelity == "analytic" or progress:
         estimate = analytic_timing(plans, planes, rules, topo, images, dynamic)
     if fidelity == "analytic":
@@ -123,7 +141,7 @@ def simulate_pipeline(graph: nx.DiGraph, mapping, hw, planes: dict[str, np.ndarr
                               for k, d in noc.traffic.items()}
     else:
         sim = ChipSimulation(plans, planes, hw, ledger, images, fidelity, dynamic, trace,
-                             load_timing)
+                             load_timing, topo)
         timing = sim.run(progress_total_ns=estimate.result.end_ns if progress else None,
                          label=name)
     ledger.flush()

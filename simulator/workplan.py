@@ -31,7 +31,7 @@ from simulator.ledger import ActivityKind, EnergyLedger, event_vector
 from simulator.timing import plane_duration, psum_bits
 
 __all__ = ["WEIGHT_KINDS", "EdgePlan", "ImaPart", "Lane", "NodePlan", "ReplicaPlan",
-           "build_plan", "plane_duration"]
+           "build_plan", "plan_structure", "plane_duration", "register_kinds"]
 
 WEIGHT_KINDS = ("conv", "linear")
 
@@ -63,7 +63,8 @@ class Lane:
     conv_ns: float  # time to convert one plane of all its crossbars on a free ADC pool
     tile: int = 0  # the tile its groups are loaded from (its first crossbar's)
     in_channels: tuple[int, int] = (0, 0)  # input channels (features) its rows read
-    kind_mvm: int = -1
+    kind: ActivityKind | None = None  # what one MVM costs (static policy)
+    kind_mvm: int = -1  # its id in the pipeline's ledger (register_kinds)
 
     @property
     def key(self) -> tuple[str, int, int]:
@@ -152,6 +153,7 @@ class NodePlan:
     row_out_bytes: float = 0.0
     out_edges: list[EdgePlan] = field(default_factory=list)
     in_edges: dict[str, EdgePlan] = field(default_factory=dict)
+    kinds: dict[str, ActivityKind] = field(default_factory=dict)  # attribute -> kind
 
     @property
     def positions(self) -> int:
@@ -182,6 +184,18 @@ DIGITAL_UNIT = {"maxpool": "maxpool", "avgpool": "tile_shift_add", "add": "tile_
 def build_plan(graph: nx.DiGraph, mapping, hw, ledger: EnergyLedger, dynamic: bool,
                ) -> dict[str, NodePlan]:
     """Build the node plans of one pipeline and register their activity kinds in *ledger*."""
+    plans = plan_structure(graph, mapping, hw)
+    register_kinds(plans, ledger, dynamic)
+    return plans
+
+
+def plan_structure(graph: nx.DiGraph, mapping, hw) -> dict[str, NodePlan]:
+    """The node plans without ledger ids: the same for every pipeline of a run.
+
+    :func:`register_kinds` gives them their activity-kind ids in one pipeline's ledger;
+    it registers in a fixed order, so the ids are the same for every pipeline and one
+    structure can serve several pipelines.
+    """
     from simulator.transfers import plan_edge
 
     B = int(hw.activations.bits)
@@ -200,7 +214,7 @@ def build_plan(graph: nx.DiGraph, mapping, hw, ledger: EnergyLedger, dynamic: bo
             _, ph, pw = _hw(tuple(graph.nodes[prod]["out_shape"]))
             plan.thresholds[prod] = _thresholds(a, kind, oh, ph, pw)
         if kind in WEIGHT_KINDS:
-            _weight_plan(plan, a, mapping.layers[name], hw, ledger, dynamic)
+            _weight_plan(plan, a, mapping.layers[name], hw)
         else:
             ev, values = _digital_row_events(a, kind, graph, name, B)
             plan.unit = DIGITAL_UNIT.get(kind)
@@ -208,14 +222,14 @@ def build_plan(graph: nx.DiGraph, mapping, hw, ledger: EnergyLedger, dynamic: bo
             plan.row_act = float(ev.get("activation", 0.0))
             plan.row_in_bytes = float(ev.pop("_in_bytes", 0.0))
             plan.row_out_bytes = float(ev.pop("_out_bytes", 0.0))
-            plan.kind_output = ledger.register(ActivityKind(
-                f"{name}/row", name, event_vector({}), event_vector(ev)))
-        plan.kind_noc = ledger.register(ActivityKind(
-            f"{name}/noc", name, event_vector({"router_flit_hop": 1}), event_vector({})))
-        plan.kind_recv = ledger.register(ActivityKind(
-            f"{name}/noc-recv", name, event_vector({"edram_byte": 1}), event_vector({})))
-        plan.kind_offchip = ledger.register(ActivityKind(
-            f"{name}/offchip", name, event_vector({"offchip_byte": 1}), event_vector({})))
+            plan.kinds["kind_output"] = ActivityKind(
+                f"{name}/row", name, event_vector({}), event_vector(ev))
+        plan.kinds["kind_noc"] = ActivityKind(
+            f"{name}/noc", name, event_vector({"router_flit_hop": 1}), event_vector({}))
+        plan.kinds["kind_recv"] = ActivityKind(
+            f"{name}/noc-recv", name, event_vector({"edram_byte": 1}), event_vector({}))
+        plan.kinds["kind_offchip"] = ActivityKind(
+            f"{name}/offchip", name, event_vector({"offchip_byte": 1}), event_vector({}))
         plans[name] = plan
     alloc = _edram_alloc(graph, hw)
     for u in order:
@@ -226,7 +240,25 @@ def build_plan(graph: nx.DiGraph, mapping, hw, ledger: EnergyLedger, dynamic: bo
     return plans
 
 
-def _weight_plan(plan: NodePlan, a: dict, lm, hw, ledger: EnergyLedger, dynamic: bool) -> None:
+def register_kinds(plans: dict[str, NodePlan], ledger: EnergyLedger, dynamic: bool) -> None:
+    """Register every plan's activity kinds in *ledger* and store their ids on the plans.
+
+    Dynamic policies (every policy but ``static``) add one precision selection per group.
+    """
+    select = event_vector({"precision_select": 1})
+    for plan in sorted(plans.values(), key=lambda p: p.order):
+        for attr, kind in plan.kinds.items():
+            setattr(plan, attr, ledger.register(kind))
+        for lane in plan.lanes:
+            kind = lane.kind
+            if dynamic:
+                kind = ActivityKind(kind.name, kind.layer, kind.per_unit,
+                                    kind.per_occurrence + select, kind.busy,
+                                    kind.busy_per_unit)
+            lane.kind_mvm = ledger.register(kind)
+
+
+def _weight_plan(plan: NodePlan, a: dict, lm, hw) -> None:
     """Lanes, replicas and per-position output costs of a conv / linear layer."""
     name = plan.name
     B = int(hw.activations.bits)
@@ -246,8 +278,8 @@ def _weight_plan(plan: NodePlan, a: dict, lm, hw, ledger: EnergyLedger, dynamic:
         "tile_output_register": plan.out_c,
         "edram_byte": plan.out_c * B / 8.0,
     }
-    plan.kind_output = ledger.register(ActivityKind(
-        f"{name}/output", name, event_vector({}), event_vector(out_events)))
+    plan.kinds["kind_output"] = ActivityKind(
+        f"{name}/output", name, event_vector({}), event_vector(out_events))
     P = plan.positions
     pbits = psum_bits(hw)
     for r in range(lm.replicas):
@@ -278,14 +310,13 @@ def _weight_plan(plan: NodePlan, a: dict, lm, hw, ledger: EnergyLedger, dynamic:
                        "input_register_bit": n_rows * n_x}
             conv_ev = {"sh_sample": cols, "adc_conversion": cols,
                        "ima_shift_add": cols, "ima_output_register": cols}
-            group_ev = {"edram_byte": n_rows * B / 8.0, "bus_byte": n_rows * B / 8.0,
-                        "precision_select": 1 if dynamic else 0}
+            group_ev = {"edram_byte": n_rows * B / 8.0, "bus_byte": n_rows * B / 8.0}
             # busy instance-time per plane: every crossbar reads for read_ns, an ADC
             # converts each active column in 1 / rate
-            lane.kind_mvm = ledger.register(ActivityKind(
+            lane.kind = ActivityKind(
                 f"{name}/r{r}/rb{rb_i}", name, event_vector({**read_ev, **conv_ev}),
                 event_vector(group_ev),
-                busy_per_unit={"crossbar": n_x * read_ns, "adc": cols / rate}))
+                busy_per_unit={"crossbar": n_x * read_ns, "adc": cols / rate})
             lanes.append(lane)
             plan.lanes.append(lane)
         plan.replica_plans.append(_replica_plan(r, lanes, lm, int(slots[0].tile), pbits))
