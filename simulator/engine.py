@@ -19,7 +19,7 @@ import numpy as np
 import simpy
 
 from simulator.components.adc_pool import FluidAdcPool, SimpyAdcPools
-from simulator.components.crossbar_lane import LaneState, PlaneLane
+from simulator.components.crossbar_lane import LaneState, PlaneLane, SharedAdcArbiter
 from simulator.components.digital_unit import DigitalNode, TileUnits
 from simulator.components.edram_buffer import InputBuffers
 from simulator.components.edram_port import TileMemory
@@ -84,6 +84,8 @@ class ChipSimulation:
         self.adc_rate = float(hw.ima.adc_rate_gsps)
         self.shared_adcs = int(hw.ima.adcs) < int(hw.ima.crossbars)
         self.fluid: dict[int, FluidAdcPool] = {}
+        self.arbiter = (SharedAdcArbiter(env) if fidelity == "group" and self.shared_adcs
+                        else None)
         self.simpy_adcs = (SimpyAdcPools(env, self.adc_size, self.adc_rate, lanes)
                            if fidelity == "plane" and self.shared_adcs else None)
         self.progress: dict[str, list[FeatureMapProgress]] = {
@@ -166,7 +168,7 @@ class ChipSimulation:
                 waits = [w for t in dict.fromkeys(la.tile for la in rp.lanes)
                          for w in self.inputs(plan, t)]
                 proc = GroupReplica(self.env, plan, rp, states, waits, room, planes,
-                                    self.images, merge)
+                                    self.images, merge, self.arbiter)
                 self.env.process(proc.run())
             return
         acc = PlaneMerge(merge)

@@ -307,10 +307,13 @@ def write_results(rr, out_dir: Path) -> dict[str, Any]:
                             "write_s": time.perf_counter() - t0}
         (out_dir / "summary.json").write_text(
             json.dumps(summary, indent=2, default=json_default))
+    import os
+
     from simulator.plots import draw_all
     from simulator.report_html import write_report
 
-    draw_all(out_dir)
+    # PNG only here (the report embeds them); `redysim plot DIR --format svg` adds vectors
+    draw_all(out_dir, formats=("png",), processes=min(os.cpu_count() or 1, 4))
     write_report(out_dir)
     return summary
 

@@ -186,29 +186,65 @@ class LaneState:
         return end
 
 
-def convert_in_order(states: list[LaneState], loaded: list[float], bs: list[int],
-                     hold: float) -> float:
-    """Groups of several lanes on shared ADC pools, one output position: their planes are
-    converted in the order their samples are ready (FIFO, as ``plane`` fidelity's pool
-    serves them), each on the fluid pool. Returns when the last lane is done."""
+def convert_in_order(requests: list[tuple[list[LaneState], list[float], list[int], float]],
+                     ) -> list[float]:
+    """Groups of several lanes on shared ADC pools: their planes are converted in the
+    order their samples are ready (FIFO, as ``plane`` fidelity's pool serves them; ties in
+    request order), each on its IMA's fluid pool.
+
+    *requests*: (lane states, load times, bit planes, hold) of one output position each.
+    Returns when the last lane of each request is done.
+    """
     heap = []
-    last = _NEG
-    for i, st in enumerate(states):
-        g = st.begin(loaded[i], bs[i], hold)
-        if g is None:
-            last = max(last, st.last_end)
-        else:
-            heap.append((g, i))
+    last = [_NEG] * len(requests)
+    for j, (states, loaded, bs, hold) in enumerate(requests):
+        for i, st in enumerate(states):
+            g = st.begin(loaded[i], bs[i], hold)
+            if g is None:
+                last[j] = max(last[j], st.last_end)
+            else:
+                heap.append((g, j, i))
     heapq.heapify(heap)
     while heap:
-        _, i = heapq.heappop(heap)
-        st = states[i]
+        _, j, i = heapq.heappop(heap)
+        st = requests[j][0][i]
         g = st.advance()
         if g is None:
-            last = max(last, st.last_end)
+            last[j] = max(last[j], st.last_end)
         else:
-            heapq.heappush(heap, (g, i))
+            heapq.heappush(heap, (g, j, i))
     return last
+
+
+class SharedAdcArbiter:
+    """Converts the groups asked for at one simulated instant together (group fidelity).
+
+    The replica processes woken by one event (a row arriving) run one after the other
+    at the same simulated time; each hands its position's groups here and waits for a
+    zero-delay event, processed after all of them, that converts every request's planes
+    in the order they are ready (:func:`convert_in_order`). So replicas starting together
+    share the ADC pools as the plane-level FIFO does, whatever order SimPy woke them in.
+    """
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self.batch: list[tuple] = []
+        self.events: list[simpy.Event] = []
+
+    def request(self, states, loaded, bs, hold) -> simpy.Event:
+        """Event whose value is when the position's last lane is converted."""
+        if not self.batch:
+            self.env.timeout(0).callbacks.append(self._resolve)
+        ev = self.env.event()
+        self.batch.append((states, list(loaded), bs, hold))
+        self.events.append(ev)
+        return ev
+
+    def _resolve(self, _ev) -> None:
+        batch, events = self.batch, self.events
+        self.batch, self.events = [], []
+        for ev, end in zip(events, convert_in_order(batch), strict=True):
+            ev.succeed(end)
 
 
 class PlaneLane:

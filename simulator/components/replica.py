@@ -34,7 +34,6 @@ from collections import deque
 
 import simpy
 
-from simulator.components.crossbar_lane import convert_in_order
 from simulator.components.server import cut_through
 
 _NEG = -1e30
@@ -123,7 +122,7 @@ class GroupReplica:
     """SimPy process of one replica at ``group`` fidelity (see the module docstring)."""
 
     def __init__(self, env: simpy.Environment, plan, rp, states, waits, room, planes,
-                 images: int, merge: ReplicaMerge) -> None:
+                 images: int, merge: ReplicaMerge, arbiter=None) -> None:
         self.env = env
         self.plan = plan
         self.rp = rp
@@ -133,6 +132,7 @@ class GroupReplica:
         self.planes = planes  # (images, row blocks, positions) bit planes of the layer
         self.images = images
         self.merge = merge
+        self.arbiter = arbiter  # SharedAdcArbiter when the lanes share ADC pools
 
     def run(self):
         """Run the replica's groups, position by position, image by image."""
@@ -148,7 +148,7 @@ class GroupReplica:
             idx = [i for i, la in enumerate(rp.lanes) if la.tile == tile]
             batches.append((states[idx[0]].memory, idx, [states[i].nbytes for i in idx]))
         loaded = [0.0] * len(states)
-        shared = any(st.pools is not None for st in states)
+        shared = self.arbiter is not None and any(st.pools is not None for st in states)
         behind = deque([_NEG] * merge.depth[rp.index])  # output-path ends, oldest first
         for img in range(self.images):
             per_lane = self.planes[img][blocks][:, positions].T.tolist()  # [position][lane]
@@ -176,7 +176,8 @@ class GroupReplica:
                         loaded[i] = e
                 hold = behind.popleft()
                 if shared:
-                    last = max(now, convert_in_order(states, loaded, per_lane[k], hold))
+                    last = yield self.arbiter.request(states, loaded, per_lane[k], hold)
+                    last = max(now, last)
                 else:
                     last = now
                     for i, b in enumerate(per_lane[k]):
