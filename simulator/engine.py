@@ -100,11 +100,26 @@ class ChipSimulation:
                 u, v = ep.producer, ep.consumer
                 if ep.remote:
                     self.fanouts[(u, v)] = Fanout(env, ep, plan, self.progress[u], self.noc,
-                                                  self.memory, self.act_bits)
+                                                  self.memory, self.act_bits,
+                                                  self._send_window(plan, ep))
                 if ep.cap_rows is not None:
                     self.buffers.bound(plan, plans[v], ep, self.progress[v])
         self.output_nodes = [n for n, p in plans.items() if p.kind == "output"]
         self.lane_states: list = []
+
+    def _send_window(self, plan: NodePlan, ep) -> int:
+        """Rows of *plan* its tiles' output registers hold while they are being sent."""
+        return max(2, int(len(plan.tiles) * self.rules.tile_register_bytes
+                          // max(ep.row_bytes, 1.0)))
+
+    def room(self, name: str) -> list:
+        """What node *name* waits for before an output row: room in its consumers'
+        buffers and in its send windows."""
+        out = list(self.buffers.of(name))
+        for (u, _v), f in self.fanouts.items():
+            if u == name:
+                out += f.room()
+        return out
 
     # -- components, created on first use -------------------------------------------------
     def memory(self, tile: int) -> TileMemory:
@@ -157,7 +172,7 @@ class ChipSimulation:
         merge = ReplicaMerge(self.env, plan, self.rules, self.noc, self.tile_units,
                              self.memory, self.outputs[plan.name], self.ledger,
                              publish=self.fidelity == "plane")
-        room = self.buffers.of(plan.name)
+        room = self.room(plan.name)
         planes = self.planes[plan.name]
         if self.fidelity == "group":
             for rp in plan.replica_plans:
@@ -219,7 +234,7 @@ class ChipSimulation:
                 self._start_weight(plan)
             else:
                 node = DigitalNode(env, plan, self.rules, self.images,
-                                   lambda t, p=plan: self.inputs(p, t), self.buffers.of(name),
+                                   lambda t, p=plan: self.inputs(p, t), self.room(name),
                                    self.memory, self.tile_units, self.outputs[name],
                                    self.ledger, self.trace)
                 env.process(node.run())
