@@ -225,6 +225,16 @@ def write_tiles_csv(rr, path: Path) -> None:
                             f"{busy[tile] / (xbars[tile] * span):.6f}"])
 
 
+def _measured(p: dict[str, Any]) -> str:
+    """Measured throughput, marked when it exceeds the bound (a transient)."""
+    m = p.get("throughput_measured_ips")
+    if m is None:
+        return "-"
+    bound = p.get("throughput_bound_ips")
+    return f"{m:.1f}" + (" (transient)" if bound is not None and m > bound * (1 + 1e-9)
+                         else "")
+
+
 def _unit_label(unit: dict | None) -> str:
     """Short name of the bounding unit: its class and instance."""
     if not unit:
@@ -242,9 +252,7 @@ def format_table(summary: dict[str, Any]) -> str:
         rows.append((label, [format(fn(pipes[n]), fmt) for n in names]))
 
     add("latency (µs)", lambda p: p["latency_ns"] / 1e3, ".2f")
-    rows.append(("throughput, measured (img/s)", [
-        "-" if pipes[n].get("throughput_measured_ips") is None
-        else format(pipes[n]["throughput_measured_ips"], ".1f") for n in names]))
+    rows.append(("throughput, measured (img/s)", [_measured(pipes[n]) for n in names]))
     add("throughput bound (img/s)", lambda p: p.get("throughput_bound_ips", float("nan")),
         ".1f")
     rows.append(("  bound by", [_unit_label(pipes[n].get("bounding_unit")) for n in names]))
