@@ -4,8 +4,8 @@ Tracks: one process per tile ("tile N"), inside it one thread per lane (a row bl
 a layer replica, with its IMA) and one per digital node, plus a counter track per IMA
 ADC pool (ADCs in use); a "NoC" process with one thread per port and link. Every lane
 MVM is a complete ("X") event named by its layer.
-``sample_every`` keeps one MVM in k per lane (all digital steps and counters are kept)
-so that large networks stay small on disk.
+``sample_every`` keeps one MVM in k per lane and one NoC packet in k (all digital steps are
+kept; sampled traces drop the ADC counters) so that large networks stay small on disk.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class TraceRecorder:
         self._threads: dict[tuple[int, str], int] = {}
         self._pids: set[int] = set()
         self._count: dict[int, int] = {}
+        self._packets = 0
         self._adc_deltas: dict[tuple[int, int], list[tuple[float, int]]] = {}
 
     def _process(self, pid: int, name: str) -> None:
@@ -67,6 +68,12 @@ class TraceRecorder:
         tid = self._tid(pid, f"digital: {node}")
         self.events.append({"ph": "X", "name": node, "cat": "digital", "pid": pid, "tid": tid,
                             "ts": t0 / 1e3, "dur": (t1 - t0) / 1e3})
+
+    def keep_packet(self) -> bool:
+        """Whether the next NoC packet is on the sampling grid (one in sample_every)."""
+        n = self._packets
+        self._packets = n + 1
+        return not n % self.sample_every
 
     def link(self, key: tuple, producer: str, t0: float, t1: float) -> None:
         """One packet holding a NoC port or link (tracks grouped in a 'NoC' process).

@@ -426,10 +426,11 @@ def test_trace_sampling(tmp_path) -> None:
         n_groups = sum(lane.groups for lane in lanes.values())
         n_mvm = sum(len(v) for v in by_lane.values())
         assert n_groups / 4 <= n_mvm <= n_groups / 4 + len(lanes)
-        # digital steps and NoC transfers are all kept: pool1 4 rows + pool2 2 rows per
-        # image; the NoC holds add up to the ports' and links' busy time
+        # digital steps are all kept: pool1 4 rows + pool2 2 rows per image; NoC packets
+        # one in 4 (all the ports and links of a kept packet): about a quarter of the
+        # ports' and links' busy time
         digital = [e for e in evs if e["ph"] == "X" and e["cat"] == "digital"]
         assert len(digital) == IMAGES * (4 + 2)
         noc = sum(e["dur"] * 1e3 for e in evs if e["ph"] == "X" and e["cat"] == "noc")
-        assert noc == pytest.approx(sum(rr.pipelines[name].timing.link_busy_ns.values()),
-                                    abs=1e-3 * len(evs))
+        total = sum(rr.pipelines[name].timing.link_busy_ns.values())
+        assert 0.1 * total < noc < 0.5 * total

@@ -120,7 +120,7 @@ class Noc:
         dur = flits * rules.noc_cycle_ns
         nbytes = bits / 8.0
         hop = rules.hop_ns
-        trace = self.trace
+        trace = self.trace if self.trace and self.trace.keep_packet() else None
         if len(dsts) == 1:
             stages, n_routers, offchip = self._route(src, dsts[0])
             s_prev, e_prev = t - hop, float("-inf")
