@@ -458,6 +458,9 @@ def test_output_register_bounds_throughput(fidelity: str) -> None:
                                  "busy_ns_per_image": pytest.approx(reg * w)}
     lane = next(u for u in res.busiest_units if u["unit"] == "crossbar lane")
     assert lane["busy_ns_per_image"] == pytest.approx(100 * w)
+    # the engine's register was busy for exactly that work: 3 images x 12 x 103.33 ns
+    assert res.timing.unit_busy_ns[("tile output register", "tile 0")] == pytest.approx(
+        3 * w * reg)
     # the stock isaac8 register (4 values per cycle) is 4x faster: the lane bounds it
     fast = _sim(_wide_1x1(w), tiny_hw(crossbars=4, adcs=4), 1, fidelity, images=3)
     assert fast.bounding_unit["unit"] == "crossbar lane"
