@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python bench/quickstart_time.py [--runs 3] [--pythonpath DIR] [--label L]
-                                              [--scenario configs/scenarios/quickstart.yaml]
+                                              [--images N] [--scenario SCENARIO]
 
 Runs ``python -m simulator.cli run SCENARIO -o TMP --force --quiet`` *runs* times, each
 in a fresh process (``--pythonpath`` puts another checkout's code first, e.g. the code
@@ -41,7 +41,7 @@ def loadavg() -> str:
         return ""
 
 
-def one_run(scenario: Path, pythonpath: str | None) -> dict:
+def one_run(scenario: Path, pythonpath: str | None, images: int | None = None) -> dict:
     """One CLI run in a fresh process; its figures."""
     tmp = Path(tempfile.mkdtemp(prefix="redysim-qs-"))
     out = tmp / "out"
@@ -49,12 +49,14 @@ def one_run(scenario: Path, pythonpath: str | None) -> dict:
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
     cmd = [sys.executable, "-m", "simulator.cli", "run", str(scenario), "-o", str(out),
-           "--force", "--quiet"]
+           "--force", "--quiet"] + (["--images", str(images)] if images else [])
     la0 = loadavg()
     try:
         with tempfile.TemporaryFile() as so, tempfile.TemporaryFile() as se:
             t0 = time.perf_counter()
-            p = subprocess.Popen(cmd, stdout=so, stderr=se, cwd=ROOT, env=env)
+            # `python -m` puts the working directory first on sys.path: run from the
+            # checkout whose code is measured
+            p = subprocess.Popen(cmd, stdout=so, stderr=se, cwd=pythonpath or ROOT, env=env)
             _, status, ru = os.wait4(p.pid, 0)
             wall = time.perf_counter() - t0
             so.seek(0)
@@ -83,13 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--pythonpath", default=None, help="code to run instead of this checkout")
     ap.add_argument("--label", default="this checkout")
+    ap.add_argument("--images", type=int, default=None, help="override simulation.images")
     ap.add_argument("--scenario", default=str(ROOT / "configs" / "scenarios" /
                                               "quickstart.yaml"))
     ap.add_argument("--out", default="/tmp/redysim-quickstart-time.json")
     args = ap.parse_args(argv)
     rows = []
     for i in range(args.runs):
-        r = one_run(Path(args.scenario), args.pythonpath)
+        r = one_run(Path(args.scenario), args.pythonpath, args.images)
         rows.append(r)
         ph = r["phases"]
         sims = {k.split(":", 1)[1]: round(v, 2) for k, v in ph.items() if k.startswith("sim")}

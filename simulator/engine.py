@@ -25,7 +25,12 @@ from simulator.components.edram_buffer import InputBuffers
 from simulator.components.edram_port import TileMemory
 from simulator.components.fanout import Fanout
 from simulator.components.noc import Noc, NocTopology
-from simulator.components.replica import GroupReplica, PlaneMerge, ReplicaMerge
+from simulator.components.replica import (
+    GroupReplica,
+    PlaneMerge,
+    ReplicaMerge,
+    ReplicaPlanes,
+)
 from simulator.components.server import Server
 from simulator.dataflow import FeatureMapProgress, NodeOutput
 from simulator.errors import SimulationError
@@ -175,6 +180,7 @@ class ChipSimulation:
         room = self.room(plan.name)
         planes = self.planes[plan.name]
         if self.fidelity == "group":
+            per_replica = ReplicaPlanes(planes, plan.replicas)
             for rp in plan.replica_plans:
                 states = [LaneState(lane, self.rules, self.memory(lane.tile),
                                     self.select(lane.parts[0].ima), self._pools(lane),
@@ -182,7 +188,7 @@ class ChipSimulation:
                 self.lane_states += states
                 waits = [w for t in dict.fromkeys(la.tile for la in rp.lanes)
                          for w in self.inputs(plan, t)]
-                proc = GroupReplica(self.env, plan, rp, states, waits, room, planes,
+                proc = GroupReplica(self.env, plan, rp, states, waits, room, per_replica,
                                     self.images, merge, self.arbiter)
                 self.env.process(proc.run())
             return

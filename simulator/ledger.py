@@ -121,6 +121,12 @@ class EnergyLedger:
         if len(self._buf) >= self.flush_every:
             self.flush()
 
+    def appender(self):
+        """A fast ``append((t0, t1, kind, units, occurrences, busy_scale))`` for engines
+        that book one record per MVM; the buffer is folded by the next :meth:`record`
+        that finds it full, or by :meth:`flush`."""
+        return self._buf.append
+
     def add_static(self, component: str, energy_pj: float) -> None:
         """Book static (leakage) energy of a component for the whole run."""
         self.static_pj[component] = self.static_pj.get(component, 0.0) + energy_pj

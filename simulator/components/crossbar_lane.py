@@ -42,7 +42,7 @@ class LaneState:
 
     __slots__ = ("lane", "memory", "select", "pools", "slots", "reader_free", "take",
                  "conv_free", "busy", "prev_end", "nbytes", "r", "c", "fast", "ledger",
-                 "trace", "select_ns", "kind", "_x", "_b", "_left", "_p", "last_end")
+                 "trace", "select_ns", "kind", "_x", "_b", "_left", "_p", "last_end", "rec")
 
     def __init__(self, lane: Lane, rules, memory, select, pools, ledger, trace=None) -> None:
         self.lane = lane
@@ -62,6 +62,7 @@ class LaneState:
         self.r, self.c = rules.read_ns, lane.conv_ns
         self.fast = pools is None and lane.conv_ns <= rules.read_ns
         self.ledger = ledger
+        self.rec = ledger.appender()
         self.trace = trace
         self.kind = lane.kind_mvm
 
@@ -78,7 +79,7 @@ class LaneState:
             # register in order, once the reader is past the previous group
             end = loaded if loaded > self.reader_free else self.reader_free
             slots.append(end)
-            self.ledger.record(end, end, self.kind, 0, 1)
+            self.rec((end, end, self.kind, 0, 1, 1.0))
             return end
         r, c = self.r, self.c
         x = loaded if loaded > self.reader_free else self.reader_free
@@ -98,7 +99,7 @@ class LaneState:
         busy_from = x if x > self.prev_end else self.prev_end
         self.busy += end - busy_from
         self.prev_end = end
-        self.ledger.record(x, end, self.kind, b, 1)
+        self.rec((x, end, self.kind, b, 1, 1.0))
         if self.trace:
             self.trace.mvm(self.lane, x, end, b)
             trace_hold(self.trace, self.lane, first, end)

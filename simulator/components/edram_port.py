@@ -40,6 +40,9 @@ class TileMemory:
         n = len(sizes)
         if not rules.load_timing:
             return [t] * n
+        if n == 1:
+            e = self.banks.reserve(t, sizes[0] / rules.bank_bytes_per_ns)[1]
+            return [self.bus.reserve(e, sizes[0] / rules.bus_bytes_per_ns)[1]]
         nb = min(rules.banks, n)
         rate, bus_rate = rules.bank_bytes_per_ns, rules.bus_bytes_per_ns
         if nb == 1:

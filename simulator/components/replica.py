@@ -129,7 +129,7 @@ class GroupReplica:
         self.states = states  # LaneState per lane of the replica
         self.waits = waits  # [(arrival progress per image, thresholds)] at its tiles
         self.room = room  # [(released counter, capacity rows, rows per image)]
-        self.planes = planes  # (images, row blocks, positions) bit planes of the layer
+        self.planes = planes  # ReplicaPlanes of the layer
         self.images = images
         self.merge = merge
         self.arbiter = arbiter  # SharedAdcArbiter when the lanes share ADC pools
@@ -141,7 +141,6 @@ class GroupReplica:
         n = len(positions)
         pos_list = positions.tolist()
         rows = (positions // self.plan.out_w).tolist()
-        blocks = [lane.row_block for lane in rp.lanes]
         # the lanes' loads, batched per tile: (memory, [lane index], [bytes])
         batches = []
         for tile in dict.fromkeys(la.tile for la in rp.lanes):
@@ -151,7 +150,7 @@ class GroupReplica:
         shared = self.arbiter is not None and any(st.pools is not None for st in states)
         behind = deque([_NEG] * merge.depth[rp.index])  # output-path ends, oldest first
         for img in range(self.images):
-            per_lane = self.planes[img][blocks][:, positions].T.tolist()  # [position][lane]
+            per_lane = self.planes.of(img, rp.index)  # [position][lane]
             cur = -1
             for k, pos in enumerate(pos_list):
                 row = rows[k]
@@ -185,6 +184,37 @@ class GroupReplica:
                         if e > last:
                             last = e
                 behind.append(merge.merge(rp, img, pos, img * n + k, last))
+
+
+class ReplicaPlanes:
+    """A layer's bit planes as [position k][lane] lists per replica, one image at a time.
+
+    Replica r computes positions r, r + R, r + 2R, ...; its lanes are its row blocks in
+    order, so its lists are a strided view of the (row blocks, positions) array of an
+    image. They are converted for all replicas of an image at once (and kept for the
+    one image the replicas are working on at most a few images apart).
+    """
+
+    def __init__(self, planes, replicas: int) -> None:
+        self.planes = planes  # uint8 (images, row blocks, positions)
+        self.replicas = replicas
+        self.cache: dict[int, list] = {}
+
+    def of(self, img: int, replica: int) -> list[list[int]]:
+        """Bit planes of replica *replica*'s positions in image *img*: [k][row block]."""
+        got = self.cache.get(img)
+        if got is None:
+            import numpy as np
+
+            arr = self.planes[img]
+            rb, p = arr.shape
+            n = -(-p // self.replicas)
+            pad = np.zeros((rb, n * self.replicas), dtype=arr.dtype)
+            pad[:, :p] = arr
+            got = pad.reshape(rb, n, self.replicas).transpose(2, 1, 0).tolist()
+            self.cache = {k: v for k, v in self.cache.items() if k >= img - 2}
+            self.cache[img] = got
+        return got[replica]
 
 
 class PlaneMerge:
