@@ -68,7 +68,7 @@ class LaneState:
 
     def group(self, loaded: float, b: int, hold: float = _NEG) -> float:
         """Stream one group of *b* planes that is in the input register at *loaded*
-        (``TileMemory.load_batch`` from :meth:`slot_free`), its first read not before
+        (``TileMemory.load_batch`` once ``slots[0]`` is free), its first read not before
         *hold*; returns when its last plane is converted (for a skipped group: when it
         was inspected and left the register)."""
         slots = self.slots
@@ -155,10 +155,6 @@ class LaneState:
             trace_hold(self.trace, self.lane, x + self.r, end)
         self.last_end = end
         return None
-
-    def slot_free(self) -> float:
-        """When the register slot for the lane's next group is free."""
-        return self.slots[0]
 
     def _planes(self, x: float, b: int) -> float:
         """The plane recurrence: q read end, p put into the S+H, g taken by the

@@ -113,10 +113,6 @@ class ReplicaMerge:
             ev = self.events[key] = self.env.event()
         return ev
 
-    def forget(self, replica: int, seq: int) -> None:
-        """Drop the merge event of a position nobody waits for any more."""
-        self.events.pop((replica, seq), None)
-
 
 class GroupReplica:
     """SimPy process of one replica at ``group`` fidelity (see the module docstring)."""

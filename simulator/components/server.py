@@ -157,10 +157,6 @@ class Server:
             en.extend(self._en[i])
         return st, en
 
-    def next_free(self, t: float, dur: float) -> float:
-        """Start time a reservation of *dur* at *t* would get (nothing is booked)."""
-        return min(_fit(self._st[i], self._en[i], t, dur, _NEG)[0] for i in range(self.count))
-
     def __repr__(self) -> str:
         return f"Server({self.label!r}, {self.where!r}, count={self.count})"
 
