@@ -97,8 +97,9 @@ def child(model: str, fidelity: str, images: int, trace: bool) -> None:
     rss0 = _status_kb("VmRSS")
     t = time.perf_counter()
     res = simulate_pipeline(wl.traced.graph, mapping, hw, planes, "redy", name, fidelity,
-                            images, sc.simulation.time_bins, sc.simulation.power_gating,
-                            trace=rec, load_timing=sc.simulation.load_timing)
+                            images, power_gating=sc.simulation.power_gating,
+                            trace=rec, load_timing=sc.simulation.load_timing,
+                            warmup=sc.simulation.warmup_images)
     sim_s = time.perf_counter() - t
     hwm = _status_kb("VmHWM")
     counts = work_counts(wl.traced.graph, mapping)

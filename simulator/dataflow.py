@@ -114,3 +114,44 @@ class RowCounter(WaitableLevel):
         self._values.append(value)
         self._times.append(self.env.now)
         self._wake()
+
+
+def at(env: simpy.Environment, t: float, fn) -> None:
+    """Call *fn()* at simulated time *t* (now, if *t* is not in the future)."""
+    delay = t - env.now
+    if delay <= 0:
+        fn()
+    else:
+        env.timeout(delay).callbacks.append(lambda _ev: fn())
+
+
+class NodeOutput:
+    """Publishes a node's output rows: a row is complete when its last position is.
+
+    Positions are reported with the (present or future) time they complete; the row's
+    completion is scheduled at the latest of them, and its progress advances then.
+    """
+
+    def __init__(self, env: simpy.Environment, progress: list[FeatureMapProgress],
+                 out_h: int, out_w: int) -> None:
+        self.env = env
+        self.progress = progress
+        self.w = out_w
+        self.left = [[out_w] * out_h for _ in progress]
+        self.end = [[0.0] * out_h for _ in progress]
+
+    def position_done(self, img: int, pos: int, t: float) -> None:
+        """Output position *pos* of image *img* is complete at time *t*."""
+        row = pos // self.w
+        end = self.end[img]
+        if t > end[row]:
+            end[row] = t
+        left = self.left[img]
+        left[row] -= 1
+        if not left[row]:
+            self.row_done(img, row, end[row])
+
+    def row_done(self, img: int, row: int, t: float) -> None:
+        """Output row *row* of image *img* is complete at time *t*."""
+        prog, w = self.progress[img], self.w
+        at(self.env, t, lambda: prog.complete(row * w, w))

@@ -178,8 +178,6 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     exceeds the memory available raises :class:`~simulator.estimate.RunTooLarge` unless
     *allow_large*.
     """
-    from simulator.trace import TraceRecorder
-
     say = progress or (lambda _msg: None)
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     # torch's intra-op threads spin while waiting: on a busy 2-core machine two threads
@@ -192,62 +190,66 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     say(est.describe())
     if not allow_large:
         check_fits(est, sc.source)
+    from simulator.simulate import prepare_timing
+
+    t = time.perf_counter()
+    # the work plan, routes and packets are the same for every pipeline: once, here
+    args = (wl.traced.graph, mapping, hw, sc.simulation,
+            prepare_timing(wl.traced.graph, mapping, hw))
+    wall["plan"] = time.perf_counter() - t
+    workers = min(sc.simulation.workers, len(sc.pipelines))
     t = time.perf_counter()
     specs = layer_specs(wl.traced, mapping)
     module = wl.traced.module
     fetch = _fetcher(cache, sc, specs)
     scales = fetch("scales", lambda: calibrate_scales(module, specs, wl.calib_inputs,
                                                        sc.quantization))
-    say(f"capturing activations and applying {len(sc.pipelines)} precision policies")
+    say(f"capturing activations and applying {len(sc.pipelines)} precision policies"
+        + (f"; simulating ({sc.simulation.fidelity}, {sc.simulation.images} image(s), "
+           f"{workers} processes) as each is ready" if workers > 1 else ""))
     from tqdm import tqdm
 
-    prec = {}
-    for name, spec in tqdm(sc.pipelines.items(), desc="capture + policies", unit="pipeline",
-                           disable=not bars, leave=False):
-        faults.checkpoint("capture")
-        # one forward pass per pipeline, the policy applied inside it
-        prec[name] = fetch("precision", lambda spec=spec, name=name: compute_precision(
-            module, specs, wl.eval_inputs, scales, sc.quantization, {name: spec},
-            labels=wl.eval_labels)[name], policy=spec)
-    float_acc = None
-    if wl.eval_labels is not None:
-        from workloads.precision import float_accuracy
+    from simulator.workers import WorkerGroup
 
-        float_acc = fetch("float_accuracy",
-                          lambda: float_accuracy(module, wl.eval_inputs, wl.eval_labels))
-    wall["precision"] = time.perf_counter() - t
-    jobs = []
-    for i, (name, pp) in enumerate(prec.items()):
-        planes = {layer: lp.planes for layer, lp in pp.layers.items()}
-        trace = None
-        if sc.simulation.trace and sc.simulation.fidelity != "analytic":
-            trace = TraceRecorder(name, _trace_every(sc, planes), pid_offset=i * 1_000_000)
-        jobs.append((name, pp.policy.policy, planes, trace))
-    workers = min(sc.simulation.workers, len(jobs))
-    say(f"simulating {len(jobs)} pipeline(s) ({sc.simulation.fidelity}, "
-        f"{sc.simulation.images} image(s)" + (f", {workers} processes)" if workers > 1 else ")"))
-    args = (wl.traced.graph, mapping, hw, sc.simulation)
+    prec: dict[str, PipelinePrecision] = {}
     results: dict[str, PipelineResult] = {}
-    if workers > 1:
-        from simulator.workers import run_parallel
+    global _SHARED
+    _SHARED = args  # inherited by the forked workers, not pickled
+    # forked workers that an interrupt or a dead worker stops cleanly (simulator/workers.py,
+    # docs/robustness.md); a pipeline's simulation is forked as soon as it is captured, so
+    # it runs while the next pipeline is captured
+    try:
+        with WorkerGroup(workers) as group:
+            for i, (name, spec) in enumerate(tqdm(sc.pipelines.items(),
+                                                  desc="capture + policies", unit="pipeline",
+                                                  disable=not bars, leave=False)):
+                faults.checkpoint("capture")
+                # one forward pass per pipeline, the policy applied inside it
+                prec[name] = fetch("precision", lambda spec=spec, name=name: compute_precision(
+                    module, specs, wl.eval_inputs, scales, sc.quantization, {name: spec},
+                    labels=wl.eval_labels)[name], policy=spec)
+                if workers > 1:
+                    group.submit(_simulate_job, (_job(sc, i, name, prec[name]), False),
+                                 f"pipeline '{name}'")
+            float_acc = None
+            if wl.eval_labels is not None:
+                from workloads.precision import float_accuracy
 
-        global _SHARED
-        _SHARED = args  # inherited by the forked workers, not pickled
-        try:
-            # forked workers that an interrupt or a dead worker stops cleanly
-            # (simulator/workers.py, docs/robustness.md)
-            done = run_parallel(_simulate_job, [(j, False) for j in jobs], workers,
-                                labels=[f"pipeline '{j[0]}'" for j in jobs])
-        finally:
-            _SHARED = None
-        for name, res, dt in done:
-            results[name] = res
-            wall[f"simulate:{name}"] = dt
-    else:
-        for job in jobs:
-            name, res, dt = _simulate_job((job, bars), args)
-            results[name] = res
-            wall[f"simulate:{name}"] = dt
+                float_acc = fetch("float_accuracy",
+                                  lambda: float_accuracy(module, wl.eval_inputs, wl.eval_labels))
+            wall["precision"] = time.perf_counter() - t
+            if workers > 1:
+                done = group.collect()
+            else:
+                say(f"simulating {len(prec)} pipeline(s) ({sc.simulation.fidelity}, "
+                    f"{sc.simulation.images} image(s))")
+                done = [_simulate_job((_job(sc, i, name, pp), bars), args)
+                        for i, (name, pp) in enumerate(prec.items())]
+    finally:
+        _SHARED = None
+    for name, res, dt in done:
+        results[name] = res
+        wall[f"simulate:{name}"] = dt
     return RunResult(sc, hw, wl, mapping, prec, results, float_acc, wall, est)
 
 
@@ -261,17 +263,29 @@ def _fetcher(cache: ArtifactCache | None, sc: Scenario,
     return CaptureCache(cache, sc, specs).fetch
 
 
+def _job(sc: Scenario, index: int, name: str, pp: PipelinePrecision) -> tuple:
+    """(name, policy, bit planes, trace recorder) of one pipeline's simulation."""
+    from simulator.trace import TraceRecorder
+
+    planes = {layer: lp.planes for layer, lp in pp.layers.items()}
+    trace = None
+    if sc.simulation.trace and sc.simulation.fidelity != "analytic":
+        trace = TraceRecorder(name, _trace_every(sc, planes), pid_offset=index * 1_000_000)
+    return (name, pp.policy.policy, planes, trace)
+
+
 _SHARED: tuple | None = None
 
 
 def _simulate_job(job_and_bars: tuple, shared: tuple | None = None) -> tuple:
     """Simulate one pipeline (in a forked worker, *shared* comes from the parent)."""
     (name, policy, planes, trace), bars = job_and_bars
-    graph, mapping, hw, sim = shared if shared is not None else _SHARED
+    graph, mapping, hw, sim, prepared = shared if shared is not None else _SHARED
     t = time.perf_counter()
     res = simulate_pipeline(graph, mapping, hw, planes, policy, name, sim.fidelity,
-                            sim.images, sim.time_bins, sim.power_gating, trace=trace,
-                            progress=bars, load_timing=sim.load_timing)
+                            sim.images, power_gating=sim.power_gating, trace=trace,
+                            progress=bars, load_timing=sim.load_timing,
+                            warmup=sim.warmup_images, prepared=prepared)
     return name, res, time.perf_counter() - t
 
 

@@ -213,6 +213,9 @@ class NocSpec(_Spec):
     clock_ghz: PositiveFloat
     router_latency_cycles: NonNegativeInt
     ports: PositiveInt
+    multicast: bool = False
+    """One injection carries a packet to every destination tile (a tree of links);
+    ISAAC has none: one unicast per destination tile."""
 
 
 class OffchipSpec(_Spec):
@@ -309,6 +312,9 @@ class ComponentSpec(_Spec):
     """Instances that ``power_mw`` and ``area_mm2`` describe."""
     power_mw: NonNegativeFloat
     area_mm2: NonNegativeFloat
+    values_per_cycle: PositiveInt = 1
+    """Values one instance handles per clock (tile digital units and registers: the port
+    width of the tile output register). ISAAC's units handle one value per cycle."""
 
     @model_validator(mode="before")
     @classmethod

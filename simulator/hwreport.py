@@ -91,16 +91,21 @@ def full_activity_rates(hw: HardwareSpec) -> dict[str, float]:
         "ima_output_register": adc,
         "edram_byte": bus + edram_writes,
         "bus_byte": bus,
-        "tile_shift_add": tc.tile_shift_add.count * hw.clock_ghz,
-        "activation": tc.activation.count * hw.clock_ghz,
-        "maxpool": tc.maxpool.count * hw.clock_ghz,
-        "tile_output_register": tc.tile_output_register.count * hw.clock_ghz,
+        "tile_shift_add": _unit_rate(tc.tile_shift_add, hw),
+        "activation": _unit_rate(tc.activation, hw),
+        "maxpool": _unit_rate(tc.maxpool, hw),
+        "tile_output_register": _unit_rate(tc.tile_output_register, hw),
         "router_flit_hop": hw.noc.ports * hw.noc.clock_ghz / hw.chip.tiles_per_router,
         "precision_select": planes_per_ns / act_bits,
         "offchip_byte": 0.0,
     }
     assert set(rates) == set(ENERGY_EVENTS)
     return rates
+
+
+def _unit_rate(spec, hw: HardwareSpec) -> float:
+    """Values per ns of a tile digital unit kind at full activity."""
+    return spec.count * spec.values_per_cycle * hw.clock_ghz
 
 
 def peak_ops_per_ns(hw: HardwareSpec, *, count_unit_column: bool = False,

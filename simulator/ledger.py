@@ -65,6 +65,7 @@ class EnergyLedger:
         bin_ns: float,
         busy_classes: Sequence[str],
         flush_every: int = 65536,
+        max_bins: int = 1 << 14,
     ) -> None:
         missing = [e for e in EVENTS if e not in energies_pj]
         if missing:
@@ -73,6 +74,7 @@ class EnergyLedger:
         self.bin_ns = float(bin_ns)
         self.busy_classes = list(busy_classes)
         self.flush_every = flush_every
+        self.max_bins = max_bins
         self.kinds: list[ActivityKind] = []
         self._buf: list[tuple[float, float, int, float, float, float]] = []
         # aggregates
@@ -119,6 +121,12 @@ class EnergyLedger:
         if len(self._buf) >= self.flush_every:
             self.flush()
 
+    def appender(self):
+        """A fast ``append((t0, t1, kind, units, occurrences, busy_scale))`` for engines
+        that book one record per MVM; the buffer is folded by the next :meth:`record`
+        that finds it full, or by :meth:`flush`."""
+        return self._buf.append
+
     def add_static(self, component: str, energy_pj: float) -> None:
         """Book static (leakage) energy of a component for the whole run."""
         self.static_pj[component] = self.static_pj.get(component, 0.0) + energy_pj
@@ -130,6 +138,17 @@ class EnergyLedger:
             self._energy_bins = np.pad(self._energy_bins, ((0, 0), (0, grow - cur)))
             self._busy_bins = np.pad(self._busy_bins, ((0, 0), (0, grow - cur)))
 
+    def record_busy(self, t0: Sequence[float], t1: Sequence[float], kind: int) -> None:
+        """Book many busy intervals of a busy-only *kind* at once (no occurrences)."""
+        if not len(t0):
+            return
+        self.flush()
+        n = len(t0)
+        arr = np.empty((n, 6))
+        arr[:, 0], arr[:, 1], arr[:, 2] = t0, t1, kind
+        arr[:, 3], arr[:, 4], arr[:, 5] = 0.0, 0.0, 1.0
+        self._fold(arr)
+
     def flush(self) -> None:
         """Fold buffered records into the aggregates."""
         self._size_aggregates()
@@ -137,12 +156,19 @@ class EnergyLedger:
             return
         arr = np.asarray(self._buf, dtype=float)
         self._buf.clear()
+        self._fold(arr)
+
+    def _fold(self, arr: np.ndarray) -> None:
+        """Fold records (rows t0, t1, kind, units, occurrences, busy scale)."""
+        self._size_aggregates()
         t0, t1, kind, units = arr[:, 0], arr[:, 1], arr[:, 2].astype(np.int64), arr[:, 3]
         occ, bscale = arr[:, 4], arr[:, 5]
         nk = len(self.kinds)
         self._units += np.bincount(kind, weights=units, minlength=nk)
         self._occ += np.bincount(kind, weights=occ, minlength=nk)
         self.end_ns = max(self.end_ns, float(t1.max()))
+        while int(self.end_ns // self.bin_ns) + 2 > self.max_bins:
+            self._coarsen()  # a long run: twice as wide bins, so memory stays bounded
         nbins = int(t1.max() // self.bin_ns) + 2
         self._ensure_bins(nbins)
         # energy per component, booked in the bin where the activity starts
@@ -166,6 +192,15 @@ class EnergyLedger:
             if sel.any():
                 self._busy_bins[bi, :nbins] += _spread(t0[sel], t1[sel], mult[sel], self.bin_ns,
                                                        nbins)
+
+    def _coarsen(self) -> None:
+        """Double the bin width, merging the bins recorded so far pairwise."""
+        pad = self._energy_bins.shape[1] % 2
+        e = np.pad(self._energy_bins, ((0, 0), (0, pad)))
+        b = np.pad(self._busy_bins, ((0, 0), (0, pad)))
+        self._energy_bins = e.reshape(e.shape[0], -1, 2).sum(axis=2)
+        self._busy_bins = b.reshape(b.shape[0], -1, 2).sum(axis=2)
+        self.bin_ns *= 2.0
 
     def _kind_component_energy(self, attr: str) -> np.ndarray:
         """(kinds × components) energy in pJ of one unit / one occurrence of each kind."""

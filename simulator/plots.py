@@ -457,21 +457,44 @@ def plot_tile_heatmap(summary: dict[str, Any], results_dir: Path,
 # ----------------------------------------------------------------------------- entry
 
 def draw_all(results_dir: Path, formats: Sequence[str] = ("png", "svg"),
-             per_layer_hist: bool = False) -> list[Path]:
-    """Draw every plot the files of *results_dir* allow; return the written paths."""
+             per_layer_hist: bool = False, processes: int = 1) -> list[Path]:
+    """Draw every plot the files of *results_dir* allow; return the written paths.
+
+    With *processes* > 1 the plots are drawn in that many forked processes (matplotlib
+    spends most of its time laying out text, one plot at a time).
+    """
     results_dir = Path(results_dir)
     summary = load_summary(results_dir)
     formats = tuple(dict.fromkeys(formats))
-    paths: list[Path] = []
     tl = load_timeline(results_dir)
+    tasks: list[tuple] = []
     if tl:
-        paths += plot_utilization(summary, tl, results_dir, formats)
-        paths += plot_power(summary, tl, results_dir, formats)
-    paths += plot_energy_breakdown(summary, results_dir, formats)
-    paths += plot_energy_per_layer(summary, results_dir, formats)
-    paths += plot_bits_histogram(summary, results_dir, formats, per_layer=per_layer_hist)
-    paths += plot_tile_heatmap(summary, results_dir, formats)
-    return paths
+        tasks += [(plot_utilization, (summary, tl, results_dir, formats)),
+                  (plot_power, (summary, tl, results_dir, formats))]
+    tasks += [(plot_energy_breakdown, (summary, results_dir, formats)),
+              (plot_energy_per_layer, (summary, results_dir, formats)),
+              (plot_bits_histogram, (summary, results_dir, formats, per_layer_hist)),
+              (plot_tile_heatmap, (summary, results_dir, formats))]
+    if processes > 1:
+        import multiprocessing as mp
+
+        global _TASKS
+        _TASKS = tasks  # inherited by the forked workers
+        try:
+            with mp.get_context("fork").Pool(min(processes, len(tasks))) as pool:
+                done = pool.map(_draw_task, range(len(tasks)))
+        finally:
+            _TASKS = []
+        return [p for paths in done for p in paths]
+    return [p for fn, args in tasks for p in fn(*args)]
+
+
+_TASKS: list[tuple] = []
+
+
+def _draw_task(i: int) -> list[Path]:
+    fn, args = _TASKS[i]
+    return fn(*args)
 
 
 __all__ = ["PIPELINE_COLOURS", "PLOT_NAMES", "draw_all", "energy_unit",

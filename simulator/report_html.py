@@ -68,6 +68,23 @@ def _top_components(p: dict[str, Any], k: int = 3) -> str:
                        for c, v in top if v > 0) or "–"
 
 
+def _measured(p: dict[str, Any]) -> str:
+    """Measured throughput (results written before the bound existed: throughput_ips)."""
+    if "throughput_measured_ips" not in p:
+        return _num(p.get("throughput_ips"), ",.1f")
+    v = p["throughput_measured_ips"]
+    return _num(v, ",.1f") if v is not None else "– (stream images)"
+
+
+def _bound_by(p: dict[str, Any]) -> str:
+    u = p.get("bounding_unit") or {}
+    if not u:
+        return "–"
+    ns = u.get("busy_ns_per_image")
+    busy = f"<br>{ns / 1e3:,.1f} µs busy per image" if isinstance(ns, int | float) else ""
+    return f"{_e(u.get('unit', '?'))} ({_e(u.get('where', ''))}){busy}"
+
+
 def comparison_table(summary: dict[str, Any]) -> str:
     """The per-pipeline comparison table (HTML), with the redy/static ratio column."""
     pipes: dict[str, Any] = summary.get("pipelines") or {}
@@ -86,8 +103,11 @@ def comparison_table(summary: dict[str, Any]) -> str:
         ("images", [_num(p.get("images"), ",.0f") for p in pipes.values()], None),
         ("latency (µs)", [_num((p.get("latency_ns") or 0) / 1e3, ",.2f")
                           for p in pipes.values()], "latency_ratio"),
-        ("throughput (img/s)", [_num(p.get("throughput_ips"), ",.1f") for p in pipes.values()],
+        ("throughput, measured (img/s)", [_measured(p) for p in pipes.values()],
          "throughput_ratio"),
+        ("throughput bound (img/s)", [_num(p.get("throughput_bound_ips"), ",.1f")
+                                      for p in pipes.values()], None),
+        ("bound by (busiest unit)", [_bound_by(p) for p in pipes.values()], None),
         ("energy / image (µJ)", [_num(per_image(p), ",.3f") for p in pipes.values()],
          "energy_ratio"),
         ("top components (per image)", [_top_components(p) for p in pipes.values()], None),

@@ -24,6 +24,13 @@ def pipeline_summary(pr: PipelineResult, precision=None) -> dict[str, Any]:
         "latency_ns": pr.latency_ns,
         "throughput_ips": pr.throughput_ips,
         "throughput_basis": pr.throughput_basis,
+        "throughput_measured_ips": pr.throughput_measured_ips,
+        "throughput_bound_ips": pr.throughput_bound_ips,
+        "bounding_unit": pr.bounding_unit,
+        "busiest_units": pr.busiest_units,
+        "warmup_images": pr.warmup_images,
+        "image_done_ns": list(pr.timing.image_done_ns),
+        "noc_traffic": pr.noc_traffic,
         "simulated_ns": pr.timing.end_ns,
         "energy_pj": {
             "total": led.total_energy(),
@@ -134,21 +141,36 @@ def write_layers_csv(rr, path: Path) -> None:
                             *[f"{e_comp[cc]:.3f}" for cc in comps], *stats])
 
 
-def timeline(pr: PipelineResult, bins: int) -> dict[str, np.ndarray]:
-    """Utilization per busy class and power (mW) per component, re-binned to *bins*."""
+def time_axis(pipelines, bins: int) -> tuple[float, int]:
+    """One time axis for every pipeline of a run: (bin width ns, number of bins).
+
+    The width is a whole multiple of every pipeline's ledger bin (they are all
+    ``crossbar.read_ns`` × a power of two) and gives at most *bins* bins over the longest
+    pipeline; shorter pipelines are padded with idle bins, so rows line up.
+    """
+    prs = list(pipelines)
+    base = max(pr.ledger.bin_ns for pr in prs)
+    end = max(max(pr.ledger.end_ns, pr.timing.end_ns) for pr in prs)
+    width = base * max(1, int(np.ceil(end / base / bins)))
+    return width, max(1, int(np.ceil(end / width)))
+
+
+def timeline(pr: PipelineResult, bins: int, axis: tuple[float, int] | None = None,
+             ) -> dict[str, np.ndarray]:
+    """Utilization per busy class and power (mW) per component on a time axis.
+
+    *axis* (width, count) from :func:`time_axis` (default: this pipeline alone).
+    """
+    width, m = axis if axis is not None else time_axis([pr], bins)
     t, busy = pr.ledger.busy_bins()
     _, energy = pr.ledger.energy_bins()
-    dt = pr.ledger.bin_ns
-    n = len(t)
-    group = max(1, int(np.ceil(n / bins)))
-    m = int(np.ceil(n / group))
+    group = int(round(width / pr.ledger.bin_ns))
 
     def rebin(a: np.ndarray) -> np.ndarray:
-        pad = np.zeros(m * group)
+        pad = np.zeros(max(m * group, len(a)))
         pad[: len(a)] = a
-        return pad.reshape(m, group).sum(axis=1)
+        return pad[: m * group].reshape(m, group).sum(axis=1)
 
-    width = dt * group
     out = {"t_ns": np.arange(m) * width, "bin_ns": np.full(m, width)}
     for cls, arr in busy.items():
         cap = pr.capacity.get(cls, 1.0) or 1.0
@@ -159,18 +181,22 @@ def timeline(pr: PipelineResult, bins: int) -> dict[str, np.ndarray]:
 
 
 def write_timeline_csv(rr, path: Path, bins: int) -> None:
-    """timeline.csv: per time bin and pipeline, utilization and power by component."""
+    """timeline.csv: per time bin and pipeline, utilization and power by component.
+
+    Every pipeline uses the same time axis (:func:`time_axis`).
+    """
+    axis = time_axis(rr.pipelines.values(), bins)
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         header_written = False
         for pname, pr in rr.pipelines.items():
-            tl = timeline(pr, bins)
+            tl = timeline(pr, bins, axis)
             keys = list(tl)
             if not header_written:
                 w.writerow(["pipeline", *keys])
                 header_written = True
-            for i in range(len(tl["t_ns"])):
-                w.writerow([pname, *[f"{tl[k][i]:.6g}" for k in keys]])
+            cols = [tl[k] for k in keys]
+            w.writerows([pname, *(f"{c[i]:.6g}" for c in cols)] for i in range(len(cols[0])))
 
 
 def write_tiles_csv(rr, path: Path) -> None:
@@ -200,6 +226,23 @@ def write_tiles_csv(rr, path: Path) -> None:
                             f"{busy[tile] / (xbars[tile] * span):.6f}"])
 
 
+def _measured(p: dict[str, Any]) -> str:
+    """Measured throughput, marked when it exceeds the bound (a transient)."""
+    m = p.get("throughput_measured_ips")
+    if m is None:
+        return "-"
+    bound = p.get("throughput_bound_ips")
+    return f"{m:.1f}" + (" (transient)" if bound is not None and m > bound * (1 + 1e-9)
+                         else "")
+
+
+def _unit_label(unit: dict | None) -> str:
+    """Short name of the bounding unit: its class and instance."""
+    if not unit:
+        return "-"
+    return f"{unit.get('unit', '?')} ({unit.get('where', '')})"
+
+
 def format_table(summary: dict[str, Any]) -> str:
     """The comparison table printed by ``redysim run``."""
     pipes = summary["pipelines"]
@@ -210,7 +253,10 @@ def format_table(summary: dict[str, Any]) -> str:
         rows.append((label, [format(fn(pipes[n]), fmt) for n in names]))
 
     add("latency (µs)", lambda p: p["latency_ns"] / 1e3, ".2f")
-    add("throughput (img/s)", lambda p: p["throughput_ips"], ".1f")
+    rows.append(("throughput, measured (img/s)", [_measured(pipes[n]) for n in names]))
+    add("throughput bound (img/s)", lambda p: p.get("throughput_bound_ips", float("nan")),
+        ".1f")
+    rows.append(("  bound by", [_unit_label(pipes[n].get("bounding_unit")) for n in names]))
     add("energy / image (µJ)", lambda p: p["energy_pj"]["per_image"] / 1e6, ".3f")
     add("  dynamic (µJ)", lambda p: p["energy_pj"]["dynamic"] / 1e6 / p["images"], ".3f")
     add("  static (µJ)", lambda p: p["energy_pj"]["static"] / 1e6 / p["images"], ".3f")
@@ -228,7 +274,8 @@ def format_table(summary: dict[str, Any]) -> str:
             "-" if pipes[n].get("accuracy") is None else f"{pipes[n]['accuracy']:.2f}"
             for n in names]))
     w0 = max(len(r[0]) for r in rows) + 2
-    ws = [max(12, len(n) + 2) for n in names]
+    ws = [max(12, len(n) + 2, *(len(r[1][i]) + 2 for r in rows))
+          for i, n in enumerate(names)]
     lines = ["".ljust(w0) + "".join(n.rjust(w) for n, w in zip(names, ws, strict=True))]
     for label, vals in rows:
         lines.append(label.ljust(w0) + "".join(v.rjust(w) for v, w in zip(vals, ws, strict=True)))
@@ -241,6 +288,9 @@ def format_table(summary: dict[str, Any]) -> str:
                      "mean bits {mean_bits_ratio:.3f}".format(**comp))
     if summary.get("float_accuracy") is not None:
         lines.append(f"float top-1 accuracy: {summary['float_accuracy']:.2f}%")
+    lines.append("throughput: measured = mean interval between image completions after the "
+                 "warm-up images; bound = 1 / the busiest unit's work per image (an upper "
+                 "bound)")
     return "\n".join(lines)
 
 
@@ -269,10 +319,13 @@ def write_results(rr, out_dir: str | Path, plots: bool = True) -> dict[str, Any]
         (out_dir / "summary.json").write_text(
             json.dumps(summary, indent=2, default=json_default))
     if plots:
+        import os
+
         from simulator.plots import draw_all
         from simulator.report_html import write_report
 
-        draw_all(out_dir)
+        # PNG only here (the report embeds them); `redysim plot DIR --format svg` adds vectors
+        draw_all(out_dir, formats=("png",), processes=min(os.cpu_count() or 1, 4))
         write_report(out_dir)
     return summary
 

@@ -2,9 +2,10 @@
 
 Tracks: one process per tile ("tile N"), inside it one thread per lane (a row block of
 a layer replica, with its IMA) and one per digital node, plus a counter track per IMA
-ADC pool (ADCs in use). Every lane MVM is a complete ("X") event named by its layer.
-``sample_every`` keeps one MVM in k per lane (all digital steps and counters are kept)
-so that large networks stay small on disk.
+ADC pool (ADCs in use); a "NoC" process with one thread per port and link. Every lane
+MVM is a complete ("X") event named by its layer.
+``sample_every`` keeps one MVM in k per lane and one NoC packet in k (all digital steps are
+kept; sampled traces drop the ADC counters) so that large networks stay small on disk.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class TraceRecorder:
         self._threads: dict[tuple[int, str], int] = {}
         self._pids: set[int] = set()
         self._count: dict[int, int] = {}
+        self._packets = 0
         self._adc_deltas: dict[tuple[int, int], list[tuple[float, int]]] = {}
 
     def _process(self, pid: int, name: str) -> None:
@@ -67,11 +69,24 @@ class TraceRecorder:
         self.events.append({"ph": "X", "name": node, "cat": "digital", "pid": pid, "tid": tid,
                             "ts": t0 / 1e3, "dur": (t1 - t0) / 1e3})
 
-    def link(self, link: tuple[int, int], producer: str, t0: float, t1: float) -> None:
-        """One transfer over a NoC link (tracks grouped in a 'NoC' process)."""
+    def keep_packet(self) -> bool:
+        """Whether the next NoC packet is on the sampling grid (one in sample_every)."""
+        n = self._packets
+        self._packets = n + 1
+        return not n % self.sample_every
+
+    def link(self, key: tuple, producer: str, t0: float, t1: float) -> None:
+        """One packet holding a NoC port or link (tracks grouped in a 'NoC' process).
+
+        *key* is a stage of ``simulator.components.noc``: ("inj", tile), ("ej", tile),
+        ("link", a, b) or ("offchip", a, b).
+        """
         pid = self.pid_offset + 100000
-        self._process(pid, f"{self.pipeline}: NoC links")
-        tid = self._thread(pid, f"link {link[0]}->{link[1]}")
+        self._process(pid, f"{self.pipeline}: NoC")
+        kind = key[0]
+        label = (f"{kind} {key[1]}->{key[2]}" if len(key) == 3
+                 else f"{'inject' if kind == 'inj' else 'eject'} tile {key[1]}")
+        tid = self._thread(pid, label)
         self.events.append({"ph": "X", "name": producer, "cat": "noc", "pid": pid, "tid": tid,
                             "ts": t0 / 1e3, "dur": (t1 - t0) / 1e3})
 

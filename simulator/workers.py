@@ -81,34 +81,69 @@ def run_parallel(fn: Callable[[T], R], items: Sequence[T], processes: int,
     without a result, re-raises a job's own exception, and on any exception or signal
     kills every child before returning.
     """
-    n = len(items)
-    labels = list(labels) if labels is not None else [f"job {i}" for i in range(n)]
-    if len(labels) != n:
+    labels = list(labels) if labels is not None else [f"job {i}" for i in range(len(items))]
+    if len(labels) != len(items):
         raise ValueError("one label per item")
-    processes = max(1, int(processes))
-    results: list[Any] = [None] * n
-    running: dict[int, _Child] = {}
-    nxt = 0
-    try:
-        while nxt < n or running:
-            while nxt < n and len(running) < processes:
-                _start(fn, items[nxt], nxt, labels[nxt], running)
-                nxt += 1
-            ready, _, _ = select.select(list(running), [], [])
+    with WorkerGroup(processes) as group:
+        for item, label in zip(items, labels, strict=True):
+            group.submit(fn, item, label)
+        return group.collect()
+
+
+class WorkerGroup:
+    """Jobs submitted one at a time, each forked as soon as a process is free.
+
+    ``submit`` forks at once while fewer than *processes* children run (the child sees
+    the parent's memory as it is at that moment, e.g. the bit planes just captured), and
+    queues the job otherwise; queued jobs start as running ones finish, inside
+    :meth:`collect`. Used as a context manager: leaving the block for any reason (an
+    exception, :class:`~simulator.interrupts.Interrupted`) kills and reaps every child.
+    """
+
+    def __init__(self, processes: int) -> None:
+        self.processes = max(1, int(processes))
+        self._queue: list[tuple[Callable[[Any], Any], Any, int, str]] = []
+        self._running: dict[int, _Child] = {}
+        self._results: list[Any] = []
+
+    def __enter__(self) -> WorkerGroup:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._queue.clear()
+        _kill_all(self._running.values())
+        self._running.clear()
+
+    def submit(self, fn: Callable[[T], R], item: T, label: str) -> int:
+        """Run ``fn(item)`` in a child (now, or when a process frees); its index."""
+        index = len(self._results)
+        self._results.append(None)
+        self._queue.append((fn, item, index, label))
+        self._start_queued()
+        return index
+
+    def _start_queued(self) -> None:
+        while self._queue and len(self._running) < self.processes:
+            fn, item, index, label = self._queue.pop(0)
+            _start(fn, item, index, label, self._running)
+
+    def collect(self) -> list[Any]:
+        """Wait for every submitted job; their results in submission order."""
+        while self._queue or self._running:
+            self._start_queued()
+            ready, _, _ = select.select(list(self._running), [], [])
             for fd in ready:
-                child = running[fd]
+                child = self._running[fd]
                 chunk = os.read(fd, _CHUNK)
                 if chunk:
                     child.buf += chunk
                     continue
                 # end of file: the child has sent everything and is exiting, or died
                 status = _reap(child.pid)
-                del running[fd]
+                del self._running[fd]
                 os.close(fd)
-                results[child.index] = _finish(child, status)
-    finally:
-        _kill_all(running.values())
-    return results
+                self._results[child.index] = _finish(child, status)
+        return list(self._results)
 
 
 # ----------------------------------------------------------------------------- parent

@@ -1,8 +1,9 @@
-"""Work plan: what each hardware lane and each digital node does, with its per-event costs.
+"""Work plan: what each hardware lane, replica and digital node does, with its costs.
 
 Built once per pipeline from the mapped graph, the hardware spec and the precision
-result, and shared by the event-driven engine and the analytic mode so both book the
-same activity kinds into the ledger.
+result, and shared by the event engine (``group`` and ``plane``), the ``analytic``
+estimate and the throughput bound, so all of them book the same activity kinds into the
+ledger and send the same packets.
 
 A *lane* is one row block of one replica of a weight layer: the crossbars of all its
 column blocks, which receive the same activation group (broadcast) and work in lockstep.
@@ -11,6 +12,11 @@ DAC drive and one input-register bit per row per crossbar, and one S+H sample, A
 conversion, IMA shift-and-add and IMA output-register write per active column; and per
 group, the eDRAM read and bus transfer of the group (rows × B/8 bytes) plus, for dynamic
 policies, one precision selection.
+
+A *replica* merges the partial sums of its lanes per output position: each tile holding
+some of its row blocks adds its own partial sums, the tiles other than the replica's
+*merge tile* (the tile of its first crossbar) send theirs over the NoC, and the merge
+tile adds them, applies the activation, writes the output register and the eDRAM.
 """
 
 from __future__ import annotations
@@ -22,6 +28,10 @@ import numpy as np
 
 from simulator.dataflow import rows_needed
 from simulator.ledger import ActivityKind, EnergyLedger, event_vector
+from simulator.timing import plane_duration, psum_bits
+
+__all__ = ["WEIGHT_KINDS", "EdgePlan", "ImaPart", "Lane", "NodePlan", "ReplicaPlan",
+           "build_plan", "plan_structure", "plane_duration", "register_kinds"]
 
 WEIGHT_KINDS = ("conv", "linear")
 
@@ -34,7 +44,8 @@ class ImaPart:
     tile: int
     crossbars: int
     cols: int
-    adcs: int  # ADCs of the pool this part holds while converting
+    adcs: int  # ADCs it converts on at once when the pool is free: min(crossbars, pool)
+    xbar_cols: tuple[int, ...] = ()  # active columns of each of its crossbars
 
 
 @dataclass
@@ -49,16 +60,40 @@ class Lane:
     cols: int
     parts: list[ImaPart]
     positions: np.ndarray  # output positions handled by this replica (row-major indices)
-    conv_ns: float  # time to convert one plane of all columns with the held ADCs
-    kind_mvm: int = -1
-    kind_read_first: int = -1
-    kind_read: int = -1
-    kind_convert: int = -1
+    conv_ns: float  # time to convert one plane of all its crossbars on a free ADC pool
+    tile: int = 0  # the tile its groups are loaded from (its first crossbar's)
+    in_channels: tuple[int, int] = (0, 0)  # input channels (features) its rows read
+    kind: ActivityKind | None = None  # what one MVM costs (static policy)
+    kind_mvm: int = -1  # its id in the pipeline's ledger (register_kinds)
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        """(layer, replica, row block)."""
+        return (self.layer, self.replica, self.row_block)
+
+
+@dataclass
+class ReplicaPlan:
+    """How one replica merges its lanes' partial sums (per output position)."""
+
+    index: int
+    lanes: list[Lane]
+    merge_tile: int
+    tiles: list[int]  # tiles holding its lanes, the merge tile first
+    lane_tile: list[int]  # per lane: index into ``tiles``
+    merges: list[int]  # adds done on each tile (the merge tile: its own + the remote sums)
+    psum_bits: list[int]  # per tile: bits of partial sums sent to the merge tile (0: none)
 
 
 @dataclass
 class EdgePlan:
-    """A producer → consumer tensor edge: NoC route and the consumer's input buffer."""
+    """A producer → consumer tensor edge: the consumer's input buffer and the transfers.
+
+    Output row k of the producer has ``row_counts[k, s]`` of its positions computed on
+    ``src_tiles[s]``; destination tile ``dst_tiles[j]`` needs column x of row k when
+    ``need[k, j, x]``, and of every position the ``dst_channels[j]`` channels its lanes
+    read (``simulator.transfers``).
+    """
 
     producer: str
     consumer: str
@@ -69,12 +104,21 @@ class EdgePlan:
     stride: int = 1
     pad: int = 0
     dilation: int = 1
-    # transfers: producer rows leave from the tiles that computed them
-    src_tiles: list[int] = field(default_factory=list)  # tiles that send over the NoC
-    src_routes: list[list[tuple[int, int]]] = field(default_factory=list)  # global router ids
-    row_counts: np.ndarray | None = None  # (producer rows, src tiles): positions per row
-    flit_hops_per_image: float = 0.0
-    offchip_bytes_per_image: float = 0.0
+    channels: int = 0  # producer output channels
+    src_tiles: list[int] = field(default_factory=list)
+    row_counts: np.ndarray | None = None  # (producer rows, src tiles)
+    dst_tiles: list[int] = field(default_factory=list)
+    need: np.ndarray | None = None  # (producer rows, dst tiles, columns) bool
+    dst_masks: np.ndarray | None = None  # (dst tiles, channels) bool
+    src_of: np.ndarray | None = None  # (producer rows, columns): index into src_tiles
+    send_cols: np.ndarray | None = None  # (rows, src, dst): columns sent (0 if local)
+    remote: bool = False  # some row part must travel over the NoC
+    packets: dict = field(default_factory=dict)  # row → [(src tile, dst idx list, bits)]
+
+    @property
+    def dst_channels(self) -> np.ndarray:
+        """Channels each destination tile needs."""
+        return self.dst_masks.sum(axis=1)
 
 
 @dataclass
@@ -86,21 +130,44 @@ class NodePlan:
     order: int
     out_h: int
     out_w: int
+    out_c: int
     producers: list[str]
     # thresholds[producer][out_row] = leading producer positions needed for that out row
     thresholds: dict[str, np.ndarray] = field(default_factory=dict)
+    tiles: list[int] = field(default_factory=list)  # digital nodes: row r on tiles[r % n]
     lanes: list[Lane] = field(default_factory=list)
+    replica_plans: list[ReplicaPlan] = field(default_factory=list)
     row_blocks: int = 0
     replicas: int = 1
+    act: bool = False
+    merges: int = 0  # weight layers: partial-sum adds per output position (all tiles)
     kind_output: int = -1  # per output position (weight) or per output row (digital) costs
-    row_ns: float = 0.0  # digital nodes: time per output row
-    tile: int = 0  # first tile of the node (digital nodes run on their producer's tiles)
+    kind_noc: int = -1  # router flit-hops of the node's packets (units = flit-hops)
+    kind_recv: int = -1  # eDRAM bytes written at the destinations of its packets
+    kind_offchip: int = -1  # bytes of its packets over off-chip links
+    # digital nodes, per output row: unit values, activations, eDRAM bytes read / written
+    unit: str | None = None
+    row_values: float = 0.0
+    row_act: float = 0.0
+    row_in_bytes: float = 0.0
+    row_out_bytes: float = 0.0
     out_edges: list[EdgePlan] = field(default_factory=list)
+    in_edges: dict[str, EdgePlan] = field(default_factory=dict)
+    kinds: dict[str, ActivityKind] = field(default_factory=dict)  # attribute -> kind
 
     @property
     def positions(self) -> int:
         """Output positions per image."""
         return self.out_h * self.out_w
+
+    @property
+    def tile(self) -> int:
+        """First tile of the node."""
+        return self.tiles[0] if self.tiles else 0
+
+    def row_tile(self, row: int) -> int:
+        """Tile of output row *row* of a digital node."""
+        return self.tiles[row % len(self.tiles)] if self.tiles else 0
 
 
 def _hw(shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -110,128 +177,179 @@ def _hw(shape: tuple[int, ...]) -> tuple[int, int, int]:
     return int(shape[0]), 1, 1
 
 
-def plane_duration(b: int | np.ndarray, read_ns: float, conv_ns: float) -> np.ndarray | float:
-    """Two-stage pipeline (read → S+H → convert) of b planes: r + c + (b-1)·max(r, c)."""
-    b = np.asarray(b, dtype=float)
-    d = read_ns + conv_ns + (b - 1) * max(read_ns, conv_ns)
-    return np.where(b > 0, d, 0.0)
-
-
 #: tile digital unit that executes each non-weight node kind
 DIGITAL_UNIT = {"maxpool": "maxpool", "avgpool": "tile_shift_add", "add": "tile_shift_add"}
-
-
-def _digital_rate(hw, graph: nx.DiGraph, name: str, kind: str) -> float:
-    """Values per ns a digital node processes: one per cycle per unit, on every tile of it."""
-    unit = DIGITAL_UNIT.get(kind)
-    if unit is None:
-        return 0.0
-    tiles = max(len(graph.nodes[name].get("tiles") or []), 1)
-    return getattr(hw.components.tile, unit).count * tiles * float(hw.clock_ghz)
 
 
 def build_plan(graph: nx.DiGraph, mapping, hw, ledger: EnergyLedger, dynamic: bool,
                ) -> dict[str, NodePlan]:
     """Build the node plans of one pipeline and register their activity kinds in *ledger*."""
+    plans = plan_structure(graph, mapping, hw)
+    register_kinds(plans, ledger, dynamic)
+    return plans
+
+
+def plan_structure(graph: nx.DiGraph, mapping, hw) -> dict[str, NodePlan]:
+    """The node plans without ledger ids: the same for every pipeline of a run.
+
+    :func:`register_kinds` gives them their activity-kind ids in one pipeline's ledger;
+    it registers in a fixed order, so the ids are the same for every pipeline and one
+    structure can serve several pipelines.
+    """
+    from simulator.transfers import plan_edge
+
     B = int(hw.activations.bits)
-    group_bytes_per_row = B / 8.0
-    adcs_per_ima = int(hw.ima.adcs)
-    rate = float(hw.ima.adc_rate_gsps)
-    read_ns = float(hw.crossbar.read_ns)
     plans: dict[str, NodePlan] = {}
     order = sorted(graph.nodes, key=lambda n: graph.nodes[n]["order"])
-    alloc = _edram_alloc(graph, hw)
-    edges = {u: [_edge_plan(graph, hw, mapping, u, v, alloc) for v in graph.successors(u)]
-             for u in order}
     for name in order:
         a = graph.nodes[name]
         kind = a["kind"]
-        _, oh, ow = _hw(tuple(a["out_shape"]))
+        out_c, oh, ow = _hw(tuple(a["out_shape"]))
         producers = sorted(graph.predecessors(name), key=lambda n: graph.nodes[n]["order"])
         plan = NodePlan(name=name, kind=kind, order=a["order"], out_h=oh, out_w=ow,
-                        producers=producers, tile=int((a.get("tiles") or [0])[0]))
+                        out_c=out_c, producers=producers,
+                        tiles=[int(t) for t in (a.get("tiles") or [0])],
+                        act=bool(a.get("act")))
         for prod in producers:
             _, ph, pw = _hw(tuple(graph.nodes[prod]["out_shape"]))
             plan.thresholds[prod] = _thresholds(a, kind, oh, ph, pw)
-        # output-side costs (eDRAM write, NoC transfers to consumers), per image
-        out_c, _, _ = _hw(tuple(a["out_shape"]))
-        plan.out_edges = edges[name]
-        flit_hops = sum(e.flit_hops_per_image for e in plan.out_edges)
-        offchip = sum(e.offchip_bytes_per_image for e in plan.out_edges)
         if kind in WEIGHT_KINDS:
-            lm = mapping.layers[name]
-            plan.replicas = lm.replicas
-            plan.row_blocks = len(lm.row_blocks)
-            merges = _merges_per_position(lm)
-            out_events = {
-                "tile_shift_add": merges,
-                "activation": out_c if a.get("act") else 0,
-                "tile_output_register": out_c,
-                "edram_byte": out_c * B / 8.0,
-                "router_flit_hop": flit_hops / (oh * ow),
-                "offchip_byte": offchip / (oh * ow),
-            }
-            plan.kind_output = ledger.register(ActivityKind(
-                f"{name}/output", name, event_vector({}), event_vector(out_events)))
-            P = oh * ow
-            for r in range(lm.replicas):
-                slots = lm.placement[r]
-                idx = 0
-                positions = np.arange(r, P, lm.replicas)
-                for rb_i, rb in enumerate(lm.row_blocks):
-                    n_x = len(rb.crossbar_cols)
-                    my_slots = slots[idx: idx + n_x]
-                    my_cols = rb.crossbar_cols
-                    idx += n_x
-                    parts: dict[int, list[int]] = {}
-                    tile_of: dict[int, int] = {}
-                    for s, c in zip(my_slots, my_cols, strict=True):
-                        parts.setdefault(s.ima, []).append(c)
-                        tile_of[s.ima] = s.tile
-                    ima_parts = [ImaPart(ima, tile_of[ima], len(cs), sum(cs),
-                                         min(len(cs), adcs_per_ima))
-                                 for ima, cs in sorted(parts.items())]
-                    conv_ns = max(p.cols / (p.adcs * rate) for p in ima_parts)
-                    n_rows = rb.rows[1] - rb.rows[0]
-                    cols = sum(my_cols)
-                    lane = Lane(name, r, rb_i, n_rows, n_x, cols, ima_parts, positions, conv_ns)
-                    read_ev = {"crossbar_read": n_x, "dac_drive": n_rows * n_x,
-                               "input_register_bit": n_rows * n_x}
-                    conv_ev = {"sh_sample": cols, "adc_conversion": cols,
-                               "ima_shift_add": cols, "ima_output_register": cols}
-                    group_ev = {"edram_byte": n_rows * group_bytes_per_row,
-                                "bus_byte": n_rows * group_bytes_per_row,
-                                "precision_select": 1 if dynamic else 0}
-                    adcs_held = sum(p.adcs for p in ima_parts)
-                    tag = f"{name}/r{r}/rb{rb_i}"
-                    # busy instance-time per plane: every crossbar reads for read_ns, the
-                    # held ADCs convert for conv_ns
-                    xbar_busy = {"crossbar": n_x * read_ns}
-                    adc_busy = {"adc": adcs_held * conv_ns}
-                    lane.kind_mvm = ledger.register(ActivityKind(
-                        tag, name, event_vector({**read_ev, **conv_ev}), event_vector(group_ev),
-                        busy_per_unit={**xbar_busy, **adc_busy}))
-                    lane.kind_read_first = ledger.register(ActivityKind(
-                        tag + "/read0", name, event_vector(read_ev), event_vector(group_ev),
-                        busy_per_unit=xbar_busy))
-                    lane.kind_read = ledger.register(ActivityKind(
-                        tag + "/read", name, event_vector(read_ev), event_vector({}),
-                        busy_per_unit=xbar_busy))
-                    lane.kind_convert = ledger.register(ActivityKind(
-                        tag + "/convert", name, event_vector(conv_ev), event_vector({}),
-                        busy_per_unit=adc_busy))
-                    plan.lanes.append(lane)
+            _weight_plan(plan, a, mapping.layers[name], hw)
         else:
             ev, values = _digital_row_events(a, kind, graph, name, B)
-            ev["router_flit_hop"] = flit_hops / oh
-            ev["offchip_byte"] = offchip / oh
-            plan.kind_output = ledger.register(ActivityKind(
-                f"{name}/row", name, event_vector({}), event_vector(ev),
-                {"digital": 1.0} if values else {}))
-            d_rate = _digital_rate(hw, graph, name, kind)
-            plan.row_ns = values / d_rate if values and d_rate else 0.0
+            plan.unit = DIGITAL_UNIT.get(kind)
+            plan.row_values = float(values)
+            plan.row_act = float(ev.get("activation", 0.0))
+            plan.row_in_bytes = float(ev.pop("_in_bytes", 0.0))
+            plan.row_out_bytes = float(ev.pop("_out_bytes", 0.0))
+            plan.kinds["kind_output"] = ActivityKind(
+                f"{name}/row", name, event_vector({}), event_vector(ev))
+        plan.kinds["kind_noc"] = ActivityKind(
+            f"{name}/noc", name, event_vector({"router_flit_hop": 1}), event_vector({}))
+        plan.kinds["kind_recv"] = ActivityKind(
+            f"{name}/noc-recv", name, event_vector({"edram_byte": 1}), event_vector({}))
+        plan.kinds["kind_offchip"] = ActivityKind(
+            f"{name}/offchip", name, event_vector({"offchip_byte": 1}), event_vector({}))
         plans[name] = plan
+    alloc = _edram_alloc(graph, hw)
+    for u in order:
+        for v in sorted(graph.successors(u), key=lambda n: graph.nodes[n]["order"]):
+            ep = plan_edge(graph, hw, plans, u, v, alloc)
+            plans[u].out_edges.append(ep)
+            plans[v].in_edges[u] = ep
     return plans
+
+
+def register_kinds(plans: dict[str, NodePlan], ledger: EnergyLedger, dynamic: bool) -> None:
+    """Register every plan's activity kinds in *ledger* and store their ids on the plans.
+
+    Dynamic policies (every policy but ``static``) add one precision selection per group.
+    """
+    select = event_vector({"precision_select": 1})
+    for plan in sorted(plans.values(), key=lambda p: p.order):
+        for attr, kind in plan.kinds.items():
+            setattr(plan, attr, ledger.register(kind))
+        for lane in plan.lanes:
+            kind = lane.kind
+            if dynamic:
+                kind = ActivityKind(kind.name, kind.layer, kind.per_unit,
+                                    kind.per_occurrence + select, kind.busy,
+                                    kind.busy_per_unit)
+            lane.kind_mvm = ledger.register(kind)
+
+
+def _weight_plan(plan: NodePlan, a: dict, lm, hw) -> None:
+    """Lanes, replicas and per-position output costs of a conv / linear layer."""
+    name = plan.name
+    B = int(hw.activations.bits)
+    adcs_per_ima = int(hw.ima.adcs)
+    rate = float(hw.ima.adc_rate_gsps)
+    read_ns = float(hw.crossbar.read_ns)
+    k2 = 1
+    if plan.kind == "conv":
+        kh, kw = a.get("kernel") or (1, 1)
+        k2 = int(kh) * int(kw)
+    plan.replicas = lm.replicas
+    plan.row_blocks = len(lm.row_blocks)
+    plan.merges = _merges_per_position(lm)
+    out_events = {
+        "tile_shift_add": plan.merges,
+        "activation": plan.out_c if plan.act else 0,
+        "tile_output_register": plan.out_c,
+        "edram_byte": plan.out_c * B / 8.0,
+    }
+    plan.kinds["kind_output"] = ActivityKind(
+        f"{name}/output", name, event_vector({}), event_vector(out_events))
+    P = plan.positions
+    pbits = psum_bits(hw)
+    for r in range(lm.replicas):
+        slots = lm.placement[r]
+        idx = 0
+        positions = np.arange(r, P, lm.replicas)
+        lanes: list[Lane] = []
+        for rb_i, rb in enumerate(lm.row_blocks):
+            n_x = len(rb.crossbar_cols)
+            my_slots = slots[idx: idx + n_x]
+            my_cols = rb.crossbar_cols
+            idx += n_x
+            parts: dict[int, list[int]] = {}
+            tile_of: dict[int, int] = {}
+            for s, c in zip(my_slots, my_cols, strict=True):
+                parts.setdefault(s.ima, []).append(c)
+                tile_of[s.ima] = s.tile
+            ima_parts = [ImaPart(ima, tile_of[ima], len(cs), sum(cs),
+                                 min(len(cs), adcs_per_ima), tuple(cs))
+                         for ima, cs in sorted(parts.items())]
+            conv_ns = max(conversion_ns(p.xbar_cols, adcs_per_ima, rate) for p in ima_parts)
+            n_rows = rb.rows[1] - rb.rows[0]
+            cols = sum(my_cols)
+            lane = Lane(name, r, rb_i, n_rows, n_x, cols, ima_parts, positions, conv_ns,
+                        tile=int(my_slots[0].tile),
+                        in_channels=(rb.rows[0] // k2, -(-rb.rows[1] // k2)))
+            read_ev = {"crossbar_read": n_x, "dac_drive": n_rows * n_x,
+                       "input_register_bit": n_rows * n_x}
+            conv_ev = {"sh_sample": cols, "adc_conversion": cols,
+                       "ima_shift_add": cols, "ima_output_register": cols}
+            group_ev = {"edram_byte": n_rows * B / 8.0, "bus_byte": n_rows * B / 8.0}
+            # busy instance-time per plane: every crossbar reads for read_ns, an ADC
+            # converts each active column in 1 / rate
+            lane.kind = ActivityKind(
+                f"{name}/r{r}/rb{rb_i}", name, event_vector({**read_ev, **conv_ev}),
+                event_vector(group_ev),
+                busy_per_unit={"crossbar": n_x * read_ns, "adc": cols / rate})
+            lanes.append(lane)
+            plan.lanes.append(lane)
+        plan.replica_plans.append(_replica_plan(r, lanes, lm, int(slots[0].tile), pbits))
+
+
+def conversion_ns(xbar_cols: tuple[int, ...], adcs: int, rate: float) -> float:
+    """Time to convert one plane of crossbars with *xbar_cols* active columns on an
+    idle pool of *adcs* ADCs: each crossbar's columns are one job for one ADC
+    (cols / rate), jobs longest first on the free ADCs (docs/model.md, "ADC pools")."""
+    free = [0.0] * min(adcs, len(xbar_cols))
+    for cols in sorted(xbar_cols, reverse=True):
+        i = free.index(min(free))
+        free[i] += cols / rate
+    return max(free)
+
+
+def _replica_plan(r: int, lanes: list[Lane], lm, merge_tile: int, pbits: int) -> ReplicaPlan:
+    """Where replica *r* adds its partial sums: first on each tile, then on the merge tile."""
+    tiles = [merge_tile] + sorted({la.tile for la in lanes} - {merge_tile})
+    index = {t: i for i, t in enumerate(tiles)}
+    lane_tile = [index[la.tile] for la in lanes]
+    n_ch = max(rb.out_channels[1] for rb in lm.row_blocks)
+    cover = np.zeros((len(tiles), n_ch), dtype=np.int64)  # row blocks per tile per channel
+    for la, ti in zip(lanes, lane_tile, strict=True):
+        c0, c1 = lm.row_blocks[la.row_block].out_channels
+        cover[ti, c0:c1] += 1
+    present = cover > 0
+    local = (cover - present).sum(axis=1)  # adds of the row blocks on each tile
+    cross = int((present.sum(axis=0) - 1).clip(min=0).sum())  # adds of the tiles' sums
+    merges = [int(x) for x in local]
+    merges[0] += cross
+    psum = [0] + [int(present[i].sum()) * pbits for i in range(1, len(tiles))]
+    return ReplicaPlan(r, lanes, merge_tile, tiles, lane_tile, merges, psum)
 
 
 #: node kinds that hold an input buffer in their tiles' eDRAM
@@ -301,62 +419,6 @@ def _edram_alloc(graph: nx.DiGraph, hw) -> dict[tuple[str, str], float]:
     return alloc
 
 
-def _edge_plan(graph: nx.DiGraph, hw, mapping, u: str, v: str,
-               alloc: dict[tuple[str, str], float]) -> EdgePlan:
-    """Route, transfers and buffer of edge u → v (see docs/model.md, 'Buffers and NoC').
-
-    Each producer output row travels from the tiles that computed its positions (the
-    tile of each position's replica; a digital node's own tile) to the consumer's first
-    tile, one packet per (row, source tile), along the XY route between them.
-    """
-    from mapping.place import route_between
-
-    bits = int(hw.activations.bits)
-    flit_bits = int(hw.noc.flit_bits)
-    row_bytes = _row_bytes(graph, u, bits)
-    ua, a = graph.nodes[u], graph.nodes[v]
-    c_u, h_u, w_u = _hw(tuple(ua["out_shape"]))
-    cap = int(alloc[(u, v)] // row_bytes) if (u, v) in alloc and row_bytes else None
-    kh = (a.get("kernel") or (1, 1))[0]
-    sh = (a.get("stride") or (1, 1))[0]
-    ph = (a.get("padding") or (0, 0))[0]
-    dh = (a.get("dilation") or (1, 1))[0]
-    ep = EdgePlan(u, v, row_bytes, cap, _release_rule(graph, u, v), kh, sh, ph, dh)
-    if ua["kind"] == "input" or a["kind"] == "output":
-        return ep
-    if v not in mapping.layers and list(a.get("tiles") or []) == list(ua.get("tiles") or []):
-        return ep  # a digital node on its producer's tiles works on the local eDRAM
-    dst = int((a.get("tiles") or [0])[0])
-    positions = h_u * w_u
-    if u in mapping.layers:
-        lm = mapping.layers[u]
-        rep_tiles = np.array([rep[0].tile for rep in lm.placement])
-        pos_tile = rep_tiles[np.arange(positions) % lm.replicas]
-    else:  # a digital node's rows are spread over its tiles, row r on tile r mod n
-        u_tiles = np.array(list(ua.get("tiles") or [0]))
-        pos_tile = u_tiles[(np.arange(positions) // w_u) % len(u_tiles)]
-    tiles = sorted(set(pos_tile.tolist()) - {dst})
-    if not tiles:
-        return ep
-    col = {t: j for j, t in enumerate(tiles)}
-    counts = np.zeros((h_u, len(tiles)), dtype=np.int64)
-    rows = np.arange(positions) // w_u
-    sel = pos_tile != dst
-    np.add.at(counts, (rows[sel], np.array([col[t] for t in pos_tile[sel]], dtype=np.int64)), 1)
-    ep.src_tiles = tiles
-    pos_bytes = c_u * bits / 8.0
-    for j, t in enumerate(tiles):
-        hops, links, off = route_between(t, dst, hw)
-        ep.src_routes.append(list(links))
-        nbytes = counts[:, j] * pos_bytes
-        flits = np.ceil(nbytes * 8 / flit_bits)
-        ep.flit_hops_per_image += float((flits * (hops + 1)).sum())
-        if off:
-            ep.offchip_bytes_per_image += float(nbytes.sum())
-    ep.row_counts = counts
-    return ep
-
-
 def _is_global(a: dict) -> bool:
     """A pool or conv whose output is a single position (needs the whole input)."""
     return len(tuple(a["out_shape"])) == 3 and a["out_shape"][1] == 1 and a["out_shape"][2] == 1
@@ -388,22 +450,29 @@ def _thresholds(a: dict, kind: str, oh: int, ph: int, pw: int) -> np.ndarray:
 
 def _digital_row_events(a: dict, kind: str, graph: nx.DiGraph, name: str, B: int,
                         ) -> tuple[dict[str, float], int]:
-    """Events and digital-unit values of one output row of a non-weight node."""
+    """Events and digital-unit values of one output row of a non-weight node.
+
+    The eDRAM bytes read (``_in_bytes``) and written (``_out_bytes``) are returned apart
+    for the timing; their sum is the row's ``edram_byte`` count.
+    """
     oc, oh, ow = _hw(tuple(a["out_shape"]))
     out_vals = oc * ow
     byte = B / 8.0
     if kind == "maxpool":
         kh, kw = a.get("kernel") or (1, 1)
         cmp = out_vals * kh * kw
-        return {"maxpool": cmp, "edram_byte": (cmp + out_vals) * byte}, cmp
+        return {"maxpool": cmp, "edram_byte": (cmp + out_vals) * byte,
+                "_in_bytes": cmp * byte, "_out_bytes": out_vals * byte}, cmp
     if kind == "avgpool":
         ic, ih, iw = _hw(tuple(a["in_shape"]))
         in_vals = ic * ih * iw / max(oh, 1)
-        return {"tile_shift_add": in_vals, "edram_byte": (in_vals + out_vals) * byte}, int(in_vals)
+        return {"tile_shift_add": in_vals, "edram_byte": (in_vals + out_vals) * byte,
+                "_in_bytes": in_vals * byte, "_out_bytes": out_vals * byte}, int(in_vals)
     if kind == "add":
         n_in = graph.in_degree(name)
         adds = out_vals * max(n_in - 1, 1)
-        ev = {"tile_shift_add": adds, "edram_byte": (out_vals * n_in + out_vals) * byte}
+        ev = {"tile_shift_add": adds, "edram_byte": (out_vals * n_in + out_vals) * byte,
+              "_in_bytes": out_vals * n_in * byte, "_out_bytes": out_vals * byte}
         if a.get("act"):
             ev["activation"] = out_vals
         return ev, adds

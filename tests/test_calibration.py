@@ -22,7 +22,8 @@ The workload, derived by hand from docs/hardware.md and docs/model.md:
 
 Per lane, r = 100 ns, c = 128 columns / (1 ADC x 1.28 GS/s) = 100 ns, so a group is
 T(16) = r + c + 15 max(r, c) = 1700 ns and back-to-back groups overlap by one slot: group
-j runs over [1600 j, 1600 j + 1700] and the last ends at 1600 H + 100.  In steady state
+j runs over [1600 j, 1600 j + 1700] and the last ends at 1600 H + 100; the output path of
+the last 96 positions follows (TAIL).  In steady state
 every crossbar reads one plane per 100 ns and every ADC converts 128 columns per 100 ns:
 exactly the full-activity definition of docs/hardware.md.
 
@@ -68,6 +69,12 @@ LANES = 96            # crossbars of one tile: 12 IMAs x 8
 W = 96                # map width = replicas: one position per lane per map row
 PERIOD = 1600.0       # 16 planes x max(r, c) = 16 x 100 ns per group in steady state
 FILL = 100.0          # the last group's conversion tail: T(16) - 1600 = 100 ns
+# The 96 lanes finish their last groups together; the 96 positions (16 outputs each) then
+# pass the tile output register one value per cycle (ISAAC: 1.2 values/ns): 96 x 16 / 1.2
+# = 1280 ns, the last write ending a cycle after the register: the run ends 1280.83 ns
+# after the last conversion. (In steady state the register works 1280 of every 1600 ns,
+# so no backlog builds up and the lanes never wait for it.)
+TAIL = LANES * 16 / 1.2 + 1 / 1.2
 
 # ISAAC Table I, one IMA, mW
 TABLE_IMA_MW = {"crossbar": 2.4, "dac": 4.0, "sample_hold": 0.01, "adc": 16.0,
@@ -131,11 +138,10 @@ def _energy_per_ima(res: PipelineResult) -> dict[int, dict[str, float]]:
     for lane in res.plans["c"].lanes:
         (part,) = lane.parts
         per = out.setdefault(part.ima, dict.fromkeys(TABLE_IMA_MW, 0.0))
-        for kind in (lane.kind_mvm, lane.kind_read_first, lane.kind_read, lane.kind_convert):
-            for ei, e in enumerate(EVENTS):
-                comp = EVENT_COMPONENT[e]
-                if comp in per:
-                    per[comp] += float(counts[kind, ei] * energy[ei])
+        for ei, e in enumerate(EVENTS):
+            comp = EVENT_COMPONENT[e]
+            if comp in per:
+                per[comp] += float(counts[lane.kind_mvm, ei] * energy[ei])
     return out
 
 
@@ -165,10 +171,11 @@ def test_mapping_fills_one_tile() -> None:
 
 
 def test_timing_is_back_to_back() -> None:
-    """H groups of T(16) overlapping by one slot: end = 1600 H + 100, no gaps."""
+    """H groups of T(16) overlapping by one slot: the lanes end at 1600 H + 100, no gaps;
+    the run at 1600 H + 100 + TAIL."""
     for h in (50, 200):
         res = full_run(h)
-        assert res.timing.end_ns == pytest.approx(PERIOD * h + FILL)
+        assert res.timing.end_ns == pytest.approx(PERIOD * h + FILL + TAIL)
         # lane occupancy = its timeline's extent: 1600 H + 100 for every lane
         busy = res.timing.lane_busy_ns
         assert len(busy) == LANES
@@ -187,7 +194,7 @@ def test_ima_power_whole_run(load_timing: bool) -> None:
     """
     res = full_run(200, load_timing)
     t = res.timing.end_ns
-    assert t < 1.01 * (200 * PERIOD + FILL)
+    assert t < 1.01 * (200 * PERIOD + FILL + TAIL)
     per_ima = _energy_per_ima(res)
     assert sorted(per_ima) == list(range(12))
     for ima, comps in per_ima.items():
@@ -277,8 +284,8 @@ def test_peak_throughput_41_tops(load_timing: bool) -> None:
 
     Per group a lane does 128 rows x 16 weights = 2048 MACs = 4096 ops; one tile:
     96 x 4096 / 1600 ns = 245.76 ops/ns; x 168 tiles = 41287.68 GOPS = 41.29 TOPS
-    (Table IV: 41), less the edge effects (the 100 ns tail and, with load timing, the
-    first loads).
+    (Table IV: 41), less the edge effects (the 100 ns tail, the output path of the last
+    positions and, with load timing, the first loads).
     """
     res = full_run(200, load_timing)
     groups, _ = res.group_and_plane_counts()
@@ -287,7 +294,7 @@ def test_peak_throughput_41_tops(load_timing: bool) -> None:
     tops = ops / res.timing.end_ns * 168 / 1000.0
     assert tops == pytest.approx(41.0, rel=0.03)
     if not load_timing:
-        assert tops == pytest.approx(41.28768 * (200 * PERIOD) / (200 * PERIOD + FILL),
+        assert tops == pytest.approx(41.28768 * (200 * PERIOD) / (200 * PERIOD + FILL + TAIL),
                                      rel=1e-9)
 
 
@@ -312,8 +319,8 @@ def test_load_timing_is_hidden_in_steady_state(fidelity: str) -> None:
     hw = isaac_no_unit_column()
     a = _run(h1, hw, fidelity=fidelity, load_timing=True)
     b = _run(h2, hw, fidelity=fidelity, load_timing=True)
-    assert a.timing.end_ns > h1 * PERIOD + FILL  # the first loads are not free
-    assert a.timing.end_ns < h1 * PERIOD + FILL + LANES * LOAD_NS
+    assert a.timing.end_ns > h1 * PERIOD + FILL + TAIL  # the first loads are not free
+    assert a.timing.end_ns < h1 * PERIOD + FILL + TAIL + LANES * LOAD_NS
     dt = b.timing.end_ns - a.timing.end_ns
     assert dt == pytest.approx((h2 - h1) * PERIOD, rel=1e-9)
     ea, eb = _energy_per_ima(a), _energy_per_ima(b)
@@ -353,12 +360,12 @@ def test_unit_column_caps_column_activity() -> None:
 
 
 def test_plane_fidelity_same_steady_state_power() -> None:
-    """Plane fidelity (reader and converter per lane, ADC pools arbitrated) gives the
-    same back-to-back timing (end 1600 H + 100) and the same per-IMA power."""
+    """Plane fidelity (reader and converter per lane) gives the same back-to-back timing
+    (end 1600 H + 100 + TAIL) and the same per-IMA power."""
     a = _run(4, isaac_no_unit_column(), fidelity="plane")
     b = _run(12, isaac_no_unit_column(), fidelity="plane")
-    assert a.timing.end_ns == pytest.approx(4 * PERIOD + FILL)
-    assert b.timing.end_ns == pytest.approx(12 * PERIOD + FILL)
+    assert a.timing.end_ns == pytest.approx(4 * PERIOD + FILL + TAIL)
+    assert b.timing.end_ns == pytest.approx(12 * PERIOD + FILL + TAIL)
     dt = b.timing.end_ns - a.timing.end_ns
     ea, eb = _energy_per_ima(a), _energy_per_ima(b)
     for ima in range(12):

@@ -165,7 +165,8 @@ def test_accuracy(rr: RunResult) -> None:
 
 
 def test_bus_and_noc_busy_time(rr: RunResult) -> None:
-    """timeline's eDRAM (bus) and NoC busy time equal the closed form / the link totals."""
+    """timeline's eDRAM-to-IMA bus and NoC busy time equal the closed form / the totals of
+    the ports and links."""
     hw = rr.hardware
     bus_bytes_per_ns = hw.tile.bus_wires / 8 * hw.clock_ghz  # 384 wires: 48 B/clk = 57.6 B/ns
     for pipe, pr in rr.pipelines.items():
@@ -175,6 +176,36 @@ def test_bus_and_noc_busy_time(rr: RunResult) -> None:
         for lm in rr.mapping.layers.values():
             groups = lm.positions * pr.images  # per row block, over all replicas
             expect += sum(groups * rb.n_rows / bus_bytes_per_ns for rb in lm.row_blocks)
-        assert float(busy["edram"].sum()) == pytest.approx(expect, rel=1e-9), pipe
+        assert float(busy["bus"].sum()) == pytest.approx(expect, rel=1e-9), pipe
         assert float(busy["noc"].sum()) == pytest.approx(
             sum(pr.timing.link_busy_ns.values()), rel=1e-9), pipe
+
+
+def test_one_time_axis_for_all_pipelines(rr: RunResult, tmp_path) -> None:
+    """timeline.csv: every pipeline has the same bins (start times and widths), the width
+    a whole multiple of every pipeline's ledger bin, and the integral of each pipeline's
+    crossbar busy time is kept by the re-binning."""
+    import csv
+
+    from simulator.results import time_axis, write_timeline_csv
+
+    bins = rr.scenario.simulation.time_bins
+    width, n = time_axis(rr.pipelines.values(), bins)
+    assert n <= bins + 1
+    for pr in rr.pipelines.values():
+        assert width / pr.ledger.bin_ns == pytest.approx(round(width / pr.ledger.bin_ns))
+    path = tmp_path / "timeline.csv"
+    write_timeline_csv(rr, path, bins)
+    rows = list(csv.DictReader(path.open()))
+    axes = {}
+    for r in rows:
+        axes.setdefault(r["pipeline"], []).append((float(r["t_ns"]), float(r["bin_ns"])))
+    assert set(axes) == set(rr.pipelines)
+    first = next(iter(axes.values()))
+    assert all(a == first for a in axes.values())
+    assert len(first) == n and first[1][0] - first[0][0] == pytest.approx(width)
+    for name, pr in rr.pipelines.items():
+        util = sum(float(r["util:crossbar"]) * float(r["bin_ns"]) for r in rows
+                   if r["pipeline"] == name) * pr.capacity["crossbar"]
+        _, busy = pr.ledger.busy_bins()
+        assert util == pytest.approx(float(busy["crossbar"].sum()), rel=1e-5)

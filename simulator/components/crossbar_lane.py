@@ -2,209 +2,362 @@
 
 The crossbars of all column blocks of a row block receive the same activation group
 (broadcast), with their DACs, sample-and-holds, input/output registers and IMA
-shift-and-add, and work in lockstep. An MVM of b bit planes is a two-stage pipeline:
-crossbar read (read_ns) → S+H → conversion by the held ADCs (conv_ns), so
-T(b) = r + c + (b − 1)·max(r, c); ReDy's selection latency precedes the first read.
+shift-and-add, and work in lockstep. Per group:
 
-Each group is first loaded from the tile's eDRAM over the bus into a free slot of the
-input register (``edram_port``).
+1. wait for a free slot of the input register (``TimingRules.input_slots`` per lane; a
+   slot is freed when its group's last plane is converted), then load the group from the
+   tile's eDRAM bank over the bus (``TileMemory.load``);
+2. dynamic policies: the IMA's precision-selection unit inspects it
+   (``precision_select.latency_ns``, a server per IMA). The group is already in the
+   register, so this overlaps the streaming of the previous group;
+3. stream its b planes: crossbar read (r) → S+H → conversion by the held ADCs (c). The
+   reader starts a plane once the S+H is free (the converter took the previous sample),
+   the converter takes a sample once it finished the previous one, so
+   T(b) = r + c + (b − 1)·max(r, c) for one group, and consecutive groups overlap.
 
-- ``group_lane``: one event per row-block MVM (default fidelity).
-- ``plane_loader`` / ``plane_reader`` / ``plane_converter``: one event per bit plane, the
-  register slots a ``simpy.Container``, the crossbar a ``simpy.Resource`` and the S+H a
-  ``simpy.Store`` of capacity 1 between the read and conversion stages.
+- :class:`LaneState` computes a group's times in one step (``group`` fidelity): the
+  closed form above when the lane owns its ADCs and c ≤ r, else the plane recurrence
+  with the IMA's :class:`~simulator.components.adc_pool.FluidAdcPool`.
+- :class:`PlaneLane`: the same pipeline as SimPy processes, one event per bit plane
+  (``plane`` fidelity): loader, reader and converter joined by a ``simpy.Store`` of
+  capacity 1 (the S+H), the register slots a ``simpy.Container``, the ADCs taken from a
+  ``simpy.Container`` per IMA.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 
 import simpy
 
-from simulator.workplan import Lane, NodePlan, plane_duration
+from simulator.components.adc_pool import trace_hold
+from simulator.workplan import Lane
+
+_NEG = -1e30
 
 
-def group_lane(sim, plan: NodePlan, lane: Lane):
-    """SimPy process of one lane at ``group`` fidelity.
+class LaneState:
+    """One lane's pipeline state and its group rule (``group`` fidelity)."""
 
-    Per group: wait for the inputs (and room in the consumers' buffers), wait for a free
-    input-register slot, load the group through the tile's eDRAM bank and bus, then
-    stream its b planes. Without shared ADCs, consecutive groups overlap exactly as the
-    plane pipeline does: a group's first read starts as soon as it is loaded and the
-    reader is free (the previous group's last plane entered the S+H), so back-to-back
-    groups cost b·max(r, c) each and plane/group latencies agree. With a shared ADC pool
-    a group takes its ADCs when it starts and holds them for T(b).
-    """
-    env, ledger, trace = sim.env, sim.ledger, sim.trace
-    held = sim.adc.of(lane) if sim.adc.shared else []
-    port = sim.port(lane.parts[0].tile)
-    nbytes = lane.rows * sim.act_bytes
-    ow = plan.out_w
-    busy = 0.0
-    select_ns = sim.select_ns
-    kind = lane.kind_mvm
-    r_ns, c_ns = sim.read_ns, lane.conv_ns
-    step = max(r_ns, c_ns)
-    conv_free = -1e30  # end of the previous group's last conversion
-    reader_free = -1e30  # when the reader finished handing the previous group to the S+H
-    slot_free = deque([0.0] * sim.load_times.input_slots)  # register slots, oldest first
-    # groups computed but not yet complete: the lane wakes at its register-slot times,
-    # which (two slots) are its previous groups' ends, and completes them then; any that
-    # would be late is handed to a timeout callback
-    pending: deque = deque()
-    prev_end = 0.0
-    producers = [(prod, plan.thresholds[prod]) for prod in plan.producers]
-    out_bufs = sim.buffers.of(plan.name)
+    __slots__ = ("lane", "memory", "select", "pools", "slots", "reader_free", "take",
+                 "conv_free", "busy", "prev_end", "nbytes", "r", "c", "fast", "ledger",
+                 "trace", "select_ns", "kind", "_x", "_b", "_left", "_p", "last_end", "rec")
 
-    def complete_due() -> None:
-        now = env.now
-        while pending and pending[0][0] <= now:
-            _, i, p = pending.popleft()
-            sim.position_done(plan, i, p)
+    def __init__(self, lane: Lane, rules, memory, select, pools, ledger, trace=None) -> None:
+        self.lane = lane
+        self.memory = memory  # the TileMemory of the lane's tile
+        self.select = select  # the IMA's precision-selection Server (None: static policy)
+        self.select_ns = rules.select_latency_ns
+        # shared ADCs: [(FluidAdcPool, crossbars, ADC-ns of work, longest job)] per IMA
+        # part; None: an ADC per crossbar
+        self.pools = pools
+        self.slots = deque([0.0] * rules.input_slots)  # register slots, oldest first
+        self.reader_free = _NEG  # last put into the S+H (the next read may start)
+        self.take = _NEG  # when the converter took the last sample
+        self.conv_free = _NEG  # end of the last conversion
+        self.busy = 0.0
+        self.prev_end = 0.0
+        self.nbytes = lane.rows * rules.act_bytes
+        self.r, self.c = rules.read_ns, lane.conv_ns
+        self.fast = pools is None and lane.conv_ns <= rules.read_ns
+        self.ledger = ledger
+        self.rec = ledger.appender()
+        self.trace = trace
+        self.kind = lane.kind_mvm
 
-    def hand_over(before: float) -> None:
-        while pending and pending[0][0] < before:
-            t, i, p = pending.popleft()
-            _complete_at(sim, plan, i, p, t)
+    def group(self, loaded: float, b: int, hold: float = _NEG) -> float:
+        """Stream one group of *b* planes that is in the input register at *loaded*
+        (``TileMemory.load_batch`` once ``slots[0]`` is free), its first read not before
+        *hold*; returns when its last plane is converted (for a skipped group: when it
+        was inspected and left the register)."""
+        slots = self.slots
+        slots.popleft()
+        if self.select is not None:
+            loaded = self.select.reserve(loaded, self.select_ns)[1]
+        if b == 0:  # skipped: loaded and inspected, no plane streamed; it leaves the
+            # register in order, once the reader is past the previous group
+            end = loaded if loaded > self.reader_free else self.reader_free
+            slots.append(end)
+            self.rec((end, end, self.kind, 0, 1, 1.0))
+            return end
+        r, c = self.r, self.c
+        x = loaded if loaded > self.reader_free else self.reader_free
+        if hold > x:
+            x = hold
+        if self.fast:
+            first = x + r
+            if first < self.conv_free:
+                first = self.conv_free
+            end = first + c + (b - 1) * r
+            self.conv_free = end
+            self.take = self.reader_free = end - c
+        else:
+            end = self._planes(x, b)
+            first = x + r
+        slots.append(end)
+        busy_from = x if x > self.prev_end else self.prev_end
+        self.busy += end - busy_from
+        self.prev_end = end
+        self.rec((x, end, self.kind, b, 1, 1.0))
+        if self.trace:
+            self.trace.mvm(self.lane, x, end, b)
+            trace_hold(self.trace, self.lane, first, end)
+        return end
 
-    for img in range(sim.images):
-        planes = sim.planes[plan.name][img, lane.row_block]
-        progs = [(sim.arrival[(prod, plan.name)][img], thr) for prod, thr in producers]
-        pos_list = lane.positions.tolist()
-        b_list = planes[lane.positions].tolist()
-        durations = plane_duration(planes[lane.positions], r_ns, c_ns)
-        for pos, b, dur in zip(pos_list, b_list, durations.tolist(), strict=True):
-            row = pos // ow
-            complete_due()
-            for prog, thr in progs:
-                need = thr[row]
-                if prog.level < need:
-                    hand_over(float("inf"))
-                    yield prog.wait(need)
-                    complete_due()
-            for counter, cap, h in out_bufs:
-                need = img * h + row - cap + 1
-                if counter.level < need:
-                    hand_over(float("inf"))
-                    yield counter.wait(need)
-                    complete_due()
-            slot = slot_free.popleft()
-            if slot > env.now:
-                hand_over(slot)
-                yield env.timeout(slot - env.now)
-                complete_due()
-            loaded = port.load(env.now, nbytes)
-            if b == 0:  # a skipped group: loaded and inspected, no plane streamed
-                x = max(loaded, reader_free)
-                end = reader_free = x + select_ns
-                slot_free.append(end)
-                ledger.record(x, end, kind, 0, 1)
-                pending.append((end, img, pos))
-                continue
-            if held:
-                hand_over(float("inf"))
-                if loaded > env.now:
-                    yield env.timeout(loaded - env.now)
-                yield from sim.adc.acquire(held)
-                x = env.now
-                yield env.timeout(dur + select_ns)
-                sim.adc.release(held)
-                end = env.now
-                if trace:
-                    sim.adc.trace_hold(trace, lane, x, end)
-            else:
-                x = max(loaded, reader_free)
-                first_conv = max(x + select_ns + r_ns, conv_free)
-                end = first_conv + c_ns + (b - 1) * step
-                conv_free = end
-                if trace:
-                    sim.adc.trace_hold(trace, lane, x + select_ns + r_ns, end)
-            reader_free = end - c_ns
-            slot_free.append(end)  # a register slot is free once its group is converted
-            if trace:
-                trace.mvm(lane, x, end, b)
-            busy += end - max(x, prev_end)
-            prev_end = end
-            ledger.record(x, end, kind, b, 1)
-            pending.append((end, img, pos))
-    complete_due()
-    hand_over(float("inf"))
-    sim.lane_busy[(lane.layer, lane.replica, lane.row_block)] = busy
-
-
-def _complete_at(sim, plan: NodePlan, img: int, pos: int, t: float) -> None:
-    """Mark the lane's group of position *pos* done at time *t* (now or later)."""
-    delay = t - sim.env.now
-    if delay <= 0:
-        sim.position_done(plan, img, pos)
-        return
-    ev = sim.env.timeout(delay)
-    ev.callbacks.append(lambda _ev: sim.position_done(plan, img, pos))
-
-
-def plane_loader(sim, plan: NodePlan, lane: Lane, loaded: simpy.Store,
-                 slots: simpy.Container):
-    """``plane`` fidelity, load stage: groups into free input-register slots."""
-    port = sim.port(lane.parts[0].tile)
-    nbytes = lane.rows * sim.act_bytes
-    ow = plan.out_w
-    for img in range(sim.images):
-        for pos in lane.positions.tolist():
-            yield from sim.wait_inputs(plan, img, pos // ow)
-            yield from sim.buffers.wait_room(plan.name, img, pos // ow)
-            yield slots.get(1)
-            yield from port.load(nbytes)
-            yield loaded.put((img, pos))
-
-
-def plane_reader(sim, plan: NodePlan, lane: Lane, loaded: simpy.Store,
-                 slots: simpy.Container, sample_hold: simpy.Store):
-    """``plane`` fidelity, read stage: one crossbar read per bit plane into the S+H."""
-    env, ledger = sim.env, sim.ledger
-    xbar = simpy.Resource(env, capacity=1)
-    for _ in range(sim.images * len(lane.positions)):
-        img, pos = yield loaded.get()
-        b = int(sim.planes[plan.name][img, lane.row_block, pos])
-        t_start = env.now
-        if sim.select_ns:
-            yield env.timeout(sim.select_ns)
+    # -- shared ADCs: the planes of several lanes converted in the order they are ready --
+    def begin(self, loaded: float, b: int, hold: float = _NEG) -> float | None:
+        """Start a group on a shared ADC pool (see :func:`convert_in_order`): returns when
+        its first sample is ready for conversion, or None for a skipped group (done)."""
+        slots = self.slots
+        slots.popleft()
+        if self.select is not None:
+            loaded = self.select.reserve(loaded, self.select_ns)[1]
         if b == 0:
-            ledger.record(t_start, env.now, lane.kind_read_first, 0, 1)
-            slots.put(1)
-            sim.position_done(plan, img, pos)
-            continue
-        sim.group_start[(id(lane), img, pos)] = t_start
+            end = loaded if loaded > self.reader_free else self.reader_free
+            slots.append(end)
+            self.ledger.record(end, end, self.kind, 0, 1)
+            self.last_end = end
+            return None
+        x = loaded if loaded > self.reader_free else self.reader_free
+        if hold > x:
+            x = hold
+        self._x, self._b, self._left = x, b, b
+        q = x + self.r
+        p = q if q > self.take else self.take
+        self._p = p
+        g = p if p > self.conv_free else self.conv_free
+        self.take = g
+        return g
+
+    def advance(self) -> float | None:
+        """Convert the sample taken at ``self.take``; returns when the next one is ready,
+        or None once the group's last plane is converted (its end in ``last_end``)."""
+        e = self._convert(self.take)
+        self.conv_free = e
+        self._left -= 1
+        if self._left:
+            q = self._p + self.r
+            p = q if q > self.take else self.take
+            self._p = p
+            g = p if p > e else e
+            self.take = g
+            return g
+        self.reader_free = self._p
+        x, b, end = self._x, self._b, e
+        self.slots.append(end)
+        busy_from = x if x > self.prev_end else self.prev_end
+        self.busy += end - busy_from
+        self.prev_end = end
+        self.ledger.record(x, end, self.kind, b, 1)
+        if self.trace:
+            self.trace.mvm(self.lane, x, end, b)
+            trace_hold(self.trace, self.lane, x + self.r, end)
+        self.last_end = end
+        return None
+
+    def _planes(self, x: float, b: int) -> float:
+        """The plane recurrence: q read end, p put into the S+H, g taken by the
+        converter, e conversion end (docs/model.md)."""
+        r = self.r
+        p_prev, g, e = self.reader_free, self.take, self.conv_free
+        q = x + r
         for i in range(b):
-            with xbar.request() as req:
-                yield req
-                t0 = env.now
-                yield env.timeout(sim.read_ns)
-                ledger.record(t0, env.now,
-                              lane.kind_read_first if i == 0 else lane.kind_read, 1, 1)
-                if sim.trace:
-                    sim.trace.mvm(lane, t0, env.now, 1)
-            yield sample_hold.put((img, pos, i == b - 1))
+            if i:
+                q = p_prev + r
+            p = q if q > g else g
+            g = p if p > e else e
+            e = self._convert(g)
+            p_prev = p
+        self.reader_free, self.take, self.conv_free = p_prev, g, e
+        return e
+
+    def _convert(self, t: float) -> float:
+        if self.pools is None:
+            return t + self.c
+        end = t
+        for pool, k, work, longest in self.pools:
+            e = pool.convert(t, k, work, longest)
+            if e > end:
+                end = e
+        return end
 
 
-def plane_converter(sim, plan: NodePlan, lane: Lane, sample_hold: simpy.Store,
-                    slots: simpy.Container):
-    """``plane`` fidelity, conversion stage: the held ADCs convert each sampled plane."""
-    env, ledger = sim.env, sim.ledger
-    held = sim.adc.of(lane)
-    busy = 0.0
-    prev_end = 0.0
-    while True:
-        img, pos, last = yield sample_hold.get()
-        yield from sim.adc.acquire(held)
-        t0 = env.now
-        yield env.timeout(lane.conv_ns)
-        sim.adc.release(held)
-        ledger.record(t0, env.now, lane.kind_convert, 1, 1)
-        if last:
-            # lane occupancy: how far this group extended the lane's busy timeline
-            start = sim.group_start.pop((id(lane), img, pos))
-            busy += env.now - max(start, prev_end)
-            prev_end = env.now
-            sim.lane_busy[(lane.layer, lane.replica, lane.row_block)] = busy
-            slots.put(1)  # the group's register slot is free once it is converted
-            sim.position_done(plan, img, pos)
+def convert_in_order(requests: list[tuple[list[LaneState], list[float], list[int], float]],
+                     ) -> list[float]:
+    """Groups of several lanes on shared ADC pools: their planes are converted in the
+    order their samples are ready (FIFO, as ``plane`` fidelity's pool serves them; ties in
+    request order), each on its IMA's fluid pool.
+
+    *requests*: (lane states, load times, bit planes, hold) of one output position each.
+    Returns when the last lane of each request is done.
+    """
+    heap = []
+    last = [_NEG] * len(requests)
+    for j, (states, loaded, bs, hold) in enumerate(requests):
+        for i, st in enumerate(states):
+            g = st.begin(loaded[i], bs[i], hold)
+            if g is None:
+                last[j] = max(last[j], st.last_end)
+            else:
+                heap.append((g, j, i))
+    heapq.heapify(heap)
+    while heap:
+        _, j, i = heapq.heappop(heap)
+        st = requests[j][0][i]
+        g = st.advance()
+        if g is None:
+            last[j] = max(last[j], st.last_end)
+        else:
+            heapq.heappush(heap, (g, j, i))
+    return last
+
+
+class SharedAdcArbiter:
+    """Converts the groups asked for at one simulated instant together (group fidelity).
+
+    The replica processes woken by one event (a row arriving) run one after the other
+    at the same simulated time; each hands its position's groups here and waits for a
+    zero-delay event, processed after all of them, that converts every request's planes
+    in the order they are ready (:func:`convert_in_order`). So replicas starting together
+    share the ADC pools as the plane-level FIFO does, whatever order SimPy woke them in.
+    """
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self.batch: list[tuple] = []
+        self.events: list[simpy.Event] = []
+
+    def request(self, states, loaded, bs, hold) -> simpy.Event:
+        """Event whose value is when the position's last lane is converted."""
+        if not self.batch:
+            self.env.timeout(0).callbacks.append(self._resolve)
+        ev = self.env.event()
+        self.batch.append((states, list(loaded), bs, hold))
+        self.events.append(ev)
+        return ev
+
+    def _resolve(self, _ev) -> None:
+        batch, events = self.batch, self.events
+        self.batch, self.events = [], []
+        for ev, end in zip(events, convert_in_order(batch), strict=True):
+            ev.succeed(end)
+
+
+class PlaneLane:
+    """A lane's loader, reader and converter processes (``plane`` fidelity)."""
+
+    def __init__(self, env: simpy.Environment, lane: Lane, rules, memory, select, adcs,
+                 waits, room, planes, ow: int, images: int, done, ledger, trace=None,
+                 held_back=None, depth: int = 2) -> None:
+        self.env = env
+        self.lane = lane
+        self.rules = rules
+        self.memory = memory
+        self.select = select
+        self.jobs = adcs  # shared ADCs: [(simpy.Container, job ns)] per crossbar; None: own
+        self.waits = waits  # [(arrival progress per image at the lane's tile, thresholds)]
+        self.room = room
+        self.planes = planes  # (images, positions of the lane) bit planes
+        self.ow = ow
+        self.images = images
+        self.done = done  # callable(img, pos): the lane's group of pos is converted now
+        # held_back(seq): event of the merge of the replica's seq-th position (its value:
+        # the end of that position's output path)
+        self.held_back = held_back
+        self.depth = depth  # positions the replica may have ahead of its output path
+        self.ledger = ledger
+        self.trace = trace
+        self.slots = simpy.Container(env, rules.input_slots, init=rules.input_slots)
+        self.loaded = simpy.Store(env)
+        self.sample_hold = simpy.Store(env, capacity=1)
+        self.busy = 0.0
+
+    def start(self) -> None:
+        """Start the three processes."""
+        self.env.process(self.loader())
+        self.env.process(self.reader())
+        self.env.process(self.converter())
+
+    def loader(self):
+        """Groups into free input-register slots, inspected by the selection unit."""
+        env, lane, nbytes = self.env, self.lane, self.lane.rows * self.rules.act_bytes
+        for img in range(self.images):
+            bs = self.planes[img]
+            for k, pos in enumerate(lane.positions.tolist()):
+                row = pos // self.ow
+                for progs, thr in self.waits:
+                    if progs[img].level < thr[row]:
+                        yield progs[img].wait(thr[row])
+                for counter, cap, h in self.room:
+                    need = img * h + row - cap + 1
+                    if counter.level < need:
+                        yield counter.wait(need)
+                yield self.slots.get(1)
+                ready = self.memory.load(env.now, nbytes)
+                if self.select is not None:
+                    ready = self.select.reserve(ready, self.rules.select_latency_ns)[1]
+                if ready > env.now:
+                    yield env.timeout(ready - env.now)
+                yield self.loaded.put((img, pos, int(bs[k])))
+
+    def reader(self):
+        """One crossbar read per bit plane into the S+H."""
+        env, r = self.env, self.rules.read_ns
+        n = len(self.lane.positions)
+        for seq in range(self.images * n):
+            img, pos, b = yield self.loaded.get()
+            if seq >= self.depth and self.held_back is not None and b:
+                out_end = yield self.held_back(seq - self.depth)
+                if out_end > env.now:
+                    yield env.timeout(out_end - env.now)
+            if b == 0:
+                self.ledger.record(env.now, env.now, self.lane.kind_mvm, 0, 1)
+                self.slots.put(1)
+                self.done(img, pos)
+                continue
+            start = env.now
+            for i in range(b):
+                yield env.timeout(r)
+                yield self.sample_hold.put((img, pos, b, start, i == b - 1))
+
+    def converter(self):
+        """The ADCs convert each sampled plane: one job per crossbar, each on the next
+        free ADC of its IMA (in FIFO order) when the ADCs are shared."""
+        env, lane = self.env, self.lane
+        c = lane.conv_ns
+        prev_end = 0.0
+        while True:
+            img, pos, b, start, last = yield self.sample_hold.get()
+            if self.jobs is None:
+                yield env.timeout(c)
+            else:
+                yield self._convert_jobs()
+            if last:
+                end = env.now
+                self.busy += end - max(start, prev_end)
+                prev_end = end
+                self.ledger.record(start, end, lane.kind_mvm, b, 1)
+                if self.trace:
+                    self.trace.mvm(lane, start, end, b)
+                    trace_hold(self.trace, lane, start + self.rules.read_ns, end)
+                self.slots.put(1)  # the group's register slot is free once it is converted
+                self.done(img, pos)
+
+    def _convert_jobs(self) -> simpy.Event:
+        """Event that fires when every crossbar job of one plane is converted."""
+        env = self.env
+        done = env.event()
+        left = [len(self.jobs)]
+
+        def finished(pool) -> None:
+            pool.put(1)
+            left[0] -= 1
+            if not left[0]:
+                done.succeed()
+
+        for pool, d in self.jobs:
+            pool.get(1).callbacks.append(
+                lambda _ev, pool=pool, d=d: env.timeout(d).callbacks.append(
+                    lambda _t, pool=pool: finished(pool)))
+        return done

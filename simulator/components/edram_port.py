@@ -1,90 +1,103 @@
-"""A tile's eDRAM read port (banks) and eDRAM-to-IMA bus, loading activation groups.
+"""A tile's eDRAM (banks) and eDRAM-to-IMA bus.
 
 Before a lane can stream a group, the group's rows × B/8 bytes are read from one of the
 tile's eDRAM banks (``tile.edram_bus_bits`` per clock) and sent over the eDRAM-to-IMA
-bus (``tile.bus_wires`` bits per clock) into the IMA's input register. The input
-register holds ``input_slots`` groups per lane (2 KB / (crossbars × rows × B/8), at
-least 2 because the register is consumed one bit plane at a time); a slot is freed when
-its group's last plane is converted, so a lane loads its next group while it streams the
-current one, and waits for a slot when all are in use.
-
-- ``plane`` fidelity: the banks are a ``simpy.Resource(capacity=banks)`` and the bus a
-  ``simpy.Resource(capacity=1)`` per tile; a loader process per lane fills the slots.
-- ``group`` fidelity: the same FIFO servers kept as "next free" timelines, served in
-  request order at the current simulated time (the lane process wakes when it makes the
-  request), so contention is the same without scheduling SimPy events for each hold.
+bus (``tile.bus_wires`` bits per clock) into a slot of the IMA's input register. The
+banks also take the writes of the tile's outputs and of the rows that arrive over the
+NoC, and the reads and writes of the digital nodes on the tile, so reads and writes
+contend for them. Banks and bus are :class:`~simulator.components.server.Server` s.
 """
 
 from __future__ import annotations
 
-import simpy
+from simulator.components.server import Server
+from simulator.timing import TimingRules
 
 
-class TileLoadTimes:
-    """Load timing rules shared by both fidelities."""
+class TileMemory:
+    """The eDRAM banks and the eDRAM-to-IMA bus of one tile."""
 
-    def __init__(self, hw, timed: bool = True) -> None:
-        clock = float(hw.clock_ghz)
-        self.timed = timed  # False: loads take no time (an ablation, and for unit tests)
-        self.bank_bytes_per_ns = hw.tile.edram_bus_bits / 8 * clock
-        self.bus_bytes_per_ns = hw.tile.bus_wires / 8 * clock
-        self.banks = int(hw.tile.edram_banks)
-        group_bytes = hw.ima.crossbars * hw.crossbar.rows * hw.activations.bits / 8
-        # the register is read one bit plane at a time, so even when it holds a single
-        # group (ISAAC at 16 bits) the next group streams in behind the current one:
-        # at least two groups are in flight per lane
-        self.input_slots = max(2, int(hw.ima.input_register_bytes // group_bytes))
+    def __init__(self, tile: int, rules: TimingRules, clock=None) -> None:
+        self.tile = tile
+        self.rules = rules
+        self.banks = Server("eDRAM bank", f"tile {tile}", rules.banks, "edram", clock)
+        self.bus = Server("eDRAM-to-IMA bus", f"tile {tile}", 1, "bus", clock)
 
-    def bank_ns(self, nbytes: float) -> float:
-        """Time one bank is busy reading *nbytes*."""
-        return nbytes / self.bank_bytes_per_ns if self.timed else 0.0
+    def load(self, t: float, nbytes: float) -> float:
+        """Load one group requested at *t*; returns when it is in the input register."""
+        return self.load_batch(t, (nbytes,))[0]
 
-    def bus_ns(self, nbytes: float) -> float:
-        """Time the bus is busy carrying *nbytes*."""
-        return nbytes / self.bus_bytes_per_ns if self.timed else 0.0
+    def load_batch(self, t: float, sizes) -> list[float]:
+        """Load groups of *sizes* bytes requested together at *t* (the lanes of a replica
+        on this tile, for one output position); returns when each is in its register.
 
+        Group i is read from bank i mod banks (a bank reads its groups back to back),
+        then crosses the bus in order as soon as its read is done and the bus is free:
+        the same schedule as one request per group at *t*. With ``load_timing`` off the
+        loads take no time.
+        """
+        rules = self.rules
+        n = len(sizes)
+        if not rules.load_timing:
+            return [t] * n
+        if n == 1:
+            e = self.banks.reserve(t, sizes[0] / rules.bank_bytes_per_ns)[1]
+            return [self.bus.reserve(e, sizes[0] / rules.bus_bytes_per_ns)[1]]
+        nb = min(rules.banks, n)
+        rate, bus_rate = rules.bank_bytes_per_ns, rules.bus_bytes_per_ns
+        if nb == 1:
+            _, e = self.banks.reserve(t, sum(sizes) / rate)
+            read_end = []
+            acc = e - sum(sizes) / rate
+            for sz in sizes:
+                acc += sz / rate
+                read_end.append(acc)
+        else:
+            share = [0.0] * nb
+            for i, sz in enumerate(sizes):
+                share[i % nb] += sz
+            start = [self.banks.reserve(t, share[j] / rate)[0] for j in range(nb)]
+            acc = list(start)
+            read_end = []
+            for i, sz in enumerate(sizes):
+                j = i % nb
+                acc[j] += sz / rate
+                read_end.append(acc[j])
+        # the bus carries the groups in order, each once read; groups that follow each
+        # other without a gap share one reservation
+        bus = self.bus
+        ends = []
+        seg_start = seg_end = None
+        seg_len = 0.0
+        first_of_seg = 0
+        for i, sz in enumerate(sizes):
+            ready = read_end[i]
+            if seg_end is not None and ready > seg_end:  # a gap: book the segment so far
+                s, _ = bus.reserve(seg_start, seg_len)
+                shift = s - seg_start
+                for j in range(first_of_seg, i):
+                    ends[j] += shift
+                prev = ends[-1]
+                seg_start = seg_end = None
+                if ready < prev:
+                    ready = prev
+            if seg_start is None:
+                seg_start, seg_len, first_of_seg = ready, 0.0, i
+                seg_end = ready
+            seg_end += sz / bus_rate
+            seg_len += sz / bus_rate
+            ends.append(seg_end)
+        s, _ = bus.reserve(seg_start, seg_len)
+        shift = s - seg_start
+        if shift:
+            for j in range(first_of_seg, n):
+                ends[j] += shift
+        return ends
 
-class TimelinePort:
-    """FIFO servers of one tile (banks, bus) as next-free times, for group fidelity."""
+    def write_stage(self, nbytes: float, lat: float) -> tuple[Server, float, float]:
+        """A bank write of *nbytes* as a ``cut_through`` stage."""
+        return (self.banks, self.rules.bank_ns(nbytes), lat)
 
-    def __init__(self, times: TileLoadTimes, ledger=None, busy_kind: int = -1) -> None:
-        self.times = times
-        self.bank_free = [0.0] * times.banks
-        self.bus_free = 0.0
-        self.ledger, self.busy_kind = ledger, busy_kind  # books the bus busy intervals
-
-    def load(self, now: float, nbytes: float) -> float:
-        """Serve a load requested at *now*; returns when the group is in the register."""
-        i = min(range(len(self.bank_free)), key=self.bank_free.__getitem__)
-        start = max(now, self.bank_free[i])
-        read_end = start + self.times.bank_ns(nbytes)
-        self.bank_free[i] = read_end
-        bus_start = max(read_end, self.bus_free)
-        self.bus_free = bus_start + self.times.bus_ns(nbytes)
-        if self.ledger is not None and self.bus_free > bus_start:
-            self.ledger.record(bus_start, self.bus_free, self.busy_kind, 0, 1)
-        return self.bus_free
-
-
-class ResourcePort:
-    """The same servers as SimPy resources, for plane fidelity."""
-
-    def __init__(self, env: simpy.Environment, times: TileLoadTimes, ledger=None,
-                 busy_kind: int = -1) -> None:
-        self.env = env
-        self.times = times
-        self.ledger, self.busy_kind = ledger, busy_kind
-        self.banks = simpy.Resource(env, capacity=times.banks)
-        self.bus = simpy.Resource(env, capacity=1)
-
-    def load(self, nbytes: float):
-        """SimPy process fragment: read from a bank, then cross the bus."""
-        with self.banks.request() as req:
-            yield req
-            yield self.env.timeout(self.times.bank_ns(nbytes))
-        with self.bus.request() as req:
-            yield req
-            t0 = self.env.now
-            yield self.env.timeout(self.times.bus_ns(nbytes))
-            if self.ledger is not None and self.env.now > t0:
-                self.ledger.record(t0, self.env.now, self.busy_kind, 0, 1)
+    def read_stage(self, nbytes: float) -> tuple[Server, float, float]:
+        """A bank read of *nbytes* as the first ``cut_through`` stage."""
+        return (self.banks, self.rules.bank_ns(nbytes), 0.0)

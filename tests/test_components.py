@@ -1,0 +1,226 @@
+"""Hardware blocks of the event engine on their own, timed by hand (docs/model.md).
+
+Reservation servers and the cut-through rule, the eDRAM banks shared by reads and
+writes, the NoC (same-router, one hop, multicast), the fluid ADC pool of group fidelity,
+the ledger's bin coarsening, the measured throughput and the common timeline axis.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simulator.components.adc_pool import FluidAdcPool
+from simulator.components.edram_port import TileMemory
+from simulator.components.noc import Noc, NocTopology
+from simulator.components.server import Server, cut_through
+from simulator.hardware import HardwareSpec, load_hardware
+from simulator.ledger import EVENTS, ActivityKind, EnergyLedger, event_vector
+from simulator.simulate import measured_throughput
+from simulator.timing import TimingRules
+
+ISAAC8 = Path(__file__).resolve().parents[1] / "configs" / "hardware" / "isaac8.yaml"
+BANK = 38.4      # eDRAM bank: 256 bits x 1.2 GHz, B/ns
+BUS = 57.6       # eDRAM-to-IMA bus: 384 wires x 1.2 GHz, B/ns
+HOP = 4 / 1.2    # router pipeline (3 cycles) + one link cycle at 1.2 GHz
+
+
+@cache
+def isaac8() -> HardwareSpec:
+    return load_hardware(ISAAC8)
+
+
+# ----------------------------------------------------------------------------- servers
+def test_server_is_fifo_for_requests_in_time_order() -> None:
+    s = Server("bus", "tile 0")
+    assert s.reserve(0.0, 2.0) == (0.0, 2.0)
+    assert s.reserve(1.0, 2.0) == (2.0, 4.0)   # waits for the first
+    assert s.reserve(5.0, 1.0) == (5.0, 6.0)   # idle again
+    assert s.busy_ns == pytest.approx(5.0)
+
+
+def test_server_fills_gaps_before_advance_reservations() -> None:
+    # an advance reservation at [10, 12]: a later request for t = 0 of 3 ns fits before
+    # it; one of 9 ns does not (it would overlap) and goes after it
+    s = Server("link", "0->1")
+    assert s.reserve(10.0, 2.0) == (10.0, 12.0)
+    assert s.reserve(0.0, 3.0) == (0.0, 3.0)
+    assert s.reserve(0.0, 9.0) == (12.0, 21.0)
+    assert s.reserve(3.0, 7.0) == (3.0, 10.0)  # exactly fills [3, 10]
+
+
+def test_server_instances_and_end_min() -> None:
+    banks = Server("eDRAM bank", "tile 0", count=2)
+    assert banks.reserve(0.0, 4.0) == (0.0, 4.0)
+    assert banks.reserve(0.0, 4.0) == (0.0, 4.0)   # the second bank
+    assert banks.reserve(1.0, 1.0) == (4.0, 5.0)   # both busy until 4
+    # end_min holds a stage until its upstream has delivered: [6, max(6 + 1, 9)]
+    assert Server("x", "y").reserve(6.0, 1.0, 9.0) == (6.0, 9.0)
+
+
+def test_cut_through_two_stages() -> None:
+    # stage 1 holds 5 ns, stage 2 (entered 1 ns after stage 1) 2 ns: it cannot end before
+    # stage 1's end + 1: [1, 6]; with stage 2 busy until 3, it starts at 3, ends at
+    # max(3 + 2, 5 + 1) = 6 still; busy until 7: [7, 9]
+    a, b = Server("a", ""), Server("b", "")
+    assert cut_through([(a, 5.0, 0.0), (b, 2.0, 1.0)], 0.0) == (0.0, 6.0)
+    a2, b2 = Server("a", ""), Server("b", "")
+    b2.reserve(0.0, 3.0)
+    assert cut_through([(a2, 5.0, 0.0), (b2, 2.0, 1.0)], 0.0) == (0.0, 6.0)
+    a3, b3 = Server("a", ""), Server("b", "")
+    b3.reserve(0.0, 7.0)
+    assert cut_through([(a3, 5.0, 0.0), (b3, 2.0, 1.0)], 0.0) == (0.0, 9.0)
+
+
+# ----------------------------------------------------------------------------- eDRAM
+@pytest.mark.parametrize("banks", [1, 2])
+def test_edram_read_write_conflict(banks: int) -> None:
+    """An output write holds a bank; a group load arriving meanwhile waits for a bank.
+
+    The write of 64 B takes 64 / 38.4 = 1.6667 ns from t = 0. A 128-byte group load asked
+    for at t = 0.5: with one bank it waits until 1.6667, reads for 128 / 38.4 = 3.3333
+    and crosses the bus in 128 / 57.6 = 2.2222: in the register at 7.2222 ns; with two
+    banks it reads from the idle one: 0.5 + 3.3333 + 2.2222 = 6.0556 ns.
+    """
+    hw = isaac8().with_changes({"tile.edram_banks": banks})
+    mem = TileMemory(0, TimingRules(hw))
+    assert cut_through([mem.write_stage(64, 0.0)], 0.0) == pytest.approx((0.0, 64 / BANK))
+    loaded = mem.load(0.5, 128)
+    if banks == 1:
+        assert loaded == pytest.approx(64 / BANK + 128 / BANK + 128 / BUS)
+    else:
+        assert loaded == pytest.approx(0.5 + 128 / BANK + 128 / BUS)
+
+
+def test_edram_batch_load_matches_one_load_per_group() -> None:
+    # three 128-byte groups of one replica, asked for at t = 0 on two banks: reads of
+    # groups 0 and 1 in parallel (3.3333), group 2 after group 0 on bank 0 (6.6667); the
+    # bus carries them in order as each is read: 5.5556, 7.7778, 10.0
+    mem = TileMemory(0, TimingRules(isaac8()))
+    r, b = 128 / BANK, 128 / BUS
+    assert mem.load_batch(0.0, [128, 128, 128]) == pytest.approx([r + b, r + 2 * b, r + 3 * b])
+    # the same three as separate requests on a fresh tile
+    one = TileMemory(1, TimingRules(isaac8()))
+    assert [one.load(0.0, 128) for _ in range(3)] == pytest.approx([r + b, r + 2 * b,
+                                                                    r + 3 * b])
+
+
+def test_edram_untimed_loads() -> None:
+    mem = TileMemory(0, TimingRules(isaac8(), load_timing=False))
+    assert mem.load_batch(3.0, [128, 256]) == [3.0, 3.0]
+
+
+# ----------------------------------------------------------------------------- NoC
+def _noc(tiles: int, tiles_per_router: int, mesh_cols: int, multicast: bool = False) -> Noc:
+    hw = isaac8().with_changes({"chip.tiles": tiles, "chip.tiles_per_router": tiles_per_router,
+                                "chip.mesh_cols": mesh_cols, "noc.multicast": multicast})
+    return Noc(NocTopology(hw), TimingRules(hw))
+
+
+def test_noc_same_router() -> None:
+    # tiles 0 and 1 share router 0: injection port, router, ejection port. 64 bits = 2
+    # flits, 2 / 1.2 = 1.6667 ns per port; the head enters the ejection port one hop
+    # (3 + 1 cycles = 3.3333 ns) after the injection port: [3.3333, 5.0]
+    noc = _noc(2, 2, 1)
+    assert noc.send(0.0, 0, [1], 64, "activations", None) == pytest.approx([HOP + 2 / 1.2])
+    assert noc.traffic["activations"] == {"packets": 1, "bytes": 8.0, "flits": 2,
+                                          "flit_hops": 2}
+    assert noc.link_busy() == pytest.approx({("inj", 0): 2 / 1.2, ("ej", 1): 2 / 1.2})
+
+
+def test_noc_one_hop_and_pipelining() -> None:
+    # tiles 0 and 1 on routers 0 and 1: inj(0), link (0,1), ej(1). 448 bytes = 112 flits
+    # = 93.3333 ns per stage: delivered 2 hops after the head left plus one serialization,
+    # 2 x 3.3333 + 93.3333 = 100 ns (store and forward would take 3 x 93.3 + ...)
+    noc = _noc(2, 1, 2)
+    assert noc.send(0.0, 0, [1], 448 * 8, "activations", None) == pytest.approx(
+        [2 * HOP + 112 / 1.2])
+    # a second packet from tile 0 at t = 0 waits for the injection port: +93.3333
+    assert noc.send(0.0, 0, [1], 448 * 8, "activations", None) == pytest.approx(
+        [112 / 1.2 + 2 * HOP + 112 / 1.2])
+    assert noc.traffic["activations"]["flit_hops"] == 2 * 112 * 2
+
+
+def test_noc_multicast_tree() -> None:
+    # tiles 0, 1, 2 on routers 0, 1, 2 in a row; 32 bits = 1 flit = 0.8333 ns per stage.
+    # Multicast from tile 0 to tiles 1 and 2: one injection, link (0,1) once, then
+    # ej(1) and link (1,2) -> ej(2): arrivals 2 hops + 1 flit and 3 hops + 1 flit;
+    # routers 0, 1, 2 traversed once: 3 flit-hops.
+    f = 1 / 1.2
+    mc = _noc(3, 1, 3, multicast=True)
+    assert mc.send(0.0, 0, [1, 2], 32, "activations", None) == pytest.approx(
+        [2 * HOP + f, 3 * HOP + f])
+    assert mc.traffic["activations"] == {"packets": 1, "bytes": 4.0, "flits": 1,
+                                         "flit_hops": 3}
+    assert mc.link_busy()[("inj", 0)] == pytest.approx(f)
+    # two unicasts: the second waits one flit for the injection port, 2 + 3 routers
+    uc = _noc(3, 1, 3)
+    assert uc.send(0.0, 0, [1], 32, "activations", None) == pytest.approx([2 * HOP + f])
+    assert uc.send(0.0, 0, [2], 32, "activations", None) == pytest.approx([f + 3 * HOP + f])
+    assert uc.traffic["activations"]["flit_hops"] == 5
+
+
+# ----------------------------------------------------------------------------- ADC pool
+def test_fluid_pool_one_adc() -> None:
+    # one ADC: a plane (1 crossbar, 50 ns) ready at 100 converts in [100, 150]; a second
+    # one ready at 100 gets the ADC when it is free: [150, 200]; one ready at 120 needing
+    # 50 ns gets what is left: [200, 250]
+    pool = FluidAdcPool(1)
+    assert pool.convert(100.0, 1, 50.0, 50.0) == pytest.approx(150.0)
+    assert pool.convert(100.0, 1, 50.0, 50.0) == pytest.approx(200.0)
+    assert pool.convert(120.0, 1, 50.0, 50.0) == pytest.approx(250.0)
+    assert pool.busy_ns == pytest.approx(150.0)
+
+
+def test_fluid_pool_partial_share() -> None:
+    # two ADCs; a 2-crossbar plane (2 x 40 ns of jobs) at 0 takes both: [0, 40]; a
+    # 1-crossbar plane of 30 ns at 20 finds none free until 40: [40, 70]; a 2-crossbar
+    # plane (2 x 30) at 40 gets the one ADC left until 70 (30 ns of work), then both:
+    # the remaining 30 ns of work on 2 ADCs take 15 ns: ends at 85
+    pool = FluidAdcPool(2)
+    assert pool.convert(0.0, 2, 80.0, 40.0) == pytest.approx(40.0)
+    assert pool.convert(20.0, 1, 30.0, 30.0) == pytest.approx(70.0)
+    assert pool.convert(40.0, 2, 60.0, 30.0) == pytest.approx(85.0)
+
+
+def test_fluid_pool_longest_job() -> None:
+    # an idle pool of 4 ADCs and a plane of 2 crossbars with 100 and 10 ns jobs: the
+    # 100-ns crossbar's columns are one ADC's job, so the plane ends at 100, not 55
+    pool = FluidAdcPool(4)
+    assert pool.convert(0.0, 2, 110.0, 100.0) == pytest.approx(100.0)
+
+
+# ----------------------------------------------------------------------------- results
+def test_measured_throughput() -> None:
+    # completions at 100, 250, 350, 450 ns; warm-up 1: (4 - 1 - 1) images over
+    # (450 - 250) ns = 2 per 200 ns = 10 M/s; warm-up 0: 3 / 350 ns; one image: none
+    thr, w, basis = measured_throughput([100.0, 250.0, 350.0, 450.0], 1)
+    assert (thr, w) == (pytest.approx(1e9 / 100.0), 1)
+    assert "images 2..4" in basis and "warm-up" in basis
+    assert measured_throughput([100.0, 250.0, 350.0, 450.0], 0)[0] == pytest.approx(3e9 / 350)
+    # two images: the warm-up is reduced to 0 (one interval is all there is)
+    assert measured_throughput([100.0, 300.0], 1)[:2] == (pytest.approx(1e9 / 200), 0)
+    assert measured_throughput([100.0], 1)[0] is None
+
+
+def test_ledger_coarsens_long_runs() -> None:
+    # 100-ns bins, at most 8: a record ending at 2000 ns would need 22 bins, so the width
+    # doubles twice (400 ns); energy and busy totals are kept
+    energies = dict.fromkeys(EVENTS, 1.0)
+    led = EnergyLedger(energies, 100.0, ["crossbar"], flush_every=2, max_bins=8)
+    k = led.register(ActivityKind("k", "l", event_vector({"crossbar_read": 1}),
+                                  event_vector({}), busy_per_unit={"crossbar": 10.0}))
+    led.record(0.0, 100.0, k, 5, 1)
+    led.record(1900.0, 2000.0, k, 5, 1)
+    led.flush()
+    assert led.bin_ns == 400.0
+    t, busy = led.busy_bins()
+    assert busy["crossbar"].sum() == pytest.approx(100.0)
+    assert busy["crossbar"][0] == pytest.approx(50.0) and busy["crossbar"][4] == \
+        pytest.approx(50.0)
+    _, energy = led.energy_bins()
+    assert sum(v.sum() for v in energy.values()) == pytest.approx(10.0)
+    assert np.allclose(np.diff(t), 400.0)
