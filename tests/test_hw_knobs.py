@@ -162,6 +162,17 @@ def test_adc_rate_scaling() -> None:
 def test_isaac8_is_isaac_with_8_bit_operation() -> None:
     i16, i8 = load_hardware(ISAAC).model_dump(), load_hardware(ISAAC8).model_dump()
     assert i8["weights"]["bits"] == 8 and i8["activations"]["bits"] == 8
+    # 8-bit operation yields 96 x 32 outputs per 800 ns = 4x ISAAC's 96 x 16 per 1600 ns,
+    # so isaac8.yaml sizes the tile's digital units 4x Table I's (DESIGN.md section 9).
+    t16, t8 = i16["components"]["tile"], i8["components"]["tile"]
+    for unit, isaac_count in (("activation", 2), ("tile_shift_add", 1), ("maxpool", 1)):
+        assert t16[unit]["count"] == isaac_count and t8[unit]["count"] == 4 * isaac_count
+        t8[unit]["count"] = isaac_count
+    reg16, reg8 = t16["tile_output_register"], t8["tile_output_register"]
+    assert reg8["values_per_cycle"] == 4 * reg16["values_per_cycle"]
+    assert reg8["power_mw"] == pytest.approx(4 * reg16["power_mw"])
+    assert reg8["area_mm2"] == pytest.approx(4 * reg16["area_mm2"])
+    t8["tile_output_register"] = reg16
     for d in (i16, i8):
         d.pop("name")
         d["weights"].pop("bits")
