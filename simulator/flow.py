@@ -21,22 +21,13 @@ from simulator.config_io import ConfigError
 from simulator.hardware import HardwareSpec, load_hardware
 from simulator.scenario import Scenario, load_scenario
 from simulator.simulate import PipelineResult, simulate_pipeline
-from workloads.graph import TracedWorkload, trace_model
+from workloads.graph import TracedWorkload
+from workloads.loader import Workload
+from workloads.loader import load_workload as _load_workload
 from workloads.precision import LayerSpec, PipelinePrecision, compute_precision
 from workloads.quantize import calibrate_scales
 
 Progress = Callable[[str], None]
-
-
-@dataclass
-class Workload:
-    """The network and the inputs that drive it."""
-
-    traced: TracedWorkload
-    calib_inputs: torch.Tensor
-    eval_inputs: torch.Tensor
-    eval_labels: torch.Tensor | None
-    note: str
 
 
 @dataclass
@@ -49,54 +40,15 @@ class RunResult:
     mapping: NetworkMapping
     precision: dict[str, PipelinePrecision]
     pipelines: dict[str, PipelineResult]
-    float_accuracy: float | None
+    float_accuracy: float | None  # top-1 % of the unquantized model, when there are labels
     wall_s: dict[str, float] = field(default_factory=dict)
+    float_top5: float | None = None
 
 
 def load_workload(sc: Scenario) -> Workload:
-    """Build the model named in the scenario, its inputs, and trace it."""
-    from workloads.models import build_model, calibrate_batchnorm
-
-    w = sc.workload
-    weights = str(sc.resolve(w.weights)) if w.weights else None
-    torch.manual_seed(w.seed)
-    if w.model == "digits":
-        from workloads.digits import digits_split, load_digits_model
-
-        model = load_digits_model()
-        if weights:
-            from workloads.models import load_weights
-
-            load_weights(model, weights)
-        shape = (1, 8, 8)
-        # the cached model is trained on the seed-0 split: always measure on its test part
-        x_tr, y_tr, x_te, y_te = digits_split(seed=0)
-        calib = x_tr[: w.calibration_images]
-        n_eval = w.accuracy_images or len(x_te)
-        eval_x, eval_y = x_te[:n_eval], y_te[:n_eval]
-        note = "digits CNN trained by redysim on scikit-learn's digits (seeded, cached)"
-    else:
-        model, shape = build_model(w.model, w.input_size, w.seed, weights,
-                                   input_shape=w.input_shape)
-        if len(shape) == 3 and shape[0] == 3:
-            from workloads.inputs import sample_images
-
-            imgs = sample_images(w.calibration_images + w.eval_images, shape[1], w.seed)
-        else:
-            g = torch.Generator().manual_seed(w.seed)
-            imgs = torch.randn((w.calibration_images + w.eval_images, *shape), generator=g)
-        calib, eval_x = imgs[: w.calibration_images], imgs[w.calibration_images:]
-        eval_y = None
-        if weights:
-            note = f"{w.model} with weights from {weights}"
-        else:
-            calibrate_batchnorm(model, calib)
-            note = (f"{w.model} with seeded random weights (seed {w.seed}); BatchNorm "
-                    f"statistics calibrated on {len(calib)} crops of scikit-learn's sample "
-                    "photographs; no accuracy (no pretrained weights available)")
-    model.eval()
-    traced = trace_model(model, tuple(shape), w.model)
-    return Workload(traced, calib, eval_x, eval_y, note)
+    """Build the model named in the scenario, its inputs, and trace it
+    (:func:`workloads.loader.load_workload`)."""
+    return _load_workload(sc.workload, sc.base_dir)
 
 
 def layer_specs(traced: TracedWorkload, mapping) -> dict[str, LayerSpec]:
@@ -160,20 +112,19 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     specs = layer_specs(wl.traced, mapping)
     module = wl.traced.module
     scales = calibrate_scales(module, specs, wl.calib_inputs, sc.quantization)
-    say(f"capturing activations and applying {len(sc.pipelines)} precision policies")
-    from tqdm import tqdm
-
-    prec = {}
-    for name, spec in tqdm(sc.pipelines.items(), desc="capture + policies", unit="pipeline",
-                           disable=not bars, leave=False):
-        # one forward pass per pipeline, the policy applied inside it
-        prec.update(compute_precision(module, specs, wl.eval_inputs, scales,
-                                      sc.quantization, {name: spec}, labels=wl.eval_labels))
-    float_acc = None
+    say(f"capturing activations of {len(wl.eval_inputs)} image(s) and applying "
+        f"{len(sc.pipelines)} precision policies")
+    # lossless pipelines share one forward pass, every other pipeline gets its own; the
+    # weights are quantized to the chip's weight bits, so the accuracy is the chip's
+    prec = compute_precision(module, specs, wl.eval_inputs, scales, sc.quantization,
+                             sc.pipelines, labels=wl.eval_labels, keep_images=wl.keep_images,
+                             weight_bits=int(hw.weights.bits))
+    float_acc = float_top5 = None
     if wl.eval_labels is not None:
-        from workloads.precision import float_accuracy
+        from workloads.precision import float_logits, top1, topk
 
-        float_acc = float_accuracy(module, wl.eval_inputs, wl.eval_labels)
+        logits = float_logits(module, wl.eval_inputs)
+        float_acc, float_top5 = top1(logits, wl.eval_labels), topk(logits, wl.eval_labels, 5)
     wall["precision"] = time.perf_counter() - t
     jobs = []
     for i, (name, pp) in enumerate(prec.items()):
@@ -202,7 +153,7 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
             name, res, dt = _simulate_job((job, bars), args)
             results[name] = res
             wall[f"simulate:{name}"] = dt
-    return RunResult(sc, hw, wl, mapping, prec, results, float_acc, wall)
+    return RunResult(sc, hw, wl, mapping, prec, results, float_acc, wall, float_top5)
 
 
 _SHARED: tuple | None = None

@@ -16,23 +16,7 @@ from mapping.mapper import MappingOptions
 from simulator.config_io import ConfigError, load_yaml, validate
 from workloads.policies import PolicySpec
 from workloads.quantize import QuantConfig
-
-
-class WorkloadSpec(BaseModel):
-    """The network to simulate and the inputs that drive it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field(description="torchvision name, 'digits', or 'package.module:factory'")
-    input_size: int = Field(224, ge=8, description="input height = width (torchvision models)")
-    input_shape: tuple[int, int, int] | None = Field(
-        None, description="(C, H, W) for a custom factory model")
-    seed: int = 0
-    weights: str | None = Field(None, description="state_dict file (path relative to scenario)")
-    calibration_images: int = Field(4, ge=1, description="inputs for BN and scale calibration")
-    eval_images: int = Field(1, ge=1, description="inputs whose activations are simulated")
-    accuracy_images: int = Field(
-        0, ge=0, description="held-out inputs for top-1 accuracy (digits: 0 = whole test split)")
+from workloads.spec import WorkloadSpec
 
 
 class SimulationOptions(BaseModel):
@@ -119,7 +103,8 @@ def load_scenario(path: str | Path) -> Scenario:
     hw = sc.resolve(sc.hardware)
     if not hw.is_file():
         raise ConfigError(f"{path}: hardware: file not found: {hw}")
-    if sc.workload.weights is not None and not sc.resolve(sc.workload.weights).is_file():
-        raise ConfigError(
-            f"{path}: workload.weights: file not found: {sc.resolve(sc.workload.weights)}")
+    from workloads.loader import missing_files
+
+    for key, missing in missing_files(sc.workload, sc.base_dir):
+        raise ConfigError(f"{path}: workload.{key}: not found: {missing}")
     return sc

@@ -24,10 +24,7 @@ from typing import Any
 import torch
 
 from simulator.config_io import ConfigError
-
-#: tuning images of non-digits models when --images is not given (each grid point is one
-#: forward pass over them)
-DEFAULT_IMAGES_OTHER = 4
+from workloads.loader import DEFAULT_TUNE_IMAGES_DATASET, DEFAULT_TUNE_IMAGES_OTHER
 
 
 def _number_list(cast: type, minimum: float, what: str):
@@ -70,8 +67,9 @@ def add_tune_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--pipeline", default="redy",
                    help="the scenario's redy pipeline to start from (default: redy)")
     p.add_argument("--images", type=int,
-                   help="tuning inputs (digits: default all train images after the "
-                        f"calibration ones; other models: default {DEFAULT_IMAGES_OTHER})")
+                   help="tuning inputs from the calibration/tuning part (digits models: "
+                        "default the whole part, 360; labelled datasets: default "
+                        f"{DEFAULT_TUNE_IMAGES_DATASET}; unlabelled: {DEFAULT_TUNE_IMAGES_OTHER})")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--k-grid", dest="k_grid", type=_floats, default=list(K_GRID),
                    metavar="K1,K2,...", help=f"k values (default {fmt(K_GRID)})")
@@ -97,40 +95,13 @@ def tuning_inputs(sc: Any, wl: Any, images: int | None
                   ) -> tuple[torch.Tensor, torch.Tensor | None, str]:
     """(inputs, labels or None, description) for tuning the scenario's workload.
 
-    digits: train-split images after the calibration ones (never the test split), labelled.
-    Other models: inputs after the calibration + evaluation ones of the same seeded stream
-    (distinct from the calibration inputs), no labels.
+    Always the calibration/tuning part of the data, never a test image nor (digits
+    models) a training image: the digits calibration part, the calibration/tuning part of
+    a labelled dataset, or (no labels) inputs after the calibration and measured ones of
+    the same seeded stream (workloads.loader).
     """
-    w = sc.workload
-    if w.model == "digits":
-        from workloads.digits import digits_split
-
-        x_tr, y_tr, _, _ = digits_split(seed=w.seed)
-        start = w.calibration_images
-        if start >= len(x_tr):
-            raise ConfigError(f"{sc.source}: workload.calibration_images: {start} leaves no "
-                              f"held-out train images for tuning (train split: {len(x_tr)})")
-        x, y = x_tr[start:], y_tr[start:]
-        if images is not None:
-            x, y = x[:images], y[:images]
-        desc = (f"{len(x)} held-out digits train images (train split [{start}:{start + len(x)}]"
-                f", after the {start} calibration images; test split not used), top-1 accuracy")
-        return x, y, desc
-    n = images or DEFAULT_IMAGES_OTHER
-    skip = w.calibration_images + w.eval_images
-    shape = tuple(wl.calib_inputs.shape[1:])
-    if len(shape) == 3 and shape[0] == 3:
-        from workloads.inputs import sample_images
-
-        x = sample_images(skip + n, shape[1], w.seed)[skip:]
-        kind = "photo crops"
-    else:
-        g = torch.Generator().manual_seed(w.seed)
-        x = torch.randn((skip + n, *shape), generator=g)[skip:]
-        kind = "random inputs"
-    desc = (f"{n} {kind} distinct from the calibration inputs; no labels ({w.model} has no "
-            "trained weights here): accuracy = top-1 agreement with the static pipeline")
-    return x, None, desc
+    assert wl.tuning is not None
+    return wl.tuning(images)
 
 
 def _fmt_spec(spec: Any) -> tuple[str, str, str]:
