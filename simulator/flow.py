@@ -43,6 +43,8 @@ class RunResult:
     float_accuracy: float | None  # top-1 % of the unquantized model, when there are labels
     wall_s: dict[str, float] = field(default_factory=dict)
     float_top5: float | None = None
+    # spread over the measured images and the saving decomposition (simulator.image_energy)
+    images: dict = field(default_factory=dict)
 
 
 def load_workload(sc: Scenario) -> Workload:
@@ -118,7 +120,7 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     # weights are quantized to the chip's weight bits, so the accuracy is the chip's
     prec = compute_precision(module, specs, wl.eval_inputs, scales, sc.quantization,
                              sc.pipelines, labels=wl.eval_labels, keep_images=wl.keep_images,
-                             weight_bits=int(hw.weights.bits))
+                             weight_bits=int(hw.weights.bits), workers=sc.simulation.workers)
     float_acc = float_top5 = None
     if wl.eval_labels is not None:
         from workloads.precision import float_logits, top1, topk
@@ -153,7 +155,12 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
             name, res, dt = _simulate_job((job, bars), args)
             results[name] = res
             wall[f"simulate:{name}"] = dt
-    return RunResult(sc, hw, wl, mapping, prec, results, float_acc, wall, float_top5)
+    from simulator.image_energy import image_analysis
+
+    t = time.perf_counter()
+    images = image_analysis(prec, results, wl.traced.graph, mapping, hw)
+    wall["images"] = time.perf_counter() - t
+    return RunResult(sc, hw, wl, mapping, prec, results, float_acc, wall, float_top5, images)
 
 
 _SHARED: tuple | None = None

@@ -339,13 +339,25 @@ class _LayerRunner:
             self._correct_conv(codes, out, windows, n, npos)
         return out
 
+    def _window_diff(self, codes: torch.Tensor, low: torch.Tensor,
+                     planes: torch.Tensor) -> torch.Tensor:
+        """windowed − codes for float32 integer codes; *low*/*planes* broadcast against
+        them (same arithmetic as :func:`~workloads.policies.apply_window`, exact in float32
+        for codes below 2^24): round half up to a multiple of 2^low, saturate."""
+        lo, hi = window_limits(low, planes, self.signed)
+        step = torch.pow(2.0, low.to(torch.float32))
+        win = torch.floor(codes / step + 0.5) * step
+        return torch.minimum(torch.maximum(win, lo.to(torch.float32)),
+                             hi.to(torch.float32)) - codes
+
     def _correct_conv(self, codes: torch.Tensor, out: torch.Tensor,
                       windows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
                       n: int, npos: int) -> None:
         """Add W_block · (windowed − codes) for every group whose window changes a code.
 
-        Only those groups' im2col columns are gathered (from the zero-padded input, with
-        separable row and position offsets), so the cost follows the lossy groups.
+        Blocks with few such groups gather only their im2col columns (from the zero-padded
+        input, with separable row and position offsets); blocks with many unfold the whole
+        block and correct every position at once.
         """
         acc = self.consumers[0].acc
         cout = out.shape[1]
@@ -356,13 +368,24 @@ class _LayerRunner:
         pos_all = torch.arange(npos)
         pos_off = (pos_all // wo) * s[0] * wp + (pos_all % wo) * s[1]
         o: torch.Tensor | None = None  # (n, P, C_out) copy of the output, made when needed
+        dense = out.reshape(n, cout, npos)
         for bi, (r0, r1) in enumerate(self.distinct):
             low, planes, lossy = windows[bi]
-            if not bool(lossy.any()):
+            n_lossy = int(lossy.sum())
+            if not n_lossy:
+                continue
+            w_blk = self._full_weight()[:, r0:r1]
+            if n_lossy > 0.25 * lossy.numel():  # most groups: unfold the whole block
+                step = max(1, CHUNK_ELEMENTS // max(1, (r1 - r0) * npos))
+                lo2, pl2 = low.reshape(n, 1, npos), planes.reshape(n, 1, npos)
+                for i in range(0, n, step):
+                    cols = self._cols(codes[i:i + step], r0, r1)  # (c, rows, P)
+                    diff = self._window_diff(cols, lo2[i:i + step], pl2[i:i + step])
+                    self._error_stats(acc, diff, lo2[i:i + step])
+                    dense[i:i + step] += torch.matmul(w_blk, diff * self.scale)
                 continue
             gi = lossy.nonzero().reshape(-1)
             img, pos = gi // npos, gi % npos
-            w_blk = self._full_weight()[:, r0:r1]
             if self.aligned:
                 r = torch.arange(r0, r1)
                 c, ij = r // self.khkw, r % self.khkw
@@ -375,25 +398,21 @@ class _LayerRunner:
                 else:
                     grp = torch.cat([self._cols(codes[a:a + 1], r0, r1)[0, :, b][None]
                                      for a, b in zip(im.tolist(), po.tolist(), strict=True)])
-                lo_g, pl_g = low[g], planes[g]
-                if bool((lo_g == 0).all()):  # a pure clamp: exact in float32
-                    a, b = window_limits(lo_g[:, None], pl_g[:, None], self.signed)
-                    diff = torch.minimum(torch.maximum(grp, a.float()), b.float()) - grp
-                else:
-                    gi64 = grp.to(torch.int64)
-                    diff = (apply_window(gi64, lo_g, pl_g, self.signed, self.bits)
-                            - gi64).to(torch.float32)
-                self._error_stats(acc, diff, lo_g)
+                diff = self._window_diff(grp, low[g][:, None], planes[g][:, None])
+                self._error_stats(acc, diff, low[g][:, None])
                 if o is None:
-                    o = out.reshape(n, cout, npos).permute(0, 2, 1).contiguous()
+                    o = dense.permute(0, 2, 1).contiguous()
                 o.index_put_((im, po), (diff * self.scale) @ w_blk.T, accumulate=True)
-        if o is not None:
-            out.copy_(o.permute(0, 2, 1).reshape(out.shape))
+            if o is not None:  # fold the gathered corrections back before the next block
+                dense.copy_(o.permute(0, 2, 1))
+                o = None
 
     def _error_stats(self, acc: _Acc, diff: torch.Tensor, low: torch.Tensor) -> None:
+        """Squared error and saturated values of windowed − codes (*low* broadcasts)."""
         acc.sq_err += float((diff * diff).sum(dtype=torch.float64))
         # clipped by the window's top: error beyond the half step of rounding
-        half = ((torch.ones_like(low) << low) >> 1)[:, None].to(diff.dtype)
+        half = torch.where(low > 0, torch.pow(2.0, (low - 1).clamp(min=0).to(torch.float32)),
+                           0.0)
         acc.saturated += int((diff.abs() > half).sum())
 
     def _conv_custom(self, codes: torch.Tensor) -> torch.Tensor:
@@ -434,7 +453,7 @@ class _LayerRunner:
             lossy = ~((low == 0) & (planes == self.bits))
             if bool(lossy.any()):
                 win = apply_window(groups, low, planes, self.signed, self.bits)
-                self._error_stats(c.acc, win - groups, low)
+                self._error_stats(c.acc, (win - groups).to(torch.float32), low[:, None])
                 cols[:, r0:r1] = win.reshape(n, pp, r1 - r0).transpose(1, 2).to(cols.dtype)
             stats.append(st)
             nonzero.append(nzc)
@@ -469,7 +488,7 @@ class _LayerRunner:
                     grp = cols[:, r0:r1].transpose(1, 2).reshape(n_img * npos, r1 - r0)
                     grp = grp.to(torch.int64)
                     w_ = apply_window(grp, low, planes, self.signed, self.bits)
-                    self._error_stats(acc, w_ - grp, low)
+                    self._error_stats(acc, (w_ - grp).to(torch.float32), low[:, None])
                     win[:, r0:r1] = w_.reshape(n_img, npos, r1 - r0).transpose(1, 2).float()
         y = (win * self.scale).transpose(1, 2) @ self.weight.T
         if self.bias is not None:
@@ -672,21 +691,54 @@ def run_pipeline(model: nn.Module, layers: Mapping[str, LayerSpec], inputs: torc
                      batch_size, keep_images, weight_bits)[name]
 
 
+_SHARED: tuple | None = None
+
+
+def _pass_job(pipes: list[tuple[str, PolicySpec]]) -> dict[str, PipelinePrecision]:
+    """One pass in a forked worker (the model and inputs are inherited, not pickled).
+
+    One torch thread: a child of a process whose intra-op pool already ran several threads
+    hangs in its first parallel region (the OpenMP pool does not survive fork).
+    """
+    torch.set_num_threads(1)
+    assert _SHARED is not None
+    model, layers, inputs, scales, qcfg, labels, batch_size, keep, wbits = _SHARED
+    return _run_pass(model, layers, inputs, scales, qcfg, pipes, labels, batch_size, keep,
+                     wbits)
+
+
 def compute_precision(model: nn.Module, layers: Mapping[str, LayerSpec], inputs: torch.Tensor,
                       scales: Mapping[str, float], qcfg: QuantConfig,
                       pipelines: Mapping[str, PolicySpec], labels: torch.Tensor | None = None,
                       batch_size: int = 64, keep_images: int | None = None,
-                      weight_bits: int | None = None) -> dict[str, PipelinePrecision]:
+                      weight_bits: int | None = None,
+                      workers: int = 1) -> dict[str, PipelinePrecision]:
     """Per pipeline: windows of every activation group of every listed layer (errors
     propagate), accuracy when *labels* are given. The lossless built-in pipelines share one
-    forward pass; every other pipeline gets its own. Results keep *pipelines*' order."""
+    forward pass; every other pipeline gets its own. With *workers* > 1 the passes run in
+    that many forked processes. Results keep *pipelines*' order."""
+    global _SHARED
     lossless = [(n, p) for n, p in pipelines.items() if p.policy in LOSSLESS]
+    jobs = ([lossless] if lossless else []) + [[(n, p)] for n, p in pipelines.items()
+                                               if p.policy not in LOSSLESS]
+    for pipes in jobs:  # fail early, in this process, on unknown per-layer overrides
+        for pname, pspec in pipes:
+            _check_overrides(layers, pname, pspec)
     res: dict[str, PipelinePrecision] = {}
-    if lossless:
-        res.update(_run_pass(model, layers, inputs, scales, qcfg, lossless, labels,
-                             batch_size, keep_images, weight_bits))
-    for n, p in pipelines.items():
-        if p.policy not in LOSSLESS:
-            res[n] = run_pipeline(model, layers, inputs, scales, qcfg, p, labels, n,
-                                  batch_size, keep_images, weight_bits)
+    procs = min(workers, len(jobs))
+    if procs > 1:
+        import multiprocessing as mp
+
+        _SHARED = (model, layers, inputs, scales, qcfg, labels, batch_size, keep_images,
+                   weight_bits)
+        try:
+            with mp.get_context("fork").Pool(procs) as pool:
+                for part in pool.imap(_pass_job, jobs):
+                    res.update(part)
+        finally:
+            _SHARED = None
+    else:
+        for pipes in jobs:
+            res.update(_run_pass(model, layers, inputs, scales, qcfg, pipes, labels,
+                                 batch_size, keep_images, weight_bits))
     return {n: res[n] for n in pipelines}
