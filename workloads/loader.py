@@ -17,8 +17,6 @@ and the test part (reported accuracy, precision statistics, the simulated images
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -330,21 +328,6 @@ def load_workload(spec: WorkloadSpec, base_dir: Path) -> Workload:
                     min(spec.eval_images, len(data.test)), data.tuning)
 
 
-def _factory_source(spec: WorkloadSpec, base_dir: Path) -> Path | None:
-    mod_name = spec.model.partition(":")[0]
-    added = str(Path(base_dir).resolve())
-    sys.path.insert(0, added)
-    try:
-        found = importlib.util.find_spec(mod_name.split(".")[0])
-        if found is not None and "." in mod_name:
-            found = importlib.util.find_spec(mod_name)
-    except (ImportError, ValueError):
-        found = None
-    finally:
-        sys.path.remove(added)
-    return Path(found.origin) if found is not None and found.origin else None
-
-
 def workload_files(spec: WorkloadSpec, base_dir: Path) -> list[Path]:
     """Every file or folder the workload reads, for caches that fingerprint them.
 
@@ -368,9 +351,11 @@ def workload_files(spec: WorkloadSpec, base_dir: Path) -> list[Path]:
 
         out.append(digits.cache_path() if spec.model == "digits" else resnet_digits.cache_path())
     if ":" in spec.model and not spec.is_onnx:
-        src = _factory_source(spec, base_dir)
+        from workloads.models import module_origin
+
+        src = module_origin(spec.model.partition(":")[0], [base_dir])
         if src is not None:
-            out.append(src)
+            out.append(Path(src))
     ds = spec.dataset
     if ds is not None:
         out.append(_resolve(base_dir, ds.path))

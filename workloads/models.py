@@ -130,6 +130,22 @@ def build_model(
     return model, tuple(shape)
 
 
+def module_origin(mod_name: str, search: Sequence[str | os.PathLike[str]] = ()) -> str | None:
+    """The source file ``import mod_name`` would load with *search* in front of the import
+    path (ignoring modules already imported), or None if it cannot be found."""
+    from importlib.machinery import PathFinder
+
+    path = [str(Path(p).resolve()) for p in search] + sys.path
+    found = None
+    parts = mod_name.split(".")
+    for i in range(len(parts)):
+        found = PathFinder.find_spec(".".join(parts[: i + 1]), path)
+        if found is None:
+            return None
+        path = list(found.submodule_search_locations or [])
+    return found.origin if found is not None else None
+
+
 def import_factory(spec: str, seed: int, search: Sequence[str | os.PathLike[str]] = (),
                    ) -> tuple[nn.Module, tuple[int, ...]]:
     """Call ``package.module:factory`` (seeded); returns (module, shape or ()).
@@ -140,6 +156,10 @@ def import_factory(spec: str, seed: int, search: Sequence[str | os.PathLike[str]
     mod_name, _, fn_name = spec.partition(":")
     extra = [str(Path(p).resolve()) for p in search]
     added = [p for p in extra if p not in sys.path]
+    origin = module_origin(mod_name, extra)
+    cached = sys.modules.get(mod_name)
+    if cached is not None and origin is not None and getattr(cached, "__file__", None) != origin:
+        del sys.modules[mod_name]  # a module of that name from another folder: not this one
     sys.path[:0] = added
     try:
         module = importlib.import_module(mod_name)

@@ -4,7 +4,7 @@ The best trained stand-in for a modern CNN that can be built without a download:
 CIFAR ResNet-20 of He et al. (2016, §4.2: a 3x3 stem, three stages of three basic blocks
 with 16, 32 and 64 channels, stride-2 stage entries, global average pooling, one linear
 layer) with 1x1 conv + BatchNorm projection shortcuts where the shape changes, trained on
-scikit-learn's 8x8 digits upsampled to 16x16 (bilinear). It has 19 convolutions, 9
+scikit-learn's 8x8 digits upsampled to 16x16 (bilinear). It has 19 3x3 convolutions, 2 projection shortcuts, 9
 residual additions and BatchNorm after every convolution, like the ImageNet ResNets.
 
 Training uses only the train part of :func:`workloads.digits.digits_split`; it is seeded,
@@ -91,15 +91,18 @@ class ResNetDigits(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
-def train_resnet_digits(seed: int = TRAIN_SEED, epochs: int = 15,
-                        verbose: bool = False) -> ResNetDigits:
+def train_resnet_digits(seed: int = TRAIN_SEED, epochs: int = 15, verbose: bool = False,
+                        images: int | None = None) -> ResNetDigits:
     """Train ResNetDigits on the digits train part, deterministically on one CPU thread.
 
     SGD (Nesterov momentum 0.9, weight decay 5e-4), one-cycle learning rate peaking at 0.1,
     batch 64, 15 epochs; augmentation: random ±1-pixel shifts of the 8x8 image before
-    upsampling. Returns the model in eval mode.
+    upsampling. *images* limits the training set to its first N images (tests). Returns the
+    model in eval mode.
     """
     (x_tr, y_tr), _, (x_te, y_te) = digits_split()
+    if images is not None:
+        x_tr, y_tr = x_tr[:images], y_tr[:images]
     with deterministic():
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
