@@ -4,8 +4,9 @@ The best trained stand-in for a modern CNN that can be built without a download:
 CIFAR ResNet-20 of He et al. (2016, §4.2: a 3x3 stem, three stages of three basic blocks
 with 16, 32 and 64 channels, stride-2 stage entries, global average pooling, one linear
 layer) with 1x1 conv + BatchNorm projection shortcuts where the shape changes, trained on
-scikit-learn's 8x8 digits upsampled to 16x16 (bilinear). It has 19 3x3 convolutions, 2 projection shortcuts, 9
-residual additions and BatchNorm after every convolution, like the ImageNet ResNets.
+scikit-learn's 8x8 digits upsampled to 16x16 (bilinear). It has 19 3x3 convolutions, 2
+projection shortcuts, 9 residual additions and BatchNorm after every convolution, like the
+ImageNet ResNets.
 
 Training uses only the train part of :func:`workloads.digits.digits_split`; it is seeded,
 single-threaded and deterministic, takes about a minute on one core, and the weights are
