@@ -248,3 +248,45 @@ def test_factory_batchnorm_statistics_kept(folder: Path, monkeypatch: pytest.Mon
     wl = load_workload(load_scenario(_scenario(folder, {"model": "resnet18",
                                                         "input_size": 32, "eval_images": 1})))
     assert calls == [4, 4] and wl.info["weights"] == "random"
+
+
+# -- the paper's experiment scenario, on a miniature ImageNet in its Kaggle layout ----------
+
+def test_imagenet_scenario_layout(torch_home: Path, tmp_path: Path) -> None:
+    shipped = ROOT / "configs" / "scenarios" / "resnet18-imagenet.yaml"
+    data = yaml.safe_load(shipped.read_text())
+    assert data["workload"]["weights"] == "IMAGENET1K_V1"
+    assert data["workload"]["accuracy_images"] == 1000
+    # same relative layout as the repository: configs/scenarios, configs/hardware, data/
+    (tmp_path / "configs" / "scenarios").mkdir(parents=True)
+    (tmp_path / "configs" / "hardware").mkdir()
+    for f in ("isaac8.yaml", "isaac.yaml"):
+        src = ROOT / "configs" / "hardware" / f
+        (tmp_path / "configs" / "hardware" / f).write_text(src.read_text())
+    wnids = [f"n{i:08d}" for i in range(1000)]
+    root = tmp_path / "data" / "imagenet"
+    (root / "val").mkdir(parents=True)
+    (root / "LOC_synset_mapping.txt").write_text(
+        "".join(f"{w} class number {i}\n" for i, w in enumerate(wnids)))
+    rows = ["ImageId,PredictionString"]
+    for i in range(12):
+        cls = (7 * i) % 1000
+        img = Image.fromarray(np.full((40, 50, 3), 20 * i, dtype=np.uint8))
+        img.save(root / "val" / f"ILSVRC2012_val_{i:08d}.JPEG", format="JPEG")
+        rows.append(f"ILSVRC2012_val_{i:08d},{wnids[cls]} 10 20 30 40 {wnids[cls]} 1 2 3 4")
+    (root / "LOC_val_solution.csv").write_text("\n".join(rows) + "\n")
+    data["workload"]["accuracy_images"] = 8
+    data["workload"]["calibration_images"] = 4
+    path = tmp_path / "configs" / "scenarios" / "resnet18-imagenet.yaml"
+    path.write_text(yaml.safe_dump(data))
+    ckpt = torch_home / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    ckpt.parent.mkdir(parents=True)
+    torch.save(build_torchvision("resnet18", seed=1).state_dict(), ckpt)
+    wl = load_workload(load_scenario(path))
+    assert wl.eval_inputs.shape == (8, 3, 224, 224) and wl.calib_inputs.shape[0] == 4
+    # one image per class: 8 distinct classes, each mapped by the synset list's order
+    labels = wl.eval_labels.tolist()
+    assert len(set(labels)) == 8 and set(labels) <= {(7 * i) % 1000 for i in range(12)}
+    assert "LOC_synset_mapping.txt" in wl.note and "ImageClassification" in wl.note
+    # the weights' preset: resize 256, centre crop 224, ImageNet normalization
+    assert wl.info["weights"] == "pretrained"

@@ -18,9 +18,11 @@ labels that are integers (the output index itself), the weights' category list w
 every class is in it, ``sorted`` when there are exactly as many classes as outputs; else
 it stops and asks. The choice is reported.
 
-Images are split deterministically: each class's images are shuffled with the seed;
-test images are drawn round-robin over the classes from the front of those lists and
-calibration/tuning images from the back, so both are stratified and never overlap.
+Images are split deterministically: each class's images are shuffled with the seed and
+the classes are put in a seeded order; test images are drawn round-robin over the classes
+from the front of those lists, calibration/tuning images round-robin from the other end
+(last image of the last class first), so both are stratified and never overlap while the
+dataset can hold both.
 """
 
 from __future__ import annotations
@@ -226,7 +228,8 @@ def split_parts(labels: np.ndarray, n_test: int, n_calib: int,
         return np.array(out, dtype=np.int64)
 
     test = round_robin(lists, n_test)
-    calib = round_robin([s[::-1] for s in lists], n_calib)
+    # from the other end: last images first, classes in reverse order
+    calib = round_robin([s[::-1] for s in lists[::-1]], n_calib)
     if np.intersect1d(test, calib).size:
         raise WorkloadError(
             f"workload: {n_test} test + {n_calib} calibration/tuning images overlap in this "

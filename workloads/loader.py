@@ -17,6 +17,7 @@ and the test part (reported accuracy, precision statistics, the simulated images
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,9 @@ __all__ = ["Workload", "load_workload", "missing_files", "workload_files"]
 DEFAULT_TUNE_IMAGES_DATASET = 256
 #: tuning inputs of an unlabelled model when ``--images`` is not given
 DEFAULT_TUNE_IMAGES_OTHER = 4
+#: largest tensor of test images a dataset may load (accuracy_images: 0 on ImageNet's 50,000
+#: validation images would need 28 GiB)
+MAX_INPUT_GIB = 4.0
 
 TuningSource = Callable[[int | None], tuple[torch.Tensor, torch.Tensor | None, str]]
 
@@ -238,6 +242,13 @@ def _dataset_data(spec: WorkloadSpec, base_dir: Path, built: _Built, outputs: in
         transform = default_transform(shape, ds.resize, ds.mean, ds.std)
         prep = (f"resize {ds.resize or round(shape[1] * 256 / 224)}, centre crop "
                 f"{shape[1]}x{shape[2]}, normalize")
+    n_test = spec.accuracy_images or len(files.files) - spec.calibration_images
+    gib = n_test * math.prod(shape) * 4 / 2**30
+    if gib > MAX_INPUT_GIB:
+        raise WorkloadError(
+            f"workload.accuracy_images: {n_test} test images of {shape} would hold {gib:.1f} "
+            f"GiB of inputs (the dataset has {len(files.files)} images); set "
+            f"workload.accuracy_images to at most {int(n_test * MAX_INPUT_GIB / gib)}")
     test_ix, cal_ix = split_parts(files.labels, spec.accuracy_images, spec.calibration_images,
                                   spec.seed)
     x_te = load_images([files.files[i] for i in test_ix], shape[0], transform)
