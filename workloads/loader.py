@@ -272,15 +272,21 @@ def _dataset_data(spec: WorkloadSpec, base_dir: Path, built: _Built, outputs: in
                  tuning)
 
 
-def _unlabelled_data(spec: WorkloadSpec, shape: tuple[int, ...]) -> _Data:
+def _unlabelled_data(spec: WorkloadSpec, shape: tuple[int, ...], preset: Any = None) -> _Data:
     ncal, nev = spec.calibration_images, spec.eval_images
 
     def stream(n: int) -> tuple[torch.Tensor, str]:
         if len(shape) == 3 and shape[0] == 3 and shape[1] == shape[2]:
-            from workloads.inputs import sample_images
+            from workloads.inputs import IMAGENET_MEAN, IMAGENET_STD, sample_images
 
             kind = "crops of scikit-learn's sample photographs"
-            return sample_images(n, shape[1], spec.seed), kind
+            x = sample_images(n, shape[1], spec.seed)
+            if preset is not None and hasattr(preset, "mean"):  # the weights' normalization
+                m0, s0 = (torch.tensor(v).view(1, 3, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
+                m1, s1 = (torch.tensor(list(v)).view(1, 3, 1, 1)
+                          for v in (preset.mean, preset.std))
+                x = (x * s0 + m0 - m1) / s1
+            return x, kind
         g = torch.Generator().manual_seed(spec.seed)
         return torch.randn((n, *shape), generator=g), "seeded normal noise"
 
@@ -315,7 +321,7 @@ def load_workload(spec: WorkloadSpec, base_dir: Path) -> Workload:
     elif spec.dataset is not None:
         data = _dataset_data(spec, base_dir, built, outputs)
     else:
-        data = _unlabelled_data(spec, built.shape)
+        data = _unlabelled_data(spec, built.shape, built.preset)
     calibrate = (spec.calibrate_batchnorm if spec.calibrate_batchnorm != "auto"
                  else built.random_init)
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
