@@ -345,10 +345,12 @@ class _LayerRunner:
         them (same arithmetic as :func:`~workloads.policies.apply_window`, exact in float32
         for codes below 2^24): round half up to a multiple of 2^low, saturate."""
         lo, hi = window_limits(low, planes, self.signed)
+        lo, hi = lo.to(torch.float32), hi.to(torch.float32)
+        if bool((low == 0).all()):  # a pure clamp (ε = 0)
+            return torch.clamp(codes, lo, hi).sub_(codes)
         step = torch.pow(2.0, low.to(torch.float32))
-        win = torch.floor(codes / step + 0.5) * step
-        return torch.minimum(torch.maximum(win, lo.to(torch.float32)),
-                             hi.to(torch.float32)) - codes
+        win = torch.floor(codes / step + 0.5).mul_(step)
+        return torch.clamp(win, lo, hi).sub_(codes)
 
     def _correct_conv(self, codes: torch.Tensor, out: torch.Tensor,
                       windows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
@@ -409,11 +411,12 @@ class _LayerRunner:
 
     def _error_stats(self, acc: _Acc, diff: torch.Tensor, low: torch.Tensor) -> None:
         """Squared error and saturated values of windowed − codes (*low* broadcasts)."""
-        acc.sq_err += float((diff * diff).sum(dtype=torch.float64))
+        a = diff.abs()
+        acc.sq_err += float(torch.linalg.vecdot(a.reshape(-1), a.reshape(-1)))
         # clipped by the window's top: error beyond the half step of rounding
         half = torch.where(low > 0, torch.pow(2.0, (low - 1).clamp(min=0).to(torch.float32)),
                            0.0)
-        acc.saturated += int((diff.abs() > half).sum())
+        acc.saturated += int((a > half).sum())
 
     def _conv_custom(self, codes: torch.Tensor) -> torch.Tensor:
         """im2col path of a codes policy: window every group, then W × windowed im2col."""
