@@ -14,6 +14,7 @@ from simulator.scenario import load_scenario
 from workloads import resnet_digits
 from workloads.digits import digits_split, evaluate
 from workloads.graph import count_kinds, trace_model
+from workloads.policies import PolicySpec
 from workloads.resnet_digits import (
     INPUT_SHAPE,
     ResNetDigits,
@@ -35,13 +36,12 @@ def trained() -> ResNetDigits:
 
 @pytest.fixture(scope="module")
 def rr(trained: ResNetDigits) -> RunResult:
-    """The shipped scenario over the whole test part (450 images), plus the tuned policy;
-    the chip is simulated at analytic fidelity (accuracy does not depend on it)."""
+    """The shipped scenario (static, msb-trim, redy, redy-tuned) over the whole test part
+    (450 images); the chip is simulated at analytic fidelity (accuracy does not depend on
+    it)."""
     sc = load_scenario(SCENARIO)
-    if TUNED.is_file():
-        from workloads.policies import PolicySpec
-
-        sc.pipelines["redy-tuned"] = PolicySpec.model_validate(yaml.safe_load(TUNED.read_text()))
+    assert sc.pipelines["redy-tuned"] == PolicySpec.model_validate(
+        yaml.safe_load(TUNED.read_text()))
     sc.simulation.fidelity = "analytic"
     sc.simulation.images = 1
     return run(sc)
@@ -98,8 +98,9 @@ def test_pipeline_accuracy_on_test_part(rr: RunResult) -> None:
     # ReDy's default parameters stay within half a point of static 8-bit (DESIGN §8)
     assert p["redy"].accuracy >= p["static"].accuracy - 0.5
     assert p["redy"].top5 >= p["static"].top5 - 0.5
-    if "redy-tuned" in p:
-        assert p["redy-tuned"].accuracy >= p["static"].accuracy - 1.0
+    # tuned on the calibration part within 0.5 points: on the unseen test part it may move
+    # a little further
+    assert p["redy-tuned"].accuracy >= p["static"].accuracy - 1.0
 
 
 def test_energy_ordering(rr: RunResult) -> None:
