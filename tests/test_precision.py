@@ -306,3 +306,28 @@ def test_top5(setup):
     assert res["s"].top5 == 100.0 and res["s"].images == len(x)
     assert topk(torch.tensor([[0.1, 0.9, 0.5], [0.3, 0.2, 0.1]]), torch.tensor([2, 2]), 2) \
         == 50.0
+
+
+def test_tune_objective_is_the_energy_function(setup):
+    """With an energy function the chosen point is the feasible point of least energy:
+    an energy that rewards bits picks the feasible point with the most bits."""
+    from workloads.tune import mean_bits
+
+    m, x, q, scales = setup
+    y = m(x).argmax(dim=1)
+    kw = dict(budget_points=100.0, k_grid=(1.0, 3.0), eps_grid=(0.0, 1.0),
+              min_bits_grid=(1, 2))
+    spec, rep = tune_redy(m, LAYERS, x, y, scales, q, energy=lambda pp: -mean_bits(pp), **kw)
+    feasible = [p for p in rep["evaluated"] if p["accuracy"] >= rep["target_accuracy"]]
+    assert rep["objective"] == "energy per image"
+    assert rep["mean_bits"] == max(p["mean_bits"] for p in feasible)
+    assert all("energy_ratio" in p for p in rep["evaluated"])
+    _, rep_bits = tune_redy(m, LAYERS, x, y, scales, q, **kw)
+    assert rep_bits["mean_bits"] == min(p["mean_bits"] for p in feasible)
+
+
+def test_pareto_front():
+    from workloads.tune import pareto
+
+    pts = [{"accuracy": a, "e": e} for a, e in ((90, 1), (95, 2), (93, 3), (99, 4), (99, 5))]
+    assert [(p["accuracy"], p["e"]) for p in pareto(pts, "e")] == [(90, 1), (95, 2), (99, 4)]

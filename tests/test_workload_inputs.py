@@ -141,6 +141,11 @@ def test_image_folder_accuracy_and_split(folder: Path) -> None:
     pred = wl.traced.module(wl.eval_inputs).argmax(1)
     assert float((pred == wl.eval_labels).float().mean()) == pytest.approx(1 / 3)
     assert "sorted class names" in wl.note
+    # redysim tune's images: the calibration end, never a test image
+    xt, yt, desc = wl.tuning(9)
+    assert len(xt) == 9 and sorted(torch.bincount(yt).tolist()) == [3, 3, 3]
+    assert not any(torch.equal(a, b) for a in xt for b in wl.eval_inputs)
+    assert "disjoint from the 12 test images" in desc
 
 
 def test_flat_layout_with_labels_file_and_class_list(folder: Path) -> None:
