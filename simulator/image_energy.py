@@ -107,6 +107,9 @@ def decomposition(precision: Mapping[str, Any], static_model: ImageEnergyModel,
                   dynamic_model: ImageEnergyModel, bits: int) -> list[dict[str, Any]] | None:
     """Static → zero-group skipping → msb-trim → every lossy pipeline, per measured image.
 
+    ``saving_vs_previous``: of a lossless step against the step before it, of each lossy
+    pipeline against msb-trim (the lossy pipelines are alternatives, not a chain).
+
     Uses the activations of the scenario's ``static`` pipeline (lossless pipelines all see
     them) for the lossless steps and each lossy pipeline's own planes. Zero-group skipping
     and msb-trim are charged the precision-selection unit like any dynamic pipeline, so the
@@ -142,7 +145,8 @@ def decomposition(precision: Mapping[str, Any], static_model: ImageEnergyModel,
             "saving_vs_previous": (1 - e / prev) if prev else 0.0,
             "mean_bits": _mean_bits(planes, pos),
             "accuracy": pp.accuracy, "top5": pp.top5, "images": pp.images})
-        prev = e
+        if pp is static:  # lossy pipelines are alternatives: each is compared to msb-trim
+            prev = e
     return out
 
 

@@ -290,7 +290,8 @@ def format_decomposition(dec: list[dict[str, Any]] | None) -> list[str]:
                  f"{dec[0]['images']} measured images, analytic counts):"]
     for i, st in enumerate(dec):
         acc = st.get("accuracy")
-        step = f"{-100 * st['saving_vs_previous']:+6.2f}% vs previous" if i else " " * 18
+        ref = "vs msb-trim" if not st.get("lossless", True) else "vs previous"
+        step = f"{-100 * st['saving_vs_previous']:+6.2f}% {ref:<11}" if i else " " * 19
         lines.append(f"  {st['step']:<24} {st['dynamic_energy_pj_per_image'] / 1e6:10.4g} µJ  "
                      f"×{st['ratio_to_static']:.3f} of static  {step}  "
                      f"{st['mean_bits']:.3f} bits"
