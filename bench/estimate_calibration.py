@@ -165,7 +165,8 @@ def compare(rows: list[dict]) -> None:
         fixed, per = E.pipeline_bytes(w, fid, n)
         est_b = fixed + per * n + 2 * E.BYTES_PER_TRACE_EVENT * r["trace_events"]
         mv = w.lane_mvms * n
-        ev = (E.EVENTS_PER_MVM * mv if fid == "group"
+        ev = (E.EVENTS_PER_NODE * w.nodes + E.EVENTS_PER_POSITION * w.positions * n
+              if fid == "group"
               else E.EVENTS_PER_PLANE * 8 * mv if fid == "plane" else 0)
         s = E.ROW_SECONDS * w.rows * n + E.ANALYTIC_MVM_SECONDS * mv
         s += (E.GROUP_MVM_SECONDS * mv if fid == "group"

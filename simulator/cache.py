@@ -179,6 +179,10 @@ class ArtifactCache:
         """File of artifact *kind* with *key*."""
         return self.root / kind / f"{key}.pkl"
 
+    def has(self, kind: str, key: str) -> bool:
+        """Whether the artifact (*kind*, *key*) is in memory or on disk (not read)."""
+        return (str(self.root), key) in _MEMORY.get(kind, {}) or self.path(kind, key).is_file()
+
     def get_or_compute(self, kind: str, key: str, compute: Callable[[], T]) -> T:
         """The artifact (*kind*, *key*): from memory, from disk, or computed and stored."""
         mem = _MEMORY.setdefault(kind, OrderedDict())
@@ -278,8 +282,10 @@ def cached_workload(cache: ArtifactCache, sc: Any, load: Callable[[Any], T]) -> 
 class CaptureCache:
     """Keys of one scenario's capture step: ``fetch(kind, compute, policy=None)``."""
 
-    def __init__(self, cache: ArtifactCache, sc: Any, specs: dict[str, Any]) -> None:
+    def __init__(self, cache: ArtifactCache, sc: Any, specs: dict[str, Any],
+                 weight_bits: int | None = None) -> None:
         self.cache = cache
+        self.weight_bits = weight_bits  # the captured weights are quantized to these bits
         self.wkey = workload_key(sc)
         self.base_dir = sc.base_dir
         quant = sc.quantization.model_dump(mode="json")
@@ -295,10 +301,27 @@ class CaptureCache:
         elif kind == "float_accuracy":
             key = _digest({"kind": kind, "workload": self.wkey})
         elif kind == "precision":
-            pdump = policy.model_dump(mode="json")
-            key = _digest({"kind": kind, "scales": self.scales_key, "policy": pdump,
-                           "files": referenced_files(pdump, self.base_dir),
-                           "layout": self.layout})
+            key = self._precision_key(policy)
         else:
             raise ValueError(f"unknown artifact kind {kind!r}")
         return self.cache.get_or_compute(kind, key, compute)
+
+    def _precision_key(self, policy: Any) -> str:
+        pdump = policy.model_dump(mode="json")
+        return _digest({"kind": "precision", "scales": self.scales_key, "policy": pdump,
+                        "files": referenced_files(pdump, self.base_dir),
+                        "layout": self.layout, "weight_bits": self.weight_bits})
+
+    def fetch_precision(self, pipes: dict[str, Any],
+                        compute: Callable[[dict[str, Any]], dict[str, T]]) -> dict[str, T]:
+        """The bit planes of every pipeline of *pipes* (name -> PolicySpec): the cached
+        ones read, the others computed by one ``compute(missing pipes)`` (one shared pass)."""
+        keys = {n: self._precision_key(p) for n, p in pipes.items()}
+        missing = {n: p for n, p in pipes.items() if not self.cache.has("precision", keys[n])}
+        computed = compute(missing) if missing else {}
+
+        def value(n: str) -> T:
+            return computed[n] if n in computed else compute({n: pipes[n]})[n]
+
+        return {n: self.cache.get_or_compute("precision", keys[n], lambda n=n: value(n))
+                for n in pipes}

@@ -12,8 +12,10 @@ Model, per pipeline, ``N`` images; per image ``G`` lane MVMs (Σ row blocks × o
 positions of the weight layers), ``V`` graph nodes, ``P`` output positions and ``H``
 output rows (Σ over all nodes):
 
-- SimPy events: ``group`` ``EVENTS_PER_MVM·G·N``; ``plane`` ``EVENTS_PER_PLANE·B·G·N``
-  (B = activation bits, an upper bound: the captured planes are not known yet);
+- SimPy events: ``group`` ``EVENTS_PER_NODE·V + EVENTS_PER_POSITION·P·N`` (the engine
+  batches an output position's MVMs into a few events since the timing model of issue 10);
+  ``plane`` ``EVENTS_PER_PLANE·B·G·N`` (B = activation bits, an upper bound: the captured
+  planes are not known yet);
   ``analytic`` none;
 - memory the simulating process adds: per-network plans ``PLAN_BYTES_PER_MVM·G``, the
   structures the engine allocates for every image up front
@@ -43,10 +45,16 @@ import networkx as nx
 from simulator.config_io import ConfigError
 
 # ---- constants measured by bench/estimate_calibration.py (docs/robustness.md) ----------
-#: SimPy events per lane MVM at ``group`` fidelity (measured 1.81 ResNet-18, 1.85 digits)
-EVENTS_PER_MVM = 1.9
-#: SimPy events per bit plane at ``plane`` fidelity (measured 9.8 digits, 10.3 ResNet-18)
-EVENTS_PER_PLANE = 10.5
+#: SimPy events at ``group`` fidelity, per graph node once (set-up; measured 31 digits,
+#: 20 ResNet-18) ...
+EVENTS_PER_NODE = 25.0
+#: ... and per output position and image (measured 0.70 digits, 0.38 ResNet-18: the
+#: geometric mean, so either network's estimate is within 40 %)
+EVENTS_PER_POSITION = 0.52
+#: SimPy events per bit plane at ``plane`` fidelity, per B planes of every lane MVM
+#: (measured with ReDy's planes 4.28 digits, 4.37 ResNet-18; static streams all B planes,
+#: so the bound carries a margin)
+EVENTS_PER_PLANE = 6.0
 #: plans and ledger activity kinds, bytes per lane MVM of one image (ResNet-18: 12.8 MB)
 PLAN_BYTES_PER_MVM = 100.0
 #: engine structures allocated per image: per graph node (progress objects, lists) ...
@@ -196,7 +204,7 @@ def estimate_run(sim, pipelines: int, graph: nx.DiGraph, mapping, activation_bit
     seconds = ROW_SECONDS * work.rows * n + ANALYTIC_MVM_SECONDS * mvms
     events = 0.0
     if fid == "group":
-        events = EVENTS_PER_MVM * mvms
+        events = EVENTS_PER_NODE * work.nodes + EVENTS_PER_POSITION * work.positions * n
         seconds += GROUP_MVM_SECONDS * mvms
     elif fid == "plane":
         events = EVENTS_PER_PLANE * planes
@@ -262,17 +270,24 @@ CAPTURE_BYTES_PER_INPUT_BYTE = 64.0
 def workload_bytes(workload) -> tuple[float, int, int]:
     """(bytes, images, input elements per image) the workload's set-up needs.
 
-    *workload* is the scenario's :class:`~simulator.scenario.WorkloadSpec`. The digits
-    model takes its images from a fixed 1797-image split, so only its size counts. The
+    *workload* is the scenario's :class:`~workloads.spec.WorkloadSpec`. The digits
+    models take their images from the fixed 1797-image set, so only its size counts. The
     model's own weights are not counted (unknown before it is built): the check is
     there to refuse absurd inputs, not to budget a network.
     """
     if workload.model == "digits":
         elems, images = 64, 1797
+    elif workload.model == "resnet-digits":  # digits upsampled to 16 x 16
+        elems, images = 256, 1797
     else:
         shape = workload.input_shape or (3, workload.input_size, workload.input_size)
         elems = int(math.prod(int(x) for x in shape))
-        images = int(workload.calibration_images) + int(workload.eval_images)
+        # a labelled folder also holds its accuracy images in memory (the whole test part
+        # when accuracy_images is 0: capped by workloads.loader.MAX_INPUT_GIB when listed)
+        measured = int(workload.eval_images)
+        if getattr(workload, "dataset", None) is not None:
+            measured = max(measured, int(getattr(workload, "accuracy_images", 0)))
+        images = int(workload.calibration_images) + measured
     need = 4.0 * elems * images * CAPTURE_BYTES_PER_INPUT_BYTE
     return need, images, elems
 
@@ -285,7 +300,8 @@ def check_workload_fits(workload, source: str, available_bytes: float | None = N
         return
     raise RunTooLarge(
         f"{source}: workload too large: {images:,} input image(s) of {elems:,} values "
-        f"(workload.input_size / input_shape, calibration_images + eval_images) need an "
+        f"(workload.input_size / input_shape, calibration_images + eval_images or "
+        f"accuracy_images) need an "
         f"estimated {_fmt_bytes(need)} to build, calibrate and capture, more than the "
         f"{_fmt_bytes(avail)} available; lower them, or pass --yes to try anyway")
 

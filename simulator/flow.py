@@ -24,25 +24,16 @@ from simulator.estimate import RunEstimate, check_fits, check_workload_fits, est
 from simulator.hardware import HardwareSpec, load_hardware
 from simulator.scenario import Scenario, load_scenario
 from simulator.simulate import PipelineResult, simulate_pipeline
-from workloads.graph import TracedWorkload, trace_model
-from workloads.precision import LayerSpec, PipelinePrecision, compute_precision
+from workloads.graph import TracedWorkload
+from workloads.loader import Workload
+from workloads.loader import load_workload as _load_workload
+from workloads.precision import LayerSpec, PipelinePrecision, capture_groups, compute_precision
 from workloads.quantize import calibrate_scales
 
 if TYPE_CHECKING:  # pragma: no cover
     from simulator.cache import ArtifactCache
 
 Progress = Callable[[str], None]
-
-
-@dataclass
-class Workload:
-    """The network and the inputs that drive it."""
-
-    traced: TracedWorkload
-    calib_inputs: torch.Tensor
-    eval_inputs: torch.Tensor
-    eval_labels: torch.Tensor | None
-    note: str
 
 
 @dataclass
@@ -55,55 +46,18 @@ class RunResult:
     mapping: NetworkMapping
     precision: dict[str, PipelinePrecision]
     pipelines: dict[str, PipelineResult]
-    float_accuracy: float | None
+    float_accuracy: float | None  # top-1 % of the unquantized model, when there are labels
     wall_s: dict[str, float] = field(default_factory=dict)
     estimate: RunEstimate | None = None  # run-size estimate made before the simulation
+    float_top5: float | None = None
+    # spread over the measured images and the saving decomposition (simulator.image_energy)
+    images: dict = field(default_factory=dict)
 
 
 def load_workload(sc: Scenario) -> Workload:
-    """Build the model named in the scenario, its inputs, and trace it."""
-    from workloads.models import build_model, calibrate_batchnorm
-
-    w = sc.workload
-    weights = str(sc.resolve(w.weights)) if w.weights else None
-    torch.manual_seed(w.seed)
-    if w.model == "digits":
-        from workloads.digits import digits_split, load_digits_model
-
-        model = load_digits_model()
-        if weights:
-            from workloads.models import load_weights
-
-            load_weights(model, weights)
-        shape = (1, 8, 8)
-        # the cached model is trained on the seed-0 split: always measure on its test part
-        x_tr, y_tr, x_te, y_te = digits_split(seed=0)
-        calib = x_tr[: w.calibration_images]
-        n_eval = w.accuracy_images or len(x_te)
-        eval_x, eval_y = x_te[:n_eval], y_te[:n_eval]
-        note = "digits CNN trained by redysim on scikit-learn's digits (seeded, cached)"
-    else:
-        model, shape = build_model(w.model, w.input_size, w.seed, weights,
-                                   input_shape=w.input_shape)
-        if len(shape) == 3 and shape[0] == 3:
-            from workloads.inputs import sample_images
-
-            imgs = sample_images(w.calibration_images + w.eval_images, shape[1], w.seed)
-        else:
-            g = torch.Generator().manual_seed(w.seed)
-            imgs = torch.randn((w.calibration_images + w.eval_images, *shape), generator=g)
-        calib, eval_x = imgs[: w.calibration_images], imgs[w.calibration_images:]
-        eval_y = None
-        if weights:
-            note = f"{w.model} with weights from {weights}"
-        else:
-            calibrate_batchnorm(model, calib)
-            note = (f"{w.model} with seeded random weights (seed {w.seed}); BatchNorm "
-                    f"statistics calibrated on {len(calib)} crops of scikit-learn's sample "
-                    "photographs; no accuracy (no pretrained weights available)")
-    model.eval()
-    traced = trace_model(model, tuple(shape), w.model)
-    return Workload(traced, calib, eval_x, eval_y, note)
+    """Build the model named in the scenario, its inputs, and trace it
+    (:func:`workloads.loader.load_workload`)."""
+    return _load_workload(sc.workload, sc.base_dir)
 
 
 def layer_specs(traced: TracedWorkload, mapping) -> dict[str, LayerSpec]:
@@ -201,66 +155,90 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     t = time.perf_counter()
     specs = layer_specs(wl.traced, mapping)
     module = wl.traced.module
-    fetch = _fetcher(cache, sc, specs)
+    fetch, fetch_precision = _fetcher(cache, sc, specs, int(hw.weights.bits))
     scales = fetch("scales", lambda: calibrate_scales(module, specs, wl.calib_inputs,
                                                        sc.quantization))
-    say(f"capturing activations and applying {len(sc.pipelines)} precision policies"
-        + (f"; simulating ({sc.simulation.fidelity}, {sc.simulation.images} image(s), "
-           f"{workers} processes) as each is ready" if workers > 1 else ""))
+    groups = capture_groups(sc.pipelines)
+    say(f"capturing activations of {len(wl.eval_inputs)} image(s) and applying "
+        f"{len(sc.pipelines)} precision policies ({len(groups)} forward pass(es))"
+        + (f"; simulating each pipeline as soon as it is captured ({workers} processes)"
+           if workers > 1 else ""))
     from tqdm import tqdm
 
     from simulator.workers import WorkerGroup
 
+    index = {name: i for i, name in enumerate(sc.pipelines)}
     prec: dict[str, PipelinePrecision] = {}
     results: dict[str, PipelineResult] = {}
     global _SHARED
     _SHARED = args  # inherited by the forked workers, not pickled
     # forked workers that an interrupt or a dead worker stops cleanly (simulator/workers.py,
-    # docs/robustness.md); a pipeline's simulation is forked as soon as it is captured, so
-    # it runs while the next pipeline is captured
+    # docs/robustness.md); a pipeline's simulation is forked as soon as its pass is done,
+    # so it runs while the next pass captures
     try:
         with WorkerGroup(workers) as group:
-            for i, (name, spec) in enumerate(tqdm(sc.pipelines.items(),
-                                                  desc="capture + policies", unit="pipeline",
-                                                  disable=not bars, leave=False)):
+            for pipes in tqdm(groups, desc="capture + policies", unit="pass",
+                              disable=not bars, leave=False):
                 faults.checkpoint("capture")
-                # one forward pass per pipeline, the policy applied inside it
-                prec[name] = fetch("precision", lambda spec=spec, name=name: compute_precision(
-                    module, specs, wl.eval_inputs, scales, sc.quantization, {name: spec},
-                    labels=wl.eval_labels)[name], policy=spec)
-                if workers > 1:
-                    group.submit(_simulate_job, (_job(sc, i, name, prec[name]), False),
-                                 f"pipeline '{name}'")
-            float_acc = None
+                # lossless pipelines share one forward pass, every other pipeline gets its
+                # own; the weights are quantized to the chip's weight bits, so the accuracy
+                # is the chip's
+                got = fetch_precision(dict(pipes), lambda todo: compute_precision(
+                    module, specs, wl.eval_inputs, scales, sc.quantization, todo,
+                    labels=wl.eval_labels, keep_images=wl.keep_images,
+                    weight_bits=int(hw.weights.bits)))
+                for name, _ in pipes:
+                    prec[name] = got[name]
+                    if workers > 1:
+                        group.submit(_simulate_job,
+                                     (_job(sc, index[name], name, got[name]), False),
+                                     f"pipeline '{name}'")
+            prec = {name: prec[name] for name in sc.pipelines}
+            float_acc = float_top5 = None
             if wl.eval_labels is not None:
-                from workloads.precision import float_accuracy
-
-                float_acc = fetch("float_accuracy",
-                                  lambda: float_accuracy(module, wl.eval_inputs, wl.eval_labels))
+                float_acc, float_top5 = fetch("float_accuracy", lambda: _float_accuracy(wl))
             wall["precision"] = time.perf_counter() - t
+            say(f"simulating {len(prec)} pipeline(s) ({sc.simulation.fidelity}, "
+                f"{sc.simulation.images} image(s)"
+                + (f", {workers} processes)" if workers > 1 else ")"))
             if workers > 1:
                 done = group.collect()
             else:
-                say(f"simulating {len(prec)} pipeline(s) ({sc.simulation.fidelity}, "
-                    f"{sc.simulation.images} image(s))")
                 done = [_simulate_job((_job(sc, i, name, pp), bars), args)
                         for i, (name, pp) in enumerate(prec.items())]
     finally:
         _SHARED = None
-    for name, res, dt in done:
+    for name, res, dt in sorted(done, key=lambda d: index[d[0]]):
         results[name] = res
         wall[f"simulate:{name}"] = dt
-    return RunResult(sc, hw, wl, mapping, prec, results, float_acc, wall, est)
+    from simulator.image_energy import image_analysis
+
+    t = time.perf_counter()
+    images = image_analysis(prec, results, wl.traced.graph, mapping, hw,
+                            args[4].noc.layer_units)
+    wall["images"] = time.perf_counter() - t
+    return RunResult(sc, hw, wl, mapping, prec, results, float_acc, wall, est, float_top5,
+                     images)
 
 
-def _fetcher(cache: ArtifactCache | None, sc: Scenario,
-             specs: dict[str, LayerSpec]) -> Callable[..., Any]:
-    """``fetch(kind, compute, policy=None)``: through the artifact cache, or just compute."""
+def _float_accuracy(wl: Workload) -> tuple[float, float]:
+    """Top-1 and top-5 accuracy (%) of the unquantized model on the measured images."""
+    from workloads.precision import float_logits, top1, topk
+
+    logits = float_logits(wl.traced.module, wl.eval_inputs)
+    return top1(logits, wl.eval_labels), topk(logits, wl.eval_labels, 5)
+
+
+def _fetcher(cache: ArtifactCache | None, sc: Scenario, specs: dict[str, LayerSpec],
+             weight_bits: int) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """``fetch(kind, compute)`` and ``fetch_precision(pipes, compute)``: through the
+    artifact cache, or just computed."""
     if cache is None:
-        return lambda _kind, compute, policy=None: compute()
+        return (lambda _kind, compute: compute()), (lambda pipes, compute: compute(pipes))
     from simulator.cache import CaptureCache
 
-    return CaptureCache(cache, sc, specs).fetch
+    cc = CaptureCache(cache, sc, specs, weight_bits)
+    return cc.fetch, cc.fetch_precision
 
 
 def _job(sc: Scenario, index: int, name: str, pp: PipelinePrecision) -> tuple:

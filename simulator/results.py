@@ -51,6 +51,8 @@ def pipeline_summary(pr: PipelineResult, precision=None) -> dict[str, Any]:
     }
     if precision is not None:
         out["accuracy"] = precision.accuracy
+        out["top5"] = precision.top5
+        out["measured_images"] = precision.images
         out["precision"] = {
             name: {"mean_bits": lp.mean_bits, "hist": [int(x) for x in lp.hist],
                    "saturated_fraction": lp.saturated_fraction,
@@ -71,7 +73,9 @@ def build_summary(rr) -> dict[str, Any]:
         "hardware": hw.name,
         "workload": sc.workload.model,
         "workload_note": rr.workload.note,
+        "workload_info": {**rr.workload.info, "weight_bits_in_accuracy_path": hw.weights.bits},
         "float_accuracy": rr.float_accuracy,
+        "float_top5": rr.float_top5,
         "tiles_per_router": hw.chip.tiles_per_router,
         "hardware_warnings": hw.warnings(),
         "mapping": {"crossbars_used": m.crossbars_used,
@@ -80,6 +84,11 @@ def build_summary(rr) -> dict[str, Any]:
         "pipelines": pipes,
         "wall_s": rr.wall_s,
     }
+    for name, sp in (rr.images.get("spread") or {}).items():
+        if name in pipes:
+            pipes[name]["spread"] = sp
+    if rr.images.get("decomposition") is not None:
+        summary["decomposition"] = rr.images["decomposition"]
     if "static" in pipes and "redy" in pipes:
         summary["comparison"] = compare(pipes["static"], pipes["redy"])
     return summary
@@ -106,6 +115,11 @@ def compare(base: dict[str, Any], other: dict[str, Any]) -> dict[str, float]:
     }
 
 
+#: layers.csv columns after the per-component energies: precision statistics of the layer
+#: over the measured images (``hist``: groups streaming 0..B planes, joined by "|")
+LAYER_STAT_COLUMNS = ("zero_group_fraction", "saturated_fraction", "rel_rms_error", "hist")
+
+
 def write_layers_csv(rr, path: Path) -> None:
     """Per layer and pipeline: mapping, groups, bits, conversions, energy by component."""
     comps = list(COMPONENTS)
@@ -113,7 +127,7 @@ def write_layers_csv(rr, path: Path) -> None:
         w = csv.writer(f)
         w.writerow(["pipeline", "layer", "kind", "crossbars", "replicas", "groups",
                     "mean_bits", "adc_conversions", "crossbar_reads", "busy_ns", "energy_pj",
-                    *[f"energy_pj:{c}" for c in comps]])
+                    *[f"energy_pj:{c}" for c in comps], *LAYER_STAT_COLUMNS])
         for pname, pr in rr.pipelines.items():
             by_layer = pr.ledger.counts_by_layer()
             busy_of: dict[str, float] = {}
@@ -269,13 +283,9 @@ def format_table(summary: dict[str, Any]) -> str:
     add("ADC conversions (M)", lambda p: p["counts"]["adc_conversions"] / 1e6, ".3f")
     add("crossbar reads (M)", lambda p: p["counts"]["crossbar_reads"] / 1e6, ".3f")
     add("mean bits / group", lambda p: p["mean_bits_per_group"], ".3f")
-    if any(pipes[n].get("accuracy") is not None for n in names):
-        rows.append(("top-1 accuracy (%)", [
-            "-" if pipes[n].get("accuracy") is None else f"{pipes[n]['accuracy']:.2f}"
-            for n in names]))
+    rows.extend(_measured_rows(pipes, names))
     w0 = max(len(r[0]) for r in rows) + 2
-    ws = [max(12, len(n) + 2, *(len(r[1][i]) + 2 for r in rows))
-          for i, n in enumerate(names)]
+    ws = [max(12, len(n) + 2, *(len(r[1][i]) + 2 for r in rows)) for i, n in enumerate(names)]
     lines = ["".ljust(w0) + "".join(n.rjust(w) for n, w in zip(names, ws, strict=True))]
     for label, vals in rows:
         lines.append(label.ljust(w0) + "".join(v.rjust(w) for v, w in zip(vals, ws, strict=True)))
@@ -287,11 +297,56 @@ def format_table(summary: dict[str, Any]) -> str:
                      "{latency_ratio:.3f}, ADC conversions {adc_conversion_ratio:.3f}, "
                      "mean bits {mean_bits_ratio:.3f}".format(**comp))
     if summary.get("float_accuracy") is not None:
-        lines.append(f"float top-1 accuracy: {summary['float_accuracy']:.2f}%")
+        top5 = summary.get("float_top5")
+        lines.append(f"float top-1 accuracy: {summary['float_accuracy']:.2f}%"
+                     + (f", top-5 {top5:.2f}%" if top5 is not None else ""))
     lines.append("throughput: measured = mean interval between image completions after the "
                  "warm-up images; bound = 1 / the busiest unit's work per image (an upper "
                  "bound)")
+    lines.extend(format_decomposition(summary.get("decomposition")))
     return "\n".join(lines)
+
+
+def _measured_rows(pipes: dict[str, Any], names: list[str]) -> list[tuple[str, list[str]]]:
+    """Table rows measured over all images of the precision pass (accuracy, spreads)."""
+    rows: list[tuple[str, list[str]]] = []
+
+    def opt(key: str, fmt: str) -> list[str]:
+        return ["-" if pipes[n].get(key) is None else format(pipes[n][key], fmt) for n in names]
+
+    if any(pipes[n].get("accuracy") is not None for n in names):
+        rows.append(("top-1 accuracy (%)", opt("accuracy", ".2f")))
+        rows.append(("top-5 accuracy (%)", opt("top5", ".2f")))
+    spreads = [pipes[n].get("spread") for n in names]
+    if all(sp and sp.get("mean_bits") for sp in spreads):
+        n_img = spreads[0]["images"]
+
+        def mmm(sp: dict[str, float], scale: float, fmt: str) -> str:
+            return "/".join(format(sp[k] * scale, fmt) for k in ("min", "median", "max"))
+
+        rows.append((f"over {n_img} measured images:", ["" for _ in names]))
+        rows.append(("  mean bits min/med/max",
+                     [mmm(sp["mean_bits"], 1.0, ".2f") for sp in spreads]))
+        rows.append(("  dyn. µJ/img min/med/max",
+                     [mmm(sp["dynamic_energy_pj"], 1e-6, ".4g") for sp in spreads]))
+    return rows
+
+
+def format_decomposition(dec: list[dict[str, Any]] | None) -> list[str]:
+    """Lines of the saving decomposition (static → zero skipping → msb-trim → lossy)."""
+    if not dec:
+        return []
+    lines = ["", f"where the saving comes from (dynamic energy per image, mean over "
+                 f"{dec[0]['images']} measured images, analytic counts):"]
+    for i, st in enumerate(dec):
+        acc = st.get("accuracy")
+        ref = "vs msb-trim" if not st.get("lossless", True) else "vs previous"
+        step = f"{-100 * st['saving_vs_previous']:+6.2f}% {ref:<11}" if i else " " * 19
+        lines.append(f"  {st['step']:<24} {st['dynamic_energy_pj_per_image'] / 1e6:10.4g} µJ  "
+                     f"×{st['ratio_to_static']:.3f} of static  {step}  "
+                     f"{st['mean_bits']:.3f} bits"
+                     + (f"  top-1 {acc:.2f}%" if acc is not None else ""))
+    return lines
 
 
 def write_results(rr, out_dir: str | Path, plots: bool = True) -> dict[str, Any]:

@@ -10,28 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, StrictInt, field_validator
+from pydantic import Field, field_validator
 
 from mapping.mapper import MappingOptions
 from simulator.config_io import ConfigError, StrictModel, load_yaml, path_is_file, validate
 from workloads.policies import PolicySpec
 from workloads.quantize import QuantConfig
-
-
-class WorkloadSpec(StrictModel):
-    """The network to simulate and the inputs that drive it."""
-
-    model: str = Field(description="torchvision name, 'digits', or 'package.module:factory'")
-    input_size: int = Field(224, ge=8, description="input height = width (torchvision models)")
-    input_shape: tuple[StrictInt, StrictInt, StrictInt] | None = Field(
-        None, strict=False, description="(C, H, W) for a custom factory model (a YAML list)")
-    seed: int = Field(0, ge=0, le=2**32 - 1,
-                      description="seeds weights and inputs (0 .. 2^32-1, numpy's range)")
-    weights: str | None = Field(None, description="state_dict file (path relative to scenario)")
-    calibration_images: int = Field(4, ge=1, description="inputs for BN and scale calibration")
-    eval_images: int = Field(1, ge=1, description="inputs whose activations are simulated")
-    accuracy_images: int = Field(
-        0, ge=0, description="held-out inputs for top-1 accuracy (digits: 0 = whole test split)")
+from workloads.spec import WorkloadSpec
 
 
 class SimulationOptions(StrictModel):
@@ -135,8 +120,12 @@ def load_scenario(path: str | Path, changes: dict[str, Any] | None = None) -> Sc
     hw = sc.resolve(sc.hardware)
     if not _is_file(hw, f"{path}: hardware"):
         raise ConfigError(f"{path}: hardware: file not found: {hw}")
-    weights = sc.workload.weights
-    if weights is not None and not _is_file(sc.resolve(weights), f"{path}: workload.weights"):
-        raise ConfigError(
-            f"{path}: workload.weights: file not found: {sc.resolve(weights)}")
+    from workloads.loader import missing_files
+
+    try:
+        missing = missing_files(sc.workload, sc.base_dir)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    for key, where in missing:
+        raise ConfigError(f"{path}: workload.{key}: not found: {where}")
     return sc

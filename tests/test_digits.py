@@ -12,6 +12,7 @@ from workloads.digits import (
     CACHE_VERSION,
     DigitsCNN,
     cache_path,
+    digits_indices,
     digits_split,
     evaluate,
     load_digits_model,
@@ -28,22 +29,30 @@ def trained() -> DigitsCNN:
 
 
 def test_split() -> None:
-    x_tr, y_tr, x_te, y_te = digits_split()
-    assert x_tr.shape == (1347, 1, 8, 8) and x_te.shape == (450, 1, 8, 8)
+    (x_tr, y_tr), (x_ca, y_ca), (x_te, y_te) = digits_split()
+    assert x_tr.shape == (987, 1, 8, 8) and x_ca.shape == (360, 1, 8, 8)
+    assert x_te.shape == (450, 1, 8, 8)
     assert x_tr.dtype == torch.float32 and y_tr.dtype == torch.int64
     assert float(x_tr.min()) == 0.0 and float(x_tr.max()) == 1.0
-    assert set(torch.bincount(y_te).tolist()) <= {43, 44, 45, 46}  # stratified
+    # stratified: ~10% of each part per class (1797 images, 174..183 per class)
+    assert set(torch.bincount(y_te).tolist()) <= {43, 44, 45, 46}
+    assert set(torch.bincount(y_ca).tolist()) <= {34, 35, 36, 37, 38}
     again = digits_split()
-    assert torch.equal(again[2], x_te) and torch.equal(again[3], y_te)
+    assert torch.equal(again.test[0], x_te) and torch.equal(again.test[1], y_te)
+
+
+def test_split_parts_are_disjoint_and_complete() -> None:
+    tr, ca, te = digits_indices()
+    assert len(set(tr) | set(ca) | set(te)) == 1797 == len(tr) + len(ca) + len(te)
 
 
 def test_trained_accuracy(trained: DigitsCNN) -> None:
-    _, _, x_te, y_te = digits_split()
+    x_te, y_te = digits_split().test
     assert evaluate(trained, x_te, y_te) >= 97.0
 
 
 def test_traced_digits_matches_float(trained: DigitsCNN) -> None:
-    _, _, x_te, y_te = digits_split()
+    x_te, y_te = digits_split().test
     tw = trace_model(trained, (1, 8, 8), "digits")
     with torch.no_grad():
         torch.testing.assert_close(tw.module(x_te), trained(x_te), rtol=1e-4, atol=1e-4)

@@ -183,7 +183,7 @@ def test_apply_window_rounding_and_saturation():
 
 def test_spec_validation_messages():
     assert PolicySpec().policy == "static"
-    with pytest.raises(ValidationError, match="valid: static, msb-trim, redy"):
+    with pytest.raises(ValidationError, match="valid: static, zero-skip, msb-trim, redy"):
         PolicySpec(policy="dynamic")
     with pytest.raises(ValidationError, match="cannot import module"):
         PolicySpec(policy="no_such_pkg.mod:fn")

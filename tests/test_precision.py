@@ -1,5 +1,7 @@
 """compute_precision: windows inside the forward pass, grouping, accuracy, tuning."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ from torch import nn
 
 from workloads.errors import WorkloadError
 from workloads.policies import PolicySpec, apply_window, redy
-from workloads.precision import LayerSpec, compute_precision, float_accuracy
+from workloads.precision import LayerSpec, compute_precision, float_accuracy, topk
 from workloads.quantize import QuantConfig, calibrate_scales, dequantize, quantize
 from workloads.tune import policy_to_yaml, tune_redy
 
@@ -223,3 +225,109 @@ def test_tune_and_yaml(setup):
     _, rep2 = tune_redy(m, LAYERS, x, None, scales, q, k_grid=(1e6,), eps_grid=(0.0,),
                         min_bits_grid=(1,))
     assert rep2["static_accuracy"] == 100.0 and rep2["accuracy"] == 100.0
+
+
+# -- the statistics fast path against the im2col path ------------------------------------
+
+CODES_REDY = "workloads.policies:redy"  # a dotted path: the im2col (codes) path
+
+
+@pytest.mark.parametrize("params", [{"k": 1.0, "epsilon": 0.0}, {"k": 1.5, "epsilon": 0.5},
+                                    {"k": 3.0, "epsilon": 2.0, "min_bits": 3}])
+def test_fast_path_equals_im2col_path(setup, params):
+    """Built-in redy (group statistics, conv + correction of lossy groups) and the same
+    function given as a custom policy (im2col, window on every group) agree on windows,
+    logits and error statistics, through signed, depthwise, grouped, 1x1 and linear layers."""
+    m, x, q, scales = setup
+    fast = compute_precision(m, LAYERS, x, scales, q, {"r": PolicySpec(policy="redy", **params)},
+                             weight_bits=6)["r"]
+    slow = compute_precision(m, LAYERS, x, scales, q,
+                             {"r": PolicySpec(policy=CODES_REDY, **params)},
+                             weight_bits=6)["r"]
+    assert torch.allclose(fast.logits, slow.logits, atol=1e-4, rtol=1e-4)
+    for name in LAYERS:
+        a, b = fast.layers[name], slow.layers[name]
+        assert np.array_equal(a.planes, b.planes) and np.array_equal(a.low, b.low), name
+        assert np.array_equal(a.image_planes, b.image_planes), name
+        assert np.array_equal(a.image_zero_groups, b.image_zero_groups), name
+        assert np.array_equal(a.image_msb_planes, b.image_msb_planes), name
+        assert a.rel_rms_error == pytest.approx(b.rel_rms_error, rel=1e-9, abs=1e-12), name
+        assert a.saturated_fraction == pytest.approx(b.saturated_fraction, abs=1e-12), name
+        assert a.zero_group_fraction == b.zero_group_fraction, name
+
+
+def test_weights_quantized_per_output_channel(setup):
+    """weight_bits: the static pipeline equals a fake-quantized forward whose weights are
+    rounded by hand to 2^(b-1) - 1 levels of each output channel's max |w|."""
+    m, x, q, scales = setup
+    ref_net = copy.deepcopy(m)
+    for layer in ref_net:
+        if isinstance(layer, nn.Conv2d | nn.Linear):
+            w = layer.weight.data
+            for o in range(w.shape[0]):
+                step = w[o].abs().max() / 7  # 4 bits: codes -7..7
+                w[o] = torch.round(w[o] / step) * step
+    res = compute_precision(m, LAYERS, x, scales, q, {"s": PolicySpec()}, weight_bits=4)
+    ref = fake_quant_forward(ref_net, x, scales, q)
+    assert torch.allclose(res["s"].logits, ref, atol=1e-5, rtol=1e-4)
+    float_w = compute_precision(m, LAYERS, x, scales, q, {"s": PolicySpec()})
+    assert not torch.allclose(res["s"].logits, float_w["s"].logits)
+
+
+def test_shared_pass_kept_images_and_workers(setup):
+    """Lossless pipelines share one pass (same logits as alone); keep_images keeps the first
+    planes only while per-image sums cover all; forked workers give the same result."""
+    m, x, q, scales = setup
+    pipes = {"s": PolicySpec(), "z": PolicySpec(policy="zero-skip"),
+             "t": PolicySpec(policy="msb-trim"), "r": PolicySpec(policy="redy", k=1.0)}
+    one = compute_precision(m, LAYERS, x, scales, q, pipes, keep_images=2)
+    alone = compute_precision(m, LAYERS, x, scales, q, {"t": pipes["t"]})
+    two = compute_precision(m, LAYERS, x, scales, q, pipes, keep_images=2, workers=2)
+    assert list(one) == list(pipes)
+    assert torch.equal(one["t"].logits, one["s"].logits)
+    assert torch.allclose(one["t"].logits, alone["t"].logits)
+    for name in LAYERS:
+        lp, full = one["t"].layers[name], alone["t"].layers[name]
+        assert lp.planes.shape[0] == 2 and full.planes.shape[0] == len(x)
+        assert np.array_equal(lp.planes, full.planes[:2])
+        assert np.array_equal(lp.image_planes, full.planes.sum(axis=2, dtype=np.int64))
+        assert lp.mean_bits == pytest.approx(full.planes.mean())
+        # msb-trim of the static activations, whoever computes it
+        assert np.array_equal(one["s"].layers[name].image_msb_planes, lp.image_planes)
+        for p in pipes:
+            assert np.array_equal(one[p].layers[name].planes, two[p].layers[name].planes)
+    assert torch.equal(one["r"].logits, two["r"].logits)
+
+
+def test_top5(setup):
+    m, x, q, scales = setup
+    y = m(x).argmax(dim=1)
+    res = compute_precision(m, LAYERS, x, scales, q, {"s": PolicySpec()}, labels=y)
+    assert res["s"].top5 == 100.0 and res["s"].images == len(x)
+    assert topk(torch.tensor([[0.1, 0.9, 0.5], [0.3, 0.2, 0.1]]), torch.tensor([2, 2]), 2) \
+        == 50.0
+
+
+def test_tune_objective_is_the_energy_function(setup):
+    """With an energy function the chosen point is the feasible point of least energy:
+    an energy that rewards bits picks the feasible point with the most bits."""
+    from workloads.tune import mean_bits
+
+    m, x, q, scales = setup
+    y = m(x).argmax(dim=1)
+    kw = dict(budget_points=100.0, k_grid=(1.0, 3.0), eps_grid=(0.0, 1.0),
+              min_bits_grid=(1, 2))
+    spec, rep = tune_redy(m, LAYERS, x, y, scales, q, energy=lambda pp: -mean_bits(pp), **kw)
+    feasible = [p for p in rep["evaluated"] if p["accuracy"] >= rep["target_accuracy"]]
+    assert rep["objective"] == "energy per image"
+    assert rep["mean_bits"] == max(p["mean_bits"] for p in feasible)
+    assert all("energy_ratio" in p for p in rep["evaluated"])
+    _, rep_bits = tune_redy(m, LAYERS, x, y, scales, q, **kw)
+    assert rep_bits["mean_bits"] == min(p["mean_bits"] for p in feasible)
+
+
+def test_pareto_front():
+    from workloads.tune import pareto
+
+    pts = [{"accuracy": a, "e": e} for a, e in ((90, 1), (95, 2), (93, 3), (99, 4), (99, 5))]
+    assert [(p["accuracy"], p["e"]) for p in pareto(pts, "e")] == [(90, 1), (95, 2), (99, 4)]

@@ -42,6 +42,14 @@ def _error(path: Path) -> str:
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
 def test_bundled_scenarios_load(path: Path) -> None:
+    data = yaml.safe_load(path.read_text())
+    ds = data["workload"].get("dataset")
+    if ds is not None and not (path.parent / ds["path"]).is_dir():
+        # a user's data set (the ImageNet validation folder) is not shipped: the only
+        # problem is its absence, named in one line
+        msg = _error(path)
+        assert "workload.dataset.path: not found" in msg and "\n" not in msg
+        return
     sc = load_scenario(path)
     assert isinstance(sc, Scenario) and sc.source == str(path)
     assert sc.resolve(sc.hardware).is_file()

@@ -48,7 +48,7 @@ def test_defaults_and_grid_args():
 def test_output_is_a_valid_policy(tuned, capsys):
     text = tuned.read_text()
     assert text.startswith("# ReDy parameters tuned by: redysim tune")
-    assert "test split not used" in text
+    assert "never the train or test part" in text
     data = yaml.safe_load(text)
     spec = PolicySpec.model_validate(data)
     assert spec.policy == "redy"

@@ -1,52 +1,94 @@
 """A small trained CNN on scikit-learn's bundled 8x8 digits: a real accuracy reference.
 
-The model is trained deterministically on CPU in seconds and cached outside the repository
-(``$REDYSIM_CACHE`` or ``~/.cache/redysim/``), so accuracy under quantization can be
-measured on trained weights without any download.
+The data is split once, with a fixed seed, into three disjoint stratified parts used the
+same way by every command (docs/accuracy.md):
+
+* ``train`` (987 images) — trains the models redysim builds on digits;
+* ``calibration`` (360) — activation scales, BatchNorm statistics of random-weight
+  variants, and ``redysim tune``;
+* ``test`` (450) — the reported accuracy (and the images the simulation streams).
+
+The model is trained deterministically on CPU in seconds and cached outside the
+repository (``$REDYSIM_CACHE`` or ``~/.cache/redysim/``), so accuracy under quantization
+can be measured on trained weights without any download.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from workloads.model_cache import cache_dir, deterministic, load_or_train
+
 __all__ = [
     "CACHE_VERSION",
     "DigitsCNN",
+    "DigitsSplit",
     "cache_path",
+    "digits_indices",
     "digits_split",
     "evaluate",
     "load_digits_model",
+    "shift_augment",
     "train_digits_cnn",
 ]
 
-#: Bump when the architecture or the training recipe changes (invalidates cached weights).
-CACHE_VERSION = "v1"
+#: Bump when the architecture, the data split or the training recipe changes.
+CACHE_VERSION = "v2"
 TRAIN_SEED = 0
+#: the split is fixed: the cached models are trained on its train part
+SPLIT_SEED = 0
+TEST_SIZE = 450
+CALIBRATION_SIZE = 360
 
 
-def digits_split(
-    seed: int = 0, test_size: float = 0.25
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Fixed stratified train/test split of sklearn's digits: ``(x_train, y_train, x_test,
-    y_test)``, inputs float (N, 1, 8, 8) in [0, 1], labels int64."""
+class DigitsSplit(NamedTuple):
+    """The three disjoint parts of scikit-learn's digits, each ``(x, y)``: inputs float
+    ``(N, 1, 8, 8)`` in [0, 1], labels int64."""
+
+    train: tuple[torch.Tensor, torch.Tensor]
+    calibration: tuple[torch.Tensor, torch.Tensor]
+    test: tuple[torch.Tensor, torch.Tensor]
+
+
+def digits_indices() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices into ``sklearn.datasets.load_digits()`` of the (train, calibration, test)
+    parts: stratified, fixed seed, disjoint, together every image."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
+
+    target = load_digits().target
+    idx = np.arange(len(target))
+    rest, te = train_test_split(idx, test_size=TEST_SIZE, random_state=SPLIT_SEED,
+                                stratify=target)
+    tr, ca = train_test_split(rest, test_size=CALIBRATION_SIZE, random_state=SPLIT_SEED,
+                              stratify=target[rest])
+    return tr, ca, te
+
+
+def digits_split() -> DigitsSplit:
+    """The fixed stratified train / calibration / test split (987 / 360 / 450 images).
+
+    Independent of any scenario seed, so the test part never meets the images a cached
+    model was trained on, nor the ones ``redysim tune`` scores on.
+    """
+    from sklearn.datasets import load_digits
 
     d = load_digits()
     x = torch.tensor(d.images, dtype=torch.float32).div_(16.0).unsqueeze(1)
     y = torch.tensor(d.target, dtype=torch.int64)
-    idx = torch.arange(len(y)).numpy()
-    tr, te = train_test_split(idx, test_size=test_size, random_state=seed, stratify=d.target)
-    tr_t, te_t = torch.from_numpy(tr), torch.from_numpy(te)
-    return x[tr_t], y[tr_t], x[te_t], y[te_t]
+
+    def part(ix: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        t = torch.as_tensor(ix)
+        return x[t], y[t]
+
+    return DigitsSplit(*(part(ix) for ix in digits_indices()))
 
 
 class DigitsCNN(nn.Module):
@@ -71,20 +113,6 @@ class DigitsCNN(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
-@contextlib.contextmanager
-def _deterministic(threads: int = 2) -> Iterator[None]:
-    """Deterministic CPU settings for the duration of the block (restored afterwards)."""
-    prev_threads = torch.get_num_threads()
-    prev_det = torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(prev_det)
-        torch.set_num_threads(prev_threads)
-
-
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> float:
     """Top-1 accuracy of ``model`` on (x, y), in percent (model put in eval mode)."""
@@ -96,13 +124,13 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 
 
 def train_digits_cnn(seed: int = TRAIN_SEED, epochs: int = 30, verbose: bool = False) -> DigitsCNN:
-    """Train DigitsCNN on the digits train split, deterministically on CPU (a few seconds).
+    """Train DigitsCNN on the train part of the digits, deterministically on CPU (seconds).
 
     Adam (lr 3e-3, one-cycle cosine), batch 32, light augmentation (random 1-pixel shifts).
     Returns the model in eval mode.
     """
-    x_tr, y_tr, x_te, y_te = digits_split(seed=0)
-    with _deterministic():
+    (x_tr, y_tr), _, (x_te, y_te) = digits_split()
+    with deterministic():
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
         model = DigitsCNN()
@@ -116,7 +144,7 @@ def train_digits_cnn(seed: int = TRAIN_SEED, epochs: int = 30, verbose: bool = F
             perm = torch.randperm(len(y_tr), generator=gen)
             for i in range(0, len(y_tr), 32):
                 idx = perm[i : i + 32]
-                xb = _shift(x_tr[idx], gen)
+                xb = shift_augment(x_tr[idx], gen)
                 loss = F.cross_entropy(model(xb), y_tr[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -128,8 +156,8 @@ def train_digits_cnn(seed: int = TRAIN_SEED, epochs: int = 30, verbose: bool = F
     return model
 
 
-def _shift(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Shift each image by -1, 0 or +1 pixel in each direction (zero fill)."""
+def shift_augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Shift each 8x8 image by -1, 0 or +1 pixel in each direction (zero fill)."""
     pad = F.pad(x, (1, 1, 1, 1))
     d = torch.randint(0, 3, (x.shape[0], 2), generator=gen)
     out = torch.empty_like(x)
@@ -139,34 +167,16 @@ def _shift(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return out
 
 
-def cache_path(cache_dir: str | os.PathLike[str] | None = None, seed: int = TRAIN_SEED) -> Path:
+def cache_path(cache_dir_: str | os.PathLike[str] | None = None, seed: int = TRAIN_SEED) -> Path:
     """Where the trained weights are cached (outside the repository)."""
-    if cache_dir is None:
-        cache_dir = os.environ.get("REDYSIM_CACHE") or Path.home() / ".cache" / "redysim"
-    return Path(cache_dir) / f"digits_cnn_{CACHE_VERSION}_seed{seed}.pt"
+    return cache_dir(cache_dir_) / f"digits_cnn_{CACHE_VERSION}_seed{seed}.pt"
 
 
 def load_digits_model(
-    cache_dir: str | os.PathLike[str] | None = None, seed: int = TRAIN_SEED
+    cache_dir_: str | os.PathLike[str] | None = None, seed: int = TRAIN_SEED
 ) -> DigitsCNN:
     """The trained digits CNN: loaded from the cache, or trained and saved when missing."""
-    path = cache_path(cache_dir, seed)
-    model = DigitsCNN()
-    if path.is_file():
-        try:
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            return model.eval()
-        except Exception:  # corrupt or stale cache: retrain below
-            pass
-    model = train_digits_cnn(seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(model.state_dict(), tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    model = load_or_train(cache_path(cache_dir_, seed), DigitsCNN,
+                          lambda: train_digits_cnn(seed))
+    assert isinstance(model, DigitsCNN)
     return model

@@ -1,12 +1,15 @@
-"""Workload models: torchvision CNNs with seeded random weights, the digits CNN, user factories."""
+"""Workload models: torchvision CNNs (seeded random or pretrained weights), the models trained
+here on digits, user factories; weights files; the dry forward pass that checks the input."""
 
 from __future__ import annotations
 
 import importlib
 import os
 import re
+import sys
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,7 +23,10 @@ __all__ = [
     "MODEL_NAMES",
     "TORCHVISION_MODELS",
     "build_model",
+    "build_torchvision",
     "calibrate_batchnorm",
+    "check_input",
+    "import_factory",
     "load_weights",
 ]
 
@@ -42,11 +48,30 @@ TORCHVISION_MODELS: dict[str, tuple[Any, dict[str, Any]]] = {
 }
 
 #: Every accepted built-in name (plus ``package.module:factory``).
-MODEL_NAMES: tuple[str, ...] = (*TORCHVISION_MODELS, "digits")
+MODEL_NAMES: tuple[str, ...] = (*TORCHVISION_MODELS, "digits", "resnet-digits")
 
 
 def _valid_names() -> str:
-    return ", ".join(MODEL_NAMES) + ", or 'package.module:factory'"
+    return ", ".join(MODEL_NAMES) + ", 'package.module:factory', or a path to an .onnx file"
+
+
+def build_torchvision(name: str, seed: int = 0, num_classes: int = 1000,
+                      state: dict[str, torch.Tensor] | None = None) -> nn.Module:
+    """A torchvision CNN in eval mode: seeded random weights, or *state* (e.g. pretrained).
+
+    GoogLeNet is built without its input transform and auxiliary heads (they are not part
+    of the inference dataflow); with pretrained weights their auxiliary-head entries are
+    dropped, and the input transform is folded into the preprocessing by the caller
+    (mean = std = 0.5, which is what ``transform_input=True`` computes).
+    """
+    ctor, extra = TORCHVISION_MODELS[name]
+    torch.manual_seed(seed)
+    model = ctor(weights=None, num_classes=num_classes, **extra)
+    if state is not None:
+        if name == "googlenet":
+            state = {k: v for k, v in state.items() if not k.startswith(("aux1.", "aux2."))}
+        _load_state(model, state, f"pretrained {name} weights")
+    return model.eval()
 
 
 def build_model(
@@ -62,7 +87,9 @@ def build_model(
     - torchvision names: random weights seeded with ``seed`` (no download), input
       ``(3, input_size, input_size)``;
     - ``digits``: the small trained digits CNN (cached, see workloads.digits), input (1, 8, 8);
-      ``seed`` does not retrain it;
+      ``resnet-digits``: the trained residual CNN (workloads.resnet_digits), input
+      (1, 16, 16); ``seed`` does not retrain them (it seeds the random init when a weights
+      file is loaded over them);
     - ``package.module:factory``: ``factory()`` returns a module (or ``(module, shape)``);
       the shape is ``input_shape`` if given, else ``(3, input_size, input_size)``.
 
@@ -82,8 +109,17 @@ def build_model(
             torch.manual_seed(seed)
             model = DigitsCNN()
         shape = (1, 8, 8)
+    elif name == "resnet-digits":
+        from workloads.resnet_digits import INPUT_SHAPE, ResNetDigits, load_resnet_digits
+
+        if weights_path is None:
+            model = load_resnet_digits()
+        else:
+            torch.manual_seed(seed)
+            model = ResNetDigits()
+        shape = INPUT_SHAPE
     elif ":" in name:
-        model, shape = _from_factory(name, seed)
+        model, shape = import_factory(name, seed)
         if input_shape is not None:
             shape = tuple(int(s) for s in input_shape)
         elif not shape:
@@ -96,12 +132,50 @@ def build_model(
     return model, tuple(shape)
 
 
-def _from_factory(spec: str, seed: int) -> tuple[nn.Module, tuple[int, ...]]:
+def module_origin(mod_name: str, search: Sequence[str | os.PathLike[str]] = ()) -> str | None:
+    """The source file ``import mod_name`` would load with *search* in front of the import
+    path (ignoring modules already imported), or None if it cannot be found."""
+    from importlib.machinery import PathFinder
+
+    path = [str(Path(p).resolve()) for p in search] + sys.path
+    found = None
+    parts = mod_name.split(".")
+    for i in range(len(parts)):
+        found = PathFinder.find_spec(".".join(parts[: i + 1]), path)
+        if found is None:
+            return None
+        path = list(found.submodule_search_locations or [])
+    return found.origin if found is not None else None
+
+
+def import_factory(spec: str, seed: int, search: Sequence[str | os.PathLike[str]] = (),
+                   ) -> tuple[nn.Module, tuple[int, ...]]:
+    """Call ``package.module:factory`` (seeded); returns (module, shape or ()).
+
+    The folders in *search* (the scenario's folder) are put in front of Python's import
+    path while importing; the error names every folder that was searched.
+    """
     mod_name, _, fn_name = spec.partition(":")
+    extra = [str(Path(p).resolve()) for p in search]
+    added = [p for p in extra if p not in sys.path]
+    origin = module_origin(mod_name, extra)
+    cached = sys.modules.get(mod_name)
+    if cached is not None and origin is not None and getattr(cached, "__file__", None) != origin:
+        del sys.modules[mod_name]  # a module of that name from another folder: not this one
+    sys.path[:0] = added
     try:
         module = importlib.import_module(mod_name)
     except ImportError as e:
-        raise WorkloadError(f"model '{spec}': cannot import module '{mod_name}' ({e})") from e
+        where = [*extra, *[p for p in sys.path if p not in extra]]
+        shown = ", ".join(p or "." for p in where[:6]) + (" ..." if len(where) > 6 else "")
+        raise WorkloadError(
+            f"model '{spec}': cannot import module '{mod_name}' ({e}); searched the "
+            f"scenario's folder and Python's import path: {shown}; put the module next to "
+            "the scenario or add its folder to PYTHONPATH") from None
+    finally:
+        for p in added:
+            if p in sys.path:
+                sys.path.remove(p)
     factory = getattr(module, fn_name, None)
     if not callable(factory):
         raise WorkloadError(f"model '{spec}': '{mod_name}' has no callable '{fn_name}'")
@@ -170,6 +244,11 @@ def load_weights(model: nn.Module, path: str | os.PathLike[str]) -> nn.Module:
         raise WorkloadError(f"weights file '{path}' holds non-tensor values (keys "
                             f"{not_tensors[:5]}{' ...' if len(not_tensors) > 5 else ''}); "
                             f"{EXPECTED_WEIGHTS}")
+    return _load_state(model, state, f"weights file '{path}'")
+
+
+def _load_state(model: nn.Module, state: dict[str, Any], what: str) -> nn.Module:
+    """Load *state* strictly, with one error listing missing/unexpected/mis-shaped keys."""
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -187,7 +266,7 @@ def load_weights(model: nn.Module, path: str | os.PathLike[str]) -> nn.Module:
             parts.append(f"unexpected keys {unexpected[:5]}{more}")
         if shapes:
             parts.append(f"shape mismatches {shapes[:5]}{' ...' if len(shapes) > 5 else ''}")
-        raise WorkloadError(f"weights file '{path}' does not match the model: " + "; ".join(parts))
+        raise WorkloadError(f"{what} does not match the model: " + "; ".join(parts))
     model.load_state_dict(state)
     return model
 
@@ -215,3 +294,65 @@ def calibrate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int 
             m.momentum = mom
         model.eval()
     return model
+
+
+@torch.no_grad()
+def check_input(model: nn.Module, shape: Sequence[int], name: str) -> int:
+    """Dry forward pass of one zero input of *shape* (C, H, W); returns the output count.
+
+    A failure becomes one line naming the layer that rejected the input and the mismatch
+    (channels of a conv, features of a linear layer), instead of a torch traceback.
+    """
+    shape = tuple(int(s) for s in shape)
+    stack: list[tuple[str, nn.Module, tuple[int, ...]]] = []
+    handles = []
+
+    def pre(mname: str):
+        def hook(m: nn.Module, args: tuple[Any, ...]) -> None:
+            x = args[0] if args and isinstance(args[0], torch.Tensor) else None
+            stack.append((mname, m, tuple(x.shape) if x is not None else ()))
+        return hook
+
+    def post(_m: nn.Module, _a: Any, _o: Any) -> None:
+        if stack:
+            stack.pop()
+
+    for mname, m in model.named_modules():
+        if mname and not list(m.children()):
+            handles.append(m.register_forward_pre_hook(pre(mname)))
+            handles.append(m.register_forward_hook(post))
+    was_training = model.training
+    model.eval()
+    try:
+        out = model(torch.zeros(1, *shape))
+    except Exception as e:  # noqa: BLE001 - any failure becomes one line
+        raise WorkloadError(_mismatch(name, shape, stack, e)) from None
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != 1:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise WorkloadError(f"model '{name}': the network must return one (N, outputs) tensor "
+                            f"(got {got} for input shape {shape})")
+    return int(out.shape[1])
+
+
+def _mismatch(name: str, shape: tuple[int, ...], stack: list, e: Exception) -> str:
+    hint = "set workload.input_shape (C, H, W) to the network's input"
+    if stack:
+        lname, m, xs = stack[-1]
+        if isinstance(m, nn.Conv2d) and len(xs) == 4 and xs[1] != m.in_channels:
+            return (f"model '{name}': input shape {shape} does not fit the network: layer "
+                    f"'{lname}' (Conv2d) expects {m.in_channels} input channels, gets {xs[1]}; "
+                    f"{hint}")
+        if isinstance(m, nn.Linear) and xs and xs[-1] != m.in_features:
+            return (f"model '{name}': input shape {shape} does not fit the network: layer "
+                    f"'{lname}' (Linear) expects {m.in_features} input features, gets "
+                    f"{xs[-1]}; {hint}")
+        where = f" in layer '{lname}' ({type(m).__name__}, input {xs[1:]})"
+    else:
+        where = ""
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return (f"model '{name}': forward pass failed for input shape {shape}{where}: "
+            f"{type(e).__name__}: {msg}; {hint}")

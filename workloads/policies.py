@@ -3,8 +3,9 @@
 A policy is ``fn(codes, *, signed, bits, **params) -> (low, planes)`` with ``codes`` an
 int64 tensor ``(n_groups, group_size)`` of static B-bit codes and ``low``, ``planes`` int64
 tensors ``(n_groups,)``: planes ``[low, low + planes)`` enter the crossbar, ``planes == 0``
-skips the group. Built in: ``static``, ``msb-trim`` (lossless) and ``redy`` (the project's
-reconstruction of ReDy's heuristic, see docs/precision.md); a dotted path
+skips the group. Built in: ``static``, ``zero-skip`` and ``msb-trim`` (lossless) and
+``redy`` (the project's reconstruction of ReDy's heuristic, see docs/precision.md); a dotted
+path
 ``package.module:function`` names a custom policy with the same signature.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -28,6 +30,95 @@ def bit_length(x: torch.Tensor) -> torch.Tensor:
     return torch.frexp(x.to(torch.float64)).exponent.to(torch.int64)
 
 
+@dataclass
+class GroupStats:
+    """Exact integer statistics of activation groups, enough for every built-in policy.
+
+    All fields are int64 tensors ``(n_groups,)`` over the group's ``size`` codes (padding
+    zeros of a conv window included, as in im2col): ``s1`` = Σ|c| (Σc when unsigned),
+    ``s2`` = Σc², ``amax`` = max|c|, ``cmax`` = max c and ``nmax`` = max(−c) (both clamped
+    at 0, so a group of one sign has 0 for the other).
+    """
+
+    size: int
+    s1: torch.Tensor
+    s2: torch.Tensor
+    amax: torch.Tensor
+    cmax: torch.Tensor
+    nmax: torch.Tensor
+
+    @classmethod
+    def of_codes(cls, codes: torch.Tensor, signed: bool) -> GroupStats:
+        """Statistics of ``codes`` (n_groups, size), int64."""
+        c = codes.to(torch.int64)
+        a = c.abs() if signed else c
+        n = c.shape[0]
+        if c.shape[1] == 0:
+            z = torch.zeros(n, dtype=torch.int64)
+            return cls(0, z, z, z, z, z)
+        cmax = c.max(dim=1).values.clamp(min=0)
+        nmax = (-c.min(dim=1).values).clamp(min=0) if signed else torch.zeros_like(cmax)
+        return cls(int(c.shape[1]), a.sum(dim=1), (c * c).sum(dim=1), a.max(dim=1).values,
+                   cmax, nmax)
+
+
+def static_stats(st: GroupStats, *, signed: bool, bits: int,
+                 **_: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every group streams all B planes."""
+    n = st.amax.shape[0]
+    return (torch.zeros(n, dtype=torch.int64),
+            torch.full((n,), bits, dtype=torch.int64))
+
+
+def zero_skip_stats(st: GroupStats, *, signed: bool, bits: int,
+                    **_: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lossless: all B planes, except that an all-zero group streams nothing."""
+    planes = torch.where(st.amax == 0, 0, bits).to(torch.int64)
+    return torch.zeros_like(planes), planes
+
+
+def msb_trim_stats(st: GroupStats, *, signed: bool, bits: int, skip_zero_groups: bool = True,
+                   **_: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lossless: planes up to the highest set bit (signed: smallest two's complement width)."""
+    if signed:
+        hi = bit_length(st.cmax)
+        lo = bit_length((st.nmax - 1).clamp(min=0))
+        planes = torch.maximum(hi, lo) + 1
+    else:
+        planes = bit_length(st.amax)
+    zero = st.amax == 0
+    planes = torch.where(zero, 0 if skip_zero_groups else 1, planes).clamp(max=bits)
+    return torch.zeros_like(planes), planes
+
+
+def redy_stats(st: GroupStats, *, signed: bool, bits: int, k: float = 3.0,
+               epsilon: float = 0.0, min_bits: int = 1, skip_zero_groups: bool = True,
+               **_: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """ReDy's window from the group's statistics (see :func:`redy`)."""
+    mag_bits = bits - 1 if signed else bits
+    n = max(st.size, 1)
+    s1 = st.s1.to(torch.float64)
+    mu = s1 / n
+    # population variance from the exact integer sums: (n·Σc² − (Σ|c|)²) / n²
+    var = (st.s2 * n - st.s1 * st.s1).to(torch.float64).clamp(min=0) / float(n * n)
+    sigma = var.sqrt()
+    mx = st.amax.to(torch.float64)
+    clip = torch.minimum(mx, mu + k * sigma)
+    top = bit_length(torch.floor(clip + 0.5)).clamp(max=mag_bits)
+    es = epsilon * sigma
+    d = torch.where(es >= 1, torch.floor(torch.log2(es.clamp(min=1))), torch.zeros_like(es))
+    d = d.to(torch.int64).clamp(min=0)
+    m = (top - d).clamp(min=min(min_bits, mag_bits), max=mag_bits)
+    low = (top - m).clamp(min=0)
+    low = torch.minimum(low, mag_bits - m)
+    planes = m + 1 if signed else m
+    if skip_zero_groups:
+        zero = st.amax == 0
+        planes = torch.where(zero, 0, planes)
+        low = torch.where(zero, 0, low)
+    return low, planes
+
+
 def static(codes: torch.Tensor, *, signed: bool, bits: int,
            **_: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """Every group streams all B planes."""
@@ -36,18 +127,17 @@ def static(codes: torch.Tensor, *, signed: bool, bits: int,
             torch.full((n,), bits, dtype=torch.int64))
 
 
+def zero_skip(codes: torch.Tensor, *, signed: bool, bits: int,
+              **_: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lossless: all B planes, except that an all-zero group streams nothing."""
+    return zero_skip_stats(GroupStats.of_codes(codes, signed), signed=signed, bits=bits)
+
+
 def msb_trim(codes: torch.Tensor, *, signed: bool, bits: int, skip_zero_groups: bool = True,
              **_: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """Lossless: planes up to the highest set bit (signed: smallest two's complement width)."""
-    if signed:
-        hi = bit_length(codes.max(dim=1).values.clamp(min=0))
-        lo = bit_length((-codes.min(dim=1).values - 1).clamp(min=0))
-        planes = torch.maximum(hi, lo) + 1
-    else:
-        planes = bit_length(codes.max(dim=1).values)
-    zero = (codes == 0).all(dim=1)
-    planes = torch.where(zero, 0 if skip_zero_groups else 1, planes).clamp(max=bits)
-    return torch.zeros_like(planes), planes
+    return msb_trim_stats(GroupStats.of_codes(codes, signed), signed=signed, bits=bits,
+                          skip_zero_groups=skip_zero_groups)
 
 
 def redy(codes: torch.Tensor, *, signed: bool, bits: int, k: float = 3.0,
@@ -59,32 +149,21 @@ def redy(codes: torch.Tensor, *, signed: bool, bits: int, k: float = 3.0,
     if εσ ≥ 1 else 0; magnitude planes m = clamp(top − d, min_bits, M) with M = B (unsigned)
     or B − 1 (signed); low = max(0, top − m) (clamping to min_bits lowers ``low``); signed
     groups add the sign plane on top (planes = m + 1). All-zero groups get 0 planes when
-    *skip_zero_groups*.
+    *skip_zero_groups*. μ and σ (population) come from the exact integer sums Σ|c| and Σc²
+    (:func:`redy_stats`), so the statistics path and this codes path agree bit for bit.
     """
-    x = codes.to(torch.float64)
-    if signed:
-        x = x.abs()
-    mag_bits = bits - 1 if signed else bits
-    mu = x.mean(dim=1)
-    sigma = x.std(dim=1, unbiased=False) if x.shape[1] > 1 else torch.zeros_like(mu)
-    mx = x.max(dim=1).values
-    clip = torch.minimum(mx, mu + k * sigma)
-    top = bit_length(torch.floor(clip + 0.5)).clamp(max=mag_bits)
-    es = epsilon * sigma
-    d = torch.where(es >= 1, torch.floor(torch.log2(es.clamp(min=1))), torch.zeros_like(es))
-    d = d.to(torch.int64).clamp(min=0)
-    m = (top - d).clamp(min=min(min_bits, mag_bits), max=mag_bits)
-    low = (top - m).clamp(min=0)
-    low = torch.minimum(low, mag_bits - m)
-    planes = m + 1 if signed else m
-    if skip_zero_groups:
-        zero = mx == 0
-        planes = torch.where(zero, 0, planes)
-        low = torch.where(zero, 0, low)
-    return low, planes
+    return redy_stats(GroupStats.of_codes(codes, signed), signed=signed, bits=bits, k=k,
+                      epsilon=epsilon, min_bits=min_bits, skip_zero_groups=skip_zero_groups)
 
 
-BUILTIN: dict[str, Policy] = {"static": static, "msb-trim": msb_trim, "redy": redy}
+BUILTIN: dict[str, Policy] = {"static": static, "zero-skip": zero_skip, "msb-trim": msb_trim,
+                              "redy": redy}
+#: the same built-in policies on group statistics (the fast path of the activation capture)
+BUILTIN_STATS: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {
+    "static": static_stats, "zero-skip": zero_skip_stats, "msb-trim": msb_trim_stats,
+    "redy": redy_stats}
+#: built-in policies whose window never changes a code (their pipelines share one pass)
+LOSSLESS: frozenset[str] = frozenset({"static", "zero-skip", "msb-trim"})
 
 
 def window_limits(low: torch.Tensor, planes: torch.Tensor,
@@ -133,7 +212,8 @@ class LayerOverride(StrictModel):
 class PolicySpec(StrictModel):
     """One precision pipeline: the policy and its parameters (network-wide and per layer)."""
 
-    policy: str = Field("static", description="static | msb-trim | redy | package.module:fn")
+    policy: str = Field(
+        "static", description="static | zero-skip | msb-trim | redy | package.module:fn")
     k: float = Field(3.0, ge=0, description="redy: clip level μ + k·σ")
     epsilon: float = Field(0.0, ge=0, description="redy: drop low planes of weight ≤ ε·σ")
     min_bits: int = Field(1, ge=1, le=16, description="redy: fewest (magnitude) planes")

@@ -49,6 +49,22 @@ def dequantize(codes: torch.Tensor, scale: float) -> torch.Tensor:
     return codes.to(torch.float32) * scale
 
 
+def quantize_weights(w: torch.Tensor, bits: int) -> torch.Tensor:
+    """Weights as the chip holds them: symmetric ``bits``-bit codes per output channel.
+
+    ``scale_o = max|w_o| / (2^(bits-1) - 1)`` for output channel o (dim 0),
+    ``ŵ = clamp(round(w / scale_o)) · scale_o`` (float32, same shape). A channel of zeros
+    stays zero. The crossbar's offset encoding and bit slicing represent these codes
+    exactly, so ``ŵ`` is what the analog dot product multiplies.
+    """
+    w = w.detach().float()
+    q = (1 << (bits - 1)) - 1
+    amax = w.reshape(w.shape[0], -1).abs().amax(dim=1)
+    scale = torch.where(amax > 0, amax / q, torch.ones_like(amax))
+    scale = scale.reshape(-1, *([1] * (w.dim() - 1)))
+    return torch.round(w / scale).clamp_(-q, q) * scale
+
+
 def _spec_module(spec: Any) -> tuple[str, bool]:
     """(module qualified name, signed) of a LayerSpec-like object or a bare module name."""
     if isinstance(spec, str):

@@ -1,16 +1,19 @@
 """``redysim tune SCENARIO [-o OUT.yaml] [--budget 0.5] [--per-layer] ...``: tune ReDy.
 
 Builds the scenario's workload and mapping exactly as ``redysim run`` does (traced model,
-row blocks of the mapping, static scales from the calibration inputs), then searches ReDy's
-``k``, ``ε`` and ``min_bits`` (:func:`workloads.tune.tune_redy`) for the fewest mean bit
-planes per activation group within an accuracy budget, starting from the scenario's redy
-pipeline. The chosen parameters are written with :func:`workloads.tune.policy_to_yaml` to a
-file a scenario can use as ``pipelines: {redy: {include: OUT.yaml}}``.
+row blocks of the mapping, static scales from the calibration inputs, weights quantized to
+the chip's bits), then searches ReDy's ``k``, ``ε`` and ``min_bits``
+(:func:`workloads.tune.tune_redy`) for the least dynamic energy per image on the chip
+(analytic counts × per-event energies, simulator.image_energy) within an accuracy budget,
+starting from the scenario's redy pipeline, and prints the accuracy–energy trade-off it
+explored. The chosen parameters are written with :func:`workloads.tune.policy_to_yaml` to
+a file a scenario can use as ``pipelines: {redy: {include: OUT.yaml}}``.
 
-Tuning inputs: for ``digits``, a held-out part of the *train* split (the images after the
-scenario's calibration images; the test split is never used), with labels (top-1 accuracy).
-Other models have no labels (random weights): the metric is then the top-1 agreement with
-the static pipeline, and the inputs are crops distinct from the calibration ones.
+Tuning inputs come from the calibration/tuning part of the data only (workloads.loader):
+the digits calibration part for the digits models (never their train or test part), the
+calibration/tuning part of a labelled dataset, or, without labels, inputs distinct from
+the calibration and measured ones, with the top-1 agreement with the static pipeline as
+the metric.
 """
 
 from __future__ import annotations
@@ -24,10 +27,7 @@ from typing import Any
 import torch
 
 from simulator.config_io import ConfigError
-
-#: tuning images of non-digits models when --images is not given (each grid point is one
-#: forward pass over them)
-DEFAULT_IMAGES_OTHER = 4
+from workloads.loader import DEFAULT_TUNE_IMAGES_DATASET, DEFAULT_TUNE_IMAGES_OTHER
 
 
 def _number_list(cast: type, minimum: float, what: str):
@@ -71,8 +71,9 @@ def add_tune_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--pipeline", default="redy",
                    help="the scenario's redy pipeline to start from (default: redy)")
     p.add_argument("--images", type=int,
-                   help="tuning inputs (digits: default all train images after the "
-                        f"calibration ones; other models: default {DEFAULT_IMAGES_OTHER})")
+                   help="tuning inputs from the calibration/tuning part (digits models: "
+                        "default the whole part, 360; labelled datasets: default "
+                        f"{DEFAULT_TUNE_IMAGES_DATASET}; unlabelled: {DEFAULT_TUNE_IMAGES_OTHER})")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--k-grid", dest="k_grid", type=_floats, default=list(K_GRID),
                    metavar="K1,K2,...", help=f"k values (default {fmt(K_GRID)})")
@@ -108,40 +109,42 @@ def tuning_inputs(sc: Any, wl: Any, images: int | None
                   ) -> tuple[torch.Tensor, torch.Tensor | None, str]:
     """(inputs, labels or None, description) for tuning the scenario's workload.
 
-    digits: train-split images after the calibration ones (never the test split), labelled.
-    Other models: inputs after the calibration + evaluation ones of the same seeded stream
-    (distinct from the calibration inputs), no labels.
+    Always the calibration/tuning part of the data, never a test image nor (digits
+    models) a training image: the digits calibration part, the calibration/tuning part of
+    a labelled dataset, or (no labels) inputs after the calibration and measured ones of
+    the same seeded stream (workloads.loader).
     """
-    w = sc.workload
-    if w.model == "digits":
-        from workloads.digits import digits_split
+    assert wl.tuning is not None
+    return wl.tuning(images)
 
-        x_tr, y_tr, _, _ = digits_split(seed=w.seed)
-        start = w.calibration_images
-        if start >= len(x_tr):
-            raise ConfigError(f"{sc.source}: workload.calibration_images: {start} leaves no "
-                              f"held-out train images for tuning (train split: {len(x_tr)})")
-        x, y = x_tr[start:], y_tr[start:]
-        if images is not None:
-            x, y = x[:images], y[:images]
-        desc = (f"{len(x)} held-out digits train images (train split [{start}:{start + len(x)}]"
-                f", after the {start} calibration images; test split not used), top-1 accuracy")
-        return x, y, desc
-    n = images or DEFAULT_IMAGES_OTHER
-    skip = w.calibration_images + w.eval_images
-    shape = tuple(wl.calib_inputs.shape[1:])
-    if len(shape) == 3 and shape[0] == 3:
-        from workloads.inputs import sample_images
 
-        x = sample_images(skip + n, shape[1], w.seed)[skip:]
-        kind = "photo crops"
-    else:
-        g = torch.Generator().manual_seed(w.seed)
-        x = torch.randn((skip + n, *shape), generator=g)[skip:]
-        kind = "random inputs"
-    desc = (f"{n} {kind} distinct from the calibration inputs; no labels ({w.model} has no "
-            "trained weights here): accuracy = top-1 agreement with the static pipeline")
-    return x, None, desc
+def _energy_fn(graph: Any, mapping: Any, hw: Any) -> Any:
+    """Mean dynamic energy per image (pJ) of a pipeline's measured images on the chip."""
+    from simulator.image_energy import ImageEnergyModel
+
+    models = {d: ImageEnergyModel.build(graph, mapping, hw, d) for d in (False, True)}
+
+    def energy(pp: Any) -> float:
+        model = models[pp.policy.policy != "static"]
+        return float(model.energy({n: lp.image_planes for n, lp in pp.layers.items()}).mean())
+
+    return energy
+
+
+def _format_tradeoff(points: list[dict[str, Any]], e0: float, static_acc: float) -> str:
+    """The accuracy–energy trade-off explored: the points no other point beats on both."""
+    from workloads.tune import pareto
+
+    front = pareto(points, "energy_pj_per_image")
+    lines = [f"accuracy–energy trade-off explored (the {len(front)} of {len(points)} points "
+             "that no other point beats in both accuracy and energy):",
+             f"  {'k':>5} {'eps':>5} {'min_bits':>8} {'mean bits':>9} {'energy':>7} "
+             f"{'accuracy':>8} {'vs static':>9}  step"]
+    for p in front:
+        lines.append(f"  {p['k']:>5g} {p['epsilon']:>5g} {p['min_bits']:>8} "
+                     f"{p['mean_bits']:9.3f} {p['energy_pj_per_image'] / e0:7.3f} "
+                     f"{p['accuracy']:8.2f} {p['accuracy'] - static_acc:+9.2f}  {p['step']}")
+    return "\n".join(lines)
 
 
 def _fmt_spec(spec: Any) -> tuple[str, str, str]:
@@ -186,51 +189,58 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if base.policy != "redy":
         raise ConfigError(f"{sc.source}: pipelines.{args.pipeline}: policy is "
                           f"{base.policy!r}; only a 'redy' pipeline can be tuned")
-    _, wl, mapping = prepare(sc, say=say, allow_large=bool(getattr(args, "yes", False)))
+    hw, wl, mapping = prepare(sc, say=say, allow_large=bool(getattr(args, "yes", False)))
     specs = layer_specs(wl.traced, mapping)
     module = wl.traced.module
     scales = calibrate_scales(module, specs, wl.calib_inputs, sc.quantization)
     x, y, desc = tuning_inputs(sc, wl, args.images)
     say(f"tuning inputs: {desc}")
+    energy = _energy_fn(wl.traced.graph, mapping, hw)
+    wbits = int(hw.weights.bits)
 
     # the scenario's current redy parameters, for comparison
     qc = sc.quantization
+    kw = {"keep_images": 0, "weight_bits": wbits}
     static_pp = run_pipeline(module, specs, x, scales, qc, PolicySpec(policy="static"),
-                             name="static")
+                             name="static", **kw)
     assert static_pp.logits is not None
     ref = y if y is not None else static_pp.logits.argmax(dim=-1)
-    base_pp = run_pipeline(module, specs, x, scales, qc, base, name=args.pipeline)
+    base_pp = run_pipeline(module, specs, x, scales, qc, base, name=args.pipeline, **kw)
     assert base_pp.logits is not None
-    base_acc, base_bits = top1(base_pp.logits, ref), mean_bits(base_pp)
+    base_acc, base_bits, base_e = top1(base_pp.logits, ref), mean_bits(base_pp), energy(base_pp)
 
     n_pts = len(args.k_grid) * len(args.eps_grid) * len(args.min_bits_grid)
     say(f"grid search over up to {n_pts} points (budget {args.budget:g} points"
         f"{', then per-layer refinement' if args.per_layer else ''})")
     spec, report = tune_redy(module, specs, x, y, scales, qc, budget_points=args.budget,
                              base=base, per_layer=args.per_layer, k_grid=args.k_grid,
-                             eps_grid=args.eps_grid, min_bits_grid=args.min_bits_grid)
+                             eps_grid=args.eps_grid, min_bits_grid=args.min_bits_grid,
+                             energy=energy, weight_bits=wbits)
     wall = time.perf_counter() - t0
 
     metric = report["accuracy_metric"]
     static_acc = report["static_accuracy"]
-    rows = [("static", "-", "-", "-", report["static_mean_bits"], static_acc),
-            (f"{args.pipeline} (scenario)", *_fmt_spec(base), base_bits, base_acc),
+    e0 = report["static_energy_pj_per_image"]
+    rows = [("static", "-", "-", "-", report["static_mean_bits"], e0, static_acc),
+            (f"{args.pipeline} (scenario)", *_fmt_spec(base), base_bits, base_e, base_acc),
             (f"{args.pipeline} (tuned)", *_fmt_spec(spec), report["mean_bits"],
-             report["accuracy"])]
+             report["energy_pj_per_image"], report["accuracy"])]
     print(f"{sc.name}: {sc.workload.model}; {desc}")
     if y is None:
         print("note: no labels for this model, so the budget applies to the agreement (%) "
               "with the static pipeline's top-1 predictions, not to a real accuracy")
     head = f"{'pipeline':<22} {'k':>5} {'eps':>5} {'min_bits':>8} {'mean bits':>9} " \
-           f"{'accuracy':>8} {'vs static':>9}"
+           f"{'µJ/image':>10} {'vs static':>9} {'accuracy':>8} {'vs static':>9}"
     print(head)
     print("-" * len(head))
-    for name, k, eps, mb, bits, acc in rows:
-        print(f"{name:<22} {k:>5} {eps:>5} {mb:>8} {bits:9.3f} {acc:8.2f} "
-              f"{acc - static_acc:+9.2f}")
-    print(f"metric: {metric}; budget {args.budget:g} points -> target >= "
-          f"{report['target_accuracy']:.2f}; feasible: {report['feasible']}; "
-          f"{len(report['evaluated'])} points evaluated")
+    for name, k, eps, mb, bits, e, acc in rows:
+        print(f"{name:<22} {k:>5} {eps:>5} {mb:>8} {bits:9.3f} {e / 1e6:10.4g} "
+              f"{e / e0:9.3f} {acc:8.2f} {acc - static_acc:+9.2f}")
+    print(f"objective: least dynamic energy per image (analytic counts × per-event energies) "
+          f"with {metric} >= {report['target_accuracy']:.2f} (static - {args.budget:g} "
+          f"points); feasible: {report['feasible']}; {len(report['evaluated'])} points "
+          "evaluated")
+    print(_format_tradeoff(report["evaluated"], e0, static_acc))
     if spec.layers:
         print("per-layer overrides: " + ", ".join(
             f"{n}: " + ", ".join(f"{k}={v:g}" for k, v in o.model_dump(exclude_none=True).items())
@@ -256,6 +266,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         f"tuning inputs: {desc}",
         f"static {static_acc:.2f} %, tuned {report['accuracy']:.2f} % ({metric}); "
         f"mean bits/group {report['static_mean_bits']:.3f} -> {report['mean_bits']:.3f}; "
+        f"dynamic energy/image x{report['energy_ratio']:.3f} of static; "
         f"feasible: {report['feasible']}",
         "use in a scenario: pipelines: {redy: {include: <path relative to the scenario>}}",
     ])

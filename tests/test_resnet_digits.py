@@ -1,0 +1,112 @@
+"""The trained residual CNN (ResNet-20 style on upsampled digits): training, graph, and the
+accuracy of every precision pipeline on the held-out test part — the main accuracy subject."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from simulator.flow import RunResult, run
+from simulator.scenario import load_scenario
+from workloads import resnet_digits
+from workloads.digits import digits_split, evaluate
+from workloads.graph import count_kinds, trace_model
+from workloads.policies import PolicySpec
+from workloads.resnet_digits import (
+    INPUT_SHAPE,
+    ResNetDigits,
+    load_resnet_digits,
+    train_resnet_digits,
+    upsample_digits,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "configs" / "scenarios" / "resnet-digits.yaml"
+TUNED = ROOT / "configs" / "policies" / "resnet-digits-redy.yaml"
+
+
+@pytest.fixture(scope="module")
+def trained() -> ResNetDigits:
+    """The cached model (trained once, about a minute on one core, when the cache is empty)."""
+    return load_resnet_digits()
+
+
+@pytest.fixture(scope="module")
+def rr(trained: ResNetDigits) -> RunResult:
+    """The shipped scenario (static, msb-trim, redy, redy-tuned) over the whole test part
+    (450 images); the chip is simulated at analytic fidelity (accuracy does not depend on
+    it)."""
+    sc = load_scenario(SCENARIO)
+    assert sc.pipelines["redy-tuned"] == PolicySpec.model_validate(
+        yaml.safe_load(TUNED.read_text()))
+    sc.simulation.fidelity = "analytic"
+    sc.simulation.images = 1
+    return run(sc)
+
+
+def test_architecture_and_graph(trained: ResNetDigits) -> None:
+    tw = trace_model(trained, INPUT_SHAPE, "resnet-digits")
+    kinds = count_kinds(tw.graph)
+    # stem + 9 blocks x 2 convs + 2 projection shortcuts; 9 residual adds; one classifier
+    assert kinds["conv"] == 21 and kinds["add"] == 9 and kinds["linear"] == 1
+    assert all(d["bn"] is None for _, d in tw.graph.nodes(data=True))  # all BN folded
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in trained.modules()) == 21
+    x, _ = digits_split().test
+    with torch.no_grad():
+        torch.testing.assert_close(tw.module(upsample_digits(x[:32])),
+                                   trained(upsample_digits(x[:32])), rtol=1e-4, atol=1e-4)
+
+
+def test_trained_accuracy(trained: ResNetDigits) -> None:
+    x, y = digits_split().test
+    assert evaluate(trained, upsample_digits(x), y) >= 97.0
+
+
+def test_training_is_deterministic() -> None:
+    a = train_resnet_digits(seed=3, epochs=2, images=128)
+    b = train_resnet_digits(seed=3, epochs=2, images=128)
+    torch.testing.assert_close(a.state_dict(), b.state_dict(), rtol=0, atol=0)
+
+
+def test_cache_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("REDYSIM_CACHE", str(tmp_path))
+    p = resnet_digits.cache_path()
+    assert p.parent == tmp_path and resnet_digits.CACHE_VERSION in p.name
+
+
+def test_upsampling() -> None:
+    x = torch.zeros(1, 1, 8, 8)
+    x[0, 0, 3, 4] = 1.0
+    up = upsample_digits(x)
+    assert up.shape == (1, 1, 16, 16)
+    # bilinear, half-pixel centres: the pixel spreads over the 2x2 block it covers and
+    # its neighbours, total mass x4
+    assert float(up.sum()) == pytest.approx(4.0)
+    assert float(up[0, 0, 6:8, 8:10].min()) == pytest.approx(0.5625)
+
+
+def test_pipeline_accuracy_on_test_part(rr: RunResult) -> None:
+    p = rr.precision
+    assert p["static"].images == 450 and rr.float_accuracy >= 97.0
+    # 8-bit weights and activations cost at most a point; lossless policies nothing
+    assert p["static"].accuracy == pytest.approx(rr.float_accuracy, abs=1.0)
+    assert p["msb-trim"].accuracy == p["static"].accuracy
+    assert torch.equal(p["msb-trim"].logits, p["static"].logits)
+    # ReDy's default parameters stay within half a point of static 8-bit (DESIGN §8)
+    assert p["redy"].accuracy >= p["static"].accuracy - 0.5
+    assert p["redy"].top5 >= p["static"].top5 - 0.5
+    # tuned on the calibration part within 0.5 points: on the unseen test part it may move
+    # a little further
+    assert p["redy-tuned"].accuracy >= p["static"].accuracy - 1.0
+
+
+def test_energy_ordering(rr: RunResult) -> None:
+    """msb-trim saves energy without loss; ReDy's lossy windows save more."""
+    dec = {d["step"]: d for d in rr.images["decomposition"]}
+    assert dec["msb-trim (lossless)"]["ratio_to_static"] < 1.0
+    assert dec["redy (lossy)"]["ratio_to_static"] < dec["msb-trim (lossless)"]["ratio_to_static"]
+    s = rr.images["spread"]["redy"]["mean_bits"]
+    assert s["min"] <= s["median"] <= s["max"] < 8.0
