@@ -150,3 +150,16 @@ def test_sample_images() -> None:
     assert -1.5 < float(a.mean()) < 1.5 and 0.3 < float(a.std()) < 2.0
     assert a.min() >= -2.2 and a.max() <= 2.7  # ImageNet-normalized range of [0, 1] pixels
     assert len({tuple(x.flatten()[:8].tolist()) for x in a}) == 6  # all crops differ
+
+
+def test_sample_photographs_are_scikit_learns() -> None:
+    """The photographs read without importing scikit-learn equal its own loader's pixels."""
+    from sklearn.datasets import load_sample_images
+
+    from workloads.inputs import _photos
+
+    ref = load_sample_images().images
+    ours = _photos()
+    assert len(ours) == len(ref) == 2
+    for x, y in zip(ours, ref, strict=True):
+        assert torch.equal(x, torch.tensor(y).permute(2, 0, 1).float() / 255.0)
