@@ -476,13 +476,16 @@ def draw_all(results_dir: Path, formats: Sequence[str] = ("png", "svg"),
               (plot_bits_histogram, (summary, results_dir, formats, per_layer_hist)),
               (plot_tile_heatmap, (summary, results_dir, formats))]
     if processes > 1:
-        import multiprocessing as mp
+        # forked children that an interrupt stops cleanly and that die silently when the
+        # run ends (simulator/workers.py; a multiprocessing.Pool's workers printed an
+        # "Interrupted by SIGTERM" traceback when the pool terminated them)
+        from simulator.workers import run_parallel
 
         global _TASKS
         _TASKS = tasks  # inherited by the forked workers
         try:
-            with mp.get_context("fork").Pool(min(processes, len(tasks))) as pool:
-                done = pool.map(_draw_task, range(len(tasks)))
+            done = run_parallel(_draw_task, range(len(tasks)), min(processes, len(tasks)),
+                                labels=[f"plot {fn.__name__}" for fn, _ in tasks])
         finally:
             _TASKS = []
         return [p for paths in done for p in paths]

@@ -133,3 +133,18 @@ def test_map_json(scenario_file: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert {"crossbars_used", "crossbars_available", "tiles_used", "chips"} <= set(t)
     assert t["crossbars_used"] == sum(la["crossbars"] * la["replicas"] for la in m["layers"])
     assert 0 < t["crossbars_used"] <= t["crossbars_available"] and t["chips"] == 1
+
+
+def test_a_whole_run_prints_no_traceback(scenario_file: Path, tmp_path: Path) -> None:
+    """As a user runs it (its own process, plots drawn in worker processes): stderr holds
+    no traceback, e.g. from a worker process stopped at the end of the run."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "results"
+    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "run", str(scenario_file),
+                           "-o", str(out), "--quiet"], capture_output=True, text=True,
+                          timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "Interrupted" not in proc.stderr, proc.stderr
+    assert (out / "report.html").is_file()
