@@ -91,8 +91,7 @@ def run_study(study: Study, *, force: bool = False, workers: int | None = None,
     spec = study.spec
     sweeps: list[tuple[str, str]] = [("networks", s) for s in spec.networks]
     sweeps += [("sensitivity", s.sweep) for s in spec.sensitivity]
-    if spec.fidelity:
-        sweeps.append(("fidelity", spec.fidelity))
+    sweeps += [("fidelity", s) for s in spec.fidelity]
     plans = [(role, rel, plan_sweep(study.path(rel))) for role, rel in sweeps]  # validate all
     study.results.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
@@ -212,7 +211,7 @@ def collect(study: Study, plans: list[tuple[str, str, Any]]) -> dict[str, Any]:
     """Rows of every sweep of the study, grouped by role, plus the scenario files."""
     data: dict[str, Any] = {"study": study.spec.model_dump(mode="json"),
                             "study_file": str(study.source), "networks": [],
-                            "sensitivity": [], "fidelity": None, "scenarios": {}}
+                            "sensitivity": [], "fidelity": [], "scenarios": {}}
     titles = {s.sweep: s.title for s in study.spec.sensitivity}
     for role, rel, plan in plans:
         rows = [point_row(i, s) for i, s in _points(study.results / plan.spec.name)]
@@ -227,7 +226,7 @@ def collect(study: Study, plans: list[tuple[str, str, Any]]) -> dict[str, Any]:
                                         "sweep": rel, "axes": [a.label for a in plan.spec.axes],
                                         "rows": rows})
         else:
-            data["fidelity"] = {"sweep": rel, "rows": rows}
+            data["fidelity"].append({"sweep": rel, "rows": rows})
     return data
 
 

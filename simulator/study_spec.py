@@ -1,8 +1,8 @@
 """Study files: which sweeps and checks make up a study, and where its page goes.
 
 A study (``redysim study STUDY.yaml``, docs/validation.md) is a list of sweep files
-(docs/sweeps.md) whose points are networks, a list of sensitivity sweeps, an optional
-fidelity sweep, and the ISAAC hardware check. Paths are relative to the study file.
+(docs/sweeps.md) whose points are networks, a list of sensitivity sweeps, fidelity
+sweeps, and the ISAAC hardware check. Paths are relative to the study file.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ class StudySpec(StrictModel):
     paper: PaperFigures = Field(default_factory=PaperFigures)
     networks: list[str] = Field(min_length=1, description="sweeps whose points are networks")
     sensitivity: list[SensitivitySweep] = Field(default_factory=list)
-    fidelity: str | None = None
+    fidelity: list[str] = Field(default_factory=list,
+                                description="sweeps of one scenario at several fidelities")
     isaac: IsaacCheck | None = None
 
 
@@ -86,8 +87,7 @@ def load_study(path: str | Path, doc: str | Path | None = None,
     study.results = Path(results).resolve() if results else study.path(spec.results)
     named = [(f"networks[{i}]", s) for i, s in enumerate(spec.networks)]
     named += [(f"sensitivity[{i}].sweep", s.sweep) for i, s in enumerate(spec.sensitivity)]
-    if spec.fidelity:
-        named.append(("fidelity", spec.fidelity))
+    named += [(f"fidelity[{i}]", s) for i, s in enumerate(spec.fidelity)]
     if spec.isaac:
         named += [("isaac.hardware", spec.isaac.hardware),
                   ("isaac.redy_hardware", spec.isaac.redy_hardware),

@@ -165,11 +165,12 @@ def test_the_full_study_file_is_valid() -> None:
 
     study = load_study(FULL)
     names = [*study.spec.networks, *(s.sweep for s in study.spec.sensitivity),
-             study.spec.fidelity]
+             *study.spec.fidelity]
     points = {n: len(plan_sweep(study.path(n)).points) for n in names if n}
     assert points["redy/torchvision.yaml"] == 8
     assert points["redy/sens-k-epsilon.yaml"] == 15
     assert points["redy/fidelity.yaml"] == 6
+    assert points["redy/fidelity-resnet18.yaml"] == 3
     assert study.doc == ROOT / "docs" / "validation.md"
 
 
