@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from simulator.config_io import load_yaml
+from simulator.config_io import ConfigError, load_yaml
 from simulator.study_spec import Study
 
 Say = Callable[[str], None]
@@ -79,11 +79,14 @@ def environment(root: Path, outputs: tuple[Path, ...] = ()) -> dict[str, Any]:
 
 
 def run_study(study: Study, *, force: bool = False, workers: int | None = None,
-              say: Say | None = None, progress: bool = False) -> dict[str, Any]:
+              say: Say | None = None, progress: bool = False,
+              render_only: bool = False) -> dict[str, Any]:
     """Run every sweep of *study*, gather the figures, write study.json and the page.
 
     *force* reruns finished sweep points; *workers* overrides the study's worker count.
-    Returns the gathered data (the content of study.json).
+    *render_only* runs nothing: it gathers the finished points again and keeps the run
+    record (wall times, loads, versions) of the last ``study.json`` (a page redrawn after
+    a change of the page's code). Returns the gathered data (the content of study.json).
     """
     from simulator.sweep_spec import plan_sweep
 
@@ -93,20 +96,29 @@ def run_study(study: Study, *, force: bool = False, workers: int | None = None,
     sweeps += [("sensitivity", s.sweep) for s in spec.sensitivity]
     sweeps += [("fidelity", s) for s in spec.fidelity]
     plans = [(role, rel, plan_sweep(study.path(rel))) for role, rel in sweeps]  # validate all
-    study.results.mkdir(parents=True, exist_ok=True)
-    t_start = time.perf_counter()
-    started = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "load_start": loadavg(),
-               "env": environment(study.source.parent, (study.doc, study.figures))}
-    timings = _run_sweeps(study, plans, force, workers or spec.workers, say)
+    record_keys = ("started", "load_start", "env", "timings", "sweeps_wall_s", "load_end")
+    if render_only:
+        old = study.results / "study.json"
+        if not old.is_file():
+            raise ConfigError(f"{old}: not found; run the study first (without --render)")
+        prev = json.loads(old.read_text())
+        record = {k: prev.get(k) for k in record_keys}
+        record["rendered_again"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    else:
+        study.results.mkdir(parents=True, exist_ok=True)
+        t_start = time.perf_counter()
+        record = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "load_start": loadavg(),
+                  "env": environment(study.source.parent, (study.doc, study.figures))}
+        record["timings"] = _run_sweeps(study, plans, force, workers or spec.workers, say)
+        record["sweeps_wall_s"] = time.perf_counter() - t_start
     data = collect(study, plans)
-    data.update(started)
-    data["timings"] = timings
-    data["sweeps_wall_s"] = time.perf_counter() - t_start
     if spec.isaac is not None:
         t = time.perf_counter()
         data["isaac"] = isaac_check(study)
         data["isaac"]["wall_s"] = time.perf_counter() - t
-    data["load_end"] = loadavg()
+    if not render_only:
+        record["load_end"] = loadavg()
+    data.update(record)
     (study.results / "study.json").write_text(json.dumps(data, indent=1, default=str))
     from simulator.study_report import write_page
 
@@ -216,7 +228,8 @@ def collect(study: Study, plans: list[tuple[str, str, Any]]) -> dict[str, Any]:
     for role, rel, plan in plans:
         rows = [point_row(i, s) for i, s in _points(study.results / plan.spec.name)]
         data["scenarios"][rel] = {"scenario": str(plan.scenario_path),
-                                  "set": plan.spec.set}
+                                  "set": plan.spec.set,
+                                  "points_s": sum(r.get("point_s") or 0.0 for r in rows)}
         if role == "networks":
             for r in rows:
                 r["sweep"] = rel

@@ -1,4 +1,4 @@
-"""``redysim study STUDY.yaml [--workers N] [--force] [--doc FILE] [--results DIR]``."""
+"""``redysim study STUDY.yaml [--workers N] [--force] [--render] [--doc FILE] ...``."""
 
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ def add_study_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p.add_argument("--results", metavar="DIR", help="sweep results folder instead")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a page that redysim study did not write")
+    p.add_argument("--render", action="store_true",
+                   help="run nothing: redraw the page from the finished points, keeping the "
+                        "last run's wall times and versions")
     p.add_argument("--quiet", action="store_true", help="no progress messages")
     p.set_defaults(func=cmd_study)
     return p
@@ -61,7 +64,7 @@ def cmd_study(args: argparse.Namespace) -> int:
             print(f"[{time.perf_counter() - t0:7.1f}s] {msg}", file=sys.stderr)
 
     data = run_study(study, force=args.force, workers=args.workers, say=say,
-                     progress=not args.quiet and sys.stderr.isatty())
+                     progress=not args.quiet and sys.stderr.isatty(), render_only=args.render)
     h = data.get("headline", {})
     if h.get("n"):
         print(f"{study.spec.name}: average ReDy saving {100 * h['mean']:.1f} % over "

@@ -148,9 +148,11 @@ def _intro(data: dict[str, Any], study: Study, h: dict[str, Any], root: Path) ->
 
 def _what_ran(data: dict[str, Any], study: Study, root: Path) -> list[str]:
     env = data.get("env", {})
+    scen = data.get("scenarios", {})
     rows = [[f"`{t['sweep']}`", t["role"], t["points"], t["ran"], t["skipped"],
-             len(t["failed"]), f"{t['wall_s']:.0f}", t["load_before"], t["load_after"]]
-            for t in data.get("timings", [])]
+             len(t["failed"]), f"{t['wall_s']:.0f}",
+             f"{scen.get(t['sweep'], {}).get('points_s', 0):.0f}", t["load_before"],
+             t["load_after"]] for t in data.get("timings", [])]
     lines = ["## What was run", "",
              f"Study file `{os.path.relpath(study.source, root)}`; every sweep runs with "
              f"`redysim sweep`'s machinery (Dask local cluster, {study.spec.workers} worker "
@@ -158,14 +160,18 @@ def _what_ran(data: dict[str, Any], study: Study, root: Path) -> list[str]:
              "scales and bit planes). Wall times are of this run on a shared machine, with "
              "the load average (`/proc/loadavg`, 1/5/15 min) before and after each sweep; "
              "a sweep whose points were all finished earlier shows its points as skipped "
-             "and a short wall time.",
+             "and a short wall time. The sweeps share the workers and run at the same time, "
+             "so their wall times overlap; *points s* is the sum of their points' own wall "
+             "times (the work, on one worker each).",
              "",
              _table(["sweep", "role", "points", "ran", "skipped", "failed", "wall s",
-                     "load before", "load after"], rows), ""]
+                     "points s", "load before", "load after"], rows), ""]
     isaac = data.get("isaac") or {}
     lines += [f"Sweeps in all: {data.get('sweeps_wall_s', 0):.0f} s; ISAAC checks "
               f"{isaac.get('wall_s', 0):.1f} s; load at the end {data.get('load_end')}; "
-              f"started {data.get('started')}, {env.get('machine', '?')}.", "",
+              f"started {data.get('started')}, {env.get('machine', '?')}"
+              + (f"; page redrawn from the finished points on {data['rendered_again']} "
+                 "(`--render`)" if data.get("rendered_again") else "") + ".", "",
               f"Code: commit {env.get('commit', '?')}; Python {env.get('python', '?')}; "
               + ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()) + ".", ""]
     lines += ["Scenarios (base scenario of each sweep, and what the sweep sets on every "
@@ -287,6 +293,18 @@ def _networks(data: dict[str, Any], study: Study, h: dict[str, Any]) -> list[str
         for c, v in fct["component_saving"].items():
             parts[c].append(100 * v / s_tot)
     lines += [_table(["network", "saving µJ"] + comp_labels, rows), ""]
+    stat = [(r["network"], r["pipelines"][spec.baseline]["components_pj"]["static power"]
+             / r["pipelines"][spec.baseline]["energy_pj"], r["mapping"].get("chips"))
+            for r in ok]
+    stat = [x for x in stat if x[1] > 0.01]
+    if stat:
+        lines += ["Static power: " + "; ".join(
+            f"{n} ({c} chips) spends {_pct(v)} of its static-pipeline energy on it"
+            for n, v, c in stat) + ". That is the off-chip links' static power "
+            "(`offchip.static_w` per chip, ISAAC's HyperTransport figure, counted when "
+            "more than one chip is used), integrated over the simulated time of one image, "
+            "so a shorter run saves some of it: the \"static power\" "
+            "column of the saving.", ""]
     keep = {c: v for c, v in parts.items() if any(abs(x) > 0.05 for x in v)}
     f = plots.stacked([fc["network"] for fc in h["facts"]], keep,
                       "saving, % of static energy", figs / "components.png")
@@ -678,8 +696,9 @@ def _closing(data: dict[str, Any], study: Study, h: dict[str, Any]) -> list[str]
             "paper result.")
     bound_by: dict[str, list[str]] = {}
     for r in data["networks"]:
-        bu = ((r.get("pipelines") or {}).get(spec.redy) or {}).get("bounding_unit") or {}
-        bound_by.setdefault(bu.get("unit", "?"), []).append(r["network"])
+        bu = ((r.get("pipelines") or {}).get(spec.redy) or {}).get("bounding_unit")
+        if bu:
+            bound_by.setdefault(bu.get("unit", "?"), []).append(r["network"])
     if bound_by:
         lines.append(
             "- **Throughput.** ReDy cuts conversions, not the traffic between tiles: the "
