@@ -197,7 +197,8 @@ def pipeline_row(p: dict[str, Any]) -> dict[str, Any]:
             "mean_bits": p.get("mean_bits_per_group"), "latency_ns": p.get("latency_ns"),
             "throughput_measured_ips": p.get("throughput_measured_ips"),
             "throughput_bound_ips": p.get("throughput_bound_ips"),
-            "bounding_unit": p.get("bounding_unit"), "accuracy": p.get("accuracy"),
+            "bounding_unit": p.get("bounding_unit"), "warmup": p.get("warmup_images"),
+            "accuracy": p.get("accuracy"),
             "top5": p.get("top5"), "measured_images": p.get("measured_images")}
 
 
