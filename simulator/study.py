@@ -119,10 +119,10 @@ def run_study(study: Study, *, force: bool = False, workers: int | None = None,
     if not render_only:
         record["load_end"] = loadavg()
     data.update(record)
-    (study.results / "study.json").write_text(json.dumps(data, indent=1, default=str))
     from simulator.study_report import write_page
 
-    write_page(data, study)
+    write_page(data, study)  # adds data["headline"]
+    (study.results / "study.json").write_text(json.dumps(data, indent=1, default=str))
     say(f"wrote {study.doc} and {study.figures}/")
     return data
 

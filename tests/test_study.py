@@ -178,17 +178,17 @@ def test_headline_is_the_mean_of_the_savings() -> None:
         comp = {"ADC": 0.0, "DAC": 0.0}
         return {"id": name, "network": name, "workload_info": {"weights": "random"},
                 "pipelines": {
-                    "static": {"energy_pj": static, "components_pj": {**comp, "ADC": adc_s,
-                                                                     "DAC": static - adc_s}},
-                    "redy": {"energy_pj": redy, "components_pj": {**comp, "ADC": adc_r,
-                                                                 "DAC": redy - adc_r}}}}
+                    "static": {"energy_pj": static, "dynamic_pj": static,
+                               "components_pj": {**comp, "ADC": adc_s, "DAC": static - adc_s}},
+                    "redy": {"energy_pj": redy, "dynamic_pj": redy,
+                             "components_pj": {**comp, "ADC": adc_r, "DAC": redy - adc_r}}}}
 
     spec = StudySpec(name="t", doc="d.md", figures="f", results="r", networks=["x.yaml"])
     study = Study(spec, Path("s.yaml"), Path("d.md"), Path("f"), Path("r"))
     # 100 -> 90: saving 10, ADC 60 -> 54 (6 of 10); 200 -> 160: saving 40, ADC 120 -> 88
     h = headline({"networks": [net("a", 100.0, 90.0, 60.0, 54.0),
                                net("b", 200.0, 160.0, 120.0, 88.0)]}, study)
-    assert h["mean"] == pytest.approx(0.15)
+    assert h["mean"] == pytest.approx(0.15) and h["dyn_mean"] == pytest.approx(0.15)
     assert (h["min"], h["max"]) == (pytest.approx(0.10), pytest.approx(0.20))
     assert h["adc_share_min"] == pytest.approx(0.6)
     assert h["adc_share_mean"] == pytest.approx(0.7)
