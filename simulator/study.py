@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from simulator.config_io import ConfigError, load_yaml
+from simulator.config_io import ConfigError
 from simulator.study_spec import Study
 
 Say = Callable[[str], None]
@@ -78,6 +78,24 @@ def environment(root: Path, outputs: tuple[Path, ...] = ()) -> dict[str, Any]:
 # --------------------------------------------------------------------------- running
 
 
+def plan_study(study: Study) -> list[tuple[str, str, Any]]:
+    """(role, sweep file, validated SweepPlan) of every sweep of *study*; nothing runs.
+    Errors name the study file and the sweep."""
+    from simulator.sweep_spec import plan_sweep
+
+    spec = study.spec
+    sweeps: list[tuple[str, str]] = [("networks", s) for s in spec.networks]
+    sweeps += [("sensitivity", s.sweep) for s in spec.sensitivity]
+    sweeps += [("fidelity", s) for s in spec.fidelity]
+    plans = []
+    for role, rel in sweeps:
+        try:
+            plans.append((role, rel, plan_sweep(study.path(rel))))
+        except ConfigError as exc:
+            raise ConfigError(f"{study.source}: {role} sweep {rel}: {exc}") from None
+    return plans
+
+
 def run_study(study: Study, *, force: bool = False, workers: int | None = None,
               say: Say | None = None, progress: bool = False,
               render_only: bool = False) -> dict[str, Any]:
@@ -88,14 +106,9 @@ def run_study(study: Study, *, force: bool = False, workers: int | None = None,
     record (wall times, loads, versions) of the last ``study.json`` (a page redrawn after
     a change of the page's code). Returns the gathered data (the content of study.json).
     """
-    from simulator.sweep_spec import plan_sweep
-
     say = say or (lambda _m: None)
     spec = study.spec
-    sweeps: list[tuple[str, str]] = [("networks", s) for s in spec.networks]
-    sweeps += [("sensitivity", s.sweep) for s in spec.sensitivity]
-    sweeps += [("fidelity", s) for s in spec.fidelity]
-    plans = [(role, rel, plan_sweep(study.path(rel))) for role, rel in sweeps]  # validate all
+    plans = plan_study(study)
     record_keys = ("started", "load_start", "env", "timings", "sweeps_wall_s", "load_end")
     if render_only:
         old = study.results / "study.json"
@@ -254,8 +267,11 @@ def isaac_check(study: Study) -> dict[str, Any]:
     assert spec is not None
     rep = hardware_report(load_hardware(study.path(spec.hardware)))
     chip8 = hardware_report(load_hardware(study.path(spec.redy_hardware)))
+    from simulator.study_spec import load_published
+
     out = {"hardware": spec.hardware, "report": rep, "redy_chip": chip8,
-           "published": load_yaml(study.path(spec.published)), "engine": None}
+           "published": load_published(study.path(spec.published)).model_dump(mode="json"),
+           "engine": None}
     if spec.engine_check:
         from simulator.study_calib import full_activity_check
 

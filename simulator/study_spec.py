@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field
 
@@ -38,6 +39,52 @@ class IsaacCheck(StrictModel):
     redy_hardware: str = Field(description="the study's chip (precision-unit area share)")
     published: str = Field(description="YAML of the paper's Table I / IV figures")
     engine_check: bool = Field(True, description="also the full-activity run of the engine")
+
+
+PowerArea = Annotated[list[float], Field(min_length=2, max_length=2)]
+
+
+class TableI(StrictModel):
+    """ISAAC's Table I: component -> [power, area] per IMA / per tile, and the totals."""
+
+    ima: dict[str, PowerArea]
+    tile: dict[str, PowerArea]
+    totals: dict[str, PowerArea]
+
+
+class TableIV(StrictModel):
+    """ISAAC-CE's peak figures (Table IV)."""
+
+    peak_tops: float
+    peak_gops_per_w: float
+
+
+class PublishedIsaac(StrictModel):
+    """The published ISAAC figures the study compares `redysim hw` with."""
+
+    table_i: TableI
+    table_iv: TableIV
+
+
+TOTAL_KEYS = ("ima", "tile", "tiles_168", "offchip", "chip")
+
+
+def load_published(path: str | Path) -> PublishedIsaac:
+    """Validate the published-figures file (components must be ones redysim knows)."""
+    from simulator.ledger import EVENT_COMPONENT
+
+    pub = validate(PublishedIsaac, load_yaml(path), str(path))
+    known = set(EVENT_COMPONENT.values())
+    for level in ("ima", "tile"):
+        for comp in getattr(pub.table_i, level):
+            if comp not in known:
+                raise ConfigError(f"{path}: table_i.{level}.{comp}: unknown component "
+                                  f"(expected one of {', '.join(sorted(known))})")
+    bad = sorted(set(pub.table_i.totals) - set(TOTAL_KEYS))
+    if bad:
+        raise ConfigError(f"{path}: table_i.totals.{bad[0]}: unknown total "
+                          f"(expected {', '.join(TOTAL_KEYS)})")
+    return pub
 
 
 class StudySpec(StrictModel):
@@ -95,4 +142,6 @@ def load_study(path: str | Path, doc: str | Path | None = None,
     for key, rel in named:
         if not path_is_file(study.path(rel), key):
             raise ConfigError(f"{src}: {key}: file not found: {study.path(rel)}")
+    if spec.isaac:
+        load_published(study.path(spec.isaac.published))
     return study
