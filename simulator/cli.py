@@ -1,4 +1,4 @@
-"""Command line: ``redysim run | map | hw | tune | plot | sweep``."""
+"""Command line: ``redysim run | map | hw | tune | plot | sweep | study``."""
 
 from __future__ import annotations
 
@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     from simulator.sweep_cli import add_sweep_parser
 
     add_sweep_parser(sub)
+    from simulator.study_cli import add_study_parser
+
+    add_study_parser(sub)
     return p
 
 

@@ -36,7 +36,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from simulator.config_io import ConfigError, StrictModel, load_yaml, validate
+from simulator.config_io import ConfigError, StrictModel, load_yaml, path_is_file, validate
 
 HW_PREFIX = "hardware."
 
@@ -199,7 +199,7 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, Path]:
     spec = validate(SweepSpec, load_yaml(p), str(p))
     scen = Path(spec.scenario)
     scen = scen if scen.is_absolute() else p.parent / scen
-    if not scen.is_file():
+    if not path_is_file(scen, f"{p}: scenario"):
         raise ConfigError(f"{p}: scenario: file not found: {scen}")
     return spec, scen
 

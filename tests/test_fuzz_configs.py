@@ -11,7 +11,10 @@ resolve), and the file's command runs in-process:
 - ``configs/scenarios/*``: ``redysim map FILE`` (trace + map);
 - ``configs/policies/*``: ``redysim map`` of a scenario that includes the policy;
 - ``configs/sweeps/*``: the sweep planner (``simulator.sweep_spec.plan_sweep``: every axis
-  value and point validated, nothing run).
+  value and point validated, nothing run);
+- ``configs/studies/**``: by what the file is — a study (``load_study`` + ``plan_study``:
+  every sweep validated, nothing run), the published ISAAC figures (``load_published``), a
+  sweep (``plan_sweep``) or a base scenario (``redysim map``).
 
 The command must return 0 or 2 (a refused input), print a one-line ``redysim: error:``
 first, and never raise: any exception escaping ``main`` is a traceback for the user.
@@ -202,9 +205,33 @@ def run_sweep(f: Path, tree: Path, capsys: pytest.CaptureFixture[str]) -> tuple[
     return 0, ""
 
 
+def run_study_file(f: Path, tree: Path,
+                   capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """A file of configs/studies/, checked by the step that reads it (decided by what the
+    shipped original is: a study, the published figures, a sweep or a scenario)."""
+    from simulator.cli import _user_errors
+    from simulator.study import plan_study
+    from simulator.study_spec import load_published, load_study
+
+    original = yaml.safe_load((CONFIGS / f.relative_to(tree)).read_text())
+    if "axes" in original:
+        return run_sweep(f, tree, capsys)
+    if "workload" in original:
+        return run_scenario(f, tree, capsys)
+    try:
+        if "table_i" in original:
+            load_published(f)
+        else:
+            plan_study(load_study(f))
+    except _user_errors() as exc:
+        return 2, f"redysim: error: {exc}"
+    return 0, ""
+
+
 #: runner per folder of configs/; a folder without a runner fails the test (add one)
 RUNNERS: dict[str, Runner] = {"hardware": run_hardware, "scenarios": run_scenario,
-                              "policies": run_policy, "sweeps": run_sweep}
+                              "policies": run_policy, "sweeps": run_sweep,
+                              "studies": run_study_file}
 
 
 # ------------------------------------------------------------------------------ fixtures
