@@ -152,8 +152,9 @@ def simulate_pipeline(graph: nx.DiGraph, mapping, hw, planes: dict[str, np.ndarr
     if fidelity == "analytic" and measured is not None:
         basis = basis.replace("measured:", "analytic estimate:")
     if measured is not None and measured > bound * (1 + 1e-9):
-        basis += ("; above the bound, so not yet in steady state: stream more images "
-                  "(simulation.images)")
+        basis += ("; above the bound: a window of completions reads high while the "
+                  "busiest unit's lead over them shrinks (the fill, the drain at the end "
+                  "of the stream; docs/model.md): stream more images (simulation.images)")
     if measured is None:
         basis = (f"bound: 1 / busiest resource's work per image ({unit[0]}, {unit[1]}: "
                  f"{unit_ns:.1f} ns); stream images (simulation.images >= 3) for a measured "
