@@ -23,18 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from simulator.estimate import loadavg
+
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = {"resnet18": ROOT / "configs" / "scenarios" / "quickstart.yaml",
              "digits": ROOT / "configs" / "scenarios" / "digits.yaml"}
 ISAAC8 = ROOT / "configs" / "hardware" / "isaac8.yaml"
-
-
-def loadavg() -> str:
-    """The first three fields of /proc/loadavg."""
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return ""
 
 
 def child(model: str, sharing: int, fidelity: str, images: int) -> None:

@@ -19,15 +19,9 @@ import sys
 import time
 from pathlib import Path
 
+from simulator.estimate import loadavg
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def loadavg() -> str:
-    """The first three fields of /proc/loadavg."""
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return ""
 
 
 def child(scenario: str, pipeline: str, images: int) -> None:

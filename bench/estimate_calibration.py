@@ -35,18 +35,12 @@ import sys
 import time
 from pathlib import Path
 
+from simulator.estimate import loadavg
+
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = {"digits": ROOT / "configs" / "scenarios" / "digits.yaml",
              "resnet18": ROOT / "configs" / "scenarios" / "quickstart.yaml",
              "vgg16": ROOT / "configs" / "scenarios" / "vgg16.yaml"}
-
-
-def loadavg() -> str:
-    """The first three fields of /proc/loadavg."""
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return ""
 
 
 def _status_kb(field: str) -> int:

@@ -24,6 +24,7 @@ import torch
 
 from mapping.mapper import MappingOptions, map_network
 from mapping.report import mapping_to_json
+from simulator.estimate import loadavg
 from simulator.hardware import load_hardware
 from workloads.graph import trace_model
 from workloads.models import build_model
@@ -32,14 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 HARDWARE = ROOT / "configs" / "hardware" / "isaac8.yaml"
 MODELS = ("alexnet", "vgg11", "vgg16", "resnet18", "resnet34", "resnet50", "mobilenet_v2",
           "squeezenet1_1", "googlenet", "densenet121", "digits")
-
-
-def loadavg() -> str:
-    """The first three fields of /proc/loadavg ('' where unavailable)."""
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return ""
 
 
 def map_one(name: str, hw) -> dict:

@@ -30,15 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from simulator.estimate import loadavg
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def loadavg() -> str:
-    """The first three fields of /proc/loadavg."""
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return ""
 
 
 def one_run(scenario: Path, pythonpath: str | None, images: int | None = None) -> dict:

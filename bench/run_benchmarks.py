@@ -40,6 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from simulator.estimate import loadavg
+
 ROOT = Path(__file__).resolve().parents[1]
 PY = Path(sys.executable)
 REDYSIM = PY.parent / "redysim"
@@ -49,14 +51,6 @@ CASES = ("engine", "e2e", "analytic", "trace")
 TARGETS = {"resnet18": 15.0, "vgg16": 60.0}  # end to end, both pipelines, seconds
 RSS_TARGET_MB = 3 * 1024
 TRACE_TARGET_MB = 200
-
-
-def loadavg() -> str:
-    """The first three fields of /proc/loadavg ('' where unavailable)."""
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return ""
 
 
 def _wait_run(cmd: list[str]) -> tuple[float, float, str, str, int]:

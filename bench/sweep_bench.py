@@ -31,17 +31,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from simulator.estimate import loadavg
+
 ROOT = Path(__file__).resolve().parents[1]
 REDYSIM = str(Path(sys.executable).with_name("redysim"))
 SWEEP = ROOT / "bench" / "sweep_resnet18.yaml"
 SCENARIO = ROOT / "configs" / "scenarios" / "quickstart.yaml"
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:  # pragma: no cover - not Linux
-        return "?"
 
 
 def timed(cmd: list[str]) -> tuple[float, str, str]:

@@ -310,6 +310,15 @@ class RunTooLarge(ConfigError):
     """The run's estimated memory exceeds what the machine has available."""
 
 
+def loadavg() -> str:
+    """The 1-, 5- and 15-minute load averages (``/proc/loadavg``), or '?' (for reports
+    and benchmarks: every timing is printed next to it)."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
 def machine_load_factor() -> float:
     """1-minute load average per CPU, at least 1 (1 where unknown)."""
     try:

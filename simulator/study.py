@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.config_io import ConfigError
+from simulator.estimate import loadavg
 from simulator.study_spec import Study
 
 Say = Callable[[str], None]
@@ -39,14 +40,6 @@ COMPONENT_GROUPS: dict[str, tuple[str, ...]] = {
     "digital (act., pool)": ("activation", "maxpool"),
     "precision unit": ("precision_select",),
 }
-
-
-def loadavg() -> str:
-    """The 1-, 5- and 15-minute load averages (``/proc/loadavg``), or '?'."""
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
 
 
 def environment(root: Path, outputs: tuple[Path, ...] = ()) -> dict[str, Any]:
