@@ -148,8 +148,8 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
 
     t = time.perf_counter()
     # the work plan, routes and packets are the same for every pipeline: once, here
-    args = (wl.traced.graph, mapping, hw, sc.simulation,
-            prepare_timing(wl.traced.graph, mapping, hw))
+    timing_plan = prepare_timing(wl.traced.graph, mapping, hw)
+    args = (wl.traced.graph, mapping, hw, sc.simulation, timing_plan)
     wall["plan"] = time.perf_counter() - t
     workers = min(sc.simulation.workers, len(sc.pipelines))
     t = time.perf_counter()
@@ -215,7 +215,7 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
 
     t = time.perf_counter()
     images = image_analysis(prec, results, wl.traced.graph, mapping, hw,
-                            args[4].noc.layer_units)
+                            timing_plan.noc.layer_units)
     wall["images"] = time.perf_counter() - t
     return RunResult(sc, hw, wl, mapping, prec, results, float_acc, wall, est, float_top5,
                      images)

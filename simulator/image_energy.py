@@ -27,7 +27,7 @@ import networkx as nx
 import numpy as np
 
 from simulator.ledger import EnergyLedger
-from simulator.workplan import WEIGHT_KINDS, NodePlan, build_plan
+from simulator.workplan import WEIGHT_KINDS, NodePlan, register_kinds
 
 __all__ = ["ImageEnergyModel", "decomposition", "spread"]
 
@@ -82,15 +82,12 @@ class ImageEnergyModel:
     @classmethod
     def build(cls, graph: nx.DiGraph, mapping, hw, dynamic: bool) -> ImageEnergyModel:
         """Build the work plan of a (static or dynamic) pipeline and take its energies."""
-        from simulator.bound import noc_load
-        from simulator.components.noc import NocTopology
-        from simulator.simulate import BUSY_CLASSES
-        from simulator.timing import TimingRules
+        from simulator.simulate import BUSY_CLASSES, prepare_timing
 
         ledger = EnergyLedger(hw.energy.per_event(), float(hw.crossbar.read_ns), BUSY_CLASSES)
-        plans = build_plan(graph, mapping, hw, ledger, dynamic)
-        units = noc_load(plans, NocTopology(hw), TimingRules(hw)).layer_units
-        return cls.from_plans(plans, ledger, dynamic, units)
+        timing = prepare_timing(graph, mapping, hw)  # the plans and one image's packets
+        register_kinds(timing.plans, ledger, dynamic)
+        return cls.from_plans(timing.plans, ledger, dynamic, timing.noc.layer_units)
 
     def energy(self, image_planes: Mapping[str, np.ndarray]) -> np.ndarray:
         """Dynamic energy (pJ) of each image from its plane sums ``{layer: (N, row
