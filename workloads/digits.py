@@ -16,8 +16,9 @@ can be measured on trained weights without any download.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -139,21 +140,35 @@ def train_digits_cnn(seed: int = TRAIN_SEED, epochs: int = 30, verbose: bool = F
         sched = torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=3e-3, total_steps=epochs * steps_per_epoch
         )
-        for epoch in range(epochs):
-            model.train()
-            perm = torch.randperm(len(y_tr), generator=gen)
-            for i in range(0, len(y_tr), 32):
-                idx = perm[i : i + 32]
-                xb = shift_augment(x_tr[idx], gen)
-                loss = F.cross_entropy(model(xb), y_tr[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-            if verbose:
-                print(f"epoch {epoch}: test {evaluate(model, x_te, y_te):.2f}%")
+        fit_epochs(model, opt, sched, x_tr, y_tr, 32, epochs, gen,
+                   report=(lambda e: print(f"epoch {e}: test {evaluate(model, x_te, y_te):.2f}%"))
+                   if verbose else None)
     model.eval()
     return model
+
+
+def fit_epochs(model: nn.Module, opt: torch.optim.Optimizer, sched: Any, x: torch.Tensor,
+               y: torch.Tensor, batch: int, epochs: int, gen: torch.Generator,
+               prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
+               report: Callable[[int], None] | None = None) -> None:
+    """Train *model* for *epochs* on shuffled batches of random ±1-pixel shifts of the 8x8
+    images *x* (``prepare`` applied after the shift, e.g. upsampling), one scheduler step
+    per batch; ``report(epoch)`` after each epoch. Draws from *gen* only (reproducible)."""
+    for epoch in range(epochs):
+        model.train()
+        perm = torch.randperm(len(y), generator=gen)
+        for i in range(0, len(y), batch):
+            idx = perm[i : i + batch]
+            xb = shift_augment(x[idx], gen)
+            if prepare is not None:
+                xb = prepare(xb)
+            loss = F.cross_entropy(model(xb), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        if report is not None:
+            report(epoch)
 
 
 def shift_augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workloads.digits import digits_split, evaluate, shift_augment
+from workloads.digits import digits_split, evaluate, fit_epochs
 from workloads.model_cache import cache_dir, deterministic, load_or_train
 
 __all__ = [
@@ -113,20 +113,10 @@ def train_resnet_digits(seed: int = TRAIN_SEED, epochs: int = 15, verbose: bool 
         bs = 64
         steps = (len(y_tr) + bs - 1) // bs
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=epochs * steps)
-        for epoch in range(epochs):
-            model.train()
-            perm = torch.randperm(len(y_tr), generator=gen)
-            for i in range(0, len(y_tr), bs):
-                idx = perm[i:i + bs]
-                xb = upsample_digits(shift_augment(x_tr[idx], gen))
-                loss = F.cross_entropy(model(xb), y_tr[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-            if verbose:
-                acc = evaluate(model, upsample_digits(x_te), y_te)
-                print(f"epoch {epoch}: test {acc:.2f}%")
+        fit_epochs(model, opt, sched, x_tr, y_tr, bs, epochs, gen, prepare=upsample_digits,
+                   report=(lambda e: print(f"epoch {e}: test "
+                                           f"{evaluate(model, upsample_digits(x_te), y_te):.2f}%"))
+                   if verbose else None)
     return model.eval()
 
 
