@@ -8,7 +8,7 @@ Usage::
 For every model and sharing factor s (crossbars per ADC: ``ima.adcs = 8 / s`` on
 configs/hardware/isaac8.yaml, the ADC count of ``components.ima.adc`` following it), the
 scenario's pipelines (static and redy) are simulated at ``group`` and at ``plane``
-fidelity through ``simulator.flow.run`` (each in a fresh process). It prints the latency
+fidelity through ``simulator.runner.flow.run`` (each in a fresh process). It prints the latency
 of every pipeline at both fidelities, the deviation group / plane - 1, the simulation wall
 time of each fidelity and the load average. ``s = 1`` is the stock file (no sharing).
 """
@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from simulator.estimate import loadavg
+from simulator.runner.estimate import loadavg
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = {"resnet18": ROOT / "configs" / "scenarios" / "quickstart.yaml",
@@ -33,9 +33,9 @@ ISAAC8 = ROOT / "configs" / "hardware" / "isaac8.yaml"
 
 def child(model: str, sharing: int, fidelity: str, images: int) -> None:
     """Runs in a fresh process: prints one JSON line with the latencies."""
-    from simulator.flow import run
-    from simulator.hardware import load_hardware
-    from simulator.scenario import load_scenario
+    from simulator.runner.flow import run
+    from simulator.hardware.spec import load_hardware
+    from simulator.runner.scenario import load_scenario
 
     sc = load_scenario(SCENARIOS[model])
     hw = load_hardware(sc.resolve(sc.hardware))

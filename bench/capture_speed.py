@@ -28,12 +28,12 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from simulator.flow import layer_specs, prepare
-    from simulator.scenario import load_scenario
+    from simulator.runner.flow import layer_specs, prepare
+    from simulator.runner.scenario import load_scenario
     from workloads.inputs import sample_images
-    from workloads.policies import PolicySpec
-    from workloads.precision import compute_precision
-    from workloads.quantize import calibrate_scales
+    from workloads.precision.policies import PolicySpec
+    from workloads.precision.capture import compute_precision
+    from workloads.precision.quantize import calibrate_scales
 
     torch.set_num_threads(1)
     sc = load_scenario(ROOT / "configs" / "scenarios" / "quickstart.yaml")
@@ -63,7 +63,7 @@ def main() -> None:
         "static + msb-trim (shared pass)": {"static": PolicySpec(policy="static"),
                                             "msb-trim": PolicySpec(policy="msb-trim")},
         "redy k=3 (statistics path)": {"redy": PolicySpec(policy="redy")},
-        "redy k=3 (im2col path)": {"redy": PolicySpec(policy="workloads.policies:redy")},
+        "redy k=3 (im2col path)": {"redy": PolicySpec(policy="workloads.precision.policies:redy")},
     }
     print(f"ResNet-18, {args.images} images, 1 thread, best of {args.repeat}; "
           f"load {os.getloadavg()}")

@@ -19,14 +19,14 @@ import sys
 import time
 from pathlib import Path
 
-from simulator.estimate import loadavg
+from simulator.runner.estimate import loadavg
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def child(scenario: str, pipeline: str, images: int) -> None:
-    from simulator.flow import run
-    from simulator.scenario import load_scenario
+    from simulator.runner.flow import run
+    from simulator.runner.scenario import load_scenario
 
     sc = load_scenario(scenario)
     sc.pipelines = {pipeline: sc.pipelines[pipeline]}

@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python bench/engine_cpu.py [--fidelity group|plane] [--images N]
 
 Traces and maps the quick start's network, then times
-``simulator.simulate.simulate_pipeline`` (plan, event loop, bound, booking) with every
+``simulator.runner.simulate.simulate_pipeline`` (plan, event loop, bound, booking) with every
 group streaming all 8 bit planes: process CPU time and wall time, the completion times
 and the throughput figure. It uses only the API both before and after issue 10 share, so
 ``PYTHONPATH=OLD python bench/engine_cpu.py`` (run from OLD) times the older code.
@@ -29,9 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenario", default=str(ROOT / "configs" / "scenarios" /
                                               "quickstart.yaml"))
     args = ap.parse_args(argv)
-    from simulator.flow import prepare
-    from simulator.scenario import load_scenario
-    from simulator.simulate import simulate_pipeline
+    from simulator.runner.flow import prepare
+    from simulator.runner.scenario import load_scenario
+    from simulator.runner.simulate import simulate_pipeline
 
     sc = load_scenario(args.scenario)
     hw, _wl, m = prepare(sc)

@@ -1,4 +1,4 @@
-"""Calibration of the run-size estimate (``simulator/estimate.py``) against the engine.
+"""Calibration of the run-size estimate (``simulator/runner/estimate.py``) against the engine.
 
 Usage::
 
@@ -7,7 +7,7 @@ Usage::
 
 For every (model, fidelity, images[, trace]) case a fresh child process prepares the
 scenario (trace, map, capture, one pipeline: ``redy``), then runs
-``simulator.simulate.simulate_pipeline`` once and measures:
+``simulator.runner.simulate.simulate_pipeline`` once and measures:
 
 - ``events``: SimPy events scheduled by the event loop (``next(env._eid)`` after
   ``ChipSimulation.run``; ``env.run()`` drains the queue, so scheduled = processed);
@@ -19,7 +19,7 @@ scenario (trace, map, capture, one pipeline: ``redy``), then runs
   Σ output rows of every node per image — the work-plan quantities the estimate uses.
 
 It then prints the measured constants (events per lane MVM and per bit plane, bytes per
-kept trace event) and every case against the estimate of ``simulator/estimate.py``.
+kept trace event) and every case against the estimate of ``simulator/runner/estimate.py``.
 ``--workload`` measures instead the memory of building and capturing a workload per byte
 of input image (``CAPTURE_BYTES_PER_INPUT_BYTE``). The figures are in
 ``docs/robustness.md``.
@@ -35,7 +35,7 @@ import sys
 import time
 from pathlib import Path
 
-from simulator.estimate import loadavg
+from simulator.runner.estimate import loadavg
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = {"digits": ROOT / "configs" / "scenarios" / "digits.yaml",
@@ -54,14 +54,14 @@ def child(model: str, fidelity: str, images: int, trace: bool) -> None:
     """One case in a fresh process; prints one JSON line."""
     import numpy as np
 
-    from simulator import engine
-    from simulator.estimate import work_counts
-    from simulator.flow import _trace_every, layer_specs, prepare
-    from simulator.scenario import load_scenario
-    from simulator.simulate import simulate_pipeline
-    from simulator.trace import TraceRecorder
-    from workloads.precision import compute_precision
-    from workloads.quantize import calibrate_scales
+    from simulator.engine import chip as engine
+    from simulator.runner.estimate import work_counts
+    from simulator.runner.flow import _trace_every, layer_specs, prepare
+    from simulator.runner.scenario import load_scenario
+    from simulator.runner.simulate import simulate_pipeline
+    from simulator.engine.trace import TraceRecorder
+    from workloads.precision.capture import compute_precision
+    from workloads.precision.quantize import calibrate_scales
 
     sc = load_scenario(SCENARIOS[model])
     sc.simulation.fidelity = fidelity
@@ -147,8 +147,8 @@ def fit(rows: list[dict]) -> dict:
 
 
 def compare(rows: list[dict]) -> None:
-    """Print every case against the estimate of simulator/estimate.py (one pipeline)."""
-    from simulator import estimate as E
+    """Print every case against the estimate of simulator/runner/estimate.py (one pipeline)."""
+    from simulator.runner import estimate as E
 
     print("| model | fidelity | images | trace | SimPy events | estimate | growth MB | "
           "estimate MB | sim s | estimate s (idle) | load after |")
@@ -177,10 +177,10 @@ def workload_child(model: str, n: int) -> None:
 
     import torch
 
-    from simulator.flow import layer_specs, prepare
-    from simulator.scenario import load_scenario
-    from workloads.precision import compute_precision
-    from workloads.quantize import calibrate_scales
+    from simulator.runner.flow import layer_specs, prepare
+    from simulator.runner.scenario import load_scenario
+    from workloads.precision.capture import compute_precision
+    from workloads.precision.quantize import calibrate_scales
 
     torch.set_num_threads(1)
     sc = load_scenario(SCENARIOS[model])

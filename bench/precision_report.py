@@ -11,7 +11,7 @@ For each scenario (``configs/scenarios/<name>.yaml``) it runs ``simulator.run`` 
 (written by ``redysim tune``), with the chip at analytic fidelity (counts and dynamic energy
 are those of every fidelity). It prints, per pipeline, top-1 and top-5 over the measured
 (test) images, the mean bit planes per group and the dynamic energy per image relative to
-static (both over the measured images, simulator.image_energy), and the float model's
+static (both over the measured images, simulator.runner.image_energy), and the float model's
 accuracy. ``--random`` runs the same scenario with ``workload.weights: random`` (seeded
 random weights, BatchNorm re-estimated on the calibration images) and prints both
 histograms of planes per group side by side.
@@ -32,9 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(name: str, weights: str | None = None):
-    from simulator.flow import run
-    from simulator.scenario import load_scenario
-    from workloads.policies import PolicySpec
+    from simulator.runner.flow import run
+    from simulator.runner.scenario import load_scenario
+    from workloads.precision.policies import PolicySpec
 
     sc = load_scenario(ROOT / "configs" / "scenarios" / f"{name}.yaml")
     tuned = ROOT / "configs" / "policies" / f"{name}-redy.yaml"

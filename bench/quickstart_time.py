@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python bench/quickstart_time.py [--runs 3] [--pythonpath DIR] [--label L]
                                               [--images N] [--scenario SCENARIO]
 
-Runs ``python -m simulator.cli run SCENARIO -o TMP --force --quiet`` *runs* times, each
+Runs ``python -m simulator.cli.main run SCENARIO -o TMP --force --quiet`` *runs* times, each
 in a fresh process (``--pythonpath`` puts another checkout's code first, e.g. the code
 before a change, for a before/after comparison on the same machine and load). Per run it
 records the process wall time, its CPU time (user + sys of the process and the workers
@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from simulator.estimate import loadavg
+from simulator.runner.estimate import loadavg
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +42,7 @@ def one_run(scenario: Path, pythonpath: str | None, images: int | None = None) -
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
-    cmd = [sys.executable, "-m", "simulator.cli", "run", str(scenario), "-o", str(out),
+    cmd = [sys.executable, "-m", "simulator.cli.main", "run", str(scenario), "-o", str(out),
            "--force", "--quiet"] + (["--images", str(images)] if images else [])
     la0 = loadavg()
     try:

@@ -40,7 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from simulator.estimate import loadavg
+from simulator.runner.estimate import loadavg
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = Path(sys.executable)
@@ -70,9 +70,9 @@ def _wait_run(cmd: list[str]) -> tuple[float, float, str, str, int]:
 # ---------------------------------------------------------------- child: engine rate
 def engine_child(model: str, fidelity: str, pipeline: str) -> None:
     """Runs in a fresh process: one pipeline, prints one JSON line."""
-    from simulator import engine
-    from simulator.flow import run
-    from simulator.scenario import load_scenario
+    from simulator.engine import chip as engine
+    from simulator.runner.flow import run
+    from simulator.runner.scenario import load_scenario
 
     stats: dict[str, float] = {}
     orig = engine.ChipSimulation.run

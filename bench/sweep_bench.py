@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from simulator.estimate import loadavg
+from simulator.runner.estimate import loadavg
 
 ROOT = Path(__file__).resolve().parents[1]
 REDYSIM = str(Path(sys.executable).with_name("redysim"))

@@ -12,7 +12,7 @@ from mapping.errors import MappingError
 from mapping.partition import RowBlock, partition_layer, weight_slices
 from mapping.place import CrossbarSlot, annotate_graph, place_layers
 from mapping.replicate import replicate
-from simulator.config_io import StrictModel
+from simulator.core.config_io import StrictModel
 
 __all__ = [
     "CrossbarSlot",
@@ -28,7 +28,7 @@ WEIGHT_KINDS = ("conv", "linear")
 
 
 class MappingOptions(StrictModel):
-    """Scenario options of the mapper (strict: see simulator.config_io.STRICT_CONFIG)."""
+    """Scenario options of the mapper (strict: see simulator.core.config_io.STRICT_CONFIG)."""
 
     chips: Annotated[int, Field(ge=1)] | Literal["auto"] = 1
     """Chips to use, or ``auto``: the fewest (<= max_chips) that hold one replica per layer."""

@@ -3,7 +3,7 @@
 Python API::
 
     import simulator
-    rr = simulator.run("configs/scenarios/digits.yaml")   # -> simulator.flow.RunResult
+    rr = simulator.run("configs/scenarios/digits.yaml")   # -> simulator.runner.flow.RunResult
     rr.pipelines["redy"].latency_ns
 
 ``simulator.run`` is imported lazily so that light modules (config loading, hardware
@@ -17,7 +17,7 @@ __all__ = ["run", "RunResult"]
 
 def __getattr__(name: str) -> Any:
     if name in ("run", "RunResult"):
-        from simulator import flow
+        from simulator.runner import flow
 
         return getattr(flow, name)
     raise AttributeError(f"module 'simulator' has no attribute {name!r}")

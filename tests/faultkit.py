@@ -1,6 +1,6 @@
 """Helpers of the fault-injection tests: the real CLI in a subprocess, signalled on cue.
 
-A :class:`CliRun` starts ``python -m simulator.cli ARGS`` in its own session (so that a
+A :class:`CliRun` starts ``python -m simulator.cli.main ARGS`` in its own session (so that a
 "Ctrl-C" can be sent to its whole process group, as a terminal does), collects stderr
 line by line with arrival times, and lets a test wait for a line (a progress line or a
 ``redysim-fault: paused at POINT`` line from ``REDYSIM_TEST_FAULT``), send a signal, and
@@ -49,7 +49,7 @@ class CliRun:
         if fault:
             env["REDYSIM_TEST_FAULT"] = fault
         env["PYTHONUNBUFFERED"] = "1"
-        cmd = [*(prefix or []), sys.executable, "-m", "simulator.cli", *args]
+        cmd = [*(prefix or []), sys.executable, "-m", "simulator.cli.main", *args]
         self.args = args
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,

@@ -9,8 +9,8 @@ import pytest
 import torch
 import yaml
 
-from simulator.cli import main
-from workloads.digits import DigitsCNN
+from simulator.cli.main import main
+from workloads.trained.digits import DigitsCNN
 from workloads.errors import WorkloadError
 from workloads.models import load_weights
 
@@ -53,7 +53,7 @@ def test_broken_weights_say_what_was_expected(kind: str, tmp_path: Path) -> None
     assert msg.startswith(f"weights file '{path}'") and EXPECTED in msg, msg
     assert "\n" not in msg and "\x1b" not in msg and len(msg) < 400, msg
     if kind == "whole model":
-        assert "workloads.digits.DigitsCNN, a whole model?" in msg
+        assert "workloads.trained.digits.DigitsCNN, a whole model?" in msg
 
 
 def test_good_weights_still_load(tmp_path: Path) -> None:
@@ -106,7 +106,7 @@ def test_tune_writes_beside_the_scenario(scenario_copy: Path, tmp_path: Path,
 def test_tune_output_checked_before_work(scenario_copy: Path, tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    import simulator.flow as flow
+    import simulator.runner.flow as flow
 
     def forbidden(*a, **k):
         raise AssertionError("the tuning started")

@@ -1,4 +1,4 @@
-"""The on-disk artifact cache (simulator/cache.py): keys, atomic store, locks, reuse by run."""
+"""The on-disk artifact cache (simulator/runner/cache.py): keys, atomic store, locks, reuse by run."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from simulator.cache import (
+from simulator.runner.cache import (
     ArtifactCache,
     CaptureCache,
     clear_memory,
@@ -18,8 +18,8 @@ from simulator.cache import (
     referenced_files,
     workload_key,
 )
-from simulator.scenario import load_scenario
-from workloads.precision import LayerSpec
+from simulator.runner.scenario import load_scenario
+from workloads.precision.capture import LayerSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 ISAAC8 = ROOT / "configs" / "hardware" / "isaac8.yaml"
@@ -121,8 +121,8 @@ def test_referenced_folder_listing(tmp_path: Path) -> None:
     (d / "2.png").write_bytes(b"y")
     assert referenced_files(section, tmp_path) != one
     # a module:attr names its source file
-    mod = referenced_files({"model": "workloads.digits:DigitsCNN"}, tmp_path)
-    assert mod["workloads.digits:DigitsCNN"]["file"].endswith("digits.py")
+    mod = referenced_files({"model": "workloads.trained.digits:DigitsCNN"}, tmp_path)
+    assert mod["workloads.trained.digits:DigitsCNN"]["file"].endswith("digits.py")
 
 
 def test_precision_key_follows_the_group_layout(tmp_path: Path) -> None:
@@ -150,8 +150,8 @@ def test_precision_key_follows_the_group_layout(tmp_path: Path) -> None:
 
 
 def test_hardware_change_reuses_everything(tmp_path: Path) -> None:
-    from simulator.flow import run
-    from simulator.hardware import load_hardware
+    from simulator.runner.flow import run
+    from simulator.hardware.spec import load_hardware
 
     sc = load_scenario(_scenario(tmp_path))
     sc.simulation.workers = 1
@@ -173,7 +173,7 @@ def test_hardware_change_reuses_everything(tmp_path: Path) -> None:
         assert second.pipelines[name].ledger.total_energy() == pytest.approx(
             pr.ledger.total_energy(), rel=1e-12)
     # results folders can be named by a str
-    from simulator.results import write_results
+    from simulator.results.write import write_results
 
     summary = write_results(second, str(tmp_path / "res"), plots=False)
     assert (tmp_path / "res" / "summary.json").is_file()

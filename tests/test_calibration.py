@@ -1,9 +1,9 @@
 """Calibration through the event engine: full activity reproduces ISAAC Table I.
 
 DESIGN.md §3: "a synthetic workload that keeps every unit busy every cycle must reproduce
-Table I's power figures". simulator/hwreport.py checks this in closed form; here the
+Table I's power figures". simulator/hardware/report.py checks this in closed form; here the
 same rule is checked on the energy the *event engine* books (simulate_pipeline, group
-fidelity), so a booking error in simulator/workplan.py or simulator/engine.py shows up.
+fidelity), so a booking error in simulator/model/workplan.py or simulator/engine/chip.py shows up.
 
 The workload, derived by hand from docs/hardware.md and docs/model.md:
 
@@ -59,9 +59,9 @@ import numpy as np
 import pytest
 
 from mapping.mapper import MappingOptions, map_network
-from simulator.hardware import HardwareSpec, load_hardware
-from simulator.ledger import EVENT_COMPONENT, EVENTS
-from simulator.simulate import PipelineResult, simulate_pipeline
+from simulator.hardware.spec import HardwareSpec, load_hardware
+from simulator.model.ledger import EVENT_COMPONENT, EVENTS
+from simulator.runner.simulate import PipelineResult, simulate_pipeline
 
 ISAAC = Path(__file__).resolve().parents[1] / "configs" / "hardware" / "isaac.yaml"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from simulator.cli import main
+from simulator.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_FILES = ("summary.json", "layers.csv", "timeline.csv", "tiles.csv", "report.html")
@@ -142,7 +142,7 @@ def test_a_whole_run_prints_no_traceback(scenario_file: Path, tmp_path: Path) ->
     import sys
 
     out = tmp_path / "results"
-    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "run", str(scenario_file),
+    proc = subprocess.run([sys.executable, "-m", "simulator.cli.main", "run", str(scenario_file),
                            "-o", str(out), "--quiet"], capture_output=True, text=True,
                           timeout=600, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr

@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.components.adc_pool import FluidAdcPool
-from simulator.components.edram_port import TileMemory
-from simulator.components.noc import Noc, NocTopology
-from simulator.components.server import Server, cut_through
-from simulator.hardware import HardwareSpec, load_hardware
-from simulator.ledger import EVENTS, ActivityKind, EnergyLedger, event_vector
-from simulator.simulate import measured_throughput
-from simulator.timing import TimingRules
+from simulator.engine.components.adc_pool import FluidAdcPool
+from simulator.engine.components.edram_port import TileMemory
+from simulator.engine.components.noc import Noc, NocTopology
+from simulator.engine.components.server import Server, cut_through
+from simulator.hardware.spec import HardwareSpec, load_hardware
+from simulator.model.ledger import EVENTS, ActivityKind, EnergyLedger, event_vector
+from simulator.runner.simulate import measured_throughput
+from simulator.model.timing import TimingRules
 
 ISAAC8 = Path(__file__).resolve().parents[1] / "configs" / "hardware" / "isaac8.yaml"
 BANK = 38.4      # eDRAM bank: 256 bits x 1.2 GHz, B/ns

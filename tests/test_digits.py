@@ -1,4 +1,4 @@
-"""Tests for workloads.digits: the small trained CNN on sklearn's digits."""
+"""Tests for workloads.trained.digits: the small trained CNN on sklearn's digits."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import shutil
 import pytest
 import torch
 
-import workloads.digits as digits
-from workloads.digits import (
+import workloads.trained.digits as digits
+from workloads.trained.digits import (
     CACHE_VERSION,
     DigitsCNN,
     cache_path,

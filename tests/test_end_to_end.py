@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.flow import RunResult, run
-from simulator.results import build_summary, timeline
-from simulator.scenario import Scenario
+from simulator.runner.flow import RunResult, run
+from simulator.results.write import build_summary, timeline
+from simulator.runner.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = 2
@@ -187,7 +187,7 @@ def test_one_time_axis_for_all_pipelines(rr: RunResult, tmp_path) -> None:
     crossbar busy time is kept by the re-binning."""
     import csv
 
-    from simulator.results import time_axis, write_timeline_csv
+    from simulator.results.write import time_axis, write_timeline_csv
 
     bins = rr.scenario.simulation.time_bins
     width, n = time_axis(rr.pipelines.values(), bins)

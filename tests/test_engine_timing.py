@@ -1,4 +1,4 @@
-"""Timing of the event engine (simulator/engine.py) on tiny hand-built cases.
+"""Timing of the event engine (simulator/engine/chip.py) on tiny hand-built cases.
 
 Every expected number is derived by hand in the comments from docs/model.md:
 
@@ -33,12 +33,12 @@ import numpy as np
 import pytest
 
 from mapping.mapper import MappingOptions, NetworkMapping, map_network
-from simulator.engine import ChipSimulation
-from simulator.errors import SimulationError
-from simulator.hardware import HardwareSpec, load_hardware
-from simulator.ledger import EnergyLedger
-from simulator.simulate import BUSY_CLASSES, PipelineResult, simulate_pipeline
-from simulator.workplan import build_plan
+from simulator.engine.chip import ChipSimulation
+from simulator.core.errors import SimulationError
+from simulator.hardware.spec import HardwareSpec, load_hardware
+from simulator.model.ledger import EnergyLedger
+from simulator.runner.simulate import BUSY_CLASSES, PipelineResult, simulate_pipeline
+from simulator.model.workplan import build_plan
 
 ISAAC8 = Path(__file__).resolve().parents[1] / "configs" / "hardware" / "isaac8.yaml"
 
@@ -87,7 +87,7 @@ def tiny_hw(crossbars: int = 1, adcs: int = 1, imas: int = 1, tiles: int = 4,
     """isaac8 with `crossbars` crossbars and `adcs` ADCs per IMA, `imas` IMAs per tile.
 
     The component counts that must follow ima.crossbars / ima.adcs (consistency checks
-    of simulator/hardware.py) change with them: DACs = S+Hs = crossbars * 128.
+    of simulator/hardware/spec.py) change with them: DACs = S+Hs = crossbars * 128.
     """
     return isaac8().with_changes({
         "ima.crossbars": crossbars, "ima.adcs": adcs,
@@ -779,7 +779,7 @@ def test_noc_shared_link_waits(fidelity: str) -> None:
 # ----------------------------------------------------------------------------- case 6
 @pytest.fixture(scope="module")
 def digits_runs() -> dict[str, PipelineResult]:
-    from workloads.digits import load_digits_model
+    from workloads.trained.digits import load_digits_model
     from workloads.graph import trace_model
 
     tw = trace_model(load_digits_model(), (1, 8, 8), "digits")

@@ -13,9 +13,9 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from simulator import estimate as E
-from simulator.cli import main
-from simulator.estimate import (
+from simulator.runner import estimate as E
+from simulator.cli.main import main
+from simulator.runner.estimate import (
     RunTooLarge,
     check_fits,
     check_workload_fits,
@@ -30,8 +30,8 @@ pytestmark = pytest.mark.faults
 @pytest.fixture(scope="module")
 def digits():
     """Graph and mapping of the digits scenario."""
-    from simulator.flow import prepare
-    from simulator.scenario import load_scenario
+    from simulator.runner.flow import prepare
+    from simulator.runner.scenario import load_scenario
 
     sc = load_scenario(ROOT / "configs" / "scenarios" / "digits.yaml")
     hw, wl, mapping = prepare(sc)
@@ -86,11 +86,11 @@ def test_estimate_arithmetic(digits) -> None:
 
 def test_estimate_matches_the_engine_events(digits) -> None:
     """Calibration check: the SimPy events of a real run against the estimate."""
-    from simulator import engine
-    from simulator.flow import layer_specs
-    from simulator.simulate import simulate_pipeline
-    from workloads.precision import compute_precision
-    from workloads.quantize import calibrate_scales
+    from simulator.engine import chip as engine
+    from simulator.runner.flow import layer_specs
+    from simulator.runner.simulate import simulate_pipeline
+    from workloads.precision.capture import compute_precision
+    from workloads.precision.quantize import calibrate_scales
 
     sc, hw, wl, mapping = digits
     specs = layer_specs(wl.traced, mapping)
@@ -156,7 +156,7 @@ class Captured(Exception):
 
 @pytest.fixture()
 def no_capture(monkeypatch: pytest.MonkeyPatch) -> None:
-    import simulator.flow as flow
+    import simulator.runner.flow as flow
 
     def capture(*a, **k):
         raise Captured

@@ -1,8 +1,8 @@
 """Fault injection: signals, killed workers, full and read-only disks, bad output paths.
 
-The signal tests run the real CLI (``python -m simulator.cli run``) in a subprocess of its
+The signal tests run the real CLI (``python -m simulator.cli.main run``) in a subprocess of its
 own session on a small copy of the digits scenario, stop it at a chosen moment — with
-the ``REDYSIM_TEST_FAULT`` pause hook (``simulator/faults.py``) or by watching stderr and
+the ``REDYSIM_TEST_FAULT`` pause hook (``simulator/core/faults.py``) or by watching stderr and
 the results' staging folder — and send SIGINT to the whole process group (what Ctrl-C
 does) or SIGTERM to the main process (what ``kill`` does). Each asserts: exit within
 2 s with 130 (SIGINT) or 143 (SIGTERM), exactly one line on stderr after the signal and
@@ -31,7 +31,7 @@ import pytest
 import yaml
 from faultkit import ROOT, CliRun, Fleet, fake_results, snapshot, staging_left
 
-from simulator.cli import main
+from simulator.cli.main import main
 
 pytestmark = [pytest.mark.faults,
               pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -311,7 +311,7 @@ def test_read_only_results_folder_real(fleet: Fleet) -> None:
 
 def _no_run(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make any start of the real work fail the test."""
-    import simulator.flow as flow
+    import simulator.runner.flow as flow
 
     def forbidden(*a, **k):
         raise AssertionError("the run started")

@@ -10,7 +10,7 @@ resolve), and the file's command runs in-process:
 - ``configs/hardware/*``: ``redysim hw FILE``;
 - ``configs/scenarios/*``: ``redysim map FILE`` (trace + map);
 - ``configs/policies/*``: ``redysim map`` of a scenario that includes the policy;
-- ``configs/sweeps/*``: the sweep planner (``simulator.sweep_spec.plan_sweep``: every axis
+- ``configs/sweeps/*``: the sweep planner (``simulator.explore.sweep.spec.plan_sweep``: every axis
   value and point validated, nothing run);
 - ``configs/studies/**``: by what the file is — a study (``load_study`` + ``plan_study``:
   every sweep validated, nothing run), the published ISAAC figures (``load_published``), a
@@ -38,7 +38,7 @@ from typing import Any
 import pytest
 import yaml
 
-from simulator.cli import main
+from simulator.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.faults
@@ -191,12 +191,12 @@ def run_policy(f: Path, tree: Path, capsys: pytest.CaptureFixture[str]) -> tuple
 
 def run_sweep(f: Path, tree: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     """Plan the sweep (validate every axis value and point; nothing runs)."""
-    from simulator.cli import _user_errors
+    from simulator.cli.main import _user_errors
 
     try:
-        from simulator.sweep_spec import plan_sweep
+        from simulator.explore.sweep.spec import plan_sweep
     except ImportError:  # pragma: no cover - sweeps need a validating entry point
-        pytest.fail("configs/sweeps exists but simulator.sweep_spec.plan_sweep does not: "
+        pytest.fail("configs/sweeps exists but simulator.explore.sweep.spec.plan_sweep does not: "
                     "give test_fuzz_configs.RUNNERS['sweeps'] the sweep's validation step")
     try:
         plan_sweep(f)
@@ -209,9 +209,9 @@ def run_study_file(f: Path, tree: Path,
                    capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     """A file of configs/studies/, checked by the step that reads it (decided by what the
     shipped original is: a study, the published figures, a sweep or a scenario)."""
-    from simulator.cli import _user_errors
-    from simulator.study import plan_study
-    from simulator.study_spec import load_published, load_study
+    from simulator.cli.main import _user_errors
+    from simulator.explore.study.run import plan_study
+    from simulator.explore.study.spec import load_published, load_study
 
     original = yaml.safe_load((CONFIGS / f.relative_to(tree)).read_text())
     if "axes" in original:
@@ -249,7 +249,7 @@ _TRACED: dict[str, Any] = {}
 @pytest.fixture(autouse=True)
 def memo_workloads(monkeypatch: pytest.MonkeyPatch) -> None:
     """Trace each distinct workload once (mapping runs on a copy of its graph)."""
-    from simulator import flow
+    from simulator.runner import flow
 
     real = flow.load_workload
 

@@ -252,7 +252,7 @@ def test_functional_forms_fused_and_elided() -> None:
 
 
 def test_digits_graph_and_hooks() -> None:
-    from workloads.digits import DigitsCNN
+    from workloads.trained.digits import DigitsCNN
 
     torch.manual_seed(0)
     tw = trace_model(DigitsCNN(), (1, 8, 8), "digits")

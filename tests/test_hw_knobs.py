@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
-from simulator.cli import main
-from simulator.config_io import ConfigError
-from simulator.hardware import HardwareSpec, load_hardware
-from simulator.hwreport import hardware_report
+from simulator.cli.main import main
+from simulator.core.config_io import ConfigError
+from simulator.hardware.spec import HardwareSpec, load_hardware
+from simulator.hardware.report import hardware_report
 
 HW_DIR = Path(__file__).resolve().parents[1] / "configs" / "hardware"
 ISAAC = HW_DIR / "isaac.yaml"

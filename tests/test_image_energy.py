@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.flow import RunResult, run
-from simulator.image_energy import ImageEnergyModel, spread
-from simulator.results import build_summary, format_table
-from simulator.scenario import Scenario
+from simulator.runner.flow import RunResult, run
+from simulator.runner.image_energy import ImageEnergyModel, spread
+from simulator.results.write import build_summary, format_table
+from simulator.runner.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 6  # measured = kept = simulated images
@@ -34,7 +34,7 @@ def rr() -> RunResult:
 
 def _noc_units(rr: RunResult) -> dict:
     """The NoC units of one image per layer, planned as the run planned them."""
-    from simulator.simulate import prepare_timing
+    from simulator.runner.simulate import prepare_timing
 
     return prepare_timing(rr.workload.traced.graph, rr.mapping, rr.hardware).noc.layer_units
 

@@ -1,4 +1,4 @@
-"""simulator.interrupts: signals become one exception, never lost, never cut a swap."""
+"""simulator.core.interrupts: signals become one exception, never lost, never cut a swap."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from simulator.interrupts import Interrupted, deferred, handle_signals
+from simulator.core.interrupts import Interrupted, deferred, handle_signals
 
 pytestmark = [pytest.mark.faults,
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="POSIX signals")]

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from simulator.dataflow import FeatureMapProgress, rows_needed
-from simulator.ledger import EVENTS, ActivityKind, EnergyLedger, event_vector
+from simulator.model.dataflow import FeatureMapProgress, rows_needed
+from simulator.model.ledger import EVENTS, ActivityKind, EnergyLedger, event_vector
 
 ENERGY = {e: 0.0 for e in EVENTS} | {"crossbar_read": 30.0, "adc_conversion": 1.5625,
                                       "edram_byte": 2.0}
@@ -99,7 +99,7 @@ def test_progress_prefix_out_of_order():
 
 
 def test_spread_matches_brute_force_overlap():
-    from simulator.ledger import _spread
+    from simulator.model.ledger import _spread
 
     rng = np.random.default_rng(0)
     t0 = rng.uniform(0, 1000, 300)

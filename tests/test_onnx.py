@@ -12,8 +12,8 @@ import pytest
 import torch
 import yaml
 
-from simulator.flow import load_workload, run
-from simulator.scenario import load_scenario
+from simulator.runner.flow import load_workload, run
+from simulator.runner.scenario import load_scenario
 from workloads.errors import WorkloadError
 from workloads.graph import count_kinds
 

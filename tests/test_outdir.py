@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from faultkit import fake_results, snapshot, staging_left
 
-from simulator.config_io import ConfigError
-from simulator.interrupts import Interrupted
-from simulator.outdir import (
+from simulator.core.config_io import ConfigError
+from simulator.core.interrupts import Interrupted
+from simulator.core.outdir import (
     OutputError,
     check_output_dir,
     check_output_file,

@@ -10,15 +10,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from simulator.flow import run
-from simulator.results import (
+from simulator.runner.flow import run
+from simulator.results.write import (
     build_summary,
     json_default,
     write_layers_csv,
     write_tiles_csv,
     write_timeline_csv,
 )
-from simulator.scenario import load_scenario
+from simulator.runner.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 CSVS = ("layers.csv", "timeline.csv", "tiles.csv")

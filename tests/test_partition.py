@@ -19,7 +19,7 @@ import pytest
 
 from mapping.errors import MappingError
 from mapping.partition import RowBlock, partition_layer
-from simulator.hardware import HardwareSpec, load_hardware
+from simulator.hardware.spec import HardwareSpec, load_hardware
 
 ISAAC8 = Path(__file__).resolve().parents[1] / "configs" / "hardware" / "isaac8.yaml"
 

@@ -16,7 +16,7 @@ from mapping.errors import MappingError
 from mapping.mapper import MappingOptions, NetworkMapping, map_network
 from mapping.place import CrossbarSlot, xy_route
 from mapping.report import format_mapping_table, mapping_to_json, plot_placement, write_graphml
-from simulator.hardware import HardwareSpec, load_hardware
+from simulator.hardware.spec import HardwareSpec, load_hardware
 
 ISAAC8 = Path(__file__).resolve().parents[1] / "configs" / "hardware" / "isaac8.yaml"
 
@@ -335,7 +335,7 @@ def test_vgg16_needs_three_chips(traced) -> None:
 def test_tile_aligned_placement_gives_every_layer_its_own_tiles() -> None:
     """mapping.tile_aligned: each layer starts on a fresh tile, so no tile is shared."""
     from mapping.mapper import MappingOptions, map_network
-    from simulator.hardware import load_hardware
+    from simulator.hardware.spec import load_hardware
     from workloads.graph import trace_model
     from workloads.models import build_model
 

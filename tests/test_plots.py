@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.config_io import ConfigError
-from simulator.plot_cli import cmd_plot
-from simulator.plots import draw_all, tile_slots
-from simulator.report_html import write_report
+from simulator.core.config_io import ConfigError
+from simulator.cli.plot import cmd_plot
+from simulator.results.plots import draw_all, tile_slots
+from simulator.results.html import write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 COMPONENTS = ("crossbar", "dac", "sample_hold", "adc", "edram", "router", "static:adc")
@@ -213,7 +213,7 @@ def test_cmd_plot_rejects_unknown_format(tmp_path: Path) -> None:
 
 
 def test_add_plot_parser_wires_cmd_plot(tmp_path: Path) -> None:
-    from simulator.plot_cli import add_plot_parser
+    from simulator.cli.plot import add_plot_parser
 
     parser = argparse.ArgumentParser(prog="redysim")
     add_plot_parser(parser.add_subparsers(dest="command", required=True))

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from workloads.policies import (
+from workloads.precision.policies import (
     PolicySpec,
     apply_window,
     bit_length,

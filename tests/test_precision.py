@@ -10,10 +10,10 @@ import yaml
 from torch import nn
 
 from workloads.errors import WorkloadError
-from workloads.policies import PolicySpec, apply_window, redy
-from workloads.precision import LayerSpec, compute_precision, float_accuracy, topk
-from workloads.quantize import QuantConfig, calibrate_scales, dequantize, quantize
-from workloads.tune import policy_to_yaml, tune_redy
+from workloads.precision.policies import PolicySpec, apply_window, redy
+from workloads.precision.capture import LayerSpec, compute_precision, float_accuracy, topk
+from workloads.precision.quantize import QuantConfig, calibrate_scales, dequantize, quantize
+from workloads.precision.tune import policy_to_yaml, tune_redy
 
 
 def four_planes(codes, *, signed, bits, **params):
@@ -229,7 +229,7 @@ def test_tune_and_yaml(setup):
 
 # -- the statistics fast path against the im2col path ------------------------------------
 
-CODES_REDY = "workloads.policies:redy"  # a dotted path: the im2col (codes) path
+CODES_REDY = "workloads.precision.policies:redy"  # a dotted path: the im2col (codes) path
 
 
 @pytest.mark.parametrize("params", [{"k": 1.0, "epsilon": 0.0}, {"k": 1.5, "epsilon": 0.5},
@@ -311,7 +311,7 @@ def test_top5(setup):
 def test_tune_objective_is_the_energy_function(setup):
     """With an energy function the chosen point is the feasible point of least energy:
     an energy that rewards bits picks the feasible point with the most bits."""
-    from workloads.tune import mean_bits
+    from workloads.precision.tune import mean_bits
 
     m, x, q, scales = setup
     y = m(x).argmax(dim=1)
@@ -327,7 +327,7 @@ def test_tune_objective_is_the_energy_function(setup):
 
 
 def test_pareto_front():
-    from workloads.tune import pareto
+    from workloads.precision.tune import pareto
 
     pts = [{"accuracy": a, "e": e} for a, e in ((90, 1), (95, 2), (93, 3), (99, 4), (99, 5))]
     assert [(p["accuracy"], p["e"]) for p in pareto(pts, "e")] == [(90, 1), (95, 2), (99, 4)]

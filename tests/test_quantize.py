@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from torch import nn
 
-from workloads.quantize import QuantConfig, calibrate_scales, dequantize, qmax, quantize
+from workloads.precision.quantize import QuantConfig, calibrate_scales, dequantize, qmax, quantize
 
 
 def test_config_validation():

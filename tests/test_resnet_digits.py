@@ -9,13 +9,13 @@ import pytest
 import torch
 import yaml
 
-from simulator.flow import RunResult, run
-from simulator.scenario import load_scenario
-from workloads import resnet_digits
-from workloads.digits import digits_split, evaluate
+from simulator.runner.flow import RunResult, run
+from simulator.runner.scenario import load_scenario
+from workloads.trained import resnet_digits
+from workloads.trained.digits import digits_split, evaluate
 from workloads.graph import count_kinds, trace_model
-from workloads.policies import PolicySpec
-from workloads.resnet_digits import (
+from workloads.precision.policies import PolicySpec
+from workloads.trained.resnet_digits import (
     INPUT_SHAPE,
     ResNetDigits,
     load_resnet_digits,

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from simulator.config_io import ConfigError
-from simulator.flow import run
-from simulator.scenario import Scenario, load_scenario
+from simulator.core.config_io import ConfigError
+from simulator.runner.flow import run
+from simulator.runner.scenario import Scenario, load_scenario
 from workloads.errors import WorkloadError
 
 ROOT = Path(__file__).resolve().parents[1]

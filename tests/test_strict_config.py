@@ -16,10 +16,10 @@ import pytest
 from pydantic import BaseModel
 
 from mapping.mapper import MappingOptions
-from simulator.config_io import STRICT_CONFIG, ConfigError, StrictModel, validate
-from simulator.scenario import Scenario, SimulationOptions, WorkloadSpec, load_scenario
-from workloads.policies import LayerOverride, PolicySpec
-from workloads.quantize import QuantConfig
+from simulator.core.config_io import STRICT_CONFIG, ConfigError, StrictModel, validate
+from simulator.runner.scenario import Scenario, SimulationOptions, WorkloadSpec, load_scenario
+from workloads.precision.policies import LayerOverride, PolicySpec
+from workloads.precision.quantize import QuantConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.faults

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from simulator.config_io import ConfigError
-from simulator.sweep_spec import plan_sweep
+from simulator.core.config_io import ConfigError
+from simulator.explore.sweep.spec import plan_sweep
 
 pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")
@@ -56,7 +56,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> dict[str, Any]:
-    from simulator.sweep import run_sweep
+    from simulator.explore.sweep.run import run_sweep
 
     folder = tmp_path_factory.mktemp("sweep")
     sweep = _files(folder, [{"key": "hardware.ima.crossbars_per_adc", "values": [1, 2]},
@@ -69,9 +69,9 @@ def swept(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> dict[str
 
 
 def test_sweep_table_matches_single_runs(swept: dict[str, Any], tmp_path: Path) -> None:
-    from simulator.cache import ArtifactCache
-    from simulator.flow import run
-    from simulator.sweep_spec import build_point
+    from simulator.runner.cache import ArtifactCache
+    from simulator.runner.flow import run
+    from simulator.explore.sweep.spec import build_point
 
     plan, report, out = swept["plan"], swept["report"], swept["out"]
     assert sorted(report.ran) == sorted(p.id for p in plan.points) and not report.failed
@@ -116,7 +116,7 @@ def test_no_process_left_behind(swept: dict[str, Any]) -> None:
 
 
 def test_resume_skips_finished_points(swept: dict[str, Any]) -> None:
-    from simulator.sweep import run_sweep
+    from simulator.explore.sweep.run import run_sweep
 
     mtimes = {p.id: (swept["out"] / "points" / p.id / "summary.json").stat().st_mtime_ns
               for p in swept["plan"].points}
@@ -128,7 +128,7 @@ def test_resume_skips_finished_points(swept: dict[str, Any]) -> None:
 
 def test_bad_point_is_reported_and_ctrl_c_keeps_finished_points(
         tmp_path: Path, cache_dir: Path) -> None:
-    from simulator.sweep import run_sweep
+    from simulator.explore.sweep.run import run_sweep
 
     sweep = _files(tmp_path, [{"key": "mapping.replicas",
                                "values": [{}, {"no_such_layer": 2}, {"conv1": 2}]}], "bad")
@@ -193,7 +193,7 @@ def test_bad_axis_fails_before_any_work(tmp_path: Path, axis: dict[str, Any],
 
 
 def test_cli_bad_axis_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from simulator.cli import main
+    from simulator.cli.main import main
 
     sweep = _files(tmp_path, [{"key": "hardware.ima.adc_bitz", "values": [6]}])
     assert main(["sweep", str(sweep), "-o", str(tmp_path / "out")]) == 2
@@ -202,7 +202,7 @@ def test_cli_bad_axis_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_refuses_a_folder_that_is_not_a_sweep(tmp_path: Path) -> None:
-    from simulator.sweep import check_out_dir
+    from simulator.explore.sweep.run import check_out_dir
 
     (tmp_path / "mine.txt").write_text("keep")
     with pytest.raises(ConfigError, match="not a redysim sweep folder"):
@@ -212,7 +212,7 @@ def test_refuses_a_folder_that_is_not_a_sweep(tmp_path: Path) -> None:
 def test_missing_dask_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    from simulator.sweep import require_dask
+    from simulator.explore.sweep.run import require_dask
 
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ConfigError, match=r"pip install 'redysim\[dist\]'"):
@@ -223,7 +223,7 @@ def test_missing_dask_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_pareto_front() -> None:
-    from simulator.sweep_plots import pareto_front
+    from simulator.explore.sweep.plots import pareto_front
 
     pts = [(1.0, 5.0), (2.0, 3.0), (2.5, 4.0), (3.0, 1.0), (1.0, 6.0)]
     assert pareto_front(pts) == [0, 1, 3]
@@ -233,10 +233,10 @@ def test_pareto_front() -> None:
 
 
 def test_rows_256_runs_and_counts_match_closed_forms(tmp_path: Path, cache_dir: Path) -> None:
-    from simulator.cache import ArtifactCache
-    from simulator.flow import run
-    from simulator.hardware import load_hardware
-    from simulator.scenario import load_scenario
+    from simulator.runner.cache import ArtifactCache
+    from simulator.runner.flow import run
+    from simulator.hardware.spec import load_hardware
+    from simulator.runner.scenario import load_scenario
 
     _files(tmp_path, [])
     sc = load_scenario(tmp_path / "scen.yaml")
@@ -269,7 +269,7 @@ def test_rows_256_runs_and_counts_match_closed_forms(tmp_path: Path, cache_dir: 
 
 
 def test_a_point_whose_worker_died_is_recorded(tmp_path: Path) -> None:
-    from simulator.sweep import _record_lost_point, point_status
+    from simulator.explore.sweep.run import _record_lost_point, point_status
 
     task = {"id": "p", "axes": {"a": 1}, "changes": {"x.a": 1}, "hash": "h",
             "out": str(tmp_path / "points" / "p")}

@@ -1,7 +1,7 @@
 """The Chrome trace (trace.json) of the digits scenario, checked against independent counts.
 
 The scenario (configs/scenarios/digits.yaml: isaac8 hardware, pipelines static, msb-trim
-and redy) runs through simulator.flow.run and simulator.results.write_results with
+and redy) runs through simulator.runner.flow.run and simulator.results.write.write_results with
 ``simulation.trace = True``, 2 images and 16 accuracy images. Expectations come from the
 mapping (placement of every lane), the precision result (bit planes of every group) and
 docs/model.md, not from the recorder:
@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.flow import RunResult, run
-from simulator.results import write_results
-from simulator.scenario import load_scenario
-from simulator.trace import write_trace
+from simulator.runner.flow import RunResult, run
+from simulator.results.write import write_results
+from simulator.runner.scenario import load_scenario
+from simulator.engine.trace import write_trace
 
 DIGITS = Path(__file__).resolve().parents[1] / "configs" / "scenarios" / "digits.yaml"
 IMAGES = 2
@@ -273,7 +273,7 @@ def test_adc_counter_levels_static(traced) -> None:
 
 
 def _stage_label(key: tuple) -> str:
-    """Thread name of a NoC port or link (simulator.trace.TraceRecorder.link)."""
+    """Thread name of a NoC port or link (simulator.engine.trace.TraceRecorder.link)."""
     if len(key) == 3:
         return f"{key[0]} {key[1]}->{key[2]}"
     return f"{'inject' if key[0] == 'inj' else 'eject'} tile {key[1]}"

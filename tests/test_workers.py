@@ -1,4 +1,4 @@
-"""simulator.workers.run_parallel: results in order, errors as themselves, deaths named."""
+"""simulator.core.workers.run_parallel: results in order, errors as themselves, deaths named."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from simulator.errors import SimulationError
-from simulator.workers import WorkerDied, WorkerFailed, run_parallel
+from simulator.core.errors import SimulationError
+from simulator.core.workers import WorkerDied, WorkerFailed, run_parallel
 
 pytestmark = [pytest.mark.faults,
               pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")]
@@ -110,8 +110,8 @@ def test_an_interrupt_is_not_held_up_by_unpickling_a_large_result(monkeypatch) -
     that unpickling, not after it: the reader is Python code called every frame."""
     import threading
 
-    from simulator import workers
-    from simulator.interrupts import Interrupted, handle_signals
+    from simulator.core import workers
+    from simulator.core.interrupts import Interrupted, handle_signals
 
     readers: list = []
     first_read = threading.Event()

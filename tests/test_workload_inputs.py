@@ -13,9 +13,9 @@ import torch
 import yaml
 from PIL import Image
 
-from simulator.config_io import ConfigError
-from simulator.flow import load_workload
-from simulator.scenario import load_scenario
+from simulator.core.config_io import ConfigError
+from simulator.runner.flow import load_workload
+from simulator.runner.scenario import load_scenario
 from workloads.datasets import scan_dataset, split_parts
 from workloads.errors import WorkloadError
 from workloads.loader import workload_files

@@ -1,12 +1,12 @@
 """Build a scenario's workload: the model with its weights, the data, and the traced graph.
 
 :func:`load_workload` is what ``redysim run``, ``map`` and ``tune`` use (through
-``simulator.flow.prepare``). The data always falls into three disjoint parts (DESIGN §5,
+``simulator.runner.flow.prepare``). The data always falls into three disjoint parts (DESIGN §5,
 docs/accuracy.md): the part that trained a model (digits models only), the calibration and
 tuning part (activation scales, BatchNorm statistics of random weights, ``redysim tune``),
 and the test part (reported accuracy, precision statistics, the simulated images).
 
-* digits models: scikit-learn's digits, fixed split (workloads.digits.digits_split);
+* digits models: scikit-learn's digits, fixed split (workloads.trained.digits.digits_split);
 * ``workload.dataset``: a labelled image folder, split by workloads.datasets.split_parts;
 * otherwise no labels: seeded crops of scikit-learn's sample photographs (3-channel
   square inputs) or seeded normal noise, the calibration crops first, then the measured
@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from simulator.config_io import ConfigError, path_is_file
+from simulator.core.config_io import ConfigError, path_is_file
 from workloads.errors import WorkloadError
 from workloads.graph import TracedWorkload, trace_model
 from workloads.spec import TRAINED_HERE, WorkloadSpec
@@ -112,7 +112,7 @@ def _build(spec: WorkloadSpec, base_dir: Path) -> _Built:
         model, shape = build_model(name, spec.input_size, spec.seed, weights_path=wfile)
         if wfile:
             return _Built(model, shape, "file", f"weights from the user's file {wfile}", False)
-        from workloads import digits, resnet_digits
+        from workloads.trained import digits, resnet_digits
 
         cache = (digits.cache_path() if name == "digits" else resnet_digits.cache_path())
         what = "the digits CNN" if name == "digits" else "the ResNet-20-style residual CNN"
@@ -139,10 +139,10 @@ def _build(spec: WorkloadSpec, base_dir: Path) -> _Built:
 def _random_trained_here(name: str, seed: int) -> tuple[nn.Module, tuple[int, ...]]:
     torch.manual_seed(seed)
     if name == "digits":
-        from workloads.digits import DigitsCNN
+        from workloads.trained.digits import DigitsCNN
 
         return DigitsCNN().eval(), (1, 8, 8)
-    from workloads.resnet_digits import INPUT_SHAPE, ResNetDigits
+    from workloads.trained.resnet_digits import INPUT_SHAPE, ResNetDigits
 
     return ResNetDigits().eval(), INPUT_SHAPE
 
@@ -194,13 +194,13 @@ class _Data:
 
 
 def _digits_data(spec: WorkloadSpec) -> _Data:
-    from workloads.digits import digits_split
+    from workloads.trained.digits import digits_split
 
     split = digits_split()
     xc, yc = split.calibration
     xt, yt = split.test
     if spec.model == "resnet-digits":
-        from workloads.resnet_digits import upsample_digits
+        from workloads.trained.resnet_digits import upsample_digits
 
         xc, xt = upsample_digits(xc), upsample_digits(xt)
         how = "upsampled to 16x16 (bilinear)"
@@ -408,7 +408,7 @@ def workload_files(spec: WorkloadSpec, base_dir: Path) -> list[Path]:
 
         out.append(cache_file(resolve_weights(spec.model, spec.weights or "")))
     if spec.model in TRAINED_HERE and spec.weights is None:
-        from workloads import digits, resnet_digits
+        from workloads.trained import digits, resnet_digits
 
         out.append(digits.cache_path() if spec.model == "digits" else resnet_digits.cache_path())
     if ":" in spec.model and not spec.is_onnx:

@@ -86,8 +86,8 @@ def build_model(
 
     - torchvision names: random weights seeded with ``seed`` (no download), input
       ``(3, input_size, input_size)``;
-    - ``digits``: the small trained digits CNN (cached, see workloads.digits), input (1, 8, 8);
-      ``resnet-digits``: the trained residual CNN (workloads.resnet_digits), input
+    - ``digits``: the small trained digits CNN (cached, see workloads.trained.digits), input (1, 8, 8);
+      ``resnet-digits``: the trained residual CNN (workloads.trained.resnet_digits), input
       (1, 16, 16); ``seed`` does not retrain them (it seeds the random init when a weights
       file is loaded over them);
     - ``package.module:factory``: ``factory()`` returns a module (or ``(module, shape)``);
@@ -101,7 +101,7 @@ def build_model(
         model = ctor(weights=None, num_classes=num_classes, **extra)
         shape: tuple[int, ...] = (3, input_size, input_size)
     elif name == "digits":
-        from workloads.digits import DigitsCNN, load_digits_model
+        from workloads.trained.digits import DigitsCNN, load_digits_model
 
         if weights_path is None:
             model = load_digits_model()
@@ -110,7 +110,7 @@ def build_model(
             model = DigitsCNN()
         shape = (1, 8, 8)
     elif name == "resnet-digits":
-        from workloads.resnet_digits import INPUT_SHAPE, ResNetDigits, load_resnet_digits
+        from workloads.trained.resnet_digits import INPUT_SHAPE, ResNetDigits, load_resnet_digits
 
         if weights_path is None:
             model = load_resnet_digits()

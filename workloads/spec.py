@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, StrictInt, model_validator
 
-from simulator.config_io import StrictModel
+from simulator.core.config_io import StrictModel
 from workloads.pretrained import is_weights_name
 
 __all__ = ["TRAINED_HERE", "DatasetSpec", "WorkloadSpec"]

@@ -1,0 +1,303 @@
+"""The discrete-event model of the chip (SimPy): composes the hardware components.
+
+Components (``simulator/engine/components/``, one module each) own their state and talk to
+explicit collaborators: crossbar lanes (``crossbar_lane``) load groups through their
+tile's eDRAM and bus (``edram_port``), are inspected by their IMA's precision-selection
+unit and convert on their IMA's ADC pool (``adc_pool``); a replica (``replica``) merges
+its lanes' partial sums through the NoC (``noc``) and the merge tile's digital units
+(``digital_unit``) into the node's output rows (``simulator.model.dataflow.NodeOutput``); the
+rows fan out to the tiles of their consumers (``fanout``), whose bounded eDRAM buffers
+(``edram_buffer``) stall the producer when full. Several images stream through. This
+module only builds those objects and starts their processes. See docs/model.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import simpy
+
+from simulator.engine.components.adc_pool import FluidAdcPool, SimpyAdcPools
+from simulator.engine.components.crossbar_lane import LaneState, PlaneLane, SharedAdcArbiter
+from simulator.engine.components.digital_unit import DigitalNode, TileUnits
+from simulator.engine.components.edram_buffer import InputBuffers
+from simulator.engine.components.edram_port import TileMemory
+from simulator.engine.components.fanout import Fanout
+from simulator.engine.components.noc import Noc, NocTopology
+from simulator.engine.components.replica import (
+    GroupReplica,
+    PlaneMerge,
+    ReplicaMerge,
+    ReplicaPlanes,
+)
+from simulator.engine.components.server import Server
+from simulator.model.dataflow import FeatureMapProgress, NodeOutput
+from simulator.core.errors import SimulationError
+from simulator.model.ledger import EVENTS, ActivityKind, EnergyLedger
+from simulator.model.timing import TimingRules
+from simulator.model.workplan import WEIGHT_KINDS, NodePlan
+
+
+@dataclass
+class EngineResult:
+    """Timing outcome of one simulated pipeline."""
+
+    image_done_ns: list[float]
+    end_ns: float
+    lane_busy_ns: dict[tuple[str, int, int], float]  # (layer, replica, row block) → busy
+    link_busy_ns: dict[tuple, float] = field(default_factory=dict)  # NoC port/link → busy
+    unit_busy_ns: dict[tuple[str, str], float] = field(default_factory=dict)  # (unit, where)
+    noc_traffic: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def busy_kind(ledger: EnergyLedger, name: str, cls: str) -> int:
+    """Register a busy-only activity kind of component class *cls*."""
+    zero = np.zeros(len(EVENTS))
+    return ledger.register(ActivityKind(name, "", zero, zero, {cls: 1.0}))
+
+
+class ChipSimulation:
+    """SimPy model of one pipeline's run over the mapped chip."""
+
+    def __init__(self, plans: dict[str, NodePlan], planes: dict[str, np.ndarray], hw,
+                 ledger: EnergyLedger, images: int, fidelity: str, dynamic: bool = False,
+                 trace=None, load_timing: bool = True, topo: NocTopology | None = None,
+                 ) -> None:
+        if fidelity not in ("group", "plane"):
+            raise ValueError(f"event engine runs 'group' or 'plane' fidelity, not {fidelity!r}")
+        env = self.env = simpy.Environment()
+        self.plans = plans
+        self.planes = planes  # layer → uint8 (images, row_blocks, positions)
+        self.ledger = ledger
+        self.images = images
+        self.fidelity = fidelity
+        self.trace = trace
+        self.rules = rules = TimingRules(hw, load_timing)
+        self.act_bits = int(hw.activations.bits)
+        clock = self._clock = lambda: env.now
+        self.kinds = {cls: busy_kind(ledger, label, cls) for cls, label in (
+            ("edram", "eDRAM banks"), ("bus", "eDRAM-to-IMA bus"),
+            ("digital", "tile digital units"), ("noc", "NoC ports and links"))}
+        self.noc = Noc(topo or NocTopology(hw), rules, ledger, clock, trace)
+        self.memories: dict[int, TileMemory] = {}
+        self.units: dict[int, TileUnits] = {}
+        self.selects: dict[int, Server] = {}
+        self.dynamic = dynamic
+        lanes = [lane for p in plans.values() for lane in p.lanes]
+        self.adc_size = int(hw.ima.adcs)
+        self.adc_rate = float(hw.ima.adc_rate_gsps)
+        self.shared_adcs = int(hw.ima.adcs) < int(hw.ima.crossbars)
+        self.fluid: dict[int, FluidAdcPool] = {}
+        self.arbiter = (SharedAdcArbiter(env) if fidelity == "group" and self.shared_adcs
+                        else None)
+        self.simpy_adcs = (SimpyAdcPools(env, self.adc_size, self.adc_rate, lanes)
+                           if fidelity == "plane" and self.shared_adcs else None)
+        self.progress: dict[str, list[FeatureMapProgress]] = {
+            n: [FeatureMapProgress(env, p.positions) for _ in range(images)]
+            for n, p in plans.items()}
+        self.outputs = {n: NodeOutput(env, self.progress[n], p.out_h, p.out_w)
+                        for n, p in plans.items()}
+        self.buffers = InputBuffers(env, images)
+        self.fanouts: dict[tuple[str, str], Fanout] = {}
+        for plan in plans.values():
+            for ep in plan.out_edges:
+                u, v = ep.producer, ep.consumer
+                if ep.remote:
+                    self.fanouts[(u, v)] = Fanout(env, ep, plan, self.progress[u], self.noc,
+                                                  self.memory, self.act_bits,
+                                                  self._send_window(plan, ep))
+                if ep.cap_rows is not None:
+                    self.buffers.bound(plan, plans[v], ep, self.progress[v])
+        self.output_nodes = [n for n, p in plans.items() if p.kind == "output"]
+        self.lane_states: list = []
+
+    def _send_window(self, plan: NodePlan, ep) -> int:
+        """Rows of *plan* its tiles' output registers hold while they are being sent."""
+        return max(2, int(len(plan.tiles) * self.rules.tile_register_bytes
+                          // max(ep.row_bytes, 1.0)))
+
+    def room(self, name: str) -> list:
+        """What node *name* waits for before an output row: room in its consumers'
+        buffers and in its send windows."""
+        out = list(self.buffers.of(name))
+        for (u, _v), f in self.fanouts.items():
+            if u == name:
+                out += f.room()
+        return out
+
+    # -- components, created on first use -------------------------------------------------
+    def memory(self, tile: int) -> TileMemory:
+        """The eDRAM banks and bus of *tile*."""
+        m = self.memories.get(tile)
+        if m is None:
+            m = self.memories[tile] = TileMemory(tile, self.rules, self._clock)
+        return m
+
+    def tile_units(self, tile: int) -> TileUnits:
+        """The digital units of *tile*."""
+        u = self.units.get(tile)
+        if u is None:
+            u = self.units[tile] = TileUnits(tile, self.rules, self._clock)
+        return u
+
+    def select(self, ima: int) -> Server | None:
+        """The precision-selection unit(s) of *ima* (None for a static policy)."""
+        if not self.dynamic:
+            return None
+        s = self.selects.get(ima)
+        if s is None:
+            s = self.selects[ima] = Server("precision select", f"IMA {ima}",
+                                           self.rules.select_units, None, self._clock)
+        return s
+
+    def inputs(self, plan: NodePlan, tile: int) -> list[tuple[list, np.ndarray]]:
+        """(arrival progress per image at *tile*, thresholds) of every producer."""
+        out = []
+        for prod in plan.producers:
+            f = self.fanouts.get((prod, plan.name))
+            progs = f.of(tile) if f is not None and tile in f.arrivals else self.progress[prod]
+            out.append((progs, plan.thresholds[prod]))
+        return out
+
+    def _pools(self, lane):
+        if self.fidelity == "plane" or not self.shared_adcs:
+            return None
+        out = []
+        for p in lane.parts:
+            pool = self.fluid.get(p.ima)
+            if pool is None:
+                pool = self.fluid[p.ima] = FluidAdcPool(self.adc_size, self._clock)
+            out.append((pool, p.crossbars, p.cols / self.adc_rate,
+                        max(p.xbar_cols) / self.adc_rate))
+        return out
+
+    # -- run ----------------------------------------------------------------------------
+    def _start_weight(self, plan: NodePlan) -> None:
+        merge = ReplicaMerge(self.env, plan, self.rules, self.noc, self.tile_units,
+                             self.memory, self.outputs[plan.name], self.ledger,
+                             publish=self.fidelity == "plane")
+        room = self.room(plan.name)
+        planes = self.planes[plan.name]
+        if self.fidelity == "group":
+            per_replica = ReplicaPlanes(planes, plan.replicas)
+            for rp in plan.replica_plans:
+                states = [LaneState(lane, self.rules, self.memory(lane.tile),
+                                    self.select(lane.parts[0].ima), self._pools(lane),
+                                    self.ledger, self.trace) for lane in rp.lanes]
+                self.lane_states += states
+                waits = [w for t in dict.fromkeys(la.tile for la in rp.lanes)
+                         for w in self.inputs(plan, t)]
+                proc = GroupReplica(self.env, plan, rp, states, waits, room, per_replica,
+                                    self.images, merge, self.arbiter)
+                self.env.process(proc.run())
+            return
+        acc = PlaneMerge(merge)
+        for rp in plan.replica_plans:
+            done = acc.callback(rp, len(rp.lanes[0].positions))
+            for lane in rp.lanes:
+                pl = PlaneLane(self.env, lane, self.rules, self.memory(lane.tile),
+                               self.select(lane.parts[0].ima),
+                               self.simpy_adcs.jobs(lane) if self.simpy_adcs else None,
+                               self.inputs(plan, lane.tile), room,
+                               planes[:, lane.row_block, lane.positions], plan.out_w,
+                               self.images, done, self.ledger, self.trace,
+                               lambda seq, r=rp.index: merge.merged(r, seq),
+                               merge.depth[rp.index])
+                self.lane_states.append(pl)
+                pl.start()
+
+    def _progress_bar(self, total_ns: float, label: str):
+        """Advance a progress bar in simulated time until every image is done."""
+        from tqdm import tqdm
+
+        outs = [self.progress[n][self.images - 1] for n in self.output_nodes]
+        step = max(total_ns / 100.0, 1.0)
+        with tqdm(total=round(total_ns / 1e3, 1), unit="µs", desc=f"simulate {label}",
+                  leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| "
+                  "{n:.0f}/{total:.0f} simulated µs [{elapsed}]") as bar:
+            shown = 0.0
+            while not all(p.finished_at is not None for p in outs):
+                yield self.env.timeout(step)
+                now = min(self.env.now, total_ns) / 1e3
+                bar.update(now - shown)
+                shown = now
+
+    def run(self, progress_total_ns: float | None = None, label: str = "") -> EngineResult:
+        """Run every process to completion and return the timing.
+
+        With *progress_total_ns* (an estimate of the end time), a tqdm bar follows the
+        simulated time.
+        """
+        env = self.env
+        if progress_total_ns:
+            env.process(self._progress_bar(progress_total_ns, label))
+        for name, plan in sorted(self.plans.items(), key=lambda kv: kv[1].order):
+            if plan.kind == "input":
+                for img in range(self.images):
+                    self.progress[name][img].complete(0, plan.positions)
+            elif plan.kind in WEIGHT_KINDS:
+                self._start_weight(plan)
+            else:
+                node = DigitalNode(env, plan, self.rules, self.images,
+                                   lambda t, p=plan: self.inputs(p, t), self.room(name),
+                                   self.memory, self.tile_units, self.outputs[name],
+                                   self.ledger, self.trace)
+                env.process(node.run())
+        env.run()
+        self._book_busy()
+        if self.trace:
+            self.trace.finalize()
+        done = []
+        for img in range(self.images):
+            times = [self.progress[n][img].finished_at for n in self.output_nodes]
+            if any(t is None for t in times):
+                raise SimulationError(self._deadlock_report(img))
+            done.append(max(times))
+        lane_busy = {st.lane.key: st.busy for st in self.lane_states}
+        units = {(s.label, s.where): s.busy_ns for u in self.units.values()
+                 for s in u.servers.values()}
+        for m in self.memories.values():
+            units[(m.banks.label, m.banks.where)] = m.banks.busy_ns / m.banks.count
+            units[(m.bus.label, m.bus.where)] = m.bus.busy_ns
+        for s in self.selects.values():
+            units[(s.label, s.where)] = s.busy_ns / s.count
+        for ima, pool in self.fluid.items():
+            units[("ADC pool", f"IMA {ima}")] = pool.busy_ns / pool.size
+        for s in self.noc.servers.values():
+            units[(s.label, s.where)] = s.busy_ns
+        # the end of the run is the last image's completion (a progress-bar process may
+        # have advanced env.now a little further)
+        return EngineResult(done, max(done), lane_busy, self.noc.link_busy(), units,
+                            self.noc.traffic)
+
+    def servers(self) -> list[Server]:
+        """Every shared server of the run (eDRAM, bus, digital units, NoC, selection)."""
+        out: list[Server] = []
+        for m in self.memories.values():
+            out += [m.banks, m.bus]
+        for u in self.units.values():
+            out += list(u.servers.values())
+        return out + list(self.noc.servers.values()) + list(self.selects.values())
+
+    def _book_busy(self) -> None:
+        """Hand every server's busy intervals to the ledger's timeline, by class."""
+        by_cls: dict[str, tuple[list, list]] = {}
+        for s in self.servers():
+            if s.cls is None:
+                continue
+            st, en = s.drain()
+            acc = by_cls.setdefault(s.cls, ([], []))
+            acc[0].extend(st)
+            acc[1].extend(en)
+        for cls, (st, en) in by_cls.items():
+            self.ledger.record_busy(st, en, self.kinds[cls])
+
+    def _deadlock_report(self, img: int) -> str:
+        stuck = [f"{n} ({self.progress[n][img].prefix}/{p.positions} positions)"
+                 for n, p in sorted(self.plans.items(), key=lambda kv: kv[1].order)
+                 if self.progress[n][img].prefix < p.positions][:4]
+        return (f"simulation stalled at {self.env.now:.0f} ns: image {img} never completed; "
+                f"first unfinished nodes: {', '.join(stuck)}. Producers wait for consumer "
+                "buffers that never drain (e.g. a residual branch longer than the buffers "
+                "hold): raise tile.edram_bytes in the hardware file")

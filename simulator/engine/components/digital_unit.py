@@ -1,0 +1,89 @@
+"""Tile digital units and the non-weight nodes they execute.
+
+Every tile has a shift-and-add unit (partial-sum merges, residual adds, average pools),
+activation units, a max-pool unit and an output register; each kind is one
+:class:`~simulator.engine.components.server.Server` whose rate is count × values per cycle ×
+clock (``components.tile.<unit>``; one value per clock per instance in ISAAC).
+
+- :class:`TileUnits`: the units of one tile.
+- :class:`DigitalNode`: a max-pool, average pool, residual add, concat or flatten node.
+  Its output rows are spread over its tiles (row r on tile r mod n); a row waits for its
+  inputs in that tile's eDRAM and for room in its consumers' buffers, then goes eDRAM
+  read → unit → (activation) → eDRAM write, pipelined one value per clock
+  (``cut_through``). Concat, flatten and the output node are address bookkeeping and
+  take no time.
+"""
+
+from __future__ import annotations
+
+import simpy
+
+from simulator.engine.components.server import Server, cut_through
+from simulator.model.timing import TILE_UNITS, TimingRules
+
+UNIT_LABELS = {"tile_shift_add": "tile shift-and-add", "activation": "activation",
+               "maxpool": "max-pool", "tile_output_register": "tile output register"}
+
+
+class TileUnits:
+    """The digital units of one tile, one server per unit kind."""
+
+    def __init__(self, tile: int, rules: TimingRules, clock=None) -> None:
+        self.rules = rules
+        self.servers = {u: Server(UNIT_LABELS[u], f"tile {tile}", 1, "digital", clock)
+                        for u in TILE_UNITS}
+
+    def stage(self, unit: str, values: float, lat: float) -> tuple[Server, float, float]:
+        """*values* through *unit* as a ``cut_through`` stage."""
+        return (self.servers[unit], self.rules.unit_ns(unit, values), lat)
+
+
+class DigitalNode:
+    """SimPy process of one non-weight node (see the module docstring)."""
+
+    def __init__(self, env: simpy.Environment, plan, rules: TimingRules, images: int, inputs,
+                 room, memory, units, output, ledger, trace=None) -> None:
+        self.env = env
+        self.plan = plan
+        self.rules = rules
+        self.images = images
+        self.inputs = inputs  # inputs(tile) -> [(progress per image, thresholds)]
+        self.room = room  # [(released counter, capacity rows, rows per image)]
+        self.memory = memory  # memory(tile) -> TileMemory
+        self.units = units  # units(tile) -> TileUnits
+        self.output = output  # NodeOutput
+        self.ledger = ledger
+        self.trace = trace
+
+    def run(self):
+        """Process the node's output rows, image by image."""
+        env, plan = self.env, self.plan
+        cyc = self.rules.cycle_ns
+        timed = bool(plan.unit or plan.row_in_bytes or plan.row_out_bytes)
+        waits = {t: self.inputs(t) for t in dict.fromkeys(plan.tiles)}
+        for img in range(self.images):
+            for row in range(plan.out_h):
+                tile = plan.row_tile(row)
+                for progs, thr in waits[tile]:
+                    need = thr[row]
+                    if progs[img].level < need:
+                        yield progs[img].wait(need)
+                for counter, cap, h in self.room:
+                    need = img * h + row - cap + 1
+                    if counter.level < need:
+                        yield counter.wait(need)
+                now = env.now
+                end = now
+                if timed:
+                    mem, units = self.memory(tile), self.units(tile)
+                    stages = [mem.read_stage(plan.row_in_bytes)]
+                    if plan.unit:
+                        stages.append(units.stage(plan.unit, plan.row_values, cyc))
+                    if plan.row_act:
+                        stages.append(units.stage("activation", plan.row_act, cyc))
+                    stages.append(mem.write_stage(plan.row_out_bytes, cyc))
+                    _, end = cut_through(stages, now)
+                    if self.trace:
+                        self.trace.digital(plan.name, tile, now, end)
+                self.ledger.record(now, end, plan.kind_output, 0, 1)
+                self.output.row_done(img, row, end)

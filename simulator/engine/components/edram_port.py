@@ -1,0 +1,103 @@
+"""A tile's eDRAM (banks) and eDRAM-to-IMA bus.
+
+Before a lane can stream a group, the group's rows × B/8 bytes are read from one of the
+tile's eDRAM banks (``tile.edram_bus_bits`` per clock) and sent over the eDRAM-to-IMA
+bus (``tile.bus_wires`` bits per clock) into a slot of the IMA's input register. The
+banks also take the writes of the tile's outputs and of the rows that arrive over the
+NoC, and the reads and writes of the digital nodes on the tile, so reads and writes
+contend for them. Banks and bus are :class:`~simulator.engine.components.server.Server` s.
+"""
+
+from __future__ import annotations
+
+from simulator.engine.components.server import Server
+from simulator.model.timing import TimingRules
+
+
+class TileMemory:
+    """The eDRAM banks and the eDRAM-to-IMA bus of one tile."""
+
+    def __init__(self, tile: int, rules: TimingRules, clock=None) -> None:
+        self.tile = tile
+        self.rules = rules
+        self.banks = Server("eDRAM bank", f"tile {tile}", rules.banks, "edram", clock)
+        self.bus = Server("eDRAM-to-IMA bus", f"tile {tile}", 1, "bus", clock)
+
+    def load(self, t: float, nbytes: float) -> float:
+        """Load one group requested at *t*; returns when it is in the input register."""
+        return self.load_batch(t, (nbytes,))[0]
+
+    def load_batch(self, t: float, sizes) -> list[float]:
+        """Load groups of *sizes* bytes requested together at *t* (the lanes of a replica
+        on this tile, for one output position); returns when each is in its register.
+
+        Group i is read from bank i mod banks (a bank reads its groups back to back),
+        then crosses the bus in order as soon as its read is done and the bus is free:
+        the same schedule as one request per group at *t*. With ``load_timing`` off the
+        loads take no time.
+        """
+        rules = self.rules
+        n = len(sizes)
+        if not rules.load_timing:
+            return [t] * n
+        if n == 1:
+            e = self.banks.reserve(t, sizes[0] / rules.bank_bytes_per_ns)[1]
+            return [self.bus.reserve(e, sizes[0] / rules.bus_bytes_per_ns)[1]]
+        nb = min(rules.banks, n)
+        rate, bus_rate = rules.bank_bytes_per_ns, rules.bus_bytes_per_ns
+        if nb == 1:
+            _, e = self.banks.reserve(t, sum(sizes) / rate)
+            read_end = []
+            acc = e - sum(sizes) / rate
+            for sz in sizes:
+                acc += sz / rate
+                read_end.append(acc)
+        else:
+            share = [0.0] * nb
+            for i, sz in enumerate(sizes):
+                share[i % nb] += sz
+            start = [self.banks.reserve(t, share[j] / rate)[0] for j in range(nb)]
+            acc = list(start)
+            read_end = []
+            for i, sz in enumerate(sizes):
+                j = i % nb
+                acc[j] += sz / rate
+                read_end.append(acc[j])
+        # the bus carries the groups in order, each once read; groups that follow each
+        # other without a gap share one reservation
+        bus = self.bus
+        ends = []
+        seg_start = seg_end = None
+        seg_len = 0.0
+        first_of_seg = 0
+        for i, sz in enumerate(sizes):
+            ready = read_end[i]
+            if seg_end is not None and ready > seg_end:  # a gap: book the segment so far
+                s, _ = bus.reserve(seg_start, seg_len)
+                shift = s - seg_start
+                for j in range(first_of_seg, i):
+                    ends[j] += shift
+                prev = ends[-1]
+                seg_start = seg_end = None
+                if ready < prev:
+                    ready = prev
+            if seg_start is None:
+                seg_start, seg_len, first_of_seg = ready, 0.0, i
+                seg_end = ready
+            seg_end += sz / bus_rate
+            seg_len += sz / bus_rate
+            ends.append(seg_end)
+        s, _ = bus.reserve(seg_start, seg_len)
+        shift = s - seg_start
+        if shift:
+            for j in range(first_of_seg, n):
+                ends[j] += shift
+        return ends
+
+    def write_stage(self, nbytes: float, lat: float) -> tuple[Server, float, float]:
+        """A bank write of *nbytes* as a ``cut_through`` stage."""
+        return (self.banks, self.rules.bank_ns(nbytes), lat)
+
+    def read_stage(self, nbytes: float) -> tuple[Server, float, float]:
+        """A bank read of *nbytes* as the first ``cut_through`` stage."""
+        return (self.banks, self.rules.bank_ns(nbytes), 0.0)

@@ -1,0 +1,177 @@
+"""On-chip network (concentrated mesh, XY routes) and off-chip links between chips.
+
+A packet from tile s to tile d leaves through s's injection port (tile → router), crosses
+the router-to-router links of the XY route, and enters d through its ejection port
+(router → tile); tiles of one router go injection port → router → ejection port. Ports
+and links are :class:`~simulator.engine.components.server.Server` instances, one flit of
+``noc.flit_bits`` per NoC cycle. Flow control is virtual cut-through: the head flit
+advances one stage per hop (router pipeline ``router_latency_cycles`` + one link cycle),
+the body follows it pipelined, and every port or link is held for the packet's flits
+(docs/model.md, "NoC"). An off-chip link (between router 0 of two chips) is held for
+bytes / (``offchip.bandwidth_gbps`` / ``offchip.links``).
+
+Energy: one ``router_flit_hop`` per flit per router traversed, booked on the producer's
+``noc`` activity kind; activations are written into the destination tile's eDRAM on
+arrival (``edram_byte``, a bank held for the write), partial sums go to the merge tile's
+adders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simulator.engine.components.server import Server
+from simulator.model.timing import TimingRules
+
+TRAFFIC_KINDS = ("activations", "psum")
+
+
+@dataclass(frozen=True)
+class NocPath:
+    """Stages of a packet from one tile to another, and the routers it traverses."""
+
+    stages: tuple[tuple, ...]  # ("inj", tile) | ("link", a, b) | ("offchip", a, b) | ("ej", tile)
+    routers: frozenset[int]
+    offchip: bool
+
+
+class NocTopology:
+    """Routes between tiles (shared by the engine, the analytic estimate and the bound)."""
+
+    def __init__(self, hw) -> None:
+        self.hw = hw
+        self.tiles_per_router = int(hw.chip.tiles_per_router)
+        self.tiles_per_chip = int(hw.chip.tiles)
+        self.routers_per_chip = -(-self.tiles_per_chip // self.tiles_per_router)
+        self._paths: dict[tuple[int, int], NocPath] = {}
+
+    def router(self, tile: int) -> int:
+        """Global router id of *tile*."""
+        chip, local = divmod(tile, self.tiles_per_chip)
+        return chip * self.routers_per_chip + local // self.tiles_per_router
+
+    def path(self, src: int, dst: int) -> NocPath:
+        """The stages from tile *src* to tile *dst* (cached)."""
+        key = (src, dst)
+        p = self._paths.get(key)
+        if p is None:
+            from mapping.place import route_between
+
+            _, links, off = route_between(src, dst, self.hw)
+            stages: list[tuple] = [("inj", src)]
+            routers = {self.router(src)}
+            rpc = self.routers_per_chip
+            for a, b in links:
+                stages.append(("offchip" if a // rpc != b // rpc else "link", a, b))
+                routers.update((a, b))
+            stages.append(("ej", dst))
+            p = NocPath(tuple(stages), frozenset(routers), bool(off))
+            self._paths[key] = p
+        return p
+
+
+class Noc:
+    """The ports and links of all chips as servers, and the packets sent over them."""
+
+    def __init__(self, topo: NocTopology, rules: TimingRules, ledger=None, clock=None,
+                 trace=None) -> None:
+        self.topo = topo
+        self.rules = rules
+        self.ledger = ledger
+        self.clock = clock
+        self.trace = trace
+        self.servers: dict[tuple, Server] = {}
+        self._routes: dict[tuple[int, int], tuple[list, int, bool]] = {}
+        self.traffic = {k: {"packets": 0, "bytes": 0.0, "flits": 0, "flit_hops": 0}
+                        for k in TRAFFIC_KINDS}
+
+    def server(self, key: tuple) -> Server:
+        """The port or link *key* (created on first use)."""
+        s = self.servers.get(key)
+        if s is None:
+            where = (f"tile {key[1]}" if len(key) == 2 else f"{key[1]}->{key[2]}")
+            label = {"inj": "NoC injection port", "ej": "NoC ejection port",
+                     "link": "NoC link", "offchip": "off-chip link"}[key[0]]
+            s = Server(label, where, 1, "noc", self.clock)
+            self.servers[key] = s
+        return s
+
+    def _route(self, src: int, dst: int) -> tuple[list, int, bool]:
+        """([(server, stage key, off-chip?)] of the path, routers, off-chip) (cached)."""
+        key = (src, dst)
+        r = self._routes.get(key)
+        if r is None:
+            path = self.topo.path(src, dst)
+            r = ([(self.server(k), k, k[0] == "offchip") for k in path.stages],
+                 len(path.routers), path.offchip)
+            self._routes[key] = r
+        return r
+
+    def send(self, t: float, src: int, dsts: list[int], bits: float, kind: str, plan,
+             recv: list | None = None) -> list[float]:
+        """Send one packet of *bits* from tile *src* at *t* to every tile of *dsts*.
+
+        One destination: a unicast; several: a multicast tree (each port and link of the
+        union of the XY routes held once). *recv* (the destinations' ``TileMemory``)
+        writes the payload into their eDRAM. Returns the arrival time at each destination.
+        """
+        rules = self.rules
+        flits = rules.flits(bits)
+        dur = flits * rules.noc_cycle_ns
+        nbytes = bits / 8.0
+        hop = rules.hop_ns
+        trace = self.trace if self.trace and self.trace.keep_packet() else None
+        if len(dsts) == 1:
+            stages, n_routers, offchip = self._route(src, dsts[0])
+            s_prev, e_prev = t - hop, float("-inf")
+            for server, key, off in stages:
+                s_prev, e_prev = server.reserve(s_prev + hop, rules.offchip_ns(nbytes)
+                                                if off else dur, e_prev + hop)
+                if trace:
+                    trace.link(key, plan.name, s_prev, e_prev)
+            end = e_prev
+            if recv is not None:
+                end = recv[0].banks.reserve(end, nbytes / rules.bank_bytes_per_ns)[1]
+            arrivals = [end]
+        else:
+            held: dict[tuple, tuple[float, float]] = {}
+            routers: set[int] = set()
+            offchip = False
+            arrivals = []
+            for j, dst in enumerate(dsts):
+                path = self.topo.path(src, dst)
+                routers |= path.routers
+                offchip = offchip or path.offchip
+                s_prev, e_prev = t - hop, float("-inf")
+                for server, key, off in self._route(src, dst)[0]:
+                    span = held.get(key)
+                    if span is None:
+                        span = server.reserve(s_prev + hop, rules.offchip_ns(nbytes)
+                                              if off else dur, e_prev + hop)
+                        held[key] = span
+                        if trace:
+                            trace.link(key, plan.name, span[0], span[1])
+                    s_prev, e_prev = span
+                end = e_prev
+                if recv is not None:
+                    end = recv[j].banks.reserve(end, nbytes / rules.bank_bytes_per_ns)[1]
+                arrivals.append(end)
+            n_routers = len(routers)
+        last = max(arrivals)
+        tr = self.traffic[kind]
+        tr["packets"] += 1
+        tr["bytes"] += nbytes
+        tr["flits"] += flits
+        tr["flit_hops"] += flits * n_routers
+        ledger = self.ledger
+        if ledger is not None:
+            ledger.record(t, last, plan.kind_noc, flits * n_routers, 1)
+            if recv is not None:
+                ledger.record(t, last, plan.kind_recv, nbytes * len(dsts), 1)
+            if offchip:
+                ledger.record(t, last, plan.kind_offchip, nbytes, 1)
+        return arrivals
+
+    def link_busy(self) -> dict[tuple, float]:
+        """Busy time of every port and link used, by key."""
+        return {k: s.busy_ns for k, s in self.servers.items()}

@@ -1,0 +1,678 @@
+"""Hardware specification of an ISAAC-like ReRAM processing-in-memory accelerator.
+
+The hierarchy is chip -> tiles (on a concentrated mesh) -> IMAs -> crossbars, as in
+ISAAC (Shafiee et al., ISCA 2016).  Every number comes from a YAML file in
+``configs/hardware/`` (see ``docs/hardware.md``); nothing here holds a default value of the
+hardware.  The models are strict (``extra="forbid"``, no silent type coercion) and frozen;
+cross-field consistency is checked after the per-field validation.
+
+One key per knob
+----------------
+Counts that follow the structure are derived (:mod:`simulator.hardware.derive`): DACs and
+sample-and-holds from the crossbar geometry, ADCs from the sharing ``ima.crossbars_per_adc``
+(or, equivalently, ``ima.adcs``). A count written in the YAML must agree, else the error
+names both. Power and area follow the counts: a component's ``power_mw`` and ``area_mm2``
+describe ``reference_count`` instances.
+
+Scaled energies and areas
+-------------------------
+The YAML gives the energy of one read of the *reference* crossbar
+(``energy.crossbar_read_ref``) and of one conversion of the *reference* ADC
+(``energy.adc_conversion_ref``); ``scaling`` holds the cited models that scale them with
+the array size and with the ADC resolution and sample rate. ``hw.energy.crossbar_read`` and
+``hw.energy.adc_conversion`` (and :meth:`EnergyTable.per_event`) are the scaled values the
+engine books.
+
+A hardware file may ``include:`` a base file and override what differs
+(:mod:`simulator.hardware.include`). To change a value programmatically (sweeps), use
+:meth:`HardwareSpec.with_changes`, which merges the change into the data as written and
+re-validates the whole spec (``model_copy(update=...)`` would skip the checks, the
+derivations and the scalings).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from simulator.hardware import derive as hwderive
+from simulator.core.config_io import ConfigError, format_validation_error
+from simulator.hardware.include import HardwareSource, dotted_to_nested, load_hardware_data, merge_override
+
+#: Per-event energy names (``hw.energy.<name>``, pJ) booked by the engine.
+ENERGY_EVENTS: tuple[str, ...] = (
+    "crossbar_read",
+    "dac_drive",
+    "sh_sample",
+    "adc_conversion",
+    "ima_shift_add",
+    "input_register_bit",
+    "ima_output_register",
+    "edram_byte",
+    "bus_byte",
+    "tile_shift_add",
+    "activation",
+    "maxpool",
+    "tile_output_register",
+    "router_flit_hop",
+    "precision_select",
+    "offchip_byte",
+)
+
+#: Component (``components.ima.*`` / ``components.tile.*`` / ``offchip``) that each event
+#: belongs to.  Component names are also the keys allowed in ``static_mw``.
+EVENT_COMPONENT: dict[str, str] = {
+    "crossbar_read": "crossbar",
+    "dac_drive": "dac",
+    "sh_sample": "sample_hold",
+    "adc_conversion": "adc",
+    "ima_shift_add": "ima_shift_add",
+    "input_register_bit": "input_register",
+    "ima_output_register": "ima_output_register",
+    "edram_byte": "edram",
+    "bus_byte": "bus",
+    "tile_shift_add": "tile_shift_add",
+    "activation": "activation",
+    "maxpool": "maxpool",
+    "tile_output_register": "tile_output_register",
+    "router_flit_hop": "router",
+    "precision_select": "precision_select",
+    "offchip_byte": "offchip",
+}
+
+IMA_COMPONENTS: tuple[str, ...] = (
+    "crossbar",
+    "dac",
+    "sample_hold",
+    "adc",
+    "ima_shift_add",
+    "input_register",
+    "ima_output_register",
+    "precision_select",
+)
+TILE_COMPONENTS: tuple[str, ...] = (
+    "edram",
+    "bus",
+    "router",
+    "activation",
+    "tile_shift_add",
+    "maxpool",
+    "tile_output_register",
+)
+#: Every component name (keys accepted by ``static_mw``).
+COMPONENTS: tuple[str, ...] = IMA_COMPONENTS + TILE_COMPONENTS + ("offchip",)
+
+
+class _Spec(BaseModel):
+    """Base of all hardware models: unknown keys rejected, no type coercion, immutable."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# --------------------------------------------------------------------------- structure
+
+
+class CrossbarSpec(_Spec):
+    """One ReRAM crossbar: ``rows`` x ``cols`` cells of ``cell_bits`` bits."""
+
+    rows: PositiveInt
+    cols: PositiveInt
+    cell_bits: PositiveInt
+    read_ns: PositiveFloat
+    """Duration of one bit-plane read (one input bit-slice on all rows), ns."""
+
+
+class WeightSpec(_Spec):
+    """Weight precision and encoding."""
+
+    bits: PositiveInt
+    unit_column: bool
+    """Offset encoding of signed weights: one extra 'unit' column per crossbar."""
+    flip_encoding: bool
+    """ISAAC's column encoding (each column stored as w or its complement, whichever keeps
+    the column sum at or below half its maximum): the ADC needs one bit less."""
+
+
+class ActivationSpec(_Spec):
+    """Activation (input) precision: number of bit-slices of a static input."""
+
+    bits: PositiveInt
+
+
+class ImaSpec(_Spec):
+    """In-situ multiply-accumulate unit (IMA): crossbars sharing a pool of ADCs.
+
+    The ADC sharing is one knob with two spellings: ``crossbars_per_adc`` (the YAML's) or
+    ``adcs``; the one not written is derived from the other (``adcs = crossbars /
+    crossbars_per_adc``), and both must agree when both are written.
+    """
+
+    crossbars: PositiveInt
+    crossbars_per_adc: PositiveFloat
+    """ADC sharing factor: crossbars served by one ADC (0.5 = two ADCs per crossbar)."""
+    adcs: PositiveInt
+    """ADCs per IMA (derived from ``crossbars_per_adc`` unless written)."""
+    adc_bits: PositiveInt
+    adc_rate_gsps: PositiveFloat
+    """Conversions per ns of one ADC (GS/s)."""
+    input_register_bytes: PositiveInt
+    output_register_bytes: PositiveInt
+
+
+class TileSpec(_Spec):
+    """Tile: IMAs, eDRAM buffer, eDRAM-to-IMA bus and digital units."""
+
+    imas: PositiveInt
+    edram_bytes: PositiveInt
+    edram_banks: PositiveInt
+    edram_bus_bits: PositiveInt
+    bus_wires: PositiveInt
+    """Wires of the eDRAM-to-IMA bus."""
+    output_register_bytes: PositiveInt
+
+
+class ChipSpec(_Spec):
+    """Chip: tiles on a concentrated mesh (``tiles_per_router`` tiles per router)."""
+
+    tiles: PositiveInt
+    tiles_per_router: PositiveInt
+    mesh_cols: PositiveInt
+    """Routers per mesh row; the mesh has ``mesh_rows`` x ``mesh_cols`` routers."""
+
+    @property
+    def routers(self) -> int:
+        """Number of routers (the last one may be partly populated)."""
+        return math.ceil(self.tiles / self.tiles_per_router)
+
+    @property
+    def mesh_rows(self) -> int:
+        """Router rows of the mesh."""
+        return math.ceil(self.routers / self.mesh_cols)
+
+
+class NocSpec(_Spec):
+    """On-chip network: flit width, clock, router ports and per-hop latency."""
+
+    flit_bits: PositiveInt
+    clock_ghz: PositiveFloat
+    router_latency_cycles: NonNegativeInt
+    ports: PositiveInt
+    multicast: bool = False
+    """One injection carries a packet to every destination tile (a tree of links);
+    ISAAC has none: one unicast per destination tile."""
+
+
+class OffchipSpec(_Spec):
+    """Off-chip links joining several chips (HyperTransport in ISAAC)."""
+
+    links: PositiveInt
+    bandwidth_gbps: PositiveFloat
+    """Aggregate bandwidth of all links, GB/s."""
+    static_w: NonNegativeFloat
+    """Power of the links, W; booked as static power, only when more than one chip is used."""
+    area_mm2: NonNegativeFloat
+
+
+# --------------------------------------------------------------------------- energy
+
+
+class EnergyTable(_Spec):
+    """Energy per event in pJ (names: :data:`ENERGY_EVENTS`).
+
+    ``crossbar_read_ref`` and ``adc_conversion_ref`` are the YAML inputs, for the reference
+    crossbar and ADC of ``scaling``; ``crossbar_read`` and ``adc_conversion`` are the
+    energies of the configured array and ADC, bound when the enclosing
+    :class:`HardwareSpec` is validated (a stand-alone ``EnergyTable`` has scale 1.0).
+    """
+
+    crossbar_read_ref: NonNegativeFloat
+    """One bit-plane read of the reference array (``scaling.crossbar.reference_*``)."""
+    dac_drive: NonNegativeFloat
+    sh_sample: NonNegativeFloat
+    adc_conversion_ref: NonNegativeFloat
+    """One conversion of the reference ADC (``scaling.adc.reference_*``)."""
+    ima_shift_add: NonNegativeFloat
+    input_register_bit: NonNegativeFloat
+    ima_output_register: NonNegativeFloat
+    edram_byte: NonNegativeFloat
+    bus_byte: NonNegativeFloat
+    tile_shift_add: NonNegativeFloat
+    activation: NonNegativeFloat
+    maxpool: NonNegativeFloat
+    tile_output_register: NonNegativeFloat
+    router_flit_hop: NonNegativeFloat
+    precision_select: NonNegativeFloat
+    offchip_byte: NonNegativeFloat
+
+    _adc_bits: int | None = PrivateAttr(default=None)
+    _adc_scale: float = PrivateAttr(default=1.0)
+    _crossbar_scale: float = PrivateAttr(default=1.0)
+
+    @property
+    def adc_bits(self) -> int | None:
+        """ADC resolution that :attr:`adc_conversion` refers to (None: stand-alone table)."""
+        return self._adc_bits
+
+    @property
+    def adc_scale(self) -> float:
+        """Factor applied to ``adc_conversion_ref`` (resolution x sample rate)."""
+        return self._adc_scale
+
+    @property
+    def crossbar_scale(self) -> float:
+        """Factor applied to ``crossbar_read_ref`` (array size)."""
+        return self._crossbar_scale
+
+    @property
+    def adc_conversion(self) -> float:
+        """Energy of one conversion of the configured ADC, pJ."""
+        return self.adc_conversion_ref * self._adc_scale
+
+    @property
+    def crossbar_read(self) -> float:
+        """Energy of one bit-plane read of the configured crossbar, pJ."""
+        return self.crossbar_read_ref * self._crossbar_scale
+
+    def per_event(self) -> dict[str, float]:
+        """All per-event energies (pJ) by event name, ADC already scaled."""
+        return {name: float(getattr(self, name)) for name in ENERGY_EVENTS}
+
+
+# --------------------------------------------------------------------------- components
+
+
+class ComponentSpec(_Spec):
+    """One row of ISAAC Table I: ``count`` instances per IMA (or per tile).
+
+    ``power_mw`` and ``area_mm2`` are for ``reference_count`` instances together, as in the
+    table (``reference_count`` defaults to ``count``), so power and area follow the count:
+    :attr:`area_mm2_of_count`. ``power_mw`` is the *reference* power at full activity; the
+    simulator books per-event energies, and the ``hw`` report compares rate x energy with
+    this reference. Counts that follow the structure are filled in before validation.
+    """
+
+    count: PositiveInt
+    reference_count: PositiveInt
+    """Instances that ``power_mw`` and ``area_mm2`` describe."""
+    power_mw: NonNegativeFloat
+    area_mm2: NonNegativeFloat
+    values_per_cycle: PositiveInt = 1
+    """Values one instance handles per clock (tile digital units and registers: the port
+    width of the tile output register). ISAAC's units handle one value per cycle."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_reference(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "reference_count" not in data and "count" in data:
+            data = {**data, "reference_count": data["count"]}
+        return data
+
+    @property
+    def power_mw_of_count(self) -> float:
+        """Reference power of the ``count`` instances: power_mw / reference_count x count."""
+        return self.power_mw / self.reference_count * self.count
+
+    @property
+    def area_mm2_of_count(self) -> float:
+        """Area of the ``count`` instances: area_mm2 / reference_count x count (unscaled)."""
+        return self.area_mm2 / self.reference_count * self.count
+
+
+class RouterSpec(_Spec):
+    """One router of the concentrated mesh (shared by ``chip.tiles_per_router`` tiles)."""
+
+    power_mw: NonNegativeFloat
+    area_mm2: NonNegativeFloat
+
+
+class PrecisionSelectSpec(_Spec):
+    """ReDy precision-selection unit(s) of an IMA: group statistics -> bit window.
+
+    Its energy per activation group is ``energy.precision_select``; it is used only by the
+    ReDy pipeline and reported apart from the ISAAC baseline.
+    """
+
+    count: PositiveInt
+    """Units per IMA."""
+    latency_ns: NonNegativeFloat
+    """Time from the last value of a group to its precision decision, ns."""
+    area_mm2: NonNegativeFloat
+    """Area of the ``count`` units of one IMA."""
+
+
+class ImaComponents(_Spec):
+    """Table I, IMA level (per IMA)."""
+
+    crossbar: ComponentSpec
+    dac: ComponentSpec
+    sample_hold: ComponentSpec
+    adc: ComponentSpec
+    ima_shift_add: ComponentSpec
+    input_register: ComponentSpec
+    ima_output_register: ComponentSpec
+    precision_select: PrecisionSelectSpec
+
+
+class TileComponents(_Spec):
+    """Table I, tile level (per tile; the router entry is per router)."""
+
+    edram: ComponentSpec
+    bus: ComponentSpec
+    router: RouterSpec
+    activation: ComponentSpec
+    tile_shift_add: ComponentSpec
+    maxpool: ComponentSpec
+    tile_output_register: ComponentSpec
+
+
+class Components(_Spec):
+    """Per-component counts, reference power and area (ISAAC Table I layout)."""
+
+    ima: ImaComponents
+    tile: TileComponents
+
+
+# --------------------------------------------------------------------------- scaling
+
+
+class CrossbarScaling(_Spec):
+    """Crossbar read energy and area against the array size (model cited in the YAML).
+
+    factor = (rows x cols / (reference_rows x reference_cols)) ** exponent.
+    """
+
+    reference_rows: PositiveInt
+    reference_cols: PositiveInt
+    read_energy_exponent: NonNegativeFloat
+    area_exponent: NonNegativeFloat
+
+
+class AdcPoint(_Spec):
+    """ADC energy per conversion and area at one resolution, relative to the reference."""
+
+    energy: PositiveFloat
+    area: PositiveFloat
+
+
+class AdcScaling(_Spec):
+    """ADC energy per conversion and area against resolution and sample rate.
+
+    Resolution: the table ``resolution`` (bits -> factors). Sample rate: flat up to
+    ``reference_rate_gsps``, ``(rate / reference_rate) ** rate_*_exponent`` above it.
+    """
+
+    reference_bits: PositiveInt
+    reference_rate_gsps: PositiveFloat
+    resolution: dict[Annotated[int, Field(strict=False, gt=0)], AdcPoint]
+    """Keys also accept digit strings so that a JSON dump of the spec loads again."""
+    rate_energy_exponent: NonNegativeFloat
+    rate_area_exponent: NonNegativeFloat
+
+
+class ScalingSpec(_Spec):
+    """Cited models that scale the reference crossbar and ADC (see docs/hardware.md)."""
+
+    crossbar: CrossbarScaling
+    adc: AdcScaling
+
+
+# --------------------------------------------------------------------------- top level
+
+
+class HardwareSpec(_Spec):
+    """Complete accelerator description (see ``docs/hardware.md``)."""
+
+    name: str
+    crossbar: CrossbarSpec
+    weights: WeightSpec
+    activations: ActivationSpec
+    ima: ImaSpec
+    tile: TileSpec
+    chip: ChipSpec
+    noc: NocSpec
+    clock_ghz: PositiveFloat
+    """Digital clock of the tile units (shift-and-add, activation, max-pool, registers)."""
+    offchip: OffchipSpec
+    energy: EnergyTable
+    scaling: ScalingSpec
+    static_mw: dict[str, NonNegativeFloat] = {}
+    """Leakage power per component *instance*, mW; missing components leak 0."""
+    components: Components
+
+    _source_data: dict[str, Any] | None = PrivateAttr(default=None)
+
+    # ----------------------------------------------------------- derived quantities
+    @property
+    def weight_slices(self) -> int:
+        """Adjacent crossbar columns per weight: ceil(weights.bits / cell_bits)."""
+        return math.ceil(self.weights.bits / self.crossbar.cell_bits)
+
+    @property
+    def weights_per_crossbar(self) -> int:
+        """Whole weights (logical output columns) one crossbar holds, unit column excluded."""
+        usable = self.crossbar.cols - (1 if self.weights.unit_column else 0)
+        return usable // self.weight_slices
+
+    @property
+    def crossbars_per_tile(self) -> int:
+        """Crossbars in one tile."""
+        return self.tile.imas * self.ima.crossbars
+
+    @property
+    def crossbars_per_chip(self) -> int:
+        """Crossbars in one chip."""
+        return self.chip.tiles * self.crossbars_per_tile
+
+    @property
+    def adc_bits_needed(self) -> int:
+        """ADC resolution a full column sum needs (rows, cell bits, 1-bit DAC, encoding)."""
+        return hwderive.adc_bits_needed(self)
+
+    @property
+    def adc_rate_needed_gsps(self) -> float:
+        """Per-ADC sample rate that keeps every crossbar busy (GS/s)."""
+        return hwderive.adc_rate_needed_gsps(self)
+
+    def warnings(self) -> list[str]:
+        """Configurations that run but fall short (ADC too coarse or too slow)."""
+        return hwderive.hardware_warnings(self)
+
+    def static_mw_of(self, component: str) -> float:
+        """Leakage of one instance of *component*, mW (0 when not given)."""
+        return float(self.static_mw.get(component, 0.0))
+
+    # ----------------------------------------------------------- consistency
+    def consistency_problems(self) -> list[str]:
+        """Cross-field problems as ``'key.path: problem (got value)'`` lines (empty if OK)."""
+        p: list[str] = []
+        cb, ima, tile, chip, comp = self.crossbar, self.ima, self.tile, self.chip, self.components
+        if cb.cell_bits > self.weights.bits:
+            p.append(
+                f"crossbar.cell_bits: must be <= weights.bits ({self.weights.bits})"
+                f" (got {cb.cell_bits})"
+            )
+        need_cols = self.weight_slices + (1 if self.weights.unit_column else 0)
+        if cb.cols < need_cols:
+            p.append(
+                f"crossbar.cols: a {self.weights.bits}-bit weight needs {self.weight_slices}"
+                f" columns of {cb.cell_bits}-bit cells"
+                f"{' plus the unit column' if self.weights.unit_column else ''}"
+                f" (got {cb.cols})"
+            )
+        if not math.isclose(ima.adcs * ima.crossbars_per_adc, ima.crossbars, rel_tol=1e-9):
+            if "adcs" in (self._written_ima_keys() or ()) and "crossbars_per_adc" in (
+                    self._written_ima_keys() or ()):
+                p.append(
+                    f"ima.adcs: must equal ima.crossbars / ima.crossbars_per_adc = "
+                    f"{ima.crossbars} / {ima.crossbars_per_adc:g} = "
+                    f"{ima.crossbars / ima.crossbars_per_adc:g} (got {ima.adcs})")
+            else:
+                p.append(
+                    f"ima.crossbars_per_adc: must divide ima.crossbars ({ima.crossbars}) into"
+                    f" a whole number of ADCs (got {ima.crossbars_per_adc:g})")
+        sa = self.scaling.adc
+        ref = sa.resolution.get(sa.reference_bits)
+        if ref is None or not (math.isclose(ref.energy, 1.0) and math.isclose(ref.area, 1.0)):
+            p.append(
+                f"scaling.adc.resolution: must contain the reference resolution "
+                f"{sa.reference_bits} with energy 1.0 and area 1.0 (scaling.adc.reference_bits; "
+                f"the energy and area of the reference ADC are energy.adc_conversion_ref and "
+                f"components.ima.adc) (got {ref!r})")
+        if ima.adc_bits not in sa.resolution:
+            p.append(
+                f"ima.adc_bits: no entry in scaling.adc.resolution (has {sorted(sa.resolution)})"
+                f" (got {ima.adc_bits})"
+            )
+        need_ir = ima.crossbars * cb.rows * self.activations.bits
+        if ima.input_register_bytes * 8 < need_ir:
+            p.append(
+                f"ima.input_register_bytes: must hold one {self.activations.bits}-bit input per"
+                f" row of every crossbar ({need_ir // 8} B) (got {ima.input_register_bytes})"
+            )
+        if tile.edram_bytes % tile.edram_banks:
+            p.append(
+                f"tile.edram_bytes: must divide evenly into {tile.edram_banks} banks"
+                f" (got {tile.edram_bytes})"
+            )
+        if chip.tiles_per_router > chip.tiles:
+            p.append(
+                f"chip.tiles_per_router: must be <= chip.tiles ({chip.tiles})"
+                f" (got {chip.tiles_per_router})"
+            )
+        if chip.mesh_cols > chip.routers:
+            p.append(
+                f"chip.mesh_cols: must be <= the number of routers ({chip.routers} ="
+                f" ceil(tiles / tiles_per_router)) (got {chip.mesh_cols})"
+            )
+        expected = {
+            "crossbar": ("ima.crossbars", ima.crossbars),
+            "adc": (f"ima.crossbars / ima.crossbars_per_adc = {ima.crossbars} / "
+                    f"{ima.crossbars_per_adc:g}", ima.adcs),
+            "dac": (f"ima.crossbars x crossbar.rows = {ima.crossbars} x {cb.rows}",
+                    ima.crossbars * cb.rows),
+            "sample_hold": (f"ima.crossbars x crossbar.cols = {ima.crossbars} x {cb.cols}",
+                            ima.crossbars * cb.cols),
+            "input_register": ("one register per IMA", 1),
+            "ima_output_register": ("one register per IMA", 1),
+        }
+        for name, (what, n) in expected.items():
+            got = getattr(comp.ima, name).count
+            if got != n:
+                p.append(f"components.ima.{name}.count: must equal {what} = {n} (got {got}); "
+                         "remove the count to have it derived")
+        for name in hwderive.ONE_PER_TILE:
+            got = getattr(comp.tile, name).count
+            if got != 1:
+                p.append(f"components.tile.{name}.count: must be 1 per tile (got {got})")
+        for key in self.static_mw:
+            if key not in COMPONENTS:
+                p.append(f"static_mw.{key}: unknown component (allowed: {', '.join(COMPONENTS)})")
+        return p
+
+    def _written_ima_keys(self) -> set[str] | None:
+        """Keys of ``ima`` as written (before derivation), when known."""
+        src = self._source_data
+        if src is None or not isinstance(src.get("ima"), dict):
+            return None
+        return set(src["ima"])
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _derive_check_bind(cls, data: Any, handler: Any) -> HardwareSpec:
+        """Fill in the counts that follow the structure, validate the fields, remember the
+        data as written, check the cross-field consistency, bind the scaled energies."""
+        raw = None
+        if isinstance(data, dict):
+            raw = copy.deepcopy(data)
+            try:
+                data = hwderive.fill_derived(data)
+            except hwderive.DerivationError as exc:
+                raise PydanticCustomError(
+                    "hardware_consistency", "{problems}", {"problems": str(exc)}) from None
+        inst = handler(data)
+        if raw is not None:
+            inst._source_data = raw
+        problems = inst.consistency_problems()
+        if problems:
+            raise PydanticCustomError(
+                "hardware_consistency", "{problems}", {"problems": "\n".join(problems)}
+            )
+        inst.energy._adc_bits = inst.ima.adc_bits
+        inst.energy._adc_scale = hwderive.adc_scale(inst)[0]
+        inst.energy._crossbar_scale = hwderive.crossbar_scale(inst)[0]
+        return inst
+
+    # ----------------------------------------------------------- modification
+    def source_data(self) -> dict[str, Any]:
+        """The data this spec was validated from, as written (includes resolved), a copy.
+
+        Derived counts are absent unless they were written. A spec built without raw data
+        falls back to its full dump.
+        """
+        if self._source_data is not None:
+            return copy.deepcopy(self._source_data)
+        return self.model_dump()
+
+    def with_changes(self, changes: dict[str, Any], source: str = "<with_changes>") -> HardwareSpec:
+        """Return a re-validated copy with *changes* merged into the data as written.
+
+        *changes* is a nested dict such as ``{"ima": {"adc_bits": 6}}``; keys may also be
+        dotted paths (``{"ima.adc_bits": 6}``). Derived counts follow (change
+        ``crossbar.rows`` alone and the DACs follow); setting ``ima.adcs`` replaces the
+        sharing ``ima.crossbars_per_adc`` and vice versa. Raises :class:`ConfigError` like
+        loading.
+        """
+        return hardware_from_dict(merge_override(self.source_data(), dotted_to_nested(changes)),
+                                  source)
+
+
+def _format_errors(exc: ValidationError, source: str | HardwareSource) -> str:
+    """Format pydantic errors as 'file: key.path: problem' lines (cross-field ones too).
+
+    With a :class:`HardwareSource` (a file with includes), each field error names the file
+    that wrote the key; cross-field problems name the file the user loaded.
+    """
+    top = source.top if isinstance(source, HardwareSource) else source
+    lines: list[str] = []
+    for err in exc.errors():
+        if err["type"] == "hardware_consistency":
+            lines.extend(f"{top}: {line}" for line in err["ctx"]["problems"].split("\n"))
+    if lines:
+        return "\n".join(lines)
+    if not isinstance(source, HardwareSource):
+        return format_validation_error(exc, source)
+    marker = "\x00"
+    lines = format_validation_error(exc, marker).split("\n")
+    return "\n".join(
+        line.replace(marker, source.origin_of(tuple(err["loc"])), 1)
+        for line, err in zip(lines, exc.errors(), strict=True))
+
+
+def hardware_from_dict(data: dict[str, Any], source: str | HardwareSource) -> HardwareSpec:
+    """Validate a hardware mapping; *source* names it in :class:`ConfigError` messages."""
+    try:
+        return HardwareSpec.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, source)) from None
+
+
+def load_hardware(path: str | Path) -> HardwareSpec:
+    """Load and validate a hardware YAML file, resolving ``include:`` (raises ConfigError)."""
+    data, source = load_hardware_data(path)
+    return hardware_from_dict(data, source)

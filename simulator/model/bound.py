@@ -1,0 +1,181 @@
+"""Work per image of every timed resource, and the throughput bound it implies.
+
+Every resource (a lane's crossbars, an IMA's ADC pool or selection unit, a tile's eDRAM
+banks, bus and digital units, a NoC port or link) serves its share of every image. Its
+*demand* is the time it must be busy per image, from the same rules and the same packets
+as the engine (``simulator.model.timing``, ``simulator.model.transfers``). No pipeline can finish
+images faster than its busiest resource serves them, so 1 / max demand is an upper bound
+on the throughput; the resource with the largest demand is the one that bounds it. The
+simulated (measured) throughput is at most this bound: dependencies, buffer stalls and
+contention only make it lower.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.engine.components.digital_unit import UNIT_LABELS
+from simulator.engine.components.noc import NocTopology
+from simulator.model.timing import TimingRules
+from simulator.model.transfers import row_packets
+from simulator.model.workplan import WEIGHT_KINDS, NodePlan
+
+#: resource class of every demand label, for the reports ("which unit bounds throughput")
+LANE = "crossbar lane"
+
+
+@dataclass
+class NocLoad:
+    """NoC work of one image: busy time per port / link, traffic and energy units."""
+
+    stage_ns: dict[tuple, float]
+    traffic: dict[str, dict[str, float]]
+    layer_units: dict[str, tuple[float, float, float]]  # (flit-hops, recv bytes, offchip B)
+
+
+def packet_stages(topo: NocTopology, src: int, dsts: list[int]) -> tuple[list, set, bool]:
+    """Ports and links a packet from *src* to *dsts* holds (each once), its routers and
+    whether it leaves the chip."""
+    keys: dict[tuple, None] = {}
+    routers: set[int] = set()
+    off = False
+    for d in dsts:
+        p = topo.path(src, d)
+        keys.update(dict.fromkeys(p.stages))
+        routers |= p.routers
+        off = off or p.offchip
+    return list(keys), routers, off
+
+
+def noc_load(plans: dict[str, NodePlan], topo: NocTopology, rules: TimingRules) -> NocLoad:
+    """The packets of one image (activations fan-out and partial sums), in closed form."""
+    stage_ns: dict[tuple, float] = defaultdict(float)
+    traffic = {k: {"packets": 0, "bytes": 0.0, "flits": 0, "flit_hops": 0}
+               for k in ("activations", "psum")}
+    units: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+
+    def add(plan: NodePlan, kind: str, src: int, dsts: list[int], bits: float, times: int,
+            recv: bool) -> None:
+        flits = rules.flits(bits)
+        keys, routers, off = packet_stages(topo, src, dsts)
+        nbytes = bits / 8.0
+        for k in keys:
+            stage_ns[k] += times * (rules.offchip_ns(nbytes) if k[0] == "offchip"
+                                    else rules.serial_ns(flits))
+        tr = traffic[kind]
+        tr["packets"] += times
+        tr["bytes"] += times * nbytes
+        tr["flits"] += times * flits
+        tr["flit_hops"] += times * flits * len(routers)
+        u = units[plan.name]
+        u[0] += times * flits * len(routers)
+        if recv:
+            u[1] += times * nbytes * len(dsts)
+        if off:
+            u[2] += times * nbytes
+
+    for plan in plans.values():
+        for ep in plan.out_edges:
+            if not ep.remote:
+                continue
+            for k in range(plan.out_h):
+                for src, dsts, bits in row_packets(ep, k, rules.multicast, rules.act_bits):
+                    add(plan, "activations", src, [ep.dst_tiles[j] for j in dsts], bits, 1,
+                        True)
+        for rp in plan.replica_plans:
+            n = len(rp.lanes[0].positions)
+            for i in range(1, len(rp.tiles)):
+                add(plan, "psum", rp.tiles[i], [rp.merge_tile], rp.psum_bits[i], n, False)
+    return NocLoad(dict(stage_ns), traffic, {k: tuple(v) for k, v in units.items()})
+
+
+def demands(plans: dict[str, NodePlan], planes: dict[str, np.ndarray], hw, images: int,
+            dynamic: bool, rules: TimingRules, noc: NocLoad,
+            ) -> dict[tuple[str, str], float]:
+    """Busy time per image (ns) of every resource, keyed (resource label, where)."""
+    out: dict[tuple[str, str], float] = defaultdict(float)
+    rate = float(hw.ima.adc_rate_gsps)
+    adcs = int(hw.ima.adcs)
+    r = rules.read_ns
+    cyc_bytes = rules.bank_bytes_per_ns * rules.banks
+    bank: dict[int, float] = defaultdict(float)
+    for plan in plans.values():
+        if plan.kind in WEIGHT_KINDS:
+            arr = planes[plan.name]
+            for lane in plan.lanes:
+                b = arr[:, lane.row_block, lane.positions]
+                planes_img = float(b.sum()) / images
+                groups_img = float(b.size) / images
+                out[(LANE, f"{lane.layer} r{lane.replica} rb{lane.row_block}")] += \
+                    planes_img * max(r, lane.conv_ns)
+                for p in lane.parts:
+                    out[("ADC pool", f"IMA {p.ima}")] += planes_img * p.cols / rate / adcs
+                if dynamic:
+                    out[("precision select", f"IMA {lane.parts[0].ima}")] += \
+                        groups_img * rules.select_latency_ns / rules.select_units
+                nbytes = groups_img * lane.rows * rules.act_bytes
+                if rules.load_timing:
+                    bank[lane.tile] += nbytes
+                    out[("eDRAM-to-IMA bus", f"tile {lane.tile}")] += \
+                        nbytes / rules.bus_bytes_per_ns
+            for rp in plan.replica_plans:
+                n = len(rp.lanes[0].positions)
+                m = rp.merge_tile
+                for i, t in enumerate(rp.tiles):
+                    out[(UNIT_LABELS["tile_shift_add"], f"tile {t}")] += \
+                        n * rules.unit_ns("tile_shift_add", rp.merges[i])
+                if plan.act:
+                    out[(UNIT_LABELS["activation"], f"tile {m}")] += \
+                        n * rules.unit_ns("activation", plan.out_c)
+                out[(UNIT_LABELS["tile_output_register"], f"tile {m}")] += \
+                    n * rules.unit_ns("tile_output_register", plan.out_c)
+                bank[m] += n * plan.out_c * rules.act_bytes
+        elif plan.kind not in ("input", "output"):
+            for row in range(plan.out_h):
+                t = plan.row_tile(row)
+                if plan.unit:
+                    out[(UNIT_LABELS[plan.unit], f"tile {t}")] += \
+                        rules.unit_ns(plan.unit, plan.row_values)
+                if plan.row_act:
+                    out[(UNIT_LABELS["activation"], f"tile {t}")] += \
+                        rules.unit_ns("activation", plan.row_act)
+                bank[t] += plan.row_in_bytes + plan.row_out_bytes
+    for plan in plans.values():
+        for ep in plan.out_edges:
+            if not ep.remote:
+                continue
+            for k in range(plan.out_h):
+                for _src, dsts, bits in row_packets(ep, k, rules.multicast, rules.act_bits):
+                    for j in dsts:
+                        bank[ep.dst_tiles[j]] += bits / 8.0
+    for t, nbytes in bank.items():
+        out[("eDRAM bank", f"tile {t}")] += nbytes / cyc_bytes
+    labels = {"inj": "NoC injection port", "ej": "NoC ejection port", "link": "NoC link",
+              "offchip": "off-chip link"}
+    for key, ns in noc.stage_ns.items():
+        where = f"tile {key[1]}" if len(key) == 2 else f"{key[1]}->{key[2]}"
+        out[(labels[key[0]], where)] += ns
+    return dict(out)
+
+
+def throughput_bound(dem: dict[tuple[str, str], float]) -> tuple[float, tuple[str, str], float]:
+    """(images/s bound, busiest resource, its busy ns per image)."""
+    if not dem:
+        return float("inf"), ("none", ""), 0.0
+    key = max(dem, key=dem.__getitem__)
+    ns = dem[key]
+    return (1e9 / ns if ns > 0 else float("inf")), key, ns
+
+
+def busiest_by_class(dem: dict[tuple[str, str], float], k: int = 8) -> list[dict]:
+    """The busiest instance of each resource class, busiest first (at most *k*)."""
+    best: dict[str, tuple[str, float]] = {}
+    for (label, where), ns in dem.items():
+        if label not in best or ns > best[label][1]:
+            best[label] = (where, ns)
+    rows = sorted(best.items(), key=lambda kv: -kv[1][1])[:k]
+    return [{"unit": label, "where": where, "busy_ns_per_image": ns}
+            for label, (where, ns) in rows]

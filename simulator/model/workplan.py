@@ -1,0 +1,479 @@
+"""Work plan: what each hardware lane, replica and digital node does, with its costs.
+
+Built once per pipeline from the mapped graph, the hardware spec and the precision
+result, and shared by the event engine (``group`` and ``plane``), the ``analytic``
+estimate and the throughput bound, so all of them book the same activity kinds into the
+ledger and send the same packets.
+
+A *lane* is one row block of one replica of a weight layer: the crossbars of all its
+column blocks, which receive the same activation group (broadcast) and work in lockstep.
+One lane MVM with b bit planes costs, per plane, one read of each of its crossbars, one
+DAC drive and one input-register bit per row per crossbar, and one S+H sample, ADC
+conversion, IMA shift-and-add and IMA output-register write per active column; and per
+group, the eDRAM read and bus transfer of the group (rows × B/8 bytes) plus, for dynamic
+policies, one precision selection.
+
+A *replica* merges the partial sums of its lanes per output position: each tile holding
+some of its row blocks adds its own partial sums, the tiles other than the replica's
+*merge tile* (the tile of its first crossbar) send theirs over the NoC, and the merge
+tile adds them, applies the activation, writes the output register and the eDRAM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+
+from simulator.model.dataflow import rows_needed
+from simulator.model.ledger import ActivityKind, EnergyLedger, event_vector
+from simulator.model.timing import plane_duration, psum_bits
+
+__all__ = ["WEIGHT_KINDS", "EdgePlan", "ImaPart", "Lane", "NodePlan", "ReplicaPlan",
+           "build_plan", "plan_structure", "plane_duration", "register_kinds"]
+
+WEIGHT_KINDS = ("conv", "linear")
+
+
+@dataclass
+class ImaPart:
+    """The crossbars of one lane that sit in one IMA."""
+
+    ima: int
+    tile: int
+    crossbars: int
+    cols: int
+    adcs: int  # ADCs it converts on at once when the pool is free: min(crossbars, pool)
+    xbar_cols: tuple[int, ...] = ()  # active columns of each of its crossbars
+
+
+@dataclass
+class Lane:
+    """One row block of one replica of a weight layer."""
+
+    layer: str
+    replica: int
+    row_block: int
+    rows: int
+    crossbars: int
+    cols: int
+    parts: list[ImaPart]
+    positions: np.ndarray  # output positions handled by this replica (row-major indices)
+    conv_ns: float  # time to convert one plane of all its crossbars on a free ADC pool
+    tile: int = 0  # the tile its groups are loaded from (its first crossbar's)
+    in_channels: tuple[int, int] = (0, 0)  # input channels (features) its rows read
+    kind: ActivityKind | None = None  # what one MVM costs (static policy)
+    kind_mvm: int = -1  # its id in the pipeline's ledger (register_kinds)
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        """(layer, replica, row block)."""
+        return (self.layer, self.replica, self.row_block)
+
+
+@dataclass
+class ReplicaPlan:
+    """How one replica merges its lanes' partial sums (per output position)."""
+
+    index: int
+    lanes: list[Lane]
+    merge_tile: int
+    tiles: list[int]  # tiles holding its lanes, the merge tile first
+    lane_tile: list[int]  # per lane: index into ``tiles``
+    merges: list[int]  # adds done on each tile (the merge tile: its own + the remote sums)
+    psum_bits: list[int]  # per tile: bits of partial sums sent to the merge tile (0: none)
+
+
+@dataclass
+class EdgePlan:
+    """A producer → consumer tensor edge: the consumer's input buffer and the transfers.
+
+    Output row k of the producer has ``row_counts[k, s]`` of its positions computed on
+    ``src_tiles[s]``; destination tile ``dst_tiles[j]`` needs column x of row k when
+    ``need[k, j, x]``, and of every position the ``dst_channels[j]`` channels its lanes
+    read (``simulator.model.transfers``).
+    """
+
+    producer: str
+    consumer: str
+    row_bytes: float  # bytes of one producer output row
+    cap_rows: int | None  # rows the consumer's buffer holds (None: unbounded)
+    release: str  # how the consumer frees rows: "window" | "row" | "image"
+    kernel: int = 1
+    stride: int = 1
+    pad: int = 0
+    dilation: int = 1
+    channels: int = 0  # producer output channels
+    src_tiles: list[int] = field(default_factory=list)
+    row_counts: np.ndarray | None = None  # (producer rows, src tiles)
+    dst_tiles: list[int] = field(default_factory=list)
+    need: np.ndarray | None = None  # (producer rows, dst tiles, columns) bool
+    dst_masks: np.ndarray | None = None  # (dst tiles, channels) bool
+    src_of: np.ndarray | None = None  # (producer rows, columns): index into src_tiles
+    send_cols: np.ndarray | None = None  # (rows, src, dst): columns sent (0 if local)
+    remote: bool = False  # some row part must travel over the NoC
+    packets: dict = field(default_factory=dict)  # row → [(src tile, dst idx list, bits)]
+
+    @property
+    def dst_channels(self) -> np.ndarray:
+        """Channels each destination tile needs."""
+        return self.dst_masks.sum(axis=1)
+
+
+@dataclass
+class NodePlan:
+    """A graph node as the engine executes it."""
+
+    name: str
+    kind: str
+    order: int
+    out_h: int
+    out_w: int
+    out_c: int
+    producers: list[str]
+    # thresholds[producer][out_row] = leading producer positions needed for that out row
+    thresholds: dict[str, np.ndarray] = field(default_factory=dict)
+    tiles: list[int] = field(default_factory=list)  # digital nodes: row r on tiles[r % n]
+    lanes: list[Lane] = field(default_factory=list)
+    replica_plans: list[ReplicaPlan] = field(default_factory=list)
+    row_blocks: int = 0
+    replicas: int = 1
+    act: bool = False
+    merges: int = 0  # weight layers: partial-sum adds per output position (all tiles)
+    kind_output: int = -1  # per output position (weight) or per output row (digital) costs
+    kind_noc: int = -1  # router flit-hops of the node's packets (units = flit-hops)
+    kind_recv: int = -1  # eDRAM bytes written at the destinations of its packets
+    kind_offchip: int = -1  # bytes of its packets over off-chip links
+    # digital nodes, per output row: unit values, activations, eDRAM bytes read / written
+    unit: str | None = None
+    row_values: float = 0.0
+    row_act: float = 0.0
+    row_in_bytes: float = 0.0
+    row_out_bytes: float = 0.0
+    out_edges: list[EdgePlan] = field(default_factory=list)
+    in_edges: dict[str, EdgePlan] = field(default_factory=dict)
+    kinds: dict[str, ActivityKind] = field(default_factory=dict)  # attribute -> kind
+
+    @property
+    def positions(self) -> int:
+        """Output positions per image."""
+        return self.out_h * self.out_w
+
+    @property
+    def tile(self) -> int:
+        """First tile of the node."""
+        return self.tiles[0] if self.tiles else 0
+
+    def row_tile(self, row: int) -> int:
+        """Tile of output row *row* of a digital node."""
+        return self.tiles[row % len(self.tiles)] if self.tiles else 0
+
+
+def _hw(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(C, H, W) of a map shape or (F, 1, 1) of a vector."""
+    if len(shape) == 3:
+        return int(shape[0]), int(shape[1]), int(shape[2])
+    return int(shape[0]), 1, 1
+
+
+#: tile digital unit that executes each non-weight node kind
+DIGITAL_UNIT = {"maxpool": "maxpool", "avgpool": "tile_shift_add", "add": "tile_shift_add"}
+
+
+def build_plan(graph: nx.DiGraph, mapping, hw, ledger: EnergyLedger, dynamic: bool,
+               ) -> dict[str, NodePlan]:
+    """Build the node plans of one pipeline and register their activity kinds in *ledger*."""
+    plans = plan_structure(graph, mapping, hw)
+    register_kinds(plans, ledger, dynamic)
+    return plans
+
+
+def plan_structure(graph: nx.DiGraph, mapping, hw) -> dict[str, NodePlan]:
+    """The node plans without ledger ids: the same for every pipeline of a run.
+
+    :func:`register_kinds` gives them their activity-kind ids in one pipeline's ledger;
+    it registers in a fixed order, so the ids are the same for every pipeline and one
+    structure can serve several pipelines.
+    """
+    from simulator.model.transfers import plan_edge
+
+    B = int(hw.activations.bits)
+    plans: dict[str, NodePlan] = {}
+    order = sorted(graph.nodes, key=lambda n: graph.nodes[n]["order"])
+    for name in order:
+        a = graph.nodes[name]
+        kind = a["kind"]
+        out_c, oh, ow = _hw(tuple(a["out_shape"]))
+        producers = sorted(graph.predecessors(name), key=lambda n: graph.nodes[n]["order"])
+        plan = NodePlan(name=name, kind=kind, order=a["order"], out_h=oh, out_w=ow,
+                        out_c=out_c, producers=producers,
+                        tiles=[int(t) for t in (a.get("tiles") or [0])],
+                        act=bool(a.get("act")))
+        for prod in producers:
+            _, ph, pw = _hw(tuple(graph.nodes[prod]["out_shape"]))
+            plan.thresholds[prod] = _thresholds(a, kind, oh, ph, pw)
+        if kind in WEIGHT_KINDS:
+            _weight_plan(plan, a, mapping.layers[name], hw)
+        else:
+            ev, values = _digital_row_events(a, kind, graph, name, B)
+            plan.unit = DIGITAL_UNIT.get(kind)
+            plan.row_values = float(values)
+            plan.row_act = float(ev.get("activation", 0.0))
+            plan.row_in_bytes = float(ev.pop("_in_bytes", 0.0))
+            plan.row_out_bytes = float(ev.pop("_out_bytes", 0.0))
+            plan.kinds["kind_output"] = ActivityKind(
+                f"{name}/row", name, event_vector({}), event_vector(ev))
+        plan.kinds["kind_noc"] = ActivityKind(
+            f"{name}/noc", name, event_vector({"router_flit_hop": 1}), event_vector({}))
+        plan.kinds["kind_recv"] = ActivityKind(
+            f"{name}/noc-recv", name, event_vector({"edram_byte": 1}), event_vector({}))
+        plan.kinds["kind_offchip"] = ActivityKind(
+            f"{name}/offchip", name, event_vector({"offchip_byte": 1}), event_vector({}))
+        plans[name] = plan
+    alloc = _edram_alloc(graph, hw)
+    for u in order:
+        for v in sorted(graph.successors(u), key=lambda n: graph.nodes[n]["order"]):
+            ep = plan_edge(graph, hw, plans, u, v, alloc)
+            plans[u].out_edges.append(ep)
+            plans[v].in_edges[u] = ep
+    return plans
+
+
+def register_kinds(plans: dict[str, NodePlan], ledger: EnergyLedger, dynamic: bool) -> None:
+    """Register every plan's activity kinds in *ledger* and store their ids on the plans.
+
+    Dynamic policies (every policy but ``static``) add one precision selection per group.
+    """
+    select = event_vector({"precision_select": 1})
+    for plan in sorted(plans.values(), key=lambda p: p.order):
+        for attr, kind in plan.kinds.items():
+            setattr(plan, attr, ledger.register(kind))
+        for lane in plan.lanes:
+            kind = lane.kind
+            if dynamic:
+                kind = ActivityKind(kind.name, kind.layer, kind.per_unit,
+                                    kind.per_occurrence + select, kind.busy,
+                                    kind.busy_per_unit)
+            lane.kind_mvm = ledger.register(kind)
+
+
+def _weight_plan(plan: NodePlan, a: dict, lm, hw) -> None:
+    """Lanes, replicas and per-position output costs of a conv / linear layer."""
+    name = plan.name
+    B = int(hw.activations.bits)
+    adcs_per_ima = int(hw.ima.adcs)
+    rate = float(hw.ima.adc_rate_gsps)
+    read_ns = float(hw.crossbar.read_ns)
+    k2 = 1
+    if plan.kind == "conv":
+        kh, kw = a.get("kernel") or (1, 1)
+        k2 = int(kh) * int(kw)
+    plan.replicas = lm.replicas
+    plan.row_blocks = len(lm.row_blocks)
+    plan.merges = _merges_per_position(lm)
+    out_events = {
+        "tile_shift_add": plan.merges,
+        "activation": plan.out_c if plan.act else 0,
+        "tile_output_register": plan.out_c,
+        "edram_byte": plan.out_c * B / 8.0,
+    }
+    plan.kinds["kind_output"] = ActivityKind(
+        f"{name}/output", name, event_vector({}), event_vector(out_events))
+    P = plan.positions
+    pbits = psum_bits(hw)
+    for r in range(lm.replicas):
+        slots = lm.placement[r]
+        idx = 0
+        positions = np.arange(r, P, lm.replicas)
+        lanes: list[Lane] = []
+        for rb_i, rb in enumerate(lm.row_blocks):
+            n_x = len(rb.crossbar_cols)
+            my_slots = slots[idx: idx + n_x]
+            my_cols = rb.crossbar_cols
+            idx += n_x
+            parts: dict[int, list[int]] = {}
+            tile_of: dict[int, int] = {}
+            for s, c in zip(my_slots, my_cols, strict=True):
+                parts.setdefault(s.ima, []).append(c)
+                tile_of[s.ima] = s.tile
+            ima_parts = [ImaPart(ima, tile_of[ima], len(cs), sum(cs),
+                                 min(len(cs), adcs_per_ima), tuple(cs))
+                         for ima, cs in sorted(parts.items())]
+            conv_ns = max(conversion_ns(p.xbar_cols, adcs_per_ima, rate) for p in ima_parts)
+            n_rows = rb.rows[1] - rb.rows[0]
+            cols = sum(my_cols)
+            lane = Lane(name, r, rb_i, n_rows, n_x, cols, ima_parts, positions, conv_ns,
+                        tile=int(my_slots[0].tile),
+                        in_channels=(rb.rows[0] // k2, -(-rb.rows[1] // k2)))
+            read_ev = {"crossbar_read": n_x, "dac_drive": n_rows * n_x,
+                       "input_register_bit": n_rows * n_x}
+            conv_ev = {"sh_sample": cols, "adc_conversion": cols,
+                       "ima_shift_add": cols, "ima_output_register": cols}
+            group_ev = {"edram_byte": n_rows * B / 8.0, "bus_byte": n_rows * B / 8.0}
+            # busy instance-time per plane: every crossbar reads for read_ns, an ADC
+            # converts each active column in 1 / rate
+            lane.kind = ActivityKind(
+                f"{name}/r{r}/rb{rb_i}", name, event_vector({**read_ev, **conv_ev}),
+                event_vector(group_ev),
+                busy_per_unit={"crossbar": n_x * read_ns, "adc": cols / rate})
+            lanes.append(lane)
+            plan.lanes.append(lane)
+        plan.replica_plans.append(_replica_plan(r, lanes, lm, int(slots[0].tile), pbits))
+
+
+def conversion_ns(xbar_cols: tuple[int, ...], adcs: int, rate: float) -> float:
+    """Time to convert one plane of crossbars with *xbar_cols* active columns on an
+    idle pool of *adcs* ADCs: each crossbar's columns are one job for one ADC
+    (cols / rate), jobs longest first on the free ADCs (docs/model.md, "ADC pools")."""
+    free = [0.0] * min(adcs, len(xbar_cols))
+    for cols in sorted(xbar_cols, reverse=True):
+        i = free.index(min(free))
+        free[i] += cols / rate
+    return max(free)
+
+
+def _replica_plan(r: int, lanes: list[Lane], lm, merge_tile: int, pbits: int) -> ReplicaPlan:
+    """Where replica *r* adds its partial sums: first on each tile, then on the merge tile."""
+    tiles = [merge_tile] + sorted({la.tile for la in lanes} - {merge_tile})
+    index = {t: i for i, t in enumerate(tiles)}
+    lane_tile = [index[la.tile] for la in lanes]
+    n_ch = max(rb.out_channels[1] for rb in lm.row_blocks)
+    cover = np.zeros((len(tiles), n_ch), dtype=np.int64)  # row blocks per tile per channel
+    for la, ti in zip(lanes, lane_tile, strict=True):
+        c0, c1 = lm.row_blocks[la.row_block].out_channels
+        cover[ti, c0:c1] += 1
+    present = cover > 0
+    local = (cover - present).sum(axis=1)  # adds of the row blocks on each tile
+    cross = int((present.sum(axis=0) - 1).clip(min=0).sum())  # adds of the tiles' sums
+    merges = [int(x) for x in local]
+    merges[0] += cross
+    psum = [0] + [int(present[i].sum()) * pbits for i in range(1, len(tiles))]
+    return ReplicaPlan(r, lanes, merge_tile, tiles, lane_tile, merges, psum)
+
+
+#: node kinds that hold an input buffer in their tiles' eDRAM
+BUFFERED = ("conv", "linear", "maxpool", "avgpool", "add", "concat", "flatten")
+JOINS = ("add", "concat")
+
+
+def _release_rule(graph: nx.DiGraph, u: str, v: str) -> str:
+    """How consumer v frees rows of u: sliding window, row by row, or whole image."""
+    a = graph.nodes[v]
+    kind = a["kind"]
+    if (kind in ("conv", "maxpool", "avgpool") and len(tuple(graph.nodes[u]["out_shape"])) == 3
+            and not _is_global(a)):
+        return "window"
+    if kind in ("add", "concat"):
+        return "row"
+    return "image"
+
+
+def _min_rows(graph: nx.DiGraph, u: str, v: str) -> int:
+    """Rows of u that v must hold at once to make progress."""
+    _, h_u, _ = _hw(tuple(graph.nodes[u]["out_shape"]))
+    rule = _release_rule(graph, u, v)
+    if rule == "window":
+        a = graph.nodes[v]
+        kh, dh = (a.get("kernel") or (1, 1))[0], (a.get("dilation") or (1, 1))[0]
+        return min((kh - 1) * dh + 1, h_u)  # rows one dilated window spans
+    return 1 if rule == "row" else h_u
+
+
+def _row_bytes(graph: nx.DiGraph, u: str, bits: int) -> float:
+    c, _, w = _hw(tuple(graph.nodes[u]["out_shape"]))
+    return c * w * bits / 8.0
+
+
+def _buffered_edges(graph: nx.DiGraph) -> list[tuple[str, str]]:
+    """Edges whose consumer buffer is bounded.
+
+    Joins (residual add, concat) are left unbounded: how far one input runs ahead of the
+    other depends on the whole branch between them, and a bounded join buffer can
+    deadlock the branch that feeds it. Every other consumer's buffer is bounded.
+    """
+    return [(u, v) for u, v in graph.edges
+            if graph.nodes[v]["kind"] in BUFFERED and graph.nodes[v]["kind"] not in JOINS
+            and graph.nodes[u]["kind"] != "input"]
+
+
+def _edram_alloc(graph: nx.DiGraph, hw) -> dict[tuple[str, str], float]:
+    """eDRAM bytes given to each buffered edge's rows.
+
+    Each tile's eDRAM is divided among the input buffers of the nodes running on it in
+    proportion to their minimum need (rows the consumer must hold at once × row bytes).
+    A node spread over several tiles splits each buffered row among them (each tile keeps
+    the slice its replicas read), so its allocation is the sum of its shares.
+    """
+    bits = int(hw.activations.bits)
+    need = {(u, v): _min_rows(graph, u, v) * _row_bytes(graph, u, bits)
+            for u, v in _buffered_edges(graph)}
+    per_tile: dict[int, float] = {}
+    for (_u, v), nb in need.items():
+        for t in graph.nodes[v].get("tiles") or [0]:
+            per_tile[t] = per_tile.get(t, 0.0) + nb
+    alloc = {}
+    for (u, v), nb in need.items():
+        alloc[(u, v)] = sum(hw.tile.edram_bytes * nb / per_tile[t]
+                            for t in (graph.nodes[v].get("tiles") or [0]))
+    return alloc
+
+
+def _is_global(a: dict) -> bool:
+    """A pool or conv whose output is a single position (needs the whole input)."""
+    return len(tuple(a["out_shape"])) == 3 and a["out_shape"][1] == 1 and a["out_shape"][2] == 1
+
+
+def _merges_per_position(lm) -> int:
+    """Partial sums merged in the tile per output position: Σ_channels (row blocks − 1)."""
+    per_ch: dict[int, int] = {}
+    for rb in lm.row_blocks:
+        for c in range(rb.out_channels[0], rb.out_channels[1]):
+            per_ch[c] = per_ch.get(c, 0) + 1
+    return sum(v - 1 for v in per_ch.values())
+
+
+def _thresholds(a: dict, kind: str, oh: int, ph: int, pw: int) -> np.ndarray:
+    """Leading producer positions needed before each output row can be computed."""
+    if kind in ("linear", "flatten", "output") or (oh == 1 and ph > 1 and kind != "conv"):
+        return np.full(oh, ph * pw, dtype=np.int64)
+    if kind in ("conv", "maxpool", "avgpool"):
+        kh = (a.get("kernel") or (1, 1))[0]
+        sh = (a.get("stride") or (1, 1))[0]
+        pd = (a.get("padding") or (0, 0))[0]
+        dl = (a.get("dilation") or (1, 1))[0]
+        return np.array([rows_needed(r, kh, sh, pd, dl, ph) * pw for r in range(oh)],
+                        dtype=np.int64)
+    # add / concat: same spatial grid
+    return np.array([min(ph, r + 1) * pw for r in range(oh)], dtype=np.int64)
+
+
+def _digital_row_events(a: dict, kind: str, graph: nx.DiGraph, name: str, B: int,
+                        ) -> tuple[dict[str, float], int]:
+    """Events and digital-unit values of one output row of a non-weight node.
+
+    The eDRAM bytes read (``_in_bytes``) and written (``_out_bytes``) are returned apart
+    for the timing; their sum is the row's ``edram_byte`` count.
+    """
+    oc, oh, ow = _hw(tuple(a["out_shape"]))
+    out_vals = oc * ow
+    byte = B / 8.0
+    if kind == "maxpool":
+        kh, kw = a.get("kernel") or (1, 1)
+        cmp = out_vals * kh * kw
+        return {"maxpool": cmp, "edram_byte": (cmp + out_vals) * byte,
+                "_in_bytes": cmp * byte, "_out_bytes": out_vals * byte}, cmp
+    if kind == "avgpool":
+        ic, ih, iw = _hw(tuple(a["in_shape"]))
+        in_vals = ic * ih * iw / max(oh, 1)
+        return {"tile_shift_add": in_vals, "edram_byte": (in_vals + out_vals) * byte,
+                "_in_bytes": in_vals * byte, "_out_bytes": out_vals * byte}, int(in_vals)
+    if kind == "add":
+        n_in = graph.in_degree(name)
+        adds = out_vals * max(n_in - 1, 1)
+        ev = {"tile_shift_add": adds, "edram_byte": (out_vals * n_in + out_vals) * byte,
+              "_in_bytes": out_vals * n_in * byte, "_out_bytes": out_vals * byte}
+        if a.get("act"):
+            ev["activation"] = out_vals
+        return ev, adds
+    return {}, 0  # input, output, concat, flatten: address bookkeeping only

@@ -1,0 +1,327 @@
+"""On-disk cache of the work a hardware change does not touch (sweeps, repeated runs).
+
+Three kinds of artifact, each a pickled file under ``<cache dir>/artifacts/<kind>/``:
+
+- ``workload``: the traced workload (fx module with BatchNorm folded, dataflow graph) with
+  its calibration and evaluation inputs and labels, as :func:`simulator.runner.flow.load_workload`
+  builds it;
+- ``scales``: the static per-layer activation scales, and ``float_accuracy``;
+- ``precision``: one pipeline's per-group bit planes (:class:`PipelinePrecision`), from the
+  forward pass with its policy applied inside.
+
+Keys (SHA-256 of a canonical JSON) never list today's workload fields by hand, so new
+workload keys are covered as they are added:
+
+- workload: the whole validated ``workload`` section (``model_dump``), a content
+  fingerprint of every file or folder that a string of that section names (weights file,
+  ONNX file, dataset folder: relative paths resolved against the scenario's folder;
+  folders fingerprinted by their listing of relative path, size and mtime), the source
+  file of a ``package.module:attr`` it names, and the code version (:data:`CACHE_FORMAT`,
+  torch and torchvision versions, a hash of the ``workloads`` package and of
+  ``simulator/runner/flow.py`` sources);
+- scales: the workload key, the ``quantization`` section, each grouped layer's module and
+  input signedness;
+- precision: the scales key, the policy spec (with the fingerprints of the files it names),
+  and the **group layout** (each layer's row blocks). A point that differs only in hardware
+  or mapping reuses every artifact as long as the row blocks are the same; a different
+  crossbar row count regroups the activations, so the lossy policies (ReDy) are
+  recomputed for it from the cached workload, once per layout.
+
+Location: ``$REDYSIM_CACHE/artifacts`` or the platform cache folder
+(``platformdirs.user_cache_dir("redysim")``), never the repository. Writes are atomic
+(temporary file + ``os.replace``) and a per-key lock file makes concurrent processes (Dask
+workers) compute an artifact once and read it afterwards. Each process also keeps the
+last few artifacts in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import importlib.util
+import json
+import os
+import pickle
+import tempfile
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+#: Bump when the pickled content or the key recipe changes.
+CACHE_FORMAT = 1
+
+#: Artifacts kept in memory per process and kind (the workload of ResNet-18 is ~50 MB).
+MEMORY_SLOTS = {"workload": 2, "scales": 16, "float_accuracy": 16, "precision": 16}
+
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_cache_dir() -> Path:
+    """``$REDYSIM_CACHE`` or the platform's user cache folder for redysim."""
+    env = os.environ.get("REDYSIM_CACHE")
+    if env:
+        return Path(env)
+    try:
+        import platformdirs
+
+        return Path(platformdirs.user_cache_dir("redysim"))
+    except ImportError:  # pragma: no cover - platformdirs is a dependency
+        return Path.home() / ".cache" / "redysim"
+
+
+def _digest(obj: Any) -> str:
+    blob = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+_FILE_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def file_fingerprint(path: Path) -> dict[str, Any]:
+    """Content fingerprint of a file (SHA-256) or a folder (listing with sizes and mtimes)."""
+    p = path.resolve()
+    if p.is_dir():
+        listing = sorted(
+            (str(f.relative_to(p)), f.stat().st_size, f.stat().st_mtime_ns)
+            for f in p.rglob("*") if f.is_file())
+        return {"folder": str(p), "listing": _digest(listing), "files": len(listing)}
+    st = p.stat()
+    memo = (str(p), st.st_size, st.st_mtime_ns)
+    if memo not in _FILE_HASHES:
+        h = hashlib.sha256()
+        with p.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _FILE_HASHES[memo] = h.hexdigest()
+    return {"file": str(p), "sha256": _FILE_HASHES[memo]}
+
+
+def _strings(obj: Any) -> Iterator[str]:
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _strings(v)
+    elif isinstance(obj, list | tuple):
+        for v in obj:
+            yield from _strings(v)
+
+
+def referenced_files(section: Any, base_dir: Path) -> dict[str, Any]:
+    """Fingerprints of every file or folder, and of the source of every
+    ``package.module:attr``, that a string of *section* names."""
+    out: dict[str, Any] = {}
+    base = base_dir.resolve()
+    for s in _strings(section):
+        if not s or len(s) > 4096 or "\n" in s:
+            continue
+        if ":" in s and not s.startswith(("/", ".")) and "/" not in s.split(":")[0]:
+            mod = s.split(":")[0]
+            try:
+                spec = importlib.util.find_spec(mod)
+            except (ImportError, ValueError):
+                spec = None
+            if spec is not None and spec.origin and Path(spec.origin).is_file():
+                out[s] = file_fingerprint(Path(spec.origin))
+            continue
+        p = Path(s) if Path(s).is_absolute() else base_dir / s
+        try:
+            if p.exists() and p.resolve() not in (base, *base.parents):
+                out[s] = file_fingerprint(p)
+        except OSError:
+            continue
+    return out
+
+
+_CODE_VERSION: str | None = None
+
+
+def code_version() -> str:
+    """Hash of everything that changes how a workload is built and captured."""
+    global _CODE_VERSION
+    if _CODE_VERSION is None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        versions = []
+        for dist in ("torch", "torchvision"):
+            try:
+                versions.append(version(dist))
+            except PackageNotFoundError:  # pragma: no cover
+                versions.append("-")
+        h = hashlib.sha256(f"{CACHE_FORMAT}|{'|'.join(versions)}".encode())
+        sources = sorted((_ROOT / "workloads").glob("*.py")) + [_ROOT / "simulator" / "flow.py"]
+        for f in sources:
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+        _CODE_VERSION = h.hexdigest()
+    return _CODE_VERSION
+
+
+# --------------------------------------------------------------------------- the store
+
+
+class ArtifactCache:
+    """Disk store of pickled artifacts with per-key locks and a small in-memory layer.
+
+    ``hits`` and ``misses`` count lookups per kind (for reports and tests).
+    """
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root) if root is not None else default_cache_dir() / "artifacts"
+        self.hits: dict[str, int] = {}
+        self.misses: dict[str, int] = {}
+
+    def path(self, kind: str, key: str) -> Path:
+        """File of artifact *kind* with *key*."""
+        return self.root / kind / f"{key}.pkl"
+
+    def has(self, kind: str, key: str) -> bool:
+        """Whether the artifact (*kind*, *key*) is in memory or on disk (not read)."""
+        return (str(self.root), key) in _MEMORY.get(kind, {}) or self.path(kind, key).is_file()
+
+    def get_or_compute(self, kind: str, key: str, compute: Callable[[], T]) -> T:
+        """The artifact (*kind*, *key*): from memory, from disk, or computed and stored."""
+        mem = _MEMORY.setdefault(kind, OrderedDict())
+        mkey = (str(self.root), key)
+        if mkey in mem:
+            mem.move_to_end(mkey)
+            self._count(self.hits, kind)
+            return mem[mkey]
+        path = self.path(kind, key)
+        value = self._read(path)
+        if value is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with _locked(path.with_suffix(".lock")):
+                value = self._read(path)  # another process may have written it meanwhile
+                if value is None:
+                    self._count(self.misses, kind)
+                    value = compute()
+                    _write_atomic(path, value)
+                else:
+                    self._count(self.hits, kind)
+        else:
+            self._count(self.hits, kind)
+        mem[mkey] = value
+        while len(mem) > MEMORY_SLOTS.get(kind, 4):
+            mem.popitem(last=False)
+        return value
+
+    @staticmethod
+    def _count(table: dict[str, int], kind: str) -> None:
+        table[kind] = table.get(kind, 0) + 1
+
+    @staticmethod
+    def _read(path: Path) -> Any:
+        if not path.is_file():
+            return None
+        try:
+            with path.open("rb") as f:
+                return pickle.load(f)
+        except Exception:  # noqa: BLE001 - a corrupt or foreign entry is recomputed
+            return None
+
+
+_MEMORY: dict[str, OrderedDict[tuple[str, str], Any]] = {}
+
+
+def clear_memory() -> None:
+    """Forget the in-memory layer of this process (tests)."""
+    _MEMORY.clear()
+
+
+def _write_atomic(path: Path, value: Any) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Exclusive advisory lock on *path* (no-op where ``fcntl`` is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+# --------------------------------------------------------------------------- flow hooks
+
+
+def workload_key(sc: Any) -> str:
+    """Key of a scenario's workload (see the module docstring)."""
+    section = sc.workload.model_dump(mode="json")
+    return _digest({"kind": "workload", "code": code_version(), "workload": section,
+                    "files": referenced_files(section, sc.base_dir)})
+
+
+def cached_workload(cache: ArtifactCache, sc: Any, load: Callable[[Any], T]) -> T:
+    """``load(sc)`` through the cache; the graph is copied (mapping annotates it in place)."""
+    wl = cache.get_or_compute("workload", workload_key(sc), lambda: load(sc))
+    traced = wl.traced  # type: ignore[attr-defined]
+    return dataclasses.replace(wl, traced=dataclasses.replace(traced,  # type: ignore[type-var]
+                                                              graph=traced.graph.copy()))
+
+
+class CaptureCache:
+    """Keys of one scenario's capture step: ``fetch(kind, compute, policy=None)``."""
+
+    def __init__(self, cache: ArtifactCache, sc: Any, specs: dict[str, Any],
+                 weight_bits: int | None = None) -> None:
+        self.cache = cache
+        self.weight_bits = weight_bits  # the captured weights are quantized to these bits
+        self.wkey = workload_key(sc)
+        self.base_dir = sc.base_dir
+        quant = sc.quantization.model_dump(mode="json")
+        grouped = sorted((n, s.module, bool(s.signed_input)) for n, s in specs.items())
+        self.scales_key = _digest({"kind": "scales", "workload": self.wkey, "quant": quant,
+                                   "layers": grouped})
+        self.layout = sorted((n, [list(r) for r in s.row_ranges]) for n, s in specs.items())
+
+    def fetch(self, kind: str, compute: Callable[[], T], policy: Any = None) -> T:
+        """The artifact *kind* (``scales``, ``float_accuracy``, ``precision``) of this capture."""
+        if kind == "scales":
+            key = self.scales_key
+        elif kind == "float_accuracy":
+            key = _digest({"kind": kind, "workload": self.wkey})
+        elif kind == "precision":
+            key = self._precision_key(policy)
+        else:
+            raise ValueError(f"unknown artifact kind {kind!r}")
+        return self.cache.get_or_compute(kind, key, compute)
+
+    def _precision_key(self, policy: Any) -> str:
+        pdump = policy.model_dump(mode="json")
+        return _digest({"kind": "precision", "scales": self.scales_key, "policy": pdump,
+                        "files": referenced_files(pdump, self.base_dir),
+                        "layout": self.layout, "weight_bits": self.weight_bits})
+
+    def fetch_precision(self, pipes: dict[str, Any],
+                        compute: Callable[[dict[str, Any]], dict[str, T]]) -> dict[str, T]:
+        """The bit planes of every pipeline of *pipes* (name -> PolicySpec): the cached
+        ones read, the others computed by one ``compute(missing pipes)`` (one shared pass)."""
+        keys = {n: self._precision_key(p) for n, p in pipes.items()}
+        missing = {n: p for n, p in pipes.items() if not self.cache.has("precision", keys[n])}
+        computed = compute(missing) if missing else {}
+
+        def value(n: str) -> T:
+            return computed[n] if n in computed else compute({n: pipes[n]})[n]
+
+        return {n: self.cache.get_or_compute("precision", keys[n], lambda n=n: value(n))
+                for n in pipes}

@@ -1,0 +1,281 @@
+"""The whole flow, scenario in → results out (the Python API behind ``redysim run``).
+
+scenario → hardware spec → workload (model, inputs) → torch.fx graph → mapping →
+static scales → per-pipeline bit planes (policy applied inside the forward pass) →
+SimPy simulation per pipeline → :class:`RunResult`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from mapping.mapper import NetworkMapping, map_network
+from simulator.core import faults
+from simulator.core.config_io import ConfigError
+from simulator.runner.estimate import RunEstimate, check_fits, check_workload_fits, estimate_run
+from simulator.hardware.spec import HardwareSpec, load_hardware
+from simulator.runner.scenario import Scenario, load_scenario
+from simulator.runner.simulate import PipelineResult, simulate_pipeline
+from workloads.graph import TracedWorkload
+from workloads.loader import Workload
+from workloads.loader import load_workload as _load_workload
+from workloads.precision.capture import LayerSpec, PipelinePrecision, capture_groups, compute_precision
+from workloads.precision.quantize import calibrate_scales
+
+if TYPE_CHECKING:  # pragma: no cover
+    from simulator.runner.cache import ArtifactCache
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RunResult:
+    """Everything one scenario run produced."""
+
+    scenario: Scenario
+    hardware: HardwareSpec
+    workload: Workload
+    mapping: NetworkMapping
+    precision: dict[str, PipelinePrecision]
+    pipelines: dict[str, PipelineResult]
+    float_accuracy: float | None  # top-1 % of the unquantized model, when there are labels
+    wall_s: dict[str, float] = field(default_factory=dict)
+    estimate: RunEstimate | None = None  # run-size estimate made before the simulation
+    float_top5: float | None = None
+    # spread over the measured images and the saving decomposition (simulator.runner.image_energy)
+    images: dict = field(default_factory=dict)
+
+
+def load_workload(sc: Scenario) -> Workload:
+    """Build the model named in the scenario, its inputs, and trace it
+    (:func:`workloads.loader.load_workload`)."""
+    return _load_workload(sc.workload, sc.base_dir)
+
+
+def layer_specs(traced: TracedWorkload, mapping) -> dict[str, LayerSpec]:
+    """Row-block ranges of every mapped layer, for grouping activations."""
+    g = traced.graph
+    return {name: LayerSpec(module=g.nodes[name]["module"], kind=lm.kind,
+                            row_ranges=[tuple(rb.rows) for rb in lm.row_blocks],
+                            signed_input=bool(g.nodes[name]["signed_input"]))
+            for name, lm in mapping.layers.items()}
+
+
+def load_scenario_hardware(sc: Scenario, hardware: HardwareSpec | None = None) -> HardwareSpec:
+    """The scenario's hardware file (or *hardware*), checked against its quantization."""
+    hw = hardware if hardware is not None else load_hardware(sc.resolve(sc.hardware))
+    if sc.quantization.bits != hw.activations.bits:
+        raise ConfigError(
+            f"{sc.source}: quantization.bits: must equal the hardware's activations.bits "
+            f"({hw.activations.bits}) (got {sc.quantization.bits})")
+    return hw
+
+
+def prepare(sc: Scenario, wall: dict[str, float] | None = None,
+            say: Progress | None = None, hardware: HardwareSpec | None = None,
+            cache: ArtifactCache | None = None, allow_large: bool = False,
+            ) -> tuple[HardwareSpec, Workload, NetworkMapping]:
+    """Hardware, traced workload and mapping of a scenario (shared by run, map, tune).
+
+    Phase wall times go into *wall* ("trace", "map") when given. *hardware* replaces the
+    scenario's hardware file (a variant built with ``with_changes``); with *cache* the
+    traced workload is read from / written to the artifact cache. Inputs too large for
+    the memory available are refused before anything is built, unless *allow_large*
+    (:func:`simulator.runner.estimate.check_workload_fits`).
+    """
+    say = say or (lambda _msg: None)
+    if not allow_large:
+        check_workload_fits(sc.workload, sc.source)
+    wall = wall if wall is not None else {}
+    t = time.perf_counter()
+    hw = load_scenario_hardware(sc, hardware)
+    say(f"hardware {hw.name}: ADC {hw.ima.adc_bits} b at {hw.ima.adc_rate_gsps:g} GS/s "
+        f"(a full column sum needs {hw.adc_bits_needed} b; busy crossbars need "
+        f"{hw.adc_rate_needed_gsps:g} GS/s), {hw.ima.crossbars_per_adc:g} crossbar(s) per ADC")
+    for msg in hw.warnings():
+        say(f"warning: {msg}")
+    say(f"building and tracing {sc.workload.model}")
+    if cache is not None:
+        from simulator.runner.cache import cached_workload
+
+        wl = cached_workload(cache, sc, load_workload)
+    else:
+        wl = load_workload(sc)
+    wall["trace"] = time.perf_counter() - t
+    t = time.perf_counter()
+    mapping = map_network(wl.traced.graph, hw, sc.mapping)
+    wall["map"] = time.perf_counter() - t
+    say(f"mapped: {mapping.crossbars_used} crossbars on {mapping.tiles_used} tiles, "
+        f"{mapping.chips} chip(s)")
+    return hw, wl, mapping
+
+
+def run(scenario: Scenario | str | Path, progress: Progress | None = None,
+        bars: bool = False, hardware: HardwareSpec | None = None,
+        cache: ArtifactCache | None = None, allow_large: bool = False) -> RunResult:
+    """Run a scenario end to end and return the result object (nothing is written).
+
+    *progress* receives one line per phase; *bars* shows tqdm progress bars for the
+    simulation (in simulated time). *hardware* replaces the scenario's hardware file (e.g.
+    ``load_hardware(...).with_changes({...})``); *cache* (:class:`simulator.runner.cache.
+    ArtifactCache`) reuses the traced workload, scales and per-policy bit planes. Right
+    after mapping, the run's events, memory and time are estimated
+    (:mod:`simulator.runner.estimate`, reported through *progress*); a run whose memory estimate
+    exceeds the memory available raises :class:`~simulator.runner.estimate.RunTooLarge` unless
+    *allow_large*.
+    """
+    say = progress or (lambda _msg: None)
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    # torch's intra-op threads spin while waiting: on a busy 2-core machine two threads
+    # made the activation pass 5-30x slower, one thread costs ~0.3 s when idle
+    torch.set_num_threads(int(os.environ.get("REDYSIM_TORCH_THREADS", "1")))
+    wall: dict[str, float] = {}
+    hw, wl, mapping = prepare(sc, wall, say, hardware, cache, allow_large)
+    est = estimate_run(sc.simulation, len(sc.pipelines), wl.traced.graph, mapping,
+                       int(hw.activations.bits))
+    say(est.describe())
+    if not allow_large:
+        check_fits(est, sc.source)
+    from simulator.runner.simulate import prepare_timing
+
+    t = time.perf_counter()
+    # the work plan, routes and packets are the same for every pipeline: once, here
+    timing_plan = prepare_timing(wl.traced.graph, mapping, hw)
+    args = (wl.traced.graph, mapping, hw, sc.simulation, timing_plan)
+    wall["plan"] = time.perf_counter() - t
+    workers = min(sc.simulation.workers, len(sc.pipelines))
+    t = time.perf_counter()
+    specs = layer_specs(wl.traced, mapping)
+    module = wl.traced.module
+    fetch, fetch_precision = _fetcher(cache, sc, specs, int(hw.weights.bits))
+    scales = fetch("scales", lambda: calibrate_scales(module, specs, wl.calib_inputs,
+                                                       sc.quantization))
+    groups = capture_groups(sc.pipelines)
+    say(f"capturing activations of {len(wl.eval_inputs)} image(s) and applying "
+        f"{len(sc.pipelines)} precision policies ({len(groups)} forward pass(es))"
+        + (f"; simulating each pipeline as soon as it is captured ({workers} processes)"
+           if workers > 1 else ""))
+    from tqdm import tqdm
+
+    from simulator.core.workers import WorkerGroup
+
+    index = {name: i for i, name in enumerate(sc.pipelines)}
+    prec: dict[str, PipelinePrecision] = {}
+    results: dict[str, PipelineResult] = {}
+    global _SHARED
+    _SHARED = args  # inherited by the forked workers, not pickled
+    # forked workers that an interrupt or a dead worker stops cleanly (simulator/core/workers.py,
+    # docs/robustness.md); a pipeline's simulation is forked as soon as its pass is done,
+    # so it runs while the next pass captures
+    try:
+        with WorkerGroup(workers) as group:
+            for pipes in tqdm(groups, desc="capture + policies", unit="pass",
+                              disable=not bars, leave=False):
+                faults.checkpoint("capture")
+                # lossless pipelines share one forward pass, every other pipeline gets its
+                # own; the weights are quantized to the chip's weight bits, so the accuracy
+                # is the chip's
+                got = fetch_precision(dict(pipes), lambda todo: compute_precision(
+                    module, specs, wl.eval_inputs, scales, sc.quantization, todo,
+                    labels=wl.eval_labels, keep_images=wl.keep_images,
+                    weight_bits=int(hw.weights.bits)))
+                for name, _ in pipes:
+                    prec[name] = got[name]
+                    if workers > 1:
+                        group.submit(_simulate_job,
+                                     (_job(sc, index[name], name, got[name]), False),
+                                     f"pipeline '{name}'")
+            prec = {name: prec[name] for name in sc.pipelines}
+            float_acc = float_top5 = None
+            if wl.eval_labels is not None:
+                float_acc, float_top5 = fetch("float_accuracy", lambda: _float_accuracy(wl))
+            wall["precision"] = time.perf_counter() - t
+            say(f"simulating {len(prec)} pipeline(s) ({sc.simulation.fidelity}, "
+                f"{sc.simulation.images} image(s)"
+                + (f", {workers} processes)" if workers > 1 else ")"))
+            if workers > 1:
+                done = group.collect()
+            else:
+                done = [_simulate_job((_job(sc, i, name, pp), bars), args)
+                        for i, (name, pp) in enumerate(prec.items())]
+    finally:
+        _SHARED = None
+    for name, res, dt in sorted(done, key=lambda d: index[d[0]]):
+        results[name] = res
+        wall[f"simulate:{name}"] = dt
+    from simulator.runner.image_energy import image_analysis
+
+    t = time.perf_counter()
+    images = image_analysis(prec, results, wl.traced.graph, mapping, hw,
+                            timing_plan.noc.layer_units)
+    wall["images"] = time.perf_counter() - t
+    return RunResult(sc, hw, wl, mapping, prec, results, float_acc, wall, est, float_top5,
+                     images)
+
+
+def _float_accuracy(wl: Workload) -> tuple[float, float]:
+    """Top-1 and top-5 accuracy (%) of the unquantized model on the measured images."""
+    from workloads.precision.capture import float_logits, top1, topk
+
+    logits = float_logits(wl.traced.module, wl.eval_inputs)
+    return top1(logits, wl.eval_labels), topk(logits, wl.eval_labels, 5)
+
+
+def _fetcher(cache: ArtifactCache | None, sc: Scenario, specs: dict[str, LayerSpec],
+             weight_bits: int) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """``fetch(kind, compute)`` and ``fetch_precision(pipes, compute)``: through the
+    artifact cache, or just computed."""
+    if cache is None:
+        return (lambda _kind, compute: compute()), (lambda pipes, compute: compute(pipes))
+    from simulator.runner.cache import CaptureCache
+
+    cc = CaptureCache(cache, sc, specs, weight_bits)
+    return cc.fetch, cc.fetch_precision
+
+
+def _job(sc: Scenario, index: int, name: str, pp: PipelinePrecision) -> tuple:
+    """(name, policy, bit planes, trace recorder) of one pipeline's simulation."""
+    from simulator.engine.trace import TraceRecorder
+
+    planes = {layer: lp.planes for layer, lp in pp.layers.items()}
+    trace = None
+    if sc.simulation.trace and sc.simulation.fidelity != "analytic":
+        trace = TraceRecorder(name, _trace_every(sc, planes), pid_offset=index * 1_000_000)
+    return (name, pp.policy.policy, planes, trace)
+
+
+_SHARED: tuple | None = None
+
+
+def _simulate_job(job_and_bars: tuple, shared: tuple | None = None) -> tuple:
+    """Simulate one pipeline (in a forked worker, *shared* comes from the parent)."""
+    (name, policy, planes, trace), bars = job_and_bars
+    graph, mapping, hw, sim, prepared = shared if shared is not None else _SHARED
+    t = time.perf_counter()
+    res = simulate_pipeline(graph, mapping, hw, planes, policy, name, sim.fidelity,
+                            sim.images, power_gating=sim.power_gating, trace=trace,
+                            progress=bars, load_timing=sim.load_timing,
+                            warmup=sim.warmup_images, prepared=prepared)
+    return name, res, time.perf_counter() - t
+
+
+def _trace_every(sc: Scenario, planes: dict[str, np.ndarray]) -> int:
+    """Sampling of lane MVMs that keeps one pipeline's trace under trace_max_events.
+
+    Unsampled, a group writes its MVM and two ADC-counter changes; sampled traces drop
+    the counters (a counter track with gaps would be wrong).
+    """
+    groups = sum(int(np.prod(p.shape[1:])) for p in planes.values()) * sc.simulation.images
+    limit = sc.simulation.trace_max_events
+    every = sc.simulation.trace_sample
+    if every == 1 and 3 * groups > limit:
+        return max(2, -(-groups // limit))
+    return max(every, -(-groups // limit)) if every > 1 else every
