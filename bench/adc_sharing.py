@@ -33,8 +33,8 @@ ISAAC8 = ROOT / "configs" / "hardware" / "isaac8.yaml"
 
 def child(model: str, sharing: int, fidelity: str, images: int) -> None:
     """Runs in a fresh process: prints one JSON line with the latencies."""
-    from simulator.runner.flow import run
     from simulator.hardware.spec import load_hardware
+    from simulator.runner.flow import run
     from simulator.runner.scenario import load_scenario
 
     sc = load_scenario(SCENARIOS[model])

@@ -31,8 +31,8 @@ def main() -> None:
     from simulator.runner.flow import layer_specs, prepare
     from simulator.runner.scenario import load_scenario
     from workloads.inputs import sample_images
+    from workloads.precision.passes import compute_precision
     from workloads.precision.policies import PolicySpec
-    from workloads.precision.capture import compute_precision
     from workloads.precision.quantize import calibrate_scales
 
     torch.set_num_threads(1)

@@ -55,12 +55,12 @@ def child(model: str, fidelity: str, images: int, trace: bool) -> None:
     import numpy as np
 
     from simulator.engine import chip as engine
+    from simulator.engine.trace import TraceRecorder
     from simulator.runner.estimate import work_counts
     from simulator.runner.flow import _trace_every, layer_specs, prepare
     from simulator.runner.scenario import load_scenario
     from simulator.runner.simulate import simulate_pipeline
-    from simulator.engine.trace import TraceRecorder
-    from workloads.precision.capture import compute_precision
+    from workloads.precision.passes import compute_precision
     from workloads.precision.quantize import calibrate_scales
 
     sc = load_scenario(SCENARIOS[model])
@@ -179,7 +179,7 @@ def workload_child(model: str, n: int) -> None:
 
     from simulator.runner.flow import layer_specs, prepare
     from simulator.runner.scenario import load_scenario
-    from workloads.precision.capture import compute_precision
+    from workloads.precision.passes import compute_precision
     from workloads.precision.quantize import calibrate_scales
 
     torch.set_num_threads(1)

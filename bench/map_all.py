@@ -24,8 +24,8 @@ import torch
 
 from mapping.mapper import MappingOptions, map_network
 from mapping.report import mapping_to_json
-from simulator.runner.estimate import loadavg
 from simulator.hardware.spec import load_hardware
+from simulator.runner.estimate import loadavg
 from workloads.graph import trace_model
 from workloads.models import build_model
 

@@ -10,9 +10,9 @@ import torch
 import yaml
 
 from simulator.cli.main import main
-from workloads.trained.digits import DigitsCNN
 from workloads.errors import WorkloadError
 from workloads.models import load_weights
+from workloads.trained.digits import DigitsCNN
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.faults

@@ -1,4 +1,5 @@
-"""The on-disk artifact cache (simulator/runner/cache.py): keys, atomic store, locks, reuse by run."""
+"""The on-disk artifact cache (simulator/runner/cache.py): keys, atomic store, locks, reuse by
+run."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from simulator.runner.cache import (
     workload_key,
 )
 from simulator.runner.scenario import load_scenario
-from workloads.precision.capture import LayerSpec
+from workloads.precision.records import LayerSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 ISAAC8 = ROOT / "configs" / "hardware" / "isaac8.yaml"
@@ -150,8 +151,8 @@ def test_precision_key_follows_the_group_layout(tmp_path: Path) -> None:
 
 
 def test_hardware_change_reuses_everything(tmp_path: Path) -> None:
-    from simulator.runner.flow import run
     from simulator.hardware.spec import load_hardware
+    from simulator.runner.flow import run
 
     sc = load_scenario(_scenario(tmp_path))
     sc.simulation.workers = 1

@@ -15,12 +15,13 @@ import pytest
 
 from simulator.engine.components.adc_pool import FluidAdcPool
 from simulator.engine.components.edram_port import TileMemory
-from simulator.engine.components.noc import Noc, NocTopology
+from simulator.engine.components.noc import Noc
 from simulator.engine.components.server import Server, cut_through
 from simulator.hardware.spec import HardwareSpec, load_hardware
 from simulator.model.ledger import EVENTS, ActivityKind, EnergyLedger, event_vector
-from simulator.runner.simulate import measured_throughput
+from simulator.model.noc_routes import NocTopology
 from simulator.model.timing import TimingRules
+from simulator.runner.simulate import measured_throughput
 
 ISAAC8 = Path(__file__).resolve().parents[1] / "configs" / "hardware" / "isaac8.yaml"
 BANK = 38.4      # eDRAM bank: 256 bits x 1.2 GHz, B/ns

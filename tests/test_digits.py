@@ -8,6 +8,8 @@ import pytest
 import torch
 
 import workloads.trained.digits as digits
+from workloads.graph import trace_model
+from workloads.models import build_model
 from workloads.trained.digits import (
     CACHE_VERSION,
     DigitsCNN,
@@ -18,8 +20,6 @@ from workloads.trained.digits import (
     load_digits_model,
     train_digits_cnn,
 )
-from workloads.graph import trace_model
-from workloads.models import build_model
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.runner.flow import RunResult, run
 from simulator.results.write import build_summary, timeline
+from simulator.runner.flow import RunResult, run
 from simulator.runner.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -33,12 +33,12 @@ import numpy as np
 import pytest
 
 from mapping.mapper import MappingOptions, NetworkMapping, map_network
-from simulator.engine.chip import ChipSimulation
 from simulator.core.errors import SimulationError
+from simulator.engine.chip import ChipSimulation
 from simulator.hardware.spec import HardwareSpec, load_hardware
 from simulator.model.ledger import EnergyLedger
-from simulator.runner.simulate import BUSY_CLASSES, PipelineResult, simulate_pipeline
 from simulator.model.workplan import build_plan
+from simulator.runner.simulate import BUSY_CLASSES, PipelineResult, simulate_pipeline
 
 ISAAC8 = Path(__file__).resolve().parents[1] / "configs" / "hardware" / "isaac8.yaml"
 
@@ -779,8 +779,8 @@ def test_noc_shared_link_waits(fidelity: str) -> None:
 # ----------------------------------------------------------------------------- case 6
 @pytest.fixture(scope="module")
 def digits_runs() -> dict[str, PipelineResult]:
-    from workloads.trained.digits import load_digits_model
     from workloads.graph import trace_model
+    from workloads.trained.digits import load_digits_model
 
     tw = trace_model(load_digits_model(), (1, 8, 8), "digits")
     hw = isaac8()

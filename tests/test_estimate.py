@@ -13,8 +13,8 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from simulator.runner import estimate as E
 from simulator.cli.main import main
+from simulator.runner import estimate as E
 from simulator.runner.estimate import (
     RunTooLarge,
     check_fits,
@@ -89,7 +89,7 @@ def test_estimate_matches_the_engine_events(digits) -> None:
     from simulator.engine import chip as engine
     from simulator.runner.flow import layer_specs
     from simulator.runner.simulate import simulate_pipeline
-    from workloads.precision.capture import compute_precision
+    from workloads.precision.passes import compute_precision
     from workloads.precision.quantize import calibrate_scales
 
     sc, hw, wl, mapping = digits

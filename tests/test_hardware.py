@@ -1,4 +1,5 @@
-"""Tests of the hardware spec (simulator/hardware/spec.py) and its report (simulator/hardware/report.py).
+"""Tests of the hardware spec (simulator/hardware/spec.py) and its report
+(simulator/hardware/report.py).
 
 The Table I / Table IV targets below are ISAAC's published numbers (Shafiee et al., ISCA
 2016), not values computed by the code.
@@ -13,8 +14,9 @@ import pytest
 import yaml
 
 from simulator.core.config_io import ConfigError
-from simulator.hardware.spec import ENERGY_EVENTS, HardwareSpec, load_hardware
 from simulator.hardware.report import format_hw_report, full_activity_rates, hardware_report
+from simulator.hardware.schema import ENERGY_EVENTS
+from simulator.hardware.spec import HardwareSpec, load_hardware
 
 HW_DIR = Path(__file__).resolve().parents[1] / "configs" / "hardware"
 ISAAC = HW_DIR / "isaac.yaml"

@@ -17,8 +17,8 @@ import yaml
 
 from simulator.cli.main import main
 from simulator.core.config_io import ConfigError
-from simulator.hardware.spec import HardwareSpec, load_hardware
 from simulator.hardware.report import hardware_report
+from simulator.hardware.spec import HardwareSpec, load_hardware
 
 HW_DIR = Path(__file__).resolve().parents[1] / "configs" / "hardware"
 ISAAC = HW_DIR / "isaac.yaml"

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from simulator.results.write import build_summary, format_table
 from simulator.runner.flow import RunResult, run
 from simulator.runner.image_energy import ImageEnergyModel, spread
-from simulator.results.write import build_summary, format_table
 from simulator.runner.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]

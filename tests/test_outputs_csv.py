@@ -10,7 +10,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from simulator.runner.flow import run
 from simulator.results.write import (
     build_summary,
     json_default,
@@ -18,6 +17,7 @@ from simulator.results.write import (
     write_tiles_csv,
     write_timeline_csv,
 )
+from simulator.runner.flow import run
 from simulator.runner.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]

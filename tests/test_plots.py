@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.core.config_io import ConfigError
 from simulator.cli.plot import cmd_plot
-from simulator.results.plots import draw_all, tile_slots
+from simulator.core.config_io import ConfigError
 from simulator.results.html import write_report
+from simulator.results.plots import draw_all, tile_slots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 COMPONENTS = ("crossbar", "dac", "sample_hold", "adc", "edram", "router", "static:adc")

@@ -10,9 +10,11 @@ import yaml
 from torch import nn
 
 from workloads.errors import WorkloadError
+from workloads.precision.metrics import float_accuracy, topk
+from workloads.precision.passes import compute_precision
 from workloads.precision.policies import PolicySpec, apply_window, redy
-from workloads.precision.capture import LayerSpec, compute_precision, float_accuracy, topk
 from workloads.precision.quantize import QuantConfig, calibrate_scales, dequantize, quantize
+from workloads.precision.records import LayerSpec
 from workloads.precision.tune import policy_to_yaml, tune_redy
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.results.plots import draw_all
 from simulator.results.html import write_report
+from simulator.results.plots import draw_all
 
 try:  # tests/ is on sys.path under pytest's default (prepend) import mode
     from test_plots import PLOTS, make_results

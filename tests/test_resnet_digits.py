@@ -11,10 +11,10 @@ import yaml
 
 from simulator.runner.flow import RunResult, run
 from simulator.runner.scenario import load_scenario
-from workloads.trained import resnet_digits
-from workloads.trained.digits import digits_split, evaluate
 from workloads.graph import count_kinds, trace_model
 from workloads.precision.policies import PolicySpec
+from workloads.trained import resnet_digits
+from workloads.trained.digits import digits_split, evaluate
 from workloads.trained.resnet_digits import (
     INPUT_SHAPE,
     ResNetDigits,

@@ -69,9 +69,9 @@ def swept(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> dict[str
 
 
 def test_sweep_table_matches_single_runs(swept: dict[str, Any], tmp_path: Path) -> None:
+    from simulator.explore.sweep.spec import build_point
     from simulator.runner.cache import ArtifactCache
     from simulator.runner.flow import run
-    from simulator.explore.sweep.spec import build_point
 
     plan, report, out = swept["plan"], swept["report"], swept["out"]
     assert sorted(report.ran) == sorted(p.id for p in plan.points) and not report.failed
@@ -233,9 +233,9 @@ def test_pareto_front() -> None:
 
 
 def test_rows_256_runs_and_counts_match_closed_forms(tmp_path: Path, cache_dir: Path) -> None:
+    from simulator.hardware.spec import load_hardware
     from simulator.runner.cache import ArtifactCache
     from simulator.runner.flow import run
-    from simulator.hardware.spec import load_hardware
     from simulator.runner.scenario import load_scenario
 
     _files(tmp_path, [])

@@ -1,7 +1,7 @@
 """The Chrome trace (trace.json) of the digits scenario, checked against independent counts.
 
 The scenario (configs/scenarios/digits.yaml: isaac8 hardware, pipelines static, msb-trim
-and redy) runs through simulator.runner.flow.run and simulator.results.write.write_results with
+and redy) runs through simulator.runner.flow.run and simulator.results.write_results with
 ``simulation.trace = True``, 2 images and 16 accuracy images. Expectations come from the
 mapping (placement of every lane), the precision result (bit planes of every group) and
 docs/model.md, not from the recorder:
@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.runner.flow import RunResult, run
-from simulator.results.write import write_results
-from simulator.runner.scenario import load_scenario
 from simulator.engine.trace import write_trace
+from simulator.results.write import write_results
+from simulator.runner.flow import RunResult, run
+from simulator.runner.scenario import load_scenario
 
 DIGITS = Path(__file__).resolve().parents[1] / "configs" / "scenarios" / "digits.yaml"
 IMAGES = 2

@@ -7,10 +7,10 @@ import pytest
 import torch
 import yaml
 
+from simulator.cli.tune import add_tune_parser
 from simulator.core.config_io import ConfigError
 from simulator.runner.scenario import load_scenario
 from workloads.precision.policies import PolicySpec
-from simulator.cli.tune import add_tune_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ROOT / "configs" / "scenarios" / "digits.yaml"

@@ -86,7 +86,8 @@ def build_model(
 
     - torchvision names: random weights seeded with ``seed`` (no download), input
       ``(3, input_size, input_size)``;
-    - ``digits``: the small trained digits CNN (cached, see workloads.trained.digits), input (1, 8, 8);
+    - ``digits``: the small trained digits CNN (cached, see workloads.trained.digits),
+      input (1, 8, 8);
       ``resnet-digits``: the trained residual CNN (workloads.trained.resnet_digits), input
       (1, 16, 16); ``seed`` does not retrain them (it seeds the random init when a weights
       file is loaded over them);

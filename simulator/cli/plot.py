@@ -26,8 +26,8 @@ def add_plot_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     """Draw every plot of args.results_dir and write its report.html; print the files."""
-    from simulator.results.plots import draw_all
     from simulator.results.html import write_report
+    from simulator.results.plots import draw_all
 
     d = Path(args.results_dir)
     if not d.is_dir():

@@ -153,11 +153,12 @@ def _fmt_spec(spec: Any) -> tuple[str, str, str]:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     """Tune the scenario's redy pipeline and write the chosen parameters as YAML."""
-    from simulator.runner.flow import layer_specs, prepare
     from simulator.core.outdir import check_output_file, write_file_atomic
+    from simulator.runner.flow import layer_specs, prepare
     from simulator.runner.scenario import load_scenario
+    from workloads.precision.metrics import top1
+    from workloads.precision.passes import run_pipeline
     from workloads.precision.policies import PolicySpec
-    from workloads.precision.capture import run_pipeline, top1
     from workloads.precision.quantize import calibrate_scales
     from workloads.precision.tune import (
         EPS_GRID,

@@ -13,18 +13,17 @@ module only builds those objects and starts their processes. See docs/model.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import simpy
 
+from simulator.core.errors import SimulationError
 from simulator.engine.components.adc_pool import FluidAdcPool, SimpyAdcPools
 from simulator.engine.components.crossbar_lane import LaneState, PlaneLane, SharedAdcArbiter
 from simulator.engine.components.digital_unit import DigitalNode, TileUnits
 from simulator.engine.components.edram_buffer import InputBuffers
 from simulator.engine.components.edram_port import TileMemory
 from simulator.engine.components.fanout import Fanout
-from simulator.engine.components.noc import Noc, NocTopology
+from simulator.engine.components.noc import Noc
 from simulator.engine.components.replica import (
     GroupReplica,
     PlaneMerge,
@@ -33,22 +32,11 @@ from simulator.engine.components.replica import (
 )
 from simulator.engine.components.server import Server
 from simulator.model.dataflow import FeatureMapProgress, NodeOutput
-from simulator.core.errors import SimulationError
 from simulator.model.ledger import EVENTS, ActivityKind, EnergyLedger
+from simulator.model.noc_routes import NocTopology
+from simulator.model.outcome import EngineResult
+from simulator.model.plan import WEIGHT_KINDS, NodePlan
 from simulator.model.timing import TimingRules
-from simulator.model.workplan import WEIGHT_KINDS, NodePlan
-
-
-@dataclass
-class EngineResult:
-    """Timing outcome of one simulated pipeline."""
-
-    image_done_ns: list[float]
-    end_ns: float
-    lane_busy_ns: dict[tuple[str, int, int], float]  # (layer, replica, row block) → busy
-    link_busy_ns: dict[tuple, float] = field(default_factory=dict)  # NoC port/link → busy
-    unit_busy_ns: dict[tuple[str, str], float] = field(default_factory=dict)  # (unit, where)
-    noc_traffic: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def busy_kind(ledger: EnergyLedger, name: str, cls: str) -> int:

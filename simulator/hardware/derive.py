@@ -23,10 +23,9 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    from simulator.hardware.spec import HardwareSpec
+from simulator.hardware.schema import HardwareParts
 
 #: IMA components whose count follows the structure (name -> rule, for messages).
 DERIVED_IMA_COUNTS: dict[str, str] = {
@@ -133,7 +132,7 @@ def fill_derived(data: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- ADC needs
 
 
-def column_sum_max(hw: HardwareSpec) -> int:
+def column_sum_max(hw: HardwareParts) -> int:
     """Largest sum one column can produce in one plane: rows x (2^cell_bits - 1) x 1.
 
     Inputs are streamed one bit per plane (1-bit DACs), so each row adds at most one
@@ -145,12 +144,12 @@ def column_sum_max(hw: HardwareSpec) -> int:
     return full // 2 if hw.weights.flip_encoding else full
 
 
-def adc_bits_needed(hw: HardwareSpec) -> int:
+def adc_bits_needed(hw: HardwareParts) -> int:
     """ADC resolution that converts a full column sum without saturating: ceil(log2(max+1))."""
     return max(1, math.ceil(math.log2(column_sum_max(hw) + 1)))
 
 
-def adc_rate_needed_gsps(hw: HardwareSpec) -> float:
+def adc_rate_needed_gsps(hw: HardwareParts) -> float:
     """Per-ADC sample rate that keeps every crossbar reading a plane per ``read_ns``.
 
     One plane of a crossbar needs ``cols`` conversions; an ADC serves
@@ -159,7 +158,7 @@ def adc_rate_needed_gsps(hw: HardwareSpec) -> float:
     return hw.ima.crossbars_per_adc * hw.crossbar.cols / hw.crossbar.read_ns
 
 
-def plane_rates_per_ima(hw: HardwareSpec) -> dict[str, float]:
+def plane_rates_per_ima(hw: HardwareParts) -> dict[str, float]:
     """Bit-planes per ns one IMA can read: as the crossbars allow, as the ADCs allow, and
     the peak (the smaller; every plane converts all ``cols`` columns)."""
     xbar = hw.ima.crossbars / hw.crossbar.read_ns
@@ -167,7 +166,7 @@ def plane_rates_per_ima(hw: HardwareSpec) -> dict[str, float]:
     return {"crossbars": xbar, "adcs": adc, "peak": min(xbar, adc)}
 
 
-def peak_bound(hw: HardwareSpec) -> str:
+def peak_bound(hw: HardwareParts) -> str:
     """Which analog unit bounds the peak: ``crossbars``, ``ADCs`` or ``balanced``."""
     r = plane_rates_per_ima(hw)
     if math.isclose(r["crossbars"], r["adcs"], rel_tol=1e-9):
@@ -175,7 +174,7 @@ def peak_bound(hw: HardwareSpec) -> str:
     return "ADCs" if r["adcs"] < r["crossbars"] else "crossbars"
 
 
-def hardware_warnings(hw: HardwareSpec) -> list[str]:
+def hardware_warnings(hw: HardwareParts) -> list[str]:
     """Configurations that run but fall short: an ADC too coarse or too slow."""
     out: list[str] = []
     need = adc_bits_needed(hw)
@@ -204,7 +203,7 @@ def hardware_warnings(hw: HardwareSpec) -> list[str]:
 # --------------------------------------------------------------------------- scalings
 
 
-def crossbar_scale(hw: HardwareSpec) -> tuple[float, float]:
+def crossbar_scale(hw: HardwareParts) -> tuple[float, float]:
     """(read energy, area) factors of one crossbar relative to the reference array.
 
     ``(rows x cols / (ref_rows x ref_cols)) ** exponent`` with the exponents of
@@ -215,7 +214,7 @@ def crossbar_scale(hw: HardwareSpec) -> tuple[float, float]:
     return cells ** s.read_energy_exponent, cells ** s.area_exponent
 
 
-def adc_scale(hw: HardwareSpec) -> tuple[float, float]:
+def adc_scale(hw: HardwareParts) -> tuple[float, float]:
     """(energy per conversion, area) factors of one ADC relative to the reference ADC.
 
     Resolution: the factors of ``scaling.adc.resolution[ima.adc_bits]``. Sample rate: flat
@@ -228,7 +227,7 @@ def adc_scale(hw: HardwareSpec) -> tuple[float, float]:
             point.area * over ** s.rate_area_exponent)
 
 
-def component_area_mm2(hw: HardwareSpec, name: str) -> float:
+def component_area_mm2(hw: HardwareParts, name: str) -> float:
     """Area of all instances of IMA or tile component *name* in one IMA / one tile, mm².
 
     Per-instance area (``area_mm2 / reference_count``) x count, times the crossbar's size

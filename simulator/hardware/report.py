@@ -26,13 +26,13 @@ import math
 from typing import Any
 
 from simulator.hardware import derive as hwderive
-from simulator.hardware.spec import (
+from simulator.hardware.schema import (
     ENERGY_EVENTS,
     EVENT_COMPONENT,
     IMA_COMPONENTS,
     TILE_COMPONENTS,
-    HardwareSpec,
 )
+from simulator.hardware.spec import HardwareSpec
 
 
 def _planes_per_ns_per_tile(hw: HardwareSpec) -> float:

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.model.bound import NocLoad
-from simulator.engine.components.noc import NocTopology
-from simulator.engine.chip import EngineResult
 from simulator.model.ledger import EnergyLedger
+from simulator.model.noc_routes import NocTopology
+from simulator.model.outcome import EngineResult
+from simulator.model.plan import WEIGHT_KINDS, EdgePlan, NodePlan
 from simulator.model.timing import TimingRules
 from simulator.model.transfers import row_packets
-from simulator.model.workplan import WEIGHT_KINDS, EdgePlan, NodePlan
 
 
 @dataclass

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.engine.components.digital_unit import UNIT_LABELS
-from simulator.engine.components.noc import NocTopology
-from simulator.model.timing import TimingRules
+from simulator.model.noc_routes import NocTopology
+from simulator.model.plan import WEIGHT_KINDS, NodePlan
+from simulator.model.timing import UNIT_LABELS, TimingRules
 from simulator.model.transfers import row_packets
-from simulator.model.workplan import WEIGHT_KINDS, NodePlan
 
 #: resource class of every demand label, for the reports ("which unit bounds throughput")
 LANE = "crossbar lane"

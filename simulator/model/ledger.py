@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulator.hardware.spec import EVENT_COMPONENT
+from simulator.hardware.schema import EVENT_COMPONENT
 
 #: Hardware events booked by the engine, in ledger column order, and the component
 #: (energy breakdown key) that each belongs to — defined once, with the hardware spec.

@@ -13,6 +13,9 @@ import numpy as np
 
 #: tile digital units (``components.tile.<name>``) that are timed resources
 TILE_UNITS = ("tile_shift_add", "activation", "maxpool", "tile_output_register")
+#: how reports name each of them
+UNIT_LABELS = {"tile_shift_add": "tile shift-and-add", "activation": "activation",
+               "maxpool": "max-pool", "tile_output_register": "tile output register"}
 
 
 def plane_duration(b: int | np.ndarray, read_ns: float, conv_ns: float) -> np.ndarray | float:

@@ -19,30 +19,23 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from simulator.model.workplan import (
-    WEIGHT_KINDS,
-    EdgePlan,
-    NodePlan,
-    _hw,
-    _is_global,
-    _release_rule,
-    _row_bytes,
-)
+from simulator.model.edges import is_global, map_dims, release_rule, row_bytes
+from simulator.model.plan import WEIGHT_KINDS, EdgePlan, NodePlan
 
 
 def plan_edge(graph: nx.DiGraph, hw, plans: dict[str, NodePlan], u: str, v: str,
               alloc: dict[tuple[str, str], float]) -> EdgePlan:
     """Buffer and transfers of edge u → v (see the module docstring)."""
     bits = int(hw.activations.bits)
-    row_bytes = _row_bytes(graph, u, bits)
+    rbytes = row_bytes(graph, u, bits)
     ua, a = graph.nodes[u], graph.nodes[v]
-    c_u, h_u, w_u = _hw(tuple(ua["out_shape"]))
-    cap = int(alloc[(u, v)] // row_bytes) if (u, v) in alloc and row_bytes else None
+    c_u, h_u, w_u = map_dims(tuple(ua["out_shape"]))
+    cap = int(alloc[(u, v)] // rbytes) if (u, v) in alloc and rbytes else None
     kh = (a.get("kernel") or (1, 1))[0]
     sh = (a.get("stride") or (1, 1))[0]
     ph = (a.get("padding") or (0, 0))[0]
     dh = (a.get("dilation") or (1, 1))[0]
-    ep = EdgePlan(u, v, row_bytes, cap, _release_rule(graph, u, v), kh, sh, ph, dh,
+    ep = EdgePlan(u, v, rbytes, cap, release_rule(graph, u, v), kh, sh, ph, dh,
                   channels=c_u)
     pu, pv = plans[u], plans[v]
     if pu.kind == "input" or pv.kind == "output":
@@ -124,7 +117,7 @@ def _window_need(pv: NodePlan, a: dict, ep: EdgePlan, h_u: int, w_u: int,
 
 def _first_row(a: dict, kind: str, r: int, ep: EdgePlan, h_u: int) -> int:
     """First producer row that output row *r* of a digital consumer reads."""
-    if kind in ("maxpool", "avgpool") and not _is_global(a):
+    if kind in ("maxpool", "avgpool") and not is_global(a):
         return max(0, min(h_u - 1, r * ep.stride - ep.pad))
     if kind in ("add", "concat"):
         return min(r, h_u - 1)

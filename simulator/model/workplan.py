@@ -21,161 +21,23 @@ tile adds them, applies the activation, writes the output register and the eDRAM
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import networkx as nx
 import numpy as np
 
 from simulator.model.dataflow import rows_needed
+from simulator.model.edges import edram_alloc, map_dims
 from simulator.model.ledger import ActivityKind, EnergyLedger, event_vector
-from simulator.model.timing import plane_duration, psum_bits
+from simulator.model.plan import (
+    WEIGHT_KINDS,
+    ImaPart,
+    Lane,
+    NodePlan,
+    ReplicaPlan,
+)
+from simulator.model.timing import psum_bits
+from simulator.model.transfers import plan_edge
 
-__all__ = ["WEIGHT_KINDS", "EdgePlan", "ImaPart", "Lane", "NodePlan", "ReplicaPlan",
-           "build_plan", "plan_structure", "plane_duration", "register_kinds"]
-
-WEIGHT_KINDS = ("conv", "linear")
-
-
-@dataclass
-class ImaPart:
-    """The crossbars of one lane that sit in one IMA."""
-
-    ima: int
-    tile: int
-    crossbars: int
-    cols: int
-    adcs: int  # ADCs it converts on at once when the pool is free: min(crossbars, pool)
-    xbar_cols: tuple[int, ...] = ()  # active columns of each of its crossbars
-
-
-@dataclass
-class Lane:
-    """One row block of one replica of a weight layer."""
-
-    layer: str
-    replica: int
-    row_block: int
-    rows: int
-    crossbars: int
-    cols: int
-    parts: list[ImaPart]
-    positions: np.ndarray  # output positions handled by this replica (row-major indices)
-    conv_ns: float  # time to convert one plane of all its crossbars on a free ADC pool
-    tile: int = 0  # the tile its groups are loaded from (its first crossbar's)
-    in_channels: tuple[int, int] = (0, 0)  # input channels (features) its rows read
-    kind: ActivityKind | None = None  # what one MVM costs (static policy)
-    kind_mvm: int = -1  # its id in the pipeline's ledger (register_kinds)
-
-    @property
-    def key(self) -> tuple[str, int, int]:
-        """(layer, replica, row block)."""
-        return (self.layer, self.replica, self.row_block)
-
-
-@dataclass
-class ReplicaPlan:
-    """How one replica merges its lanes' partial sums (per output position)."""
-
-    index: int
-    lanes: list[Lane]
-    merge_tile: int
-    tiles: list[int]  # tiles holding its lanes, the merge tile first
-    lane_tile: list[int]  # per lane: index into ``tiles``
-    merges: list[int]  # adds done on each tile (the merge tile: its own + the remote sums)
-    psum_bits: list[int]  # per tile: bits of partial sums sent to the merge tile (0: none)
-
-
-@dataclass
-class EdgePlan:
-    """A producer → consumer tensor edge: the consumer's input buffer and the transfers.
-
-    Output row k of the producer has ``row_counts[k, s]`` of its positions computed on
-    ``src_tiles[s]``; destination tile ``dst_tiles[j]`` needs column x of row k when
-    ``need[k, j, x]``, and of every position the ``dst_channels[j]`` channels its lanes
-    read (``simulator.model.transfers``).
-    """
-
-    producer: str
-    consumer: str
-    row_bytes: float  # bytes of one producer output row
-    cap_rows: int | None  # rows the consumer's buffer holds (None: unbounded)
-    release: str  # how the consumer frees rows: "window" | "row" | "image"
-    kernel: int = 1
-    stride: int = 1
-    pad: int = 0
-    dilation: int = 1
-    channels: int = 0  # producer output channels
-    src_tiles: list[int] = field(default_factory=list)
-    row_counts: np.ndarray | None = None  # (producer rows, src tiles)
-    dst_tiles: list[int] = field(default_factory=list)
-    need: np.ndarray | None = None  # (producer rows, dst tiles, columns) bool
-    dst_masks: np.ndarray | None = None  # (dst tiles, channels) bool
-    src_of: np.ndarray | None = None  # (producer rows, columns): index into src_tiles
-    send_cols: np.ndarray | None = None  # (rows, src, dst): columns sent (0 if local)
-    remote: bool = False  # some row part must travel over the NoC
-    packets: dict = field(default_factory=dict)  # row → [(src tile, dst idx list, bits)]
-
-    @property
-    def dst_channels(self) -> np.ndarray:
-        """Channels each destination tile needs."""
-        return self.dst_masks.sum(axis=1)
-
-
-@dataclass
-class NodePlan:
-    """A graph node as the engine executes it."""
-
-    name: str
-    kind: str
-    order: int
-    out_h: int
-    out_w: int
-    out_c: int
-    producers: list[str]
-    # thresholds[producer][out_row] = leading producer positions needed for that out row
-    thresholds: dict[str, np.ndarray] = field(default_factory=dict)
-    tiles: list[int] = field(default_factory=list)  # digital nodes: row r on tiles[r % n]
-    lanes: list[Lane] = field(default_factory=list)
-    replica_plans: list[ReplicaPlan] = field(default_factory=list)
-    row_blocks: int = 0
-    replicas: int = 1
-    act: bool = False
-    merges: int = 0  # weight layers: partial-sum adds per output position (all tiles)
-    kind_output: int = -1  # per output position (weight) or per output row (digital) costs
-    kind_noc: int = -1  # router flit-hops of the node's packets (units = flit-hops)
-    kind_recv: int = -1  # eDRAM bytes written at the destinations of its packets
-    kind_offchip: int = -1  # bytes of its packets over off-chip links
-    # digital nodes, per output row: unit values, activations, eDRAM bytes read / written
-    unit: str | None = None
-    row_values: float = 0.0
-    row_act: float = 0.0
-    row_in_bytes: float = 0.0
-    row_out_bytes: float = 0.0
-    out_edges: list[EdgePlan] = field(default_factory=list)
-    in_edges: dict[str, EdgePlan] = field(default_factory=dict)
-    kinds: dict[str, ActivityKind] = field(default_factory=dict)  # attribute -> kind
-
-    @property
-    def positions(self) -> int:
-        """Output positions per image."""
-        return self.out_h * self.out_w
-
-    @property
-    def tile(self) -> int:
-        """First tile of the node."""
-        return self.tiles[0] if self.tiles else 0
-
-    def row_tile(self, row: int) -> int:
-        """Tile of output row *row* of a digital node."""
-        return self.tiles[row % len(self.tiles)] if self.tiles else 0
-
-
-def _hw(shape: tuple[int, ...]) -> tuple[int, int, int]:
-    """(C, H, W) of a map shape or (F, 1, 1) of a vector."""
-    if len(shape) == 3:
-        return int(shape[0]), int(shape[1]), int(shape[2])
-    return int(shape[0]), 1, 1
-
+__all__ = ["build_plan", "conversion_ns", "plan_structure", "register_kinds"]
 
 #: tile digital unit that executes each non-weight node kind
 DIGITAL_UNIT = {"maxpool": "maxpool", "avgpool": "tile_shift_add", "add": "tile_shift_add"}
@@ -196,22 +58,20 @@ def plan_structure(graph: nx.DiGraph, mapping, hw) -> dict[str, NodePlan]:
     it registers in a fixed order, so the ids are the same for every pipeline and one
     structure can serve several pipelines.
     """
-    from simulator.model.transfers import plan_edge
-
     B = int(hw.activations.bits)
     plans: dict[str, NodePlan] = {}
     order = sorted(graph.nodes, key=lambda n: graph.nodes[n]["order"])
     for name in order:
         a = graph.nodes[name]
         kind = a["kind"]
-        out_c, oh, ow = _hw(tuple(a["out_shape"]))
+        out_c, oh, ow = map_dims(tuple(a["out_shape"]))
         producers = sorted(graph.predecessors(name), key=lambda n: graph.nodes[n]["order"])
         plan = NodePlan(name=name, kind=kind, order=a["order"], out_h=oh, out_w=ow,
                         out_c=out_c, producers=producers,
                         tiles=[int(t) for t in (a.get("tiles") or [0])],
                         act=bool(a.get("act")))
         for prod in producers:
-            _, ph, pw = _hw(tuple(graph.nodes[prod]["out_shape"]))
+            _, ph, pw = map_dims(tuple(graph.nodes[prod]["out_shape"]))
             plan.thresholds[prod] = _thresholds(a, kind, oh, ph, pw)
         if kind in WEIGHT_KINDS:
             _weight_plan(plan, a, mapping.layers[name], hw)
@@ -231,7 +91,7 @@ def plan_structure(graph: nx.DiGraph, mapping, hw) -> dict[str, NodePlan]:
         plan.kinds["kind_offchip"] = ActivityKind(
             f"{name}/offchip", name, event_vector({"offchip_byte": 1}), event_vector({}))
         plans[name] = plan
-    alloc = _edram_alloc(graph, hw)
+    alloc = edram_alloc(graph, hw)
     for u in order:
         for v in sorted(graph.successors(u), key=lambda n: graph.nodes[n]["order"]):
             ep = plan_edge(graph, hw, plans, u, v, alloc)
@@ -352,78 +212,6 @@ def _replica_plan(r: int, lanes: list[Lane], lm, merge_tile: int, pbits: int) ->
     return ReplicaPlan(r, lanes, merge_tile, tiles, lane_tile, merges, psum)
 
 
-#: node kinds that hold an input buffer in their tiles' eDRAM
-BUFFERED = ("conv", "linear", "maxpool", "avgpool", "add", "concat", "flatten")
-JOINS = ("add", "concat")
-
-
-def _release_rule(graph: nx.DiGraph, u: str, v: str) -> str:
-    """How consumer v frees rows of u: sliding window, row by row, or whole image."""
-    a = graph.nodes[v]
-    kind = a["kind"]
-    if (kind in ("conv", "maxpool", "avgpool") and len(tuple(graph.nodes[u]["out_shape"])) == 3
-            and not _is_global(a)):
-        return "window"
-    if kind in ("add", "concat"):
-        return "row"
-    return "image"
-
-
-def _min_rows(graph: nx.DiGraph, u: str, v: str) -> int:
-    """Rows of u that v must hold at once to make progress."""
-    _, h_u, _ = _hw(tuple(graph.nodes[u]["out_shape"]))
-    rule = _release_rule(graph, u, v)
-    if rule == "window":
-        a = graph.nodes[v]
-        kh, dh = (a.get("kernel") or (1, 1))[0], (a.get("dilation") or (1, 1))[0]
-        return min((kh - 1) * dh + 1, h_u)  # rows one dilated window spans
-    return 1 if rule == "row" else h_u
-
-
-def _row_bytes(graph: nx.DiGraph, u: str, bits: int) -> float:
-    c, _, w = _hw(tuple(graph.nodes[u]["out_shape"]))
-    return c * w * bits / 8.0
-
-
-def _buffered_edges(graph: nx.DiGraph) -> list[tuple[str, str]]:
-    """Edges whose consumer buffer is bounded.
-
-    Joins (residual add, concat) are left unbounded: how far one input runs ahead of the
-    other depends on the whole branch between them, and a bounded join buffer can
-    deadlock the branch that feeds it. Every other consumer's buffer is bounded.
-    """
-    return [(u, v) for u, v in graph.edges
-            if graph.nodes[v]["kind"] in BUFFERED and graph.nodes[v]["kind"] not in JOINS
-            and graph.nodes[u]["kind"] != "input"]
-
-
-def _edram_alloc(graph: nx.DiGraph, hw) -> dict[tuple[str, str], float]:
-    """eDRAM bytes given to each buffered edge's rows.
-
-    Each tile's eDRAM is divided among the input buffers of the nodes running on it in
-    proportion to their minimum need (rows the consumer must hold at once × row bytes).
-    A node spread over several tiles splits each buffered row among them (each tile keeps
-    the slice its replicas read), so its allocation is the sum of its shares.
-    """
-    bits = int(hw.activations.bits)
-    need = {(u, v): _min_rows(graph, u, v) * _row_bytes(graph, u, bits)
-            for u, v in _buffered_edges(graph)}
-    per_tile: dict[int, float] = {}
-    for (_u, v), nb in need.items():
-        for t in graph.nodes[v].get("tiles") or [0]:
-            per_tile[t] = per_tile.get(t, 0.0) + nb
-    alloc = {}
-    for (u, v), nb in need.items():
-        alloc[(u, v)] = sum(hw.tile.edram_bytes * nb / per_tile[t]
-                            for t in (graph.nodes[v].get("tiles") or [0]))
-    return alloc
-
-
-def _is_global(a: dict) -> bool:
-    """A pool or conv whose output is a single position (needs the whole input)."""
-    return len(tuple(a["out_shape"])) == 3 and a["out_shape"][1] == 1 and a["out_shape"][2] == 1
-
-
 def _merges_per_position(lm) -> int:
     """Partial sums merged in the tile per output position: Σ_channels (row blocks − 1)."""
     per_ch: dict[int, int] = {}
@@ -455,7 +243,7 @@ def _digital_row_events(a: dict, kind: str, graph: nx.DiGraph, name: str, B: int
     The eDRAM bytes read (``_in_bytes``) and written (``_out_bytes``) are returned apart
     for the timing; their sum is the row's ``edram_byte`` count.
     """
-    oc, oh, ow = _hw(tuple(a["out_shape"]))
+    oc, oh, ow = map_dims(tuple(a["out_shape"]))
     out_vals = oc * ow
     byte = B / 8.0
     if kind == "maxpool":
@@ -464,7 +252,7 @@ def _digital_row_events(a: dict, kind: str, graph: nx.DiGraph, name: str, B: int
         return {"maxpool": cmp, "edram_byte": (cmp + out_vals) * byte,
                 "_in_bytes": cmp * byte, "_out_bytes": out_vals * byte}, cmp
     if kind == "avgpool":
-        ic, ih, iw = _hw(tuple(a["in_shape"]))
+        ic, ih, iw = map_dims(tuple(a["in_shape"]))
         in_vals = ic * ih * iw / max(oh, 1)
         return {"tile_shift_add": in_vals, "edram_byte": (in_vals + out_vals) * byte,
                 "_in_bytes": in_vals * byte, "_out_bytes": out_vals * byte}, int(in_vals)

@@ -57,7 +57,7 @@ CACHE_FORMAT = 1
 #: Artifacts kept in memory per process and kind (the workload of ResNet-18 is ~50 MB).
 MEMORY_SLOTS = {"workload": 2, "scales": 16, "float_accuracy": 16, "precision": 16}
 
-_ROOT = Path(__file__).resolve().parents[1]
+_ROOT = Path(__file__).resolve().parents[2]
 
 
 def default_cache_dir() -> Path:
@@ -153,7 +153,8 @@ def code_version() -> str:
             except PackageNotFoundError:  # pragma: no cover
                 versions.append("-")
         h = hashlib.sha256(f"{CACHE_FORMAT}|{'|'.join(versions)}".encode())
-        sources = sorted((_ROOT / "workloads").glob("*.py")) + [_ROOT / "simulator" / "flow.py"]
+        sources = (sorted((_ROOT / "workloads").rglob("*.py"))
+                   + [_ROOT / "simulator" / "runner" / "flow.py"])
         for f in sources:
             h.update(f.name.encode())
             h.update(f.read_bytes())

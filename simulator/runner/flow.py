@@ -20,15 +20,16 @@ import torch
 from mapping.mapper import NetworkMapping, map_network
 from simulator.core import faults
 from simulator.core.config_io import ConfigError
-from simulator.runner.estimate import RunEstimate, check_fits, check_workload_fits, estimate_run
 from simulator.hardware.spec import HardwareSpec, load_hardware
+from simulator.runner.estimate import RunEstimate, check_fits, check_workload_fits, estimate_run
 from simulator.runner.scenario import Scenario, load_scenario
 from simulator.runner.simulate import PipelineResult, simulate_pipeline
 from workloads.graph import TracedWorkload
 from workloads.loader import Workload
 from workloads.loader import load_workload as _load_workload
-from workloads.precision.capture import LayerSpec, PipelinePrecision, capture_groups, compute_precision
+from workloads.precision.passes import capture_groups, compute_precision
 from workloads.precision.quantize import calibrate_scales
+from workloads.precision.records import LayerSpec, PipelinePrecision
 
 if TYPE_CHECKING:  # pragma: no cover
     from simulator.runner.cache import ArtifactCache
@@ -223,7 +224,7 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
 
 def _float_accuracy(wl: Workload) -> tuple[float, float]:
     """Top-1 and top-5 accuracy (%) of the unquantized model on the measured images."""
-    from workloads.precision.capture import float_logits, top1, topk
+    from workloads.precision.metrics import float_logits, top1, topk
 
     logits = float_logits(wl.traced.module, wl.eval_inputs)
     return top1(logits, wl.eval_labels), topk(logits, wl.eval_labels, 5)

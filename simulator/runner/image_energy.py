@@ -27,7 +27,8 @@ import networkx as nx
 import numpy as np
 
 from simulator.model.ledger import EnergyLedger
-from simulator.model.workplan import WEIGHT_KINDS, NodePlan, register_kinds
+from simulator.model.plan import WEIGHT_KINDS, NodePlan
+from simulator.model.workplan import register_kinds
 
 __all__ = ["ImageEnergyModel", "decomposition", "spread"]
 

@@ -7,14 +7,16 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 
+from simulator.engine.chip import ChipSimulation
 from simulator.model.analytic import analytic_timing, book_analytic
 from simulator.model.bound import NocLoad, busiest_by_class, demands, noc_load, throughput_bound
-from simulator.engine.components.noc import NocTopology
-from simulator.engine.chip import ChipSimulation, EngineResult
 from simulator.model.ledger import EnergyLedger
+from simulator.model.noc_routes import NocTopology
+from simulator.model.outcome import EngineResult
+from simulator.model.plan import Lane, NodePlan
 from simulator.model.power import static_power_mw
 from simulator.model.timing import TILE_UNITS, TimingRules
-from simulator.model.workplan import Lane, NodePlan, plan_structure, register_kinds
+from simulator.model.workplan import plan_structure, register_kinds
 
 BUSY_CLASSES = ("crossbar", "adc", "digital", "edram", "bus", "noc")
 

@@ -23,9 +23,8 @@ Two ways to the same windows (docs/precision.md §4):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,68 +43,10 @@ from workloads.precision.policies import (
     window_limits,
 )
 from workloads.precision.quantize import QuantConfig, qmax, quantize_weights
+from workloads.precision.records import LayerPrecision, LayerSpec
 
 #: im2col elements processed at once (bounds memory: ~8 bytes each, a few copies)
 CHUNK_ELEMENTS = 1 << 22
-
-
-@dataclass
-class LayerSpec:
-    """A layer whose input is grouped: module name, kind, row blocks, input signedness."""
-
-    module: str
-    kind: Literal["conv", "linear"]
-    row_ranges: list[tuple[int, int]]
-    signed_input: bool = False
-
-
-@dataclass
-class LayerPrecision:
-    """Bit windows of one layer's activation groups and their statistics.
-
-    ``planes``/``low``: uint8 ``(kept images, n_row_blocks, positions)`` in the order of the
-    LayerSpec's ``row_ranges`` (the first ``keep_images`` measured images; the simulation
-    streams them). Statistics over *all* measured images: ``hist[b]`` = groups streaming b
-    planes; ``mean_bits`` = mean planes per group; ``saturated_fraction`` = nonzero im2col
-    values clipped by the window's top; ``zero_group_fraction`` = all-zero groups;
-    ``rel_rms_error`` = ‖windowed − static codes‖ / ‖static codes‖ over im2col values.
-    Per image and row block (int64 ``(measured images, n_row_blocks)``): ``image_planes``
-    = planes streamed, ``image_zero_groups`` = all-zero groups, ``image_msb_planes`` =
-    planes msb-trim would stream for the activations this pipeline saw; ``positions`` =
-    groups per image and row block.
-    """
-
-    planes: np.ndarray
-    low: np.ndarray
-    hist: np.ndarray
-    mean_bits: float
-    saturated_fraction: float
-    zero_group_fraction: float
-    rel_rms_error: float
-    image_planes: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
-    image_zero_groups: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
-    image_msb_planes: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
-    positions: int = 0
-
-
-@dataclass
-class PipelinePrecision:
-    """One pipeline's policy, per-layer windows and (optionally) accuracy and logits."""
-
-    policy: PolicySpec
-    layers: dict[str, LayerPrecision]
-    accuracy: float | None = None
-    logits: torch.Tensor | None = None
-    top5: float | None = None
-    images: int = 0
-
-    def image_mean_bits(self) -> np.ndarray:
-        """Mean planes per group of each measured image (over all layers)."""
-        if not self.layers:
-            return np.zeros(0)
-        planes = sum(lp.image_planes.sum(axis=1) for lp in self.layers.values())
-        groups = sum(lp.positions * lp.image_planes.shape[1] for lp in self.layers.values())
-        return np.asarray(planes, dtype=float) / max(groups, 1)
 
 
 @dataclass
@@ -178,7 +119,7 @@ class _Consumer:
     acc: _Acc = field(default_factory=_Acc)
 
 
-class _LayerRunner:
+class LayerRunner:
     """Replacement forward of one layer, serving one lossy pipeline or several lossless ones."""
 
     def __init__(self, name: str, spec: LayerSpec, module: nn.Module, scale: float,
@@ -342,8 +283,8 @@ class _LayerRunner:
     def _window_diff(self, codes: torch.Tensor, low: torch.Tensor,
                      planes: torch.Tensor) -> torch.Tensor:
         """windowed − codes for float32 integer codes; *low*/*planes* broadcast against
-        them (same arithmetic as :func:`~workloads.precision.policies.apply_window`, exact in float32
-        for codes below 2^24): round half up to a multiple of 2^low, saturate."""
+        them (same arithmetic as :func:`~workloads.precision.policies.apply_window`, exact in
+        float32 for codes below 2^24): round half up to a multiple of 2^low, saturate."""
         lo, hi = window_limits(low, planes, self.signed)
         lo, hi = lo.to(torch.float32), hi.to(torch.float32)
         if bool((low == 0).all()):  # a pure clamp (ε = 0)
@@ -594,162 +535,3 @@ class _LayerRunner:
             positions=int(a.groups // max(1, nb * image_planes.shape[0])))
 
 
-def topk(logits: torch.Tensor, labels: torch.Tensor, k: int = 1) -> float:
-    """Top-k accuracy in percent (k is capped at the number of outputs)."""
-    k = min(k, logits.shape[-1])
-    hits = (logits.topk(k, dim=-1).indices == labels.to(logits.device)[:, None]).any(dim=-1)
-    return float(hits.float().mean() * 100)
-
-
-def top1(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """Top-1 accuracy in percent."""
-    return float((logits.argmax(dim=-1) == labels.to(logits.device)).float().mean() * 100)
-
-
-@torch.no_grad()
-def float_logits(model: nn.Module, inputs: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    """Logits of the unquantized model."""
-    model.eval()
-    return torch.cat([model(inputs[i:i + batch_size]) for i in range(0, len(inputs), batch_size)])
-
-
-@torch.no_grad()
-def float_accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
-                   batch_size: int = 64) -> float:
-    """Top-1 accuracy (%) of the unquantized model."""
-    return top1(float_logits(model, inputs, batch_size), labels)
-
-
-def _check_overrides(layers: Mapping[str, LayerSpec], pname: str, pspec: PolicySpec) -> None:
-    known = set(layers) | {s.module for s in layers.values()}
-    unknown = sorted(set(pspec.layers) - known)
-    if unknown:
-        raise WorkloadError(
-            f"pipeline {pname}: layers: unknown layer(s) {', '.join(unknown)}; known: "
-            f"{', '.join(layers)}")
-
-
-@torch.no_grad()
-def _run_pass(model: nn.Module, layers: Mapping[str, LayerSpec], inputs: torch.Tensor,
-              scales: Mapping[str, float], qcfg: QuantConfig,
-              pipes: Sequence[tuple[str, PolicySpec]], labels: torch.Tensor | None,
-              batch_size: int, keep_images: int | None,
-              weight_bits: int | None) -> dict[str, PipelinePrecision]:
-    """One forward pass serving *pipes* (one lossy pipeline, or lossless ones sharing it)."""
-    for pname, pspec in pipes:
-        _check_overrides(layers, pname, pspec)
-    model.eval()
-    runners: dict[str, _LayerRunner] = {}
-    patched: list[nn.Module] = []
-    try:
-        for lname, spec in layers.items():
-            try:
-                mod = model.get_submodule(spec.module)
-            except AttributeError:
-                raise WorkloadError(f"layer {lname}: no submodule named {spec.module!r}") from None
-            if lname not in scales:
-                raise WorkloadError(f"layer {lname}: no calibrated scale")
-            if "forward" in mod.__dict__:
-                raise WorkloadError(f"layer {lname}: module {spec.module!r} is listed twice")
-            r = _LayerRunner(lname, spec, mod, scales[lname], qcfg, list(pipes), keep_images,
-                             weight_bits)
-            runners[lname] = r
-            # the instance attribute shadows the class's forward: hooks still run, the
-            # original computation does not
-            mod.forward = r  # type: ignore[method-assign]
-            patched.append(mod)
-        outs = []
-        for i in range(0, len(inputs), batch_size):
-            before = {n: r.calls for n, r in runners.items()}
-            outs.append(model(inputs[i:i + batch_size]))
-            twice = [n for n, r in runners.items() if r.calls - before[n] > 1]
-            if twice:
-                raise WorkloadError(f"layer(s) {', '.join(twice)} called more than once per "
-                                    "forward pass (shared modules are not supported)")
-    finally:
-        for mod in patched:
-            del mod.forward
-    logits = torch.cat(outs) if outs else None
-    acc = top1(logits, labels) if labels is not None and logits is not None else None
-    acc5 = topk(logits, labels, 5) if labels is not None and logits is not None else None
-    res = {}
-    for ci, (pname, pspec) in enumerate(pipes):
-        res[pname] = PipelinePrecision(
-            policy=pspec, layers={n: r.result(r.consumers[ci]) for n, r in runners.items()},
-            accuracy=acc, logits=logits, top5=acc5, images=len(inputs))
-    return res
-
-
-def run_pipeline(model: nn.Module, layers: Mapping[str, LayerSpec], inputs: torch.Tensor,
-                 scales: Mapping[str, float], qcfg: QuantConfig, pspec: PolicySpec,
-                 labels: torch.Tensor | None = None, name: str = "pipeline",
-                 batch_size: int = 64, keep_images: int | None = None,
-                 weight_bits: int | None = None) -> PipelinePrecision:
-    """One pipeline: forward pass with every listed layer windowed by *pspec*.
-
-    *keep_images*: keep the bit-plane arrays of only the first N images (statistics still
-    cover all); *weight_bits*: quantize the layers' weights as the chip does (None: float).
-    """
-    return _run_pass(model, layers, inputs, scales, qcfg, [(name, pspec)], labels,
-                     batch_size, keep_images, weight_bits)[name]
-
-
-_SHARED: tuple | None = None
-
-
-def _pass_job(pipes: list[tuple[str, PolicySpec]]) -> dict[str, PipelinePrecision]:
-    """One pass in a forked worker (the model and inputs are inherited, not pickled).
-
-    One torch thread: a child of a process whose intra-op pool already ran several threads
-    hangs in its first parallel region (the OpenMP pool does not survive fork).
-    """
-    torch.set_num_threads(1)
-    assert _SHARED is not None
-    model, layers, inputs, scales, qcfg, labels, batch_size, keep, wbits = _SHARED
-    return _run_pass(model, layers, inputs, scales, qcfg, pipes, labels, batch_size, keep,
-                     wbits)
-
-
-def capture_groups(pipelines: Mapping[str, PolicySpec]) -> list[list[tuple[str, PolicySpec]]]:
-    """The forward passes that capture *pipelines*: the lossless built-in pipelines share
-    one (their planes are exact functions of the same activations), every other pipeline
-    gets its own (its errors propagate through the rest of the network)."""
-    lossless = [(n, p) for n, p in pipelines.items() if p.policy in LOSSLESS]
-    return ([lossless] if lossless else []) + [[(n, p)] for n, p in pipelines.items()
-                                               if p.policy not in LOSSLESS]
-
-
-def compute_precision(model: nn.Module, layers: Mapping[str, LayerSpec], inputs: torch.Tensor,
-                      scales: Mapping[str, float], qcfg: QuantConfig,
-                      pipelines: Mapping[str, PolicySpec], labels: torch.Tensor | None = None,
-                      batch_size: int = 64, keep_images: int | None = None,
-                      weight_bits: int | None = None,
-                      workers: int = 1) -> dict[str, PipelinePrecision]:
-    """Per pipeline: windows of every activation group of every listed layer (errors
-    propagate), accuracy when *labels* are given. The lossless built-in pipelines share one
-    forward pass; every other pipeline gets its own. With *workers* > 1 the passes run in
-    that many forked processes. Results keep *pipelines*' order."""
-    global _SHARED
-    jobs = capture_groups(pipelines)
-    for pipes in jobs:  # fail early, in this process, on unknown per-layer overrides
-        for pname, pspec in pipes:
-            _check_overrides(layers, pname, pspec)
-    res: dict[str, PipelinePrecision] = {}
-    procs = min(workers, len(jobs))
-    if procs > 1:
-        # forked children that an interrupt or a dead child stops cleanly
-        from simulator.core.workers import run_parallel
-
-        _SHARED = (model, layers, inputs, scales, qcfg, labels, batch_size, keep_images,
-                   weight_bits)
-        try:
-            labels = ["capture of " + ", ".join(f"'{n}'" for n, _ in pipes) for pipes in jobs]
-            for part in run_parallel(_pass_job, jobs, procs, labels=labels):
-                res.update(part)
-        finally:
-            _SHARED = None
-    else:
-        for pipes in jobs:
-            res.update(_run_pass(model, layers, inputs, scales, qcfg, pipes, labels,
-                                 batch_size, keep_images, weight_bits))
-    return {n: res[n] for n in pipelines}

@@ -23,7 +23,7 @@ from bisect import bisect_right
 
 import simpy
 
-from simulator.model.workplan import Lane
+from simulator.model.plan import Lane
 
 _EPS = 1e-9
 

@@ -32,7 +32,7 @@ from collections import deque
 import simpy
 
 from simulator.engine.components.adc_pool import trace_hold
-from simulator.model.workplan import Lane
+from simulator.model.plan import Lane
 
 _NEG = -1e30
 

@@ -19,10 +19,7 @@ from __future__ import annotations
 import simpy
 
 from simulator.engine.components.server import Server, cut_through
-from simulator.model.timing import TILE_UNITS, TimingRules
-
-UNIT_LABELS = {"tile_shift_add": "tile shift-and-add", "activation": "activation",
-               "maxpool": "max-pool", "tile_output_register": "tile output register"}
+from simulator.model.timing import TILE_UNITS, UNIT_LABELS, TimingRules
 
 
 class TileUnits:

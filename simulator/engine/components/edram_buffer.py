@@ -1,7 +1,7 @@
 """Bounded input buffers in the tiles' eDRAM: the producer stalls when one is full.
 
 A consumer's buffer for a producer holds ``cap_rows`` producer rows (see
-``workplan._edram_alloc``). The consumer frees rows as its own output rows complete:
+``edges.edram_alloc``). The consumer frees rows as its own output rows complete:
 rows below its next window (sliding-window ops), the rows it has consumed (joins never
 bound), or the whole map when it finishes (flatten / linear). Freed rows are counted
 across images, so the buffer is circular over the image stream.
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import simpy
 
-from simulator.model.dataflow import FeatureMapProgress, RowCounter
 from simulator.core.errors import SimulationError
-from simulator.model.workplan import EdgePlan, NodePlan
+from simulator.model.dataflow import FeatureMapProgress, RowCounter
+from simulator.model.plan import EdgePlan, NodePlan
 
 
 class InputBuffers:

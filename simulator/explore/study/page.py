@@ -588,9 +588,10 @@ def _isaac(data: dict[str, Any], study: Study, root: Path) -> list[str]:
         rows.append(["peak TOPS (whole run / steady state)", t4["peak_tops"],
                      f"{eng['peak_tops']:.2f} / {eng['peak_tops_steady']:.2f}",
                      dev(eng["peak_tops_steady"], t4["peak_tops"])])
-        lines += ["**Through the event engine** (`simulator/explore/study/calib.py`, the workload of "
-                  "`tests/test_calibration.py`): a 1×1 convolution pinned to the 96 crossbars "
-                  "of one tile, every group streaming all 16 planes, at group fidelity; "
+        lines += ["**Through the event engine** (`simulator/explore/study/calib.py`, the "
+                  "workload of `tests/test_calibration.py`): a 1×1 convolution pinned to the "
+                  "96 crossbars of one tile, every group streaming all 16 planes, at group "
+                  "fidelity; "
                   f"power = energy difference / time difference of two runs (H = "
                   f"{eng['h'][0]} and {eng['h'][1]} groups per lane: steady-state period "
                   f"{eng['period_ns']:.1f} ns per group). Table I's IMA sum is 24.08 mW "

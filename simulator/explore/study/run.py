@@ -1,7 +1,7 @@
 """``redysim study``: run a study's sweeps and checks, gather the figures, write its page.
 
-:func:`run_study` runs every sweep of the study (:mod:`simulator.explore.sweep.run`: Dask, resumable,
-artifact cache) into ``results/<sweep name>/``, then :func:`collect` reads each point's
+:func:`run_study` runs every sweep of the study (:mod:`simulator.explore.sweep.run`: Dask,
+resumable, artifact cache) into ``results/<sweep name>/``, then :func:`collect` reads each point's
 ``summary.json`` and ``point.json`` into plain rows, adds the ISAAC checks
 (:mod:`simulator.hardware.report` against the published Table I / IV, and the engine's
 full-activity run, :mod:`simulator.explore.study.calib`) and the environment (package versions,
@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from simulator.core.config_io import ConfigError
-from simulator.runner.estimate import loadavg
 from simulator.explore.study.spec import Study
+from simulator.runner.estimate import loadavg
 
 Say = Callable[[str], None]
 
@@ -253,8 +253,8 @@ def collect(study: Study, plans: list[tuple[str, str, Any]]) -> dict[str, Any]:
 def isaac_check(study: Study) -> dict[str, Any]:
     """`redysim hw` figures of the ISAAC file and the study's chip, the published Table I /
     IV, and (when asked) the engine's full-activity run."""
-    from simulator.hardware.spec import load_hardware
     from simulator.hardware.report import hardware_report
+    from simulator.hardware.spec import load_hardware
 
     spec = study.spec.isaac
     assert spec is not None

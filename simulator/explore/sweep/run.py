@@ -35,11 +35,7 @@ from typing import Any
 
 from simulator.core.config_io import ConfigError
 from simulator.core.interrupts import Interrupted
-from simulator.explore.sweep.spec import SweepPlan, build_point
-
-POINTS_DIR = "points"
-SWEEP_JSON = "sweep.json"
-POINT_JSON = "point.json"
+from simulator.explore.sweep.spec import POINT_JSON, POINTS_DIR, SWEEP_JSON, SweepPlan, build_point
 
 
 def require_dask() -> None:
@@ -64,10 +60,10 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
     (draw the point's plots and report.html; default no: ``redysim plot`` draws them).
     Returns the content of ``point.json``.
     """
-    from simulator.runner.cache import ArtifactCache
-    from simulator.runner.flow import run
     from simulator.hardware.report import hardware_report
     from simulator.results.write import json_default, write_results
+    from simulator.runner.cache import ArtifactCache
+    from simulator.runner.flow import run
 
     out = Path(task["out"])
     info: dict[str, Any] = {k: task[k] for k in ("id", "axes", "changes", "hash")}

@@ -38,6 +38,12 @@ from pydantic import Field, model_validator
 
 from simulator.core.config_io import ConfigError, StrictModel, load_yaml, path_is_file, validate
 
+#: the layout of a sweep's results folder: one folder per point under POINTS_DIR, each
+#: with its POINT_JSON; SWEEP_JSON records the sweep
+POINTS_DIR = "points"
+SWEEP_JSON = "sweep.json"
+POINT_JSON = "point.json"
+
 HW_PREFIX = "hardware."
 
 
@@ -145,8 +151,8 @@ def split_changes(changes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
 def build_point(scenario_path: Path, scenario_changes: dict[str, Any],
                 hardware_changes: dict[str, Any]) -> tuple[Any, Any]:
     """(Scenario, HardwareSpec) of one point, validated (raises ConfigError)."""
-    from simulator.runner.flow import load_scenario_hardware
     from simulator.hardware.spec import load_hardware
+    from simulator.runner.flow import load_scenario_hardware
     from simulator.runner.scenario import load_scenario
 
     sc = load_scenario(scenario_path, scenario_changes)

@@ -19,8 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from simulator.explore.sweep.run import POINT_JSON, POINTS_DIR
-from simulator.explore.sweep.spec import SweepPlan
+from simulator.explore.sweep.spec import POINT_JSON, POINTS_DIR, SweepPlan
 
 #: Per-pipeline summary keys left out of the table (per layer: in the point's folder).
 SKIP_KEYS = ("energy_pj.by_layer", "precision")

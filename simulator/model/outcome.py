@@ -1,0 +1,18 @@
+"""The timing outcome of one pipeline, whichever fidelity produced it (the event engine
+or the analytic estimate)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class EngineResult:
+    """Timing outcome of one simulated pipeline."""
+
+    image_done_ns: list[float]
+    end_ns: float
+    lane_busy_ns: dict[tuple[str, int, int], float]  # (layer, replica, row block) → busy
+    link_busy_ns: dict[tuple, float] = field(default_factory=dict)  # NoC port/link → busy
+    unit_busy_ns: dict[tuple[str, str], float] = field(default_factory=dict)  # (unit, where)
+    noc_traffic: dict[str, dict[str, float]] = field(default_factory=dict)

@@ -1,0 +1,147 @@
+"""The work plan's data: what each lane, replica, tensor edge and graph node of one
+pipeline does (built by :mod:`simulator.model.workplan` and :mod:`simulator.model.transfers`,
+read by the engine, the analytic estimate and the bound)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simulator.model.ledger import ActivityKind
+
+WEIGHT_KINDS = ("conv", "linear")
+
+
+@dataclass
+class ImaPart:
+    """The crossbars of one lane that sit in one IMA."""
+
+    ima: int
+    tile: int
+    crossbars: int
+    cols: int
+    adcs: int  # ADCs it converts on at once when the pool is free: min(crossbars, pool)
+    xbar_cols: tuple[int, ...] = ()  # active columns of each of its crossbars
+
+
+@dataclass
+class Lane:
+    """One row block of one replica of a weight layer."""
+
+    layer: str
+    replica: int
+    row_block: int
+    rows: int
+    crossbars: int
+    cols: int
+    parts: list[ImaPart]
+    positions: np.ndarray  # output positions handled by this replica (row-major indices)
+    conv_ns: float  # time to convert one plane of all its crossbars on a free ADC pool
+    tile: int = 0  # the tile its groups are loaded from (its first crossbar's)
+    in_channels: tuple[int, int] = (0, 0)  # input channels (features) its rows read
+    kind: ActivityKind | None = None  # what one MVM costs (static policy)
+    kind_mvm: int = -1  # its id in the pipeline's ledger (register_kinds)
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        """(layer, replica, row block)."""
+        return (self.layer, self.replica, self.row_block)
+
+
+@dataclass
+class ReplicaPlan:
+    """How one replica merges its lanes' partial sums (per output position)."""
+
+    index: int
+    lanes: list[Lane]
+    merge_tile: int
+    tiles: list[int]  # tiles holding its lanes, the merge tile first
+    lane_tile: list[int]  # per lane: index into ``tiles``
+    merges: list[int]  # adds done on each tile (the merge tile: its own + the remote sums)
+    psum_bits: list[int]  # per tile: bits of partial sums sent to the merge tile (0: none)
+
+
+@dataclass
+class EdgePlan:
+    """A producer → consumer tensor edge: the consumer's input buffer and the transfers.
+
+    Output row k of the producer has ``row_counts[k, s]`` of its positions computed on
+    ``src_tiles[s]``; destination tile ``dst_tiles[j]`` needs column x of row k when
+    ``need[k, j, x]``, and of every position the ``dst_channels[j]`` channels its lanes
+    read (``simulator.model.transfers``).
+    """
+
+    producer: str
+    consumer: str
+    row_bytes: float  # bytes of one producer output row
+    cap_rows: int | None  # rows the consumer's buffer holds (None: unbounded)
+    release: str  # how the consumer frees rows: "window" | "row" | "image"
+    kernel: int = 1
+    stride: int = 1
+    pad: int = 0
+    dilation: int = 1
+    channels: int = 0  # producer output channels
+    src_tiles: list[int] = field(default_factory=list)
+    row_counts: np.ndarray | None = None  # (producer rows, src tiles)
+    dst_tiles: list[int] = field(default_factory=list)
+    need: np.ndarray | None = None  # (producer rows, dst tiles, columns) bool
+    dst_masks: np.ndarray | None = None  # (dst tiles, channels) bool
+    src_of: np.ndarray | None = None  # (producer rows, columns): index into src_tiles
+    send_cols: np.ndarray | None = None  # (rows, src, dst): columns sent (0 if local)
+    remote: bool = False  # some row part must travel over the NoC
+    packets: dict = field(default_factory=dict)  # row → [(src tile, dst idx list, bits)]
+
+    @property
+    def dst_channels(self) -> np.ndarray:
+        """Channels each destination tile needs."""
+        return self.dst_masks.sum(axis=1)
+
+
+@dataclass
+class NodePlan:
+    """A graph node as the engine executes it."""
+
+    name: str
+    kind: str
+    order: int
+    out_h: int
+    out_w: int
+    out_c: int
+    producers: list[str]
+    # thresholds[producer][out_row] = leading producer positions needed for that out row
+    thresholds: dict[str, np.ndarray] = field(default_factory=dict)
+    tiles: list[int] = field(default_factory=list)  # digital nodes: row r on tiles[r % n]
+    lanes: list[Lane] = field(default_factory=list)
+    replica_plans: list[ReplicaPlan] = field(default_factory=list)
+    row_blocks: int = 0
+    replicas: int = 1
+    act: bool = False
+    merges: int = 0  # weight layers: partial-sum adds per output position (all tiles)
+    kind_output: int = -1  # per output position (weight) or per output row (digital) costs
+    kind_noc: int = -1  # router flit-hops of the node's packets (units = flit-hops)
+    kind_recv: int = -1  # eDRAM bytes written at the destinations of its packets
+    kind_offchip: int = -1  # bytes of its packets over off-chip links
+    # digital nodes, per output row: unit values, activations, eDRAM bytes read / written
+    unit: str | None = None
+    row_values: float = 0.0
+    row_act: float = 0.0
+    row_in_bytes: float = 0.0
+    row_out_bytes: float = 0.0
+    out_edges: list[EdgePlan] = field(default_factory=list)
+    in_edges: dict[str, EdgePlan] = field(default_factory=dict)
+    kinds: dict[str, ActivityKind] = field(default_factory=dict)  # attribute -> kind
+
+    @property
+    def positions(self) -> int:
+        """Output positions per image."""
+        return self.out_h * self.out_w
+
+    @property
+    def tile(self) -> int:
+        """First tile of the node."""
+        return self.tiles[0] if self.tiles else 0
+
+    def row_tile(self, row: int) -> int:
+        """Tile of output row *row* of a digital node."""
+        return self.tiles[row % len(self.tiles)] if self.tiles else 0
