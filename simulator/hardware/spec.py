@@ -33,7 +33,10 @@ derivations and the scalings).
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +95,9 @@ class HardwareSpec(_Spec):
     components: Components
 
     _source_data: dict[str, Any] | None = PrivateAttr(default=None)
+    _origin: tuple[str, dict[str, Any]] | None = PrivateAttr(default=None)
+    """(file, its data as written, includes resolved) this spec was loaded from, kept
+    through :meth:`with_changes`, so a variant can say what it changed."""
 
     # ----------------------------------------------------------- derived quantities
     @property
@@ -293,8 +299,49 @@ class HardwareSpec(_Spec):
         sharing ``ima.crossbars_per_adc`` and vice versa. Raises :class:`ConfigError` like
         loading.
         """
-        return hardware_from_dict(merge_override(self.source_data(), dotted_to_nested(changes)),
-                                  source)
+        new = hardware_from_dict(merge_override(self.source_data(), dotted_to_nested(changes)),
+                                 source)
+        new._origin = self._origin
+        return new
+
+    # ----------------------------------------------------------- provenance
+    def resolved(self) -> dict[str, Any]:
+        """Every value of this spec, derived ones included, as JSON-ready data (loads again
+        with ``HardwareSpec.model_validate``)."""
+        return self.model_dump(mode="json")
+
+    def sha256(self) -> str:
+        """Hash of :meth:`resolved` (sorted keys): equal hashes, equal hardware."""
+        text = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def provenance(self) -> dict[str, Any]:
+        """What results record about the hardware (summary.json ``hardware_spec``):
+
+        ``file`` (the YAML it was loaded from, None for a spec built from a dict),
+        ``changes_from_file`` (dotted key -> ``{"file": value, "now": value}`` for every
+        key written differently from the file, e.g. by :meth:`with_changes`; ``None``
+        stands for "not written", i.e. derived; empty when unchanged, None without a
+        file), ``sha256`` and ``resolved`` (the full spec).
+        """
+        origin = self._origin
+        return {
+            "file": origin[0] if origin else None,
+            "changes_from_file": (_diff(origin[1], self.source_data()) if origin else None),
+            "sha256": self.sha256(),
+            "resolved": self.resolved(),
+        }
+
+
+def _diff(a: Any, b: Any, path: str = "") -> dict[str, dict[str, Any]]:
+    """Dotted key -> {"file": value in *a*, "now": value in *b*} where they differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: dict[str, dict[str, Any]] = {}
+        for key in list(a) + [k for k in b if k not in a]:
+            sub = f"{path}.{key}" if path else str(key)
+            out.update(_diff(a.get(key), b.get(key), sub))
+        return out
+    return {} if a == b else {path: {"file": a, "now": b}}
 
 
 def _format_errors(exc: ValidationError, source: str | HardwareSource) -> str:
@@ -350,4 +397,6 @@ def hardware_from_dict(data: dict[str, Any], source: str | HardwareSource) -> Ha
 def load_hardware(path: str | Path) -> HardwareSpec:
     """Load and validate a hardware YAML file, resolving ``include:`` (raises ConfigError)."""
     data, source = load_hardware_data(path)
-    return hardware_from_dict(data, source)
+    hw = hardware_from_dict(data, source)
+    hw._origin = (os.path.normpath(str(path)), copy.deepcopy(data))
+    return hw
