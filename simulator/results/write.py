@@ -49,8 +49,6 @@ def pipeline_summary(pr: PipelineResult, precision=None) -> dict[str, Any]:
         "events": {k: v for k, v in led.event_counts().items()},
         "mean_bits_per_group": pr.mean_bits_per_group(),
         "static_power_mw": pr.static_mw,
-        "basis": figure_basis(pr.images,
-                              precision.images if precision is not None else None),
     }
     if precision is not None:
         out["accuracy"] = precision.accuracy
@@ -66,8 +64,9 @@ def pipeline_summary(pr: PipelineResult, precision=None) -> dict[str, Any]:
 
 
 def figure_basis(images: int, measured: int | None) -> dict[str, str]:
-    """What each figure of a pipeline's summary block covers (summary.json ``basis``):
-    totals over the simulated images, per image, or over the measured images."""
+    """What each figure of the pipelines' blocks covers (summary.json ``basis``, keyed
+    ``pipelines.*.KEY``): totals over the simulated images, per image, or over the
+    measured images. Every pipeline of a run streams the same images."""
     total = f"total over the {images} simulated image(s)"
     out = {
         "latency_ns": "the first image: from the start of the stream to its completion",
@@ -81,7 +80,7 @@ def figure_basis(images: int, measured: int | None) -> dict[str, str]:
     if measured is not None:
         over = f"over the {measured} measured image(s) of the precision pass"
         out.update({"accuracy": over, "top5": over, "precision": over, "spread": over})
-    return out
+    return {f"pipelines.*.{k}": v for k, v in out.items()}
 
 
 def headline(summary: dict[str, Any]) -> dict[str, Any] | None:
@@ -136,6 +135,8 @@ def build_summary(rr) -> dict[str, Any]:
                     "crossbars_available": m.crossbars_available,
                     "tiles_used": m.tiles_used, "chips": m.chips},
         "pipelines": pipes,
+        "basis": figure_basis(sc.simulation.images,
+                              next((pp.images for pp in rr.precision.values()), None)),
         "wall_s": rr.wall_s,
     }
     for name, sp in (rr.images.get("spread") or {}).items():
