@@ -354,12 +354,16 @@ def format_table(summary: dict[str, Any]) -> str:
     if comp:
         lines.append("")
         head = summary.get("headline")
-        if head and head.get("ratio") is not None:
+        headed = bool(head and head.get("ratio") is not None)
+        if headed:
             lines.append(f"headline: redy / static energy per image ×{head['ratio']:.3f}, "
                          f"{head['basis']}")
+        # the energy ratio is said once: here only for a summary written without a headline
+        ratios = ("" if headed else "energy {energy_ratio:.3f}, ") + (
+            "latency {latency_ratio:.3f}, ADC conversions {adc_conversion_ratio:.3f}, "
+            "mean bits {mean_bits_ratio:.3f}")
         lines.append(f"redy / static over the {pipes['redy']['images']} simulated image(s): "
-                     "latency {latency_ratio:.3f}, ADC conversions {adc_conversion_ratio:.3f}, "
-                     "mean bits {mean_bits_ratio:.3f}".format(**comp))
+                     + ratios.format(**comp))
     if summary.get("float_accuracy") is not None:
         top5 = summary.get("float_top5")
         lines.append(f"float top-1 accuracy: {summary['float_accuracy']:.2f}%"
