@@ -22,7 +22,7 @@ from simulator.core import faults
 from simulator.core.config_io import ConfigError
 from simulator.hardware.spec import HardwareSpec, load_hardware
 from simulator.runner.estimate import RunEstimate, check_fits, check_workload_fits, estimate_run
-from simulator.runner.scenario import Scenario, load_scenario
+from simulator.runner.scenario import Scenario, check_scenario, check_warmup, load_scenario
 from simulator.runner.simulate import PipelineResult, simulate_pipeline
 from workloads.graph import TracedWorkload
 from workloads.loader import Workload
@@ -135,6 +135,8 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     """
     say = progress or (lambda _msg: None)
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    check_scenario(sc)  # again: a Scenario built in Python or changed after loading
+    check_warmup(sc)
     # torch's intra-op threads spin while waiting: on a busy 2-core machine two threads
     # made the activation pass 5-30x slower, one thread costs ~0.3 s when idle
     torch.set_num_threads(int(os.environ.get("REDYSIM_TORCH_THREADS", "1")))
