@@ -376,8 +376,8 @@ def write_results(rr, out_dir: str | Path, plots: bool = True) -> dict[str, Any]
     if plots:
         import os
 
-        from simulator.results.plots import draw_all
         from simulator.results.html import write_report
+        from simulator.results.plots import draw_all
 
         # PNG only here (the report embeds them); `redysim plot DIR --format svg` adds vectors
         draw_all(out_dir, formats=("png",), processes=min(os.cpu_count() or 1, 4))
