@@ -358,9 +358,12 @@ class CrossbarLayer:
         t = c >> low[:, None]                          # exact: windowed codes are multiples
         if signed:                                     # two's complement in `planes` bits
             t = t & ((torch.ones_like(planes) << planes) - 1)[:, None]
-        ks = torch.arange(kmax, device=dev)
-        bits = ((t[:, None, :] >> ks[None, :, None]) & 1).to(torch.uint8)   # (g, K, rows)
-        pc = bits.sum(dim=2, dtype=torch.int64)                              # (g, K)
+        # t < 2^planes: one byte per input while the window has at most 8 planes
+        small = torch.uint8 if kmax <= 8 else torch.int32
+        ks = torch.arange(kmax, device=dev, dtype=small)
+        bits = (t.to(small)[:, None, :] >> ks[None, :, None]) & 1           # (g, K, rows)
+        pc = bits.sum(dim=2, dtype=torch.int32).to(torch.int64)              # (g, K)
+        ks = ks.to(torch.int64)
         streamed = ks[None, :] < planes[:, None]
         if self.collect:
             sel = streamed & (pc > 0)
@@ -390,10 +393,10 @@ class CrossbarLayer:
             noise = unoise = None
         e = m.convert(s, lsb, noise).sub_(s)                               # (P, C·S)
         err = (e.view(e.shape[0], -1, m.slices) * blk.slice_coef).sum(dim=2)   # (P, C)
-        if m.unit_column:
-            u = unit[:, None].expand(-1, blk.n_xbars)
-            eu = m.convert(u, lsb, unoise) - u                                 # (P, xbars)
-            err = err + eu[:, blk.xbar_of] * blk.unit_coef
+        if m.unit_column:  # each crossbar's unit column (the same reading without noise)
+            u = unit[:, None] if unoise is None else unit[:, None].expand(-1, blk.n_xbars)
+            eu = m.convert(u, lsb, unoise) - u                                 # (P, 1|xbars)
+            err += (eu if unoise is None else eu[:, blk.xbar_of]) * blk.unit_coef
         # plane weights: 2^(low + k), the sign plane of a signed window negative
         pw = torch.pow(2.0, (low[gi] + ki).to(torch.float64))
         if signed:
