@@ -101,10 +101,13 @@ def describe_crossbar(xb: CrossbarModel) -> str:
     model = (f"range at the {xb.range_percentile:g}th percentile of the calibration images' "
              "column sums" if xb.calibrated else "ideal, clipping at "
              f"{xb.top_code}")
-    clip = ("never clips" if xb.adc_bits >= xb.never_clip_bits
-            else f"column sums above {xb.top_code} clip")
-    return (f"accuracy: exact crossbar mode: {xb.adc_bits}-bit ADC ({model}{noise}); "
-            f"{xb.never_clip_bits} bits never clip, so at {xb.adc_bits} bits {clip}")
+    if xb.calibrated:
+        clip = f"a full column sum needs {xb.never_clip_bits} bits"
+    else:
+        clip = (f"{xb.never_clip_bits} bits never clip, so at {xb.adc_bits} bits "
+                + ("nothing clips" if xb.adc_bits >= xb.never_clip_bits
+                   else f"column sums above {xb.top_code} clip"))
+    return f"accuracy: exact crossbar mode: {xb.adc_bits}-bit ADC ({model}{noise}); {clip}"
 
 
 def capture_device(sc: Scenario) -> torch.device:
