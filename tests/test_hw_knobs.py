@@ -355,7 +355,9 @@ DERIVED_CHECKS: dict[str, dict[str | None, tuple[Any, Any, Any]]] = {
                               (1.5625 * 2, 0.0096 / 8 * 8 * 2 * 12))},
     "hw.adc_bits_needed": {
         "crossbar.rows": (256, lambda h: h.adc_bits_needed, 9),  # 256 x 3 / 2 = 384 < 512
-        "crossbar.cell_bits": (1, lambda h: h.adc_bits_needed, 7),  # 128 x 1 / 2 = 64 < 128
+        "crossbar.cell_bits": (3, lambda h: h.adc_bits_needed, 9),  # 128 x 7 / 2 = 448 < 512
+        # (with 1-bit cells the weight columns would need 7 bits, but the unit column of
+        # cells of 1 sums up to 128 rows: 8, as today, so 1 cannot tell the change)
         "weights.flip_encoding": (False, lambda h: h.adc_bits_needed, 9)},  # 384 < 512
     "hw.adc_rate_needed_gsps": {
         "ima.crossbars_per_adc": (2, lambda h: h.adc_rate_needed_gsps, 2 * 128 / 100),

@@ -110,3 +110,31 @@ def test_energy_ordering(rr: RunResult) -> None:
     assert dec["redy (lossy)"]["ratio_to_static"] < dec["msb-trim (lossless)"]["ratio_to_static"]
     s = rr.images["spread"]["redy"]["mean_bits"]
     assert s["min"] <= s["median"] <= s["max"] < 8.0
+
+
+def test_exact_crossbar_mode_bit_for_bit(rr: RunResult) -> None:
+    """The exact crossbar mode (tests/test_exact_crossbar.py) on the trained residual CNN:
+    with 9-bit ADCs (128 rows, no flip encoding: never clip) the mode forced to compute
+    every plane gives the fast path's logits bit for bit; with 5-bit ADCs it does not."""
+    import dataclasses
+
+    from simulator.runner.flow import crossbar_model, layer_specs
+    from workloads.precision.passes import compute_precision
+    from workloads.precision.quantize import calibrate_scales
+
+    hw = rr.hardware.with_changes({"weights.flip_encoding": False, "ima.adc_bits": 9})
+    sc, wl = rr.scenario, rr.workload
+    specs = layer_specs(wl.traced, rr.mapping)
+    scales = calibrate_scales(wl.traced.module, specs, wl.calib_inputs, sc.quantization)
+    cb = dataclasses.replace(crossbar_model(hw), force=True)
+    assert cb.never_clip_bits == 9
+    pipes = {"redy": sc.pipelines["redy"]}
+
+    def logits(crossbar):
+        res = compute_precision(wl.traced.module, specs, wl.eval_inputs[:8], scales,
+                                sc.quantization, pipes, weight_bits=8, crossbar=crossbar)
+        return res["redy"].logits
+
+    fast = logits(None)
+    assert torch.equal(logits(cb), fast)
+    assert not torch.equal(logits(dataclasses.replace(cb, adc_bits=5, force=False)), fast)

@@ -30,6 +30,7 @@ import copy
 import math
 from typing import Any
 
+from simulator.core import column_sum
 from simulator.hardware.schema import SIZED_COMPONENTS, HardwareParts
 
 #: IMA components whose count follows the structure (name -> rule, for messages).
@@ -173,15 +174,20 @@ def column_sum_max(hw: HardwareParts) -> int:
     Inputs are streamed one bit per plane (1-bit DACs), so each row adds at most one
     cell's largest value. With ``weights.flip_encoding`` (ISAAC §IV-B) every column is
     stored as w or as its complement so that its sum stays at or below half that
-    maximum, which saves one ADC bit.
+    maximum, which saves one ADC bit. The rule itself is stated once, in
+    :mod:`simulator.core.column_sum` (the exact accuracy mode uses it too).
     """
-    full = hw.crossbar.rows * ((1 << hw.crossbar.cell_bits) - 1) * 1  # 1-bit DAC
-    return full // 2 if hw.weights.flip_encoding else full
+    return column_sum.column_sum_max(hw.crossbar.rows, hw.crossbar.cell_bits,
+                                     hw.weights.flip_encoding)
 
 
 def adc_bits_needed(hw: HardwareParts) -> int:
-    """ADC resolution that converts a full column sum without saturating: ceil(log2(max+1))."""
-    return max(1, math.ceil(math.log2(column_sum_max(hw) + 1)))
+    """ADC resolution that converts every column sum, the unit column's included, without
+    saturating: ceil(log2(max + 1)) (:func:`simulator.core.column_sum.adc_bits_never_clip`;
+    equal to cell_bits + ceil(log2 rows) - flip for a power-of-two row count)."""
+    return column_sum.adc_bits_never_clip(hw.crossbar.rows, hw.crossbar.cell_bits,
+                                          hw.weights.flip_encoding,
+                                          unit_column=hw.weights.unit_column)
 
 
 def adc_rate_needed_gsps(hw: HardwareParts) -> float:

@@ -9,7 +9,7 @@ scalings, components). :class:`~simulator.hardware.spec.HardwareSpec` assembles 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import (
     BaseModel,
@@ -141,6 +141,20 @@ class ImaSpec(_Spec):
     adc_bits: PositiveInt
     adc_rate_gsps: PositiveFloat
     """Conversions per ns of one ADC (GS/s)."""
+    adc_model: Literal["ideal", "calibrated"] = "ideal"
+    """Transfer function the exact accuracy mode (scenario ``accuracy.crossbar: exact``)
+    applies to every column sum: ``ideal`` = one level per unit of column sum, clipping at
+    2^adc_bits - 1; ``calibrated`` = 2^adc_bits levels spread over a range set on the
+    calibration images (``adc_range_percentile``), rounding to the nearest level. Optional;
+    the energy does not depend on it."""
+    adc_range_percentile: float = Field(100.0, gt=0, le=100)
+    """``calibrated``: the range's top is this percentile of the calibration images'
+    column sums (100: their maximum). Optional."""
+    adc_noise_lsb: NonNegativeFloat = 0.0
+    """Gaussian read noise of a conversion, standard deviation in ADC LSB (exact mode;
+    0: none). Optional."""
+    adc_noise_seed: NonNegativeInt = 0
+    """Seed of the read noise (the same seed gives the same noise). Optional."""
     input_register_bits_per_row: PositiveFloat
     """Bits the input register holds per row of every crossbar (ISAAC: one 16-bit input);
     the input register's size follows the crossbars: ``input_register_bytes``."""

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 
 from mapping.mapper import MappingOptions
 from simulator.core.config_io import ConfigError, StrictModel, load_yaml, path_is_file, validate
+from workloads.precision.crossbar import AccuracyOptions
 from workloads.precision.policies import PolicySpec
 from workloads.precision.quantize import QuantConfig
 from workloads.spec import WorkloadSpec
@@ -51,6 +52,7 @@ class Scenario(StrictModel):
     hardware: str = Field(description="hardware YAML, relative to the scenario file")
     workload: WorkloadSpec
     quantization: QuantConfig = QuantConfig()
+    accuracy: AccuracyOptions = AccuracyOptions()
     pipelines: dict[str, PolicySpec] = Field(
         default_factory=lambda: {"static": PolicySpec(policy="static"),
                                  "redy": PolicySpec(policy="redy")})
