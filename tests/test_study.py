@@ -171,7 +171,7 @@ def test_a_failed_network_point_is_listed_not_fatal(quick, tmp_path: Path) -> No
 def test_headline_is_the_mean_of_the_savings() -> None:
     """headline() on two hand-made networks: savings 10 % and 20 % -> mean 15 %; ADC
     shares 0.6 and 0.8."""
-    from simulator.explore.study.page import headline
+    from simulator.explore.study.facts import headline
     from simulator.explore.study.spec import Study, StudySpec
 
     def net(name: str, static: float, redy: float, adc_s: float, adc_r: float) -> dict:
@@ -188,11 +188,11 @@ def test_headline_is_the_mean_of_the_savings() -> None:
     # 100 -> 90: saving 10, ADC 60 -> 54 (6 of 10); 200 -> 160: saving 40, ADC 120 -> 88
     h = headline({"networks": [net("a", 100.0, 90.0, 60.0, 54.0),
                                net("b", 200.0, 160.0, 120.0, 88.0)]}, study)
-    assert h["mean"] == pytest.approx(0.15) and h["dyn_mean"] == pytest.approx(0.15)
-    assert (h["min"], h["max"]) == (pytest.approx(0.10), pytest.approx(0.20))
-    assert h["adc_share_min"] == pytest.approx(0.6)
-    assert h["adc_share_mean"] == pytest.approx(0.7)
-    assert h["trained_mean"] is None and h["random_mean"] == pytest.approx(0.15)
+    assert h.mean == pytest.approx(0.15) and h.dyn_mean == pytest.approx(0.15)
+    assert (h.min, h.max) == (pytest.approx(0.10), pytest.approx(0.20))
+    assert h.adc_share_min == pytest.approx(0.6)
+    assert h.adc_share_mean == pytest.approx(0.7)
+    assert h.trained_mean is None and h.random_mean == pytest.approx(0.15)
 
 
 def test_the_full_study_file_is_valid() -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+
+from simulator.explore.study.facts import FidelityRow
 
 DPI = 90
 
@@ -88,16 +89,16 @@ def sensitivity(labels: list[str], series: dict[str, list[float | None]],
     return _save(fig, path)
 
 
-def fidelity_latency(rows: list[dict[str, Any]], path: Path) -> str:
+def fidelity_latency(rows: list[FidelityRow], path: Path) -> str:
     """Latency of each pipeline at each fidelity, relative to plane, per network."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
     labels, vals, colors = [], [], []
     cmap = {"plane": "C0", "group": "C1", "analytic": "C2"}
     for r in rows:
-        labels.append(f"{r['network']}\n{r['pipeline']}\n{r['fidelity']}")
-        vals.append(r["latency_vs_plane"])
-        colors.append(cmap.get(r["fidelity"], "C3"))
+        labels.append(f"{r.network}\n{r.pipeline}\n{r.fidelity}")
+        vals.append(r.latency_vs_plane)
+        colors.append(cmap.get(r.fidelity, "C3"))
     ax.bar(np.arange(len(vals)), vals, color=colors)
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_xticks(np.arange(len(vals)), labels, fontsize=5)
