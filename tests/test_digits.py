@@ -54,11 +54,18 @@ def test_trained_accuracy(trained: DigitsCNN) -> None:
 
 
 def test_traced_digits_matches_float(trained: DigitsCNN) -> None:
-    x_te, y_te = digits_split().test
+    """The traced module (BatchNorm folded) computes the same logits up to rounding, so it
+    predicts the same class wherever the top two logits are further apart than that
+    rounding (2 x (atol + rtol x |logit|)); an exact tie-break is not guaranteed."""
+    x_te, _ = digits_split().test
     tw = trace_model(trained, (1, 8, 8), "digits")
     with torch.no_grad():
-        torch.testing.assert_close(tw.module(x_te), trained(x_te), rtol=1e-4, atol=1e-4)
-    assert evaluate(tw.module, x_te, y_te) == evaluate(trained, x_te, y_te)
+        a, b = tw.module(x_te), trained(x_te)
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    top2 = b.topk(2, dim=1).values
+    clear = (top2[:, 0] - top2[:, 1]) > 2 * (1e-4 + 1e-4 * top2[:, 0].abs())
+    assert clear.sum() > 0.9 * len(b)
+    assert torch.equal(a.argmax(1)[clear], b.argmax(1)[clear])
 
 
 def test_build_model_digits(trained: DigitsCNN) -> None:
