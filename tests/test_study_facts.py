@@ -188,13 +188,14 @@ def test_fidelity_rows_against_plane() -> None:
     data = {"fidelity": [{"sweep": "f.yaml", "rows": [row("plane", 1000.0, 1e6),
                                                       row("group", 1030.0, 1e6),
                                                       row("analytic", 800.0, 2e6)]}]}
-    fx = F.fidelity(data)
+    fx = F.fidelity(data, _study())
     assert fx is not None and fx.all_counts_equal and fx.max_energy_dev == 0.0
+    assert fx.group_target == 0.05 and [s.images for s in fx.streams] == [4]
     assert fx.worst_group is not None and fx.worst_group.latency_dev == pytest.approx(0.03)
     assert not fx.group_missed and fx.analytic_is_far
     assert fx.analytic_tput_ratio == pytest.approx((2.0, 2.0)) and fx.analytic_tput_off
     assert fx.analytic_latency_ratio == pytest.approx((0.8, 0.8))
-    assert F.fidelity({"fidelity": []}) is None
+    assert F.fidelity({"fidelity": []}, _study()) is None
 
 
 def test_sensitivity_two_axis_series() -> None:
@@ -212,3 +213,59 @@ def test_sensitivity_two_axis_series() -> None:
     assert sw.plot_saving_pct == {"epsilon=0.0": [pytest.approx(25.0), pytest.approx(10.0)]}
     assert sw.rows[2].error == "boom" and sw.rows[0].saving == pytest.approx(0.25)
     assert sw.rows[0].adc_share_static == pytest.approx(0.6)
+
+
+def test_policy_params_per_network() -> None:
+    """The parameters each point ran ReDy with: once when all networks share them."""
+    spec = {"policy": "redy", "k": 3.0, "epsilon": 0.0, "min_bits": 1}
+    a = _net("a", {"static": _pipe(1.0, 0.5), "redy": {**_pipe(1.0, 0.5), "params": spec},
+                   "tuned": {**_pipe(1.0, 0.5), "params": {**spec, "k": 2.5}}})
+    b = _net("b", {"static": _pipe(1.0, 0.5), "redy": {**_pipe(1.0, 0.5), "params": spec},
+                   "tuned": {**_pipe(1.0, 0.5), "params": {**spec, "k": 4.0}}})
+    got = {p.pipeline: p for p in F.policy_params([a, b])}
+    assert set(got) == {"redy", "tuned"}  # static's policy is not redy
+    assert got["redy"].common == {"k": 3.0, "epsilon": 0.0, "min_bits": 1}
+    assert got["tuned"].common is None and got["tuned"].by_network["b"]["k"] == 4.0
+
+
+def _peers_data() -> dict[str, Any]:
+    # ours: 1,000 conversions, ADC 1,500 pJ (1.5 pJ each), DAC 500 pJ; tool T: 800
+    # conversions (= our linear packing), ADC 0.0024 uJ (3 pJ each), DAC 0.001 uJ and a
+    # component X of ours none; tool U: 1,010 conversions (none of our packings)
+    ours = {"network": "n", "input_shape": [3, 8, 8], "weights": "random", "hardware": "h",
+            "pipeline": "static", "energy_pj": 2000.0,
+            "components_pj": {"ADC": 1500.0, "DAC": 500.0, "NoC": 0.0},
+            "counts": {"adc_conversions": 1000.0}, "crossbars": 10,
+            "packings": {"as mapped": {"adc_conversions": 1000, "crossbars": 10},
+                         "linear rows": {"adc_conversions": 800, "crossbars": 8},
+                         "whole-crossbar columns": {"adc_conversions": 1024, "crossbars": 10}}}
+    run = {"tool": "T", "version": "1", "run": "t", "configuration": "c", "note": "n",
+           "adc_conversions": 800, "crossbars": None, "energy_per_image_mJ": 0.000004,
+           "energy_by_component_uJ": {"A": 0.0024, "D": 0.001, "X": 0.0006}}
+    run2 = {**run, "tool": "U", "run": "u", "adc_conversions": 1010,
+            "energy_by_component_uJ": {"A2": 0.00303}}
+    return {"peers": {"baselines": "b.csv", "runs": [run, run2], "hardware_changes": {},
+                      "components": {"ADC": {"T": ["A"], "U": ["A2"]}, "DAC": {"T": ["D"]}},
+                      "ours": ours}}
+
+
+def test_peers_facts_by_hand() -> None:
+    pe = F.peers(_peers_data())
+    assert pe is not None
+    t, u = pe.tools
+    # T: 800 / 1000 - 1 = -20 %, exactly our linear packing; ADC 0.0024 uJ / 800 = 3 pJ,
+    # twice our 1.5 pJ; total 4 nJ = 0.004 uJ against our 0.002 uJ
+    assert t.conversions_vs_ours == pytest.approx(-0.2) and t.packing == "linear rows"
+    assert t.adc_pj_per_conversion == pytest.approx(3.0)
+    assert t.adc_per_conversion_ratio == pytest.approx(2.0)
+    assert t.energy_ratio == pytest.approx(2.0) and t.unmatched_uj == {"X": 0.0006}
+    # U: 1010 conversions: no packing of ours; the nearest is 1,000 (as mapped), +10
+    assert u.packing is None and (u.nearest, u.packing_gap) == ("as mapped", 10)
+    rows = {c.component: c for c in pe.components}
+    # ADC: ours 0.0015 uJ; T 0.0024 (x1.6), per conversion (0.0024/800) / (0.0015/1000) = 2
+    assert rows["ADC"].ratio["T"] == pytest.approx(1.6)
+    assert rows["ADC"].per_conversion_ratio["T"] == pytest.approx(2.0)
+    assert rows["DAC"].theirs_uj == {"T": pytest.approx(0.001), "U": None}
+    assert pe.packing_vs_ours["linear rows"] == pytest.approx(-0.2)
+    assert pe.ours_only == []  # NoC has no energy here
+    assert F.peers({}) is None

@@ -29,10 +29,8 @@ SLOWER = 1.005
 STATIC_SHARE = 0.01
 #: a component's saving (% of static energy) drawn in the component plot
 PLOT_COMPONENT_PCT = 0.05
-#: DESIGN.md §8's target for `group` latency against `plane` (5 %)
-GROUP_LATENCY_TARGET = 0.05
-#: an `analytic` figure further than this from `plane`'s (10 %) is called a disagreement
-ANALYTIC_FAR = 0.10
+#: a component whose saving stays within this share of static's energy "does not change"
+UNCHANGED = 1e-6
 
 
 def _mean(xs: list[float]) -> float | None:
@@ -46,6 +44,66 @@ def _trained(row: dict[str, Any]) -> bool:
 def ok_networks(data: dict[str, Any]) -> list[dict[str, Any]]:
     """The network rows whose point ran (they have pipelines)."""
     return [r for r in data["networks"] if r.get("pipelines")]
+
+
+def _unique(xs: list[Any]) -> Any:
+    """The one value of *xs* when they are all equal (None when they differ or are none)."""
+    vals = [x for x in xs if x is not None]
+    return vals[0] if vals and all(v == vals[0] for v in vals) else None
+
+
+@dataclass(frozen=True)
+class Stream:
+    """How a network point was simulated: fidelity, images streamed, warm-up images, and
+    the images its accuracy was measured on."""
+
+    network: str
+    fidelity: Any
+    images: Any
+    warmup: Any
+    measured_images: Any
+
+
+def stream(row: dict[str, Any], base: str) -> Stream:
+    """The stream of one point (its baseline pipeline's)."""
+    p = (row.get("pipelines") or {}).get(base) or next(
+        iter((row.get("pipelines") or {}).values()), {})
+    return Stream(row.get("network") or row.get("id", "?"), p.get("fidelity"),
+                  p.get("images"), p.get("warmup"), p.get("measured_images"))
+
+
+@dataclass(frozen=True)
+class PolicyParams:
+    """ReDy's parameters of one pipeline on every network (None: not recorded)."""
+
+    pipeline: str
+    by_network: dict[str, dict[str, Any] | None]
+
+    @property
+    def common(self) -> dict[str, Any] | None:
+        """The parameters when they are the same (and known) on every network."""
+        vals = list(self.by_network.values())
+        return vals[0] if vals and None not in vals and all(v == vals[0] for v in vals) \
+            else None
+
+
+REDY_KEYS = ("k", "epsilon", "min_bits")
+
+
+def policy_params(rows: list[dict[str, Any]]) -> list[PolicyParams]:
+    """k, ε, min_bits of every ReDy pipeline of *rows*, per network (from summary.json's
+    ``policy_spec``; a pipeline whose spec was not recorded is listed with None)."""
+    out: dict[str, dict[str, dict[str, Any] | None]] = {}
+    for r in rows:
+        for name, p in (r.get("pipelines") or {}).items():
+            spec = p.get("params")
+            if spec is None and p.get("policy") != "redy":
+                continue
+            if spec is not None and spec.get("policy") != "redy":
+                continue
+            out.setdefault(name, {})[r["network"]] = (
+                {k: spec.get(k) for k in REDY_KEYS} if spec is not None else None)
+    return [PolicyParams(n, v) for n, v in out.items()]
 
 
 # --------------------------------------------------------------------------- headline
@@ -117,6 +175,12 @@ class Headline:
     """(network, static top-1, top-1 deltas by pipeline) of the labelled networks."""
     static_gap: list[NetworkFacts] = field(default_factory=list)
     """Networks whose dynamic saving exceeds the total saving by more than a point."""
+    static_bits: float | None = None
+    """Bit planes per group of the baseline (the same on every network, else None)."""
+    test_images: Any = None
+    """Images the accuracy was measured on (the same on every labelled network, else
+    None)."""
+    params: list[PolicyParams] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """study.json's ``headline`` block."""
@@ -137,16 +201,24 @@ def headline(data: dict[str, Any], study: Study) -> Headline:
     failed = [r["id"] for r in data["networks"] if not r.get("pipelines")]
     acc = [(f.network, f.acc_static, f.acc_delta) for f in facts if f.acc_delta]
     gap = [f for f in facts if f.dyn_saving - f.saving > STATIC_GAP]
+    ok = ok_networks(data)
+    extra = dict(
+        acc=acc, static_gap=gap, params=policy_params(ok),
+        static_bits=_unique([(r["pipelines"].get(spec.baseline) or {}).get("mean_bits")
+                             for r in ok]),
+        test_images=_unique([(r["pipelines"].get(spec.baseline) or {}).get("measured_images")
+                             for r in ok if (r["pipelines"].get(spec.baseline) or {})
+                             .get("accuracy") is not None]))
     sav = [f.saving for f in facts]
     if not sav:
-        return Headline(facts, len(facts), failed, acc=acc, static_gap=gap)
+        return Headline(facts, len(facts), failed, **extra)
     shares = [f.adc_share for f in facts if f.adc_share is not None]
     return Headline(
         facts, len(facts), failed, mean=statistics.fmean(sav), min=min(sav), max=max(sav),
         dyn_mean=statistics.fmean(f.dyn_saving for f in facts),
         trained_mean=_mean([f.saving for f in facts if f.trained]),
         random_mean=_mean([f.saving for f in facts if not f.trained]),
-        adc_share_min=min(shares), adc_share_mean=_mean(shares), acc=acc, static_gap=gap)
+        adc_share_min=min(shares), adc_share_mean=_mean(shares), **extra)
 
 
 # --------------------------------------------------------------------------- what ran
@@ -200,6 +272,7 @@ class WhatRan:
     sweeps: list[SweepTiming]
     sweeps_wall_s: float
     isaac_wall_s: float
+    peers_wall_s: float | None
     load_end: Any
     started: Any
     machine: str
@@ -235,6 +308,7 @@ def what_ran(data: dict[str, Any]) -> WhatRan:
     return WhatRan(
         sweeps=sweeps, sweeps_wall_s=data.get("sweeps_wall_s", 0),
         isaac_wall_s=(data.get("isaac") or {}).get("wall_s", 0),
+        peers_wall_s=(data.get("peers") or {}).get("wall_s"),
         load_end=data.get("load_end"), started=data.get("started"),
         machine=env.get("machine", "?"), rendered_again=data.get("rendered_again"),
         commit=env.get("commit", "?"), python=env.get("python", "?"),
@@ -269,6 +343,9 @@ class EnergyTable:
     plot_names: list[str]
     plot_ratios: dict[str, list[float]]
     """Pipeline -> energy / static per network (0 where missing)."""
+    any_static_power: bool = False
+    """Whether any network's baseline spends energy on static power."""
+    streams: list[Stream] = field(default_factory=list)
 
 
 def energy_table(data: dict[str, Any], study: Study) -> EnergyTable:
@@ -292,7 +369,9 @@ def energy_table(data: dict[str, Any], study: Study) -> EnergyTable:
             1 - p[spec.redy]["dynamic_pj"] / p[spec.baseline]["dynamic_pj"]))
     ratios = {n: [r["pipelines"][n]["energy_pj"] / r["pipelines"][spec.baseline]["energy_pj"]
                   if n in r["pipelines"] else 0.0 for r in ok] for n in pnames}
-    return EnergyTable(pnames, rows, [r["network"] for r in ok], ratios)
+    return EnergyTable(pnames, rows, [r["network"] for r in ok], ratios,
+                       any(r["pipelines"][spec.baseline]["components_pj"].get("static power")
+                           for r in ok), [stream(r, spec.baseline) for r in ok])
 
 
 @dataclass(frozen=True)
@@ -380,6 +459,11 @@ class Components:
     plot_parts_pct: dict[str, list[float]]
     """Component -> saving as % of static energy per network (only components above
     :data:`PLOT_COMPONENT_PCT` somewhere)."""
+    unchanged: list[str] = field(default_factory=list)
+    """Components whose energy does not change (within :data:`UNCHANGED` of static's
+    energy) on any network."""
+    costlier: dict[str, int] = field(default_factory=dict)
+    """Component -> the networks on which redy spends more on it than static."""
 
 
 def components(data: dict[str, Any], study: Study, h: Headline) -> Components:
@@ -402,8 +486,13 @@ def components(data: dict[str, Any], study: Study, h: Headline) -> Components:
                              / r["pipelines"][spec.baseline]["energy_pj"],
                              r["mapping"].get("chips")) for r in ok]
     keep = {c: v for c, v in parts.items() if any(abs(x) > PLOT_COMPONENT_PCT for x in v)}
+    unchanged = [c for c in labels if c != "static power"
+                 and all(abs(f.component_saving[c]) <= UNCHANGED * f.static_pj for f in h.facts)]
+    costlier = {c: sum(f.component_saving[c] < -UNCHANGED * f.static_pj for f in h.facts)
+                for c in labels}
     return Components(labels, rows, [x for x in stat if x.share > STATIC_SHARE],
-                      [f.network for f in h.facts], keep)
+                      [f.network for f in h.facts], keep, unchanged,
+                      {c: n for c, n in costlier.items() if n})
 
 
 @dataclass(frozen=True)
@@ -540,6 +629,26 @@ class AccuracyRow:
     float_top1: float | None
 
 
+@dataclass(frozen=True)
+class AccuracyTable:
+    """The accuracy rows and the images they were measured on."""
+
+    rows: list[AccuracyRow]
+    images: Any
+    """Test images (the same on every row, else None)."""
+
+    @property
+    def points_per_image(self) -> float | None:
+        """Top-1 points one image is worth."""
+        return 100 / self.images if isinstance(self.images, int) and self.images else None
+
+
+def accuracy_table(data: dict[str, Any], study: Study) -> AccuracyTable:
+    """Every pipeline's accuracy and the images it was measured on."""
+    rows = accuracy(data, study)
+    return AccuracyTable(rows, _unique([r.images for r in rows]))
+
+
 def accuracy(data: dict[str, Any], study: Study) -> list[AccuracyRow]:
     """Every pipeline's accuracy on the networks whose static pipeline has one."""
     spec = study.spec
@@ -571,19 +680,48 @@ class AgainstPaper:
     tuned_saving: float | None
     tuned_n: int
     below: bool
+    trained_inputs: list[list[int]] = field(default_factory=list)
+    """Input shapes of the trained networks (distinct, in order)."""
+    msb_part: float | None = None
+    """msb-trim's saving / redy's, averaged over the networks where redy saves."""
+    adc_energy_share: float | None = None
+    """The ADC's share of the baseline's energy, averaged over the networks."""
+    unit_pj_per_group: float | None = None
+    """The precision unit's energy per group (from the ISAAC check's chip)."""
+    multi_chip: list[str] = field(default_factory=list)
+    """Networks whose baseline spends a noticeable share on static (off-chip) power."""
 
 
-def against_paper(study: Study, h: Headline) -> AgainstPaper:
-    """The "Against the paper" table's figures (call only when some network ran)."""
+def msb_part(h: Headline) -> float | None:
+    """msb-trim's saving / redy's, averaged over the networks where redy saves."""
+    return _mean([(1 - f.ratios["msb-trim"]) / f.saving for f in h.facts
+                  if "msb-trim" in f.ratios and f.saving > 0])
+
+
+def against_paper(data: dict[str, Any], study: Study, h: Headline,
+                  comps: Components, ov: Overhead) -> AgainstPaper:
+    """The "Against the paper" figures (call only when some network ran)."""
     assert h.mean is not None
+    spec = study.spec
     tuned = [f.ratios["redy-tuned"] for f in h.facts if "redy-tuned" in f.ratios]
     msb = [1 - f.ratios["msb-trim"] for f in h.facts if "msb-trim" in f.ratios]
     t = _mean(tuned)
+    shapes: list[list[int]] = []
+    for r in ok_networks(data):
+        shape = list((r.get("workload_info") or {}).get("input_shape") or [])
+        if _trained(r) and shape and shape not in shapes:
+            shapes.append(shape)
+    adc = [r["pipelines"][spec.baseline]["components_pj"]["ADC"]
+           / r["pipelines"][spec.baseline]["energy_pj"] for r in ok_networks(data)
+           if spec.baseline in r["pipelines"]]
     return AgainstPaper(
         trained_n=sum(f.trained for f in h.facts),
         random_n=sum(not f.trained for f in h.facts), msb_mean=_mean(msb), msb_n=len(msb),
         tuned_saving=1 - t if t is not None else None, tuned_n=len(tuned),
-        below=h.mean < study.spec.paper.average_saving)
+        below=h.mean < spec.paper.average_saving, trained_inputs=shapes,
+        msb_part=msb_part(h), adc_energy_share=_mean(adc),
+        unit_pj_per_group=ov.area.energy_pj_per_group if ov.area else None,
+        multi_chip=[x.network for x in comps.static_power])
 
 
 # --------------------------------------------------------------------------- sensitivity
@@ -622,6 +760,8 @@ class SensitivitySweepFacts:
     plot_saving_pct: dict[str, list[float | None]]
     plot_accuracy: dict[str, list[float | None]]
     xlabel: str
+    stream: Stream | None = None
+    """How its points ran (its first finished point)."""
 
 
 def sensitivity(data: dict[str, Any], study: Study) -> list[SensitivitySweepFacts]:
@@ -661,11 +801,13 @@ def sensitivity(data: dict[str, Any], study: Study) -> list[SensitivitySweepFact
                 1 - d["energy_pj"] / s["energy_pj"])
             if d.get("accuracy") is not None:
                 acc.setdefault(series_key, {})[labels_key] = d["accuracy"]
+        first = next((r for r in sw["rows"] if r.get("pipelines")), None)
         out.append(SensitivitySweepFacts(
             sw["title"], sw["sweep"], notes.get(sw["sweep"], ""), rows, labels,
             {k: [v.get(x) for x in labels] for k, v in series.items()},
             {k: [v.get(x) for x in labels] for k, v in acc.items()},
-            " / ".join(sw["axes"][:1])))
+            " / ".join(sw["axes"][:1]),
+            stream(first, spec.baseline) if first else None))
     return out
 
 
@@ -707,6 +849,12 @@ class EngineCheck:
 
     rows: list[PaperRow]
     ima_total: PaperRow
+    """The engine's IMA power against the sum of Table I's IMA rows."""
+    ima_total_tile_mw: float
+    """Table I's IMA sum × the IMAs of a tile."""
+    lanes: Any
+    planes: Any
+    kernel: list[int] | None
     tile_rows: list[PaperRow]
     peak_tops: float
     peak_tops_steady: float
@@ -725,6 +873,9 @@ class IsaacFacts:
     rows: list[IsaacRow]
     table_iv: list[PaperRow]
     engine: EngineCheck | None
+    tiles_per_router: float | None = None
+    max_component_dev: float | None = None
+    """The largest |deviation| of the component rows (power and area)."""
 
 
 def _ours_total(rep: dict[str, Any], key: str) -> tuple[float, float]:
@@ -737,10 +888,6 @@ def _ours_total(rep: dict[str, Any], key: str) -> tuple[float, float]:
         return rep["tile"]["power_mw"], rep["tile"]["area_mm2"]
     prefix = {"tiles_168": "tiles_", "offchip": "offchip_", "chip": ""}[key]
     return chip[f"{prefix}power_w"], chip[f"{prefix}area_mm2"]
-
-
-#: Table I's IMA power sum (mW) as the page states it
-TABLE_I_IMA_MW = 24.08
 
 
 def isaac(data: dict[str, Any]) -> IsaacFacts | None:
@@ -763,18 +910,23 @@ def isaac(data: dict[str, Any]) -> IsaacFacts | None:
         op, oa = _ours_total(rep, k)
         rows.append(IsaacRow("total", k, pw, op, deviation(op, pw), ar, oa, deviation(oa, ar)))
     t4 = isaac["published"]["table_iv"]
-    table_iv = [PaperRow("peak TOPS (16-bit)", t4["peak_tops"], chip["peak_tops"],
+    bits = (rep.get("precision") or {}).get("activation_bits")
+    table_iv = [PaperRow(f"peak TOPS ({bits}-bit)" if bits else "peak TOPS", t4["peak_tops"],
+                         chip["peak_tops"],
                          deviation(chip["peak_tops"], t4["peak_tops"])),
                 PaperRow("peak GOPS/W", t4["peak_gops_per_w"], chip["peak_gops_per_w"],
                          deviation(chip["peak_gops_per_w"], t4["peak_gops_per_w"]))]
     eng = isaac.get("engine")
     engine = None
     if eng:
+        ima_sum = sum(pw for pw, _ar in pub["ima"].values())
         engine = EngineCheck(
             rows=[PaperRow(c, pub["ima"][c][0], v, deviation(v, pub["ima"][c][0]))
                   for c, v in eng["ima_mw"].items()],
-            ima_total=PaperRow("IMA total", TABLE_I_IMA_MW, eng["ima_total_mw"],
-                               deviation(eng["ima_total_mw"], TABLE_I_IMA_MW)),
+            ima_total=PaperRow("IMA total", ima_sum, eng["ima_total_mw"],
+                               deviation(eng["ima_total_mw"], ima_sum)),
+            ima_total_tile_mw=ima_sum * imas, lanes=eng.get("lanes"),
+            planes=eng.get("planes"), kernel=eng.get("kernel"),
             tile_rows=[PaperRow(f"tile {c}", pub["tile"][c][0], v,
                                 deviation(v, pub["tile"][c][0]))
                        for c, v in eng["tile_mw"].items()],
@@ -782,7 +934,13 @@ def isaac(data: dict[str, Any]) -> IsaacFacts | None:
             peak_tops_paper=t4["peak_tops"],
             peak_tops_dev=deviation(eng["peak_tops_steady"], t4["peak_tops"]),
             h=list(eng["h"]), period_ns=eng["period_ns"])
-    return IsaacFacts(isaac["hardware"], imas, rows, table_iv, engine)
+    devs = [abs(d) for r in rows if r.level != "total" for d in (r.power_dev, r.area_dev)
+            if d is not None]
+    routers = chip.get("routers")
+    return IsaacFacts(isaac["hardware"], imas, rows, table_iv, engine,
+                      tiles_per_router=chip["tiles"] / routers if routers and
+                      chip.get("tiles") else None,
+                      max_component_dev=max(devs) if devs else None)
 
 
 # --------------------------------------------------------------------------- fidelity
@@ -862,8 +1020,10 @@ class FidelityFacts:
     analytic_tput_ratio: tuple[float, float] | None
     """(min, max) analytic / plane throughput, where both have one."""
     analytic_latency_ratio: tuple[float, float] | None
-    group_target: float = GROUP_LATENCY_TARGET
-    analytic_far: float = ANALYTIC_FAR
+    group_target: float
+    analytic_far: float
+    streams: list[Stream] = field(default_factory=list)
+    """How each network ran (its plane point)."""
 
     @property
     def group_missed(self) -> bool:
@@ -873,18 +1033,18 @@ class FidelityFacts:
 
     @property
     def analytic_is_far(self) -> bool:
-        """The worst `analytic` latency is further than :data:`ANALYTIC_FAR` from plane's."""
+        """The worst `analytic` latency is further than ``analytic_far`` from plane's."""
         return (self.worst_analytic is not None
                 and abs(self.worst_analytic.latency_dev) > self.analytic_far)
 
     @property
     def analytic_tput_off(self) -> bool:
-        """Analytic / plane throughput outside ±:data:`ANALYTIC_FAR` somewhere."""
+        """Analytic / plane throughput outside ±``analytic_far`` somewhere."""
         return _outside(self.analytic_tput_ratio, self.analytic_far)
 
     @property
     def analytic_latency_off(self) -> bool:
-        """Analytic / plane latency outside ±:data:`ANALYTIC_FAR` somewhere."""
+        """Analytic / plane latency outside ±``analytic_far`` somewhere."""
         return _outside(self.analytic_latency_ratio, self.analytic_far)
 
 
@@ -892,11 +1052,17 @@ def _outside(rng: tuple[float, float] | None, tol: float) -> bool:
     return rng is not None and (rng[0] < 1 - tol or rng[1] > 1 + tol)
 
 
-def fidelity(data: dict[str, Any]) -> FidelityFacts | None:
+def fidelity(data: dict[str, Any], study: Study) -> FidelityFacts | None:
     """The fidelity check's figures (None without fidelity sweeps)."""
     rows = fidelity_rows(data)
     if not rows:
         return None
+    targets = study.spec.targets
+    streams: dict[str, Stream] = {}
+    for r in (r for fid in data["fidelity"] for r in fid["rows"]):
+        st = stream(r, study.spec.baseline)
+        if r.get("pipelines") and (st.network not in streams or st.fidelity == "plane"):
+            streams[st.network] = st
     grp = [r for r in rows if r.fidelity == "group"]
     ana = [r for r in rows if r.fidelity == "analytic"]
     tr = [r.tput / p.tput for r in ana for p in rows
@@ -912,7 +1078,9 @@ def fidelity(data: dict[str, Any]) -> FidelityFacts | None:
         group_max_dev=max(abs(r.latency_vs_plane - 1) for r in grp) if grp else None,
         analytic_tput_ratio=(min(tr), max(tr)) if tr else None,
         analytic_latency_ratio=((min(r.latency_vs_plane for r in ana),
-                                 max(r.latency_vs_plane for r in ana)) if ana else None))
+                                 max(r.latency_vs_plane for r in ana)) if ana else None),
+        group_target=targets.group_latency, analytic_far=targets.analytic_far,
+        streams=list(streams.values()))
 
 
 # --------------------------------------------------------------------------- closing
@@ -933,6 +1101,11 @@ class AboveBound:
     warmup: int
     in_flight: float
     """Images in flight: latency × bound."""
+    unit: str | None = None
+    """The busiest unit (the bound's)."""
+    busy_share: float | None = None
+    """The busiest unit's busy time over the run: its work per image × images / the
+    simulated time."""
 
     @property
     def steady(self) -> bool:
@@ -951,9 +1124,13 @@ def above_bound(data: dict[str, Any]) -> list[AboveBound]:
         for name, p in (r.get("pipelines") or {}).items():
             m, b = p.get("throughput_measured_ips"), p.get("throughput_bound_ips")
             if m and b and m > (1 + ABOVE_BOUND) * b:
+                bu = p.get("bounding_unit") or {}
+                busy, sim = bu.get("busy_ns_per_image"), p.get("simulated_ns")
+                unit = f"{bu['unit']} {bu.get('where', '')}".strip() if bu.get("unit") else None
                 out.append(AboveBound(r.get("network"), r["id"], name, m, b, m / b - 1,
                                       p["images"], p.get("warmup") or 0,
-                                      p["latency_ns"] * 1e-9 * b))
+                                      p["latency_ns"] * 1e-9 * b, unit,
+                                      busy * p["images"] / sim if busy and sim else None))
     return out
 
 
@@ -972,6 +1149,8 @@ class Closing:
 
     msb_part: float | None
     """msb-trim's saving / redy's, averaged over the networks where redy saves."""
+    trained: list[str]
+    random_n: int
     slower: list[Slower]
     over_budget: list[str]
     bound_by: dict[str, list[str]]
@@ -982,8 +1161,6 @@ class Closing:
 def closing(data: dict[str, Any], study: Study, h: Headline) -> Closing:
     """What the closing note says, computed."""
     spec = study.spec
-    msb_part = _mean([(1 - f.ratios["msb-trim"]) / f.saving for f in h.facts
-                      if "msb-trim" in f.ratios and f.saving > 0])
     slower = []
     for r in data["networks"]:
         p = r.get("pipelines") or {}
@@ -999,7 +1176,146 @@ def closing(data: dict[str, Any], study: Study, h: Headline) -> Closing:
         if bu:
             bound_by.setdefault(bu.get("unit", "?"), []).append(r["network"])
     bound_by = dict(sorted(bound_by.items(), key=lambda kv: -len(kv[1])))
-    return Closing(msb_part, slower, bad, bound_by, above_bound(data))
+    return Closing(msb_part(h), [f.network for f in h.facts if f.trained],
+                   sum(not f.trained for f in h.facts), slower, bad, bound_by,
+                   above_bound(data))
+
+
+# --------------------------------------------------------------------------- peers
+
+
+@dataclass(frozen=True)
+class PeerTool:
+    """One other tool's run, set against our pipeline."""
+
+    tool: str
+    version: str
+    run: str
+    configuration: str
+    note: str
+    adc_conversions: int
+    crossbars: int | None
+    energy_uj: float
+    conversions_vs_ours: float
+    """Their ADC conversions / ours − 1."""
+    packing: str | None
+    """Which of our packings gives their count exactly (None: none does)."""
+    packing_gap: int | None
+    """Their conversions − that packing's (0 when it matches; else − the nearest one's)."""
+    nearest: str
+    """Our packing nearest to their count."""
+    adc_pj_per_conversion: float | None
+    """Their ADC energy / their conversions (pJ)."""
+    adc_per_conversion_ratio: float | None
+    """That / ours."""
+    energy_ratio: float
+    """Their energy per image / ours."""
+    unmatched_uj: dict[str, float]
+    """Their components that none of ours corresponds to (µJ)."""
+    breakdowns: dict[str, list[str]]
+    """A component of theirs -> the components it is the sum of (not compared again)."""
+
+
+@dataclass(frozen=True)
+class PeerComponent:
+    """One of our component groups and what each tool reports for it."""
+
+    component: str
+    ours_uj: float
+    theirs_uj: dict[str, float | None]
+    """Tool -> the sum of its corresponding components (None: it reports none)."""
+    ratio: dict[str, float | None]
+    """Tool -> theirs / ours."""
+    per_conversion_ratio: dict[str, float | None]
+    """Tool -> (theirs / their conversions) / (ours / our conversions): the ratio with the
+    count of conversions taken out (what is left is the per-event model)."""
+    causes: dict[str, str]
+    """Tool -> what the difference comes from (the peers file's words)."""
+
+
+@dataclass(frozen=True)
+class PeersFacts:
+    """The peers section's figures."""
+
+    network: str
+    input_shape: list[int]
+    hardware: str
+    hardware_changes: dict[str, Any]
+    pipeline: str
+    weights: str | None
+    baselines: str
+    conversions: float
+    crossbars: int
+    """Crossbars of one copy of the weights (as mapped)."""
+    crossbars_used: int | None
+    """Crossbars the chip holds with the mapping's replicas."""
+    energy_uj: float
+    adc_pj_per_conversion: float | None
+    packings: dict[str, dict[str, int]]
+    packing_vs_ours: dict[str, float]
+    """Packing -> its conversions / ours − 1."""
+    tools: list[PeerTool]
+    components: list[PeerComponent]
+    ours_only: list[str]
+    """Our components (with energy) that no tool reports."""
+
+
+def peers(data: dict[str, Any]) -> PeersFacts | None:
+    """Our pipeline against the other tools' runs (None when the study has no peers)."""
+    pe = data.get("peers")
+    if not pe:
+        return None
+    ours = pe["ours"]
+    conv = ours["counts"]["adc_conversions"]
+    comps = ours["components_pj"]
+    mapping: dict[str, dict[str, list[str]]] = pe["components"]
+    packs = ours["packings"]
+    ours_adc = comps["ADC"] / conv if conv else None
+    tools = []
+    for r in pe["runs"]:
+        n = r["adc_conversions"]
+        match = next((name for name, pk in packs.items() if pk["adc_conversions"] == n), None)
+        nearest = min(packs, key=lambda k: abs(packs[k]["adc_conversions"] - n))
+        parts = (pe.get("breakdowns") or {}).get(r["tool"], {})
+        mine = {c for theirs in mapping.values() for c in theirs.get(r["tool"], [])}
+        mine |= {c for names in parts.values() for c in names}
+        adc = mapping.get("ADC", {}).get(r["tool"])
+        adc_uj = sum(r["energy_by_component_uJ"][c] for c in adc) if adc else None
+        adc_pj = adc_uj * 1e6 / n if adc_uj is not None and n else None
+        tools.append(PeerTool(
+            tool=r["tool"], version=r["version"], run=r["run"],
+            configuration=r["configuration"], note=r["note"], adc_conversions=n,
+            crossbars=r["crossbars"], energy_uj=r["energy_per_image_mJ"] * 1000,
+            conversions_vs_ours=n / conv - 1, packing=match,
+            packing_gap=n - packs[nearest]["adc_conversions"], nearest=nearest,
+            adc_pj_per_conversion=adc_pj,
+            adc_per_conversion_ratio=adc_pj / ours_adc if adc_pj is not None and ours_adc
+            else None,
+            energy_ratio=r["energy_per_image_mJ"] * 1000 / (ours["energy_pj"] / 1e6),
+            unmatched_uj={c: v for c, v in r["energy_by_component_uJ"].items()
+                          if c not in mine}, breakdowns=dict(parts)))
+    by_tool = {r["tool"]: r for r in pe["runs"]}
+    rows = []
+    for comp, theirs in mapping.items():
+        ours_uj = comps.get(comp, 0.0) / 1e6
+        t_uj = {t: (sum(by_tool[t]["energy_by_component_uJ"][c] for c in theirs[t])
+                    if t in theirs else None) for t in by_tool}
+        rows.append(PeerComponent(
+            comp, ours_uj, t_uj,
+            {t: v / ours_uj if v is not None and ours_uj else None for t, v in t_uj.items()},
+            {t: (v / by_tool[t]["adc_conversions"]) / (ours_uj / conv)
+             if v is not None and ours_uj and conv else None for t, v in t_uj.items()},
+            dict((pe.get("causes") or {}).get(comp, {}))))
+    return PeersFacts(
+        network=ours["network"], input_shape=list(ours.get("input_shape") or []),
+        hardware=ours["hardware"], hardware_changes=dict(pe.get("hardware_changes") or {}),
+        pipeline=ours["pipeline"], weights=ours.get("weights"), baselines=pe["baselines"],
+        conversions=conv, crossbars=packs["as mapped"]["crossbars"],
+        crossbars_used=ours.get("crossbars_used"), energy_uj=ours["energy_pj"] / 1e6,
+        adc_pj_per_conversion=ours_adc, packings=packs,
+        packing_vs_ours={k: v["adc_conversions"] / conv - 1 for k, v in packs.items()},
+        tools=tools, components=rows,
+        ours_only=[c for c, v in comps.items() if v and c not in mapping])
 
 
 # --------------------------------------------------------------------------- all of it
@@ -1016,21 +1332,25 @@ class StudyFacts:
     components: Components
     conversions: list[ConversionRow]
     overhead: Overhead
-    accuracy: list[AccuracyRow]
+    accuracy: AccuracyTable
     paper: AgainstPaper | None
     sensitivity: list[SensitivitySweepFacts]
     isaac: IsaacFacts | None
     fidelity: FidelityFacts | None
     closing: Closing | None
+    peers: PeersFacts | None = None
 
 
 def study_facts(data: dict[str, Any], study: Study) -> StudyFacts:
     """Every figure of the page, from the gathered data."""
     h = headline(data, study)
+    comps, ov = components(data, study, h), overhead(data, study)
     return StudyFacts(
         headline=h, what_ran=what_ran(data), energy=energy_table(data, study),
-        decomposition=decomposition(data, study), components=components(data, study, h),
-        conversions=conversions(data, study), overhead=overhead(data, study),
-        accuracy=accuracy(data, study), paper=against_paper(study, h) if h.n else None,
+        decomposition=decomposition(data, study), components=comps,
+        conversions=conversions(data, study), overhead=ov,
+        accuracy=accuracy_table(data, study),
+        paper=against_paper(data, study, h, comps, ov) if h.n else None,
         sensitivity=sensitivity(data, study), isaac=isaac(data),
-        fidelity=fidelity(data), closing=closing(data, study, h) if h.n else None)
+        fidelity=fidelity(data, study), closing=closing(data, study, h) if h.n else None,
+        peers=peers(data))
