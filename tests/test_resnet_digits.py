@@ -27,6 +27,8 @@ from workloads.trained.resnet_digits import (
 from workloads.trained.store import WEIGHTS_DIR, expected_sha256, sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
+#: a retrain's float top-1 may differ from the committed weights' by this many points
+RETRAIN_POINTS = 1.5
 SCENARIO = ROOT / "configs" / "scenarios" / "resnet-digits.yaml"
 TUNED = ROOT / "configs" / "policies" / "resnet-digits-redy.yaml"
 
@@ -87,12 +89,17 @@ def test_committed_weights_and_their_sum() -> None:
                            "(REDYSIM_RETRAIN=1, under ATEN_CPU_CAPABILITY=default)")
 def test_retraining_here_gives_the_committed_accuracy(trained: ResNetDigits) -> None:
     """Retrained on this machine (another CPU: other vector kernels, other weights), the
-    float top-1 on the 450 test images is within 1 point (4.5 images) of the committed
-    weights'; bit equality is not a guarantee across machines."""
+    float top-1 on the 450 test images is within RETRAIN_POINTS of the committed weights';
+    bit equality is not a guarantee across machines.
+
+    Another numeric path acts like another seed. Measured on the machine that trained the
+    committed weights: seeds 0-3 give 98.44, 98.89, 98.67, 98.89 %, and seed 0 under
+    ATEN_CPU_CAPABILITY=default 99.56 %: a spread of 1.1 points (5 images), more than the
+    small digits CNN's (0.45), so this network gets 1.5 points (7 images), not 1."""
     x, y = digits_split().test
     again = train_resnet_digits()
     assert evaluate(again, upsample_digits(x), y) == pytest.approx(
-        evaluate(trained, upsample_digits(x), y), abs=1.0)
+        evaluate(trained, upsample_digits(x), y), abs=RETRAIN_POINTS)
 
 
 def test_upsampling() -> None:
