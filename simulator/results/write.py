@@ -143,6 +143,9 @@ def build_summary(rr) -> dict[str, Any]:
     for name, sp in (rr.images.get("spread") or {}).items():
         if name in pipes:
             pipes[name]["spread"] = sp
+    for name, pipe in pipes.items():  # the pipeline as run: policy and its parameters
+        if name in sc.pipelines:
+            pipe["policy_spec"] = sc.pipelines[name].model_dump(mode="json")
     if rr.images.get("decomposition") is not None:
         summary["decomposition"] = rr.images["decomposition"]
     if "static" in pipes and "redy" in pipes:
