@@ -58,6 +58,8 @@ class Done:
     computed: bool | None = None
     """True: computed by this task; False: read from the artifact cache; None: not cached."""
     worker: str = ""
+    start: float = 0.0
+    """When the task started (``time.time()`` of its worker)."""
 
 
 def worker_setup() -> None:
@@ -108,7 +110,17 @@ def _done(kind: str, t0: float, value: Any, cache: Any = None, *kinds: str) -> D
     computed = None
     if cache is not None:
         computed = any(cache.misses.get(k, 0) for k in (kinds or (kind,)))
-    return Done(value, kind, time.perf_counter() - t0, computed, _worker_name())
+    seconds = time.perf_counter() - t0
+    return Done(value, kind, seconds, computed, _worker_name(), time.time() - seconds)
+
+
+def _current_key() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().get_current_task())
+    except (ImportError, ValueError):
+        return ""
 
 
 def _worker_name() -> str:
@@ -273,7 +285,10 @@ def write_point(rr: Any, task: dict[str, Any], deps: dict[str, Done],
         hw = rr.hardware
         rep = hardware_report(hw)
         tasks = [{"kind": d.kind, "key": key, "seconds": d.seconds, "computed": d.computed,
-                  "worker": d.worker} for key, d in deps.items()]
+                  "worker": d.worker, "start": d.start} for key, d in deps.items()]
+        own = time.perf_counter() - t0
+        tasks.append({"kind": "point", "key": _current_key(), "seconds": own,
+                      "computed": None, "worker": _worker_name(), "start": time.time() - own})
         info: dict[str, Any] = {k: task[k] for k in ("id", "axes", "changes", "hash")}
         info.update(
             host=os.uname().nodename if hasattr(os, "uname") else "",
@@ -286,7 +301,7 @@ def write_point(rr: Any, task: dict[str, Any], deps: dict[str, Done],
                       "peak_bound": rep["chip"]["peak_bound"]},
             wall_s=rr.wall_s, tasks=tasks)
         # the work this point needs, shared tasks in full, and its own assembly and write
-        info["point_s"] = sum(t["seconds"] for t in tasks) + time.perf_counter() - t0
+        info["point_s"] = sum(t["seconds"] for t in tasks)
         summary["wall_s"] = rr.wall_s
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=json_default))
         (tmp / POINT_JSON).write_text(json.dumps(info, indent=2, default=json_default))
