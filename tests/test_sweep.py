@@ -213,6 +213,34 @@ def test_mapping_reads_only_its_hardware_keys() -> None:
     assert read and read <= set(HARDWARE_KEYS), read - set(HARDWARE_KEYS)
 
 
+def test_tasks_share_no_mutable_network(tmp_path: Path, cache_dir: Path) -> None:
+    """The trace task's value carries the network pickled and a light part without module
+    or inputs: a forward pass patches the layers it captures, and Dask may pickle a result
+    for another worker while a task runs (a study once sent a half-patched network). The
+    torch tasks work on this process's own copy, left unpatched after a capture."""
+    import pickle
+
+    from simulator.explore.sweep import tasks as T
+    from simulator.explore.sweep.spec import build_point
+
+    plan = plan_sweep(_files(tmp_path, [{"key": "hardware.ima.crossbars_per_adc",
+                                         "values": [1]}]))
+    p = plan.points[0]
+    sc, hw = build_point(plan.scenario_path, p.scenario_changes, p.hardware_changes)
+    trace = T.trace_task(sc, str(cache_dir))
+    light = trace.value.light
+    assert light.traced.module is None and light.eval_inputs is None
+    assert light.note and light.traced.graph.number_of_nodes() > 0
+    mapped = T.map_task(trace, hw, sc)
+    scales = T.scales_task(trace, sc, str(cache_dir))
+    T.capture_task(trace, mapped, scales, sc, ["redy"], 8, str(tmp_path / "fresh-cache"))
+    own = T.private_workload(trace)
+    assert own is T.private_workload(trace)  # one copy per process and workload
+    assert not [n for n, m in own.traced.module.named_modules() if "forward" in m.__dict__]
+    shipped = pickle.loads(trace.value.blob)  # what another worker would get
+    assert not [n for n, m in shipped.traced.module.named_modules() if "forward" in m.__dict__]
+
+
 # ----------------------------------------------------------------------------- the recipe
 
 

@@ -243,7 +243,7 @@ def _run_jobs(client: Any, jobs: list[Any], cache_dir: str | None, plots: bool,
             finished = [f for f in pending if f.done()]
             for fut in finished:
                 job = pending.pop(fut)
-                info = _outcome(fut, job)
+                info = _outcome(fut, job, stop)
                 if info.get("status") == "ok":
                     report.ran.append(job.id)
                     for t in info.get("tasks", []):
@@ -331,13 +331,14 @@ class _Monitor:
             self._line()
 
 
-def _outcome(fut: Any, job: Any) -> dict[str, Any]:
+def _outcome(fut: Any, job: Any, stop: threading.Event | None) -> dict[str, Any]:
     """``point.json`` of a finished point future (written by the point task, or here for
-    a point whose tasks failed)."""
+    a point whose tasks failed). A future cancelled, or failed once the sweep was asked to
+    stop (its cluster going away), stops the sweep rather than failing the point."""
     if fut.status == "finished":
         return fut.result()
-    if fut.status == "cancelled":
-        raise SweepStopped(f"the task of point {job.id} was cancelled")
+    if fut.status != "error" or (stop is not None and stop.is_set()):
+        raise SweepStopped(f"the tasks of point {job.id} were {fut.status}")
     exc = fut.exception()
     tb = fut.traceback()
     text = "".join(traceback.format_exception(type(exc), exc, tb))

@@ -23,8 +23,9 @@ folder (:func:`write_point`) and returns the content of its ``point.json``.
 
 Inside a worker process: one thread for torch and for BLAS (:func:`worker_setup`), and
 tasks that run torch take a process-wide lock, so a worker started with several threads
-still runs one forward pass at a time. No task starts processes of its own: the
-parallelism is the cluster's.
+still runs one forward pass at a time; they work on a private copy of the traced network
+(:class:`Traced`), never on an object that Dask may be pickling for another worker at
+the same moment. No task starts processes of its own: the parallelism is the cluster's.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pickle
 import shutil
 import threading
 import time
@@ -132,9 +134,37 @@ def _worker_name() -> str:
         return f"pid {os.getpid()}"
 
 
-def _mapped_workload(trace: Done, mapped: Done) -> Any:
-    """The traced workload with the graph the mapping annotated."""
-    wl = trace.value
+@dataclass
+class Traced:
+    """The trace task's value: the workload pickled, and its light part.
+
+    Tasks never share a mutable torch module: a forward pass patches the layers it
+    captures, and Dask may pickle a task's result (to send it to another worker) while
+    another task of the same process runs. So the torch tasks each work on a copy of
+    their own, unpickled from *blob* (once per process and workload,
+    :func:`private_workload`), and the others read *light*: the same workload without its
+    module and inputs (graph, note, info)."""
+
+    token: str
+    blob: bytes
+    light: Any
+
+
+_PRIVATE: dict[str, Any] = {}
+
+
+def private_workload(trace: Done) -> Any:
+    """This process's own copy of the traced workload (call with the torch lock held)."""
+    t: Traced = trace.value
+    if t.token not in _PRIVATE:
+        while len(_PRIVATE) >= 2:
+            _PRIVATE.pop(next(iter(_PRIVATE)))
+        _PRIVATE[t.token] = pickle.loads(t.blob)
+    return _PRIVATE[t.token]
+
+
+def _with_graph(wl: Any, mapped: Done) -> Any:
+    """*wl* with the graph the mapping annotated."""
     return dataclasses.replace(wl, traced=dataclasses.replace(wl.traced,
                                                               graph=mapped.value.graph))
 
@@ -146,12 +176,18 @@ def trace_task(sc: Any, cache_root: str | None) -> Done:
     """The scenario's traced workload (through the artifact cache)."""
     from simulator.runner.flow import trace_step
 
+    from simulator.runner.cache import workload_key
+
     worker_setup()
     t0 = time.perf_counter()
     cache = _cache(cache_root)
     with _TORCH_LOCK:
         wl = trace_step(sc, cache)
-    return _done("trace", t0, wl, cache, "workload")
+        blob = pickle.dumps(wl, protocol=pickle.HIGHEST_PROTOCOL)
+    light = dataclasses.replace(
+        wl, traced=dataclasses.replace(wl.traced, module=None), calib_inputs=None,
+        eval_inputs=None, eval_labels=None, tuning=None)
+    return _done("trace", t0, Traced(workload_key(sc), blob, light), cache, "workload")
 
 
 def map_task(trace: Done, hw: Any, sc: Any) -> Done:
@@ -159,7 +195,7 @@ def map_task(trace: Done, hw: Any, sc: Any) -> Done:
     from simulator.runner.flow import map_step
 
     t0 = time.perf_counter()
-    _, mapping = map_step(trace.value, hw, sc)
+    _, mapping = map_step(trace.value.light, hw, sc)
     return _done("map", t0, mapping)
 
 
@@ -170,9 +206,9 @@ def scales_task(trace: Done, sc: Any, cache_root: str | None) -> Done:
 
     worker_setup()
     t0 = time.perf_counter()
-    wl = trace.value
     cache = _cache(cache_root)
     with _TORCH_LOCK:
+        wl = private_workload(trace)
         scales = scales_step(sc, wl, scale_specs(wl.traced), cache)
     return _done("scales", t0, scales, cache)
 
@@ -184,10 +220,10 @@ def capture_task(trace: Done, mapped: Done, scales: Done, sc: Any, names: list[s
 
     worker_setup()
     t0 = time.perf_counter()
-    wl = _mapped_workload(trace, mapped)
     cache = _cache(cache_root)
     pipes = {n: sc.pipelines[n] for n in names}
     with _TORCH_LOCK:
+        wl = _with_graph(private_workload(trace), mapped)
         got = capture_step(sc, wl, layer_specs(wl.traced, mapped.value), scales.value, pipes,
                            weight_bits, cache)
     return _done("capture", t0, got, cache, "precision")
@@ -201,7 +237,7 @@ def float_task(trace: Done, sc: Any, cache_root: str | None) -> Done:
     t0 = time.perf_counter()
     cache = _cache(cache_root)
     with _TORCH_LOCK:
-        acc = float_accuracy_step(sc, trace.value, cache)
+        acc = float_accuracy_step(sc, private_workload(trace), cache)
     return _done("float", t0, acc, cache, "float_accuracy")
 
 
@@ -245,7 +281,7 @@ def point_task(deps: dict[str, Done], roles: dict[str, Any], sc: Any, hw: Any,
     t0 = time.perf_counter()
     trace, mapped, plan, floats = (deps[roles[k]] for k in ("trace", "map", "plan", "float"))
     mapping = dataclasses.replace(mapped.value, hw=hw)
-    wl = _mapped_workload(trace, mapped)
+    wl = _with_graph(trace.value.light, mapped)
     prec = {n: deps[roles["capture"][n]].value[n] for n in sc.pipelines}
     results = {n: deps[roles["simulate"][n]].value for n in sc.pipelines}
     wall = {"trace": trace.seconds, "map": mapped.seconds, "plan": plan.seconds,
