@@ -174,9 +174,8 @@ def _with_graph(wl: Any, mapped: Done) -> Any:
 
 def trace_task(sc: Any, cache_root: str | None) -> Done:
     """The scenario's traced workload (through the artifact cache)."""
-    from simulator.runner.flow import trace_step
-
     from simulator.runner.cache import workload_key
+    from simulator.runner.flow import trace_step
 
     worker_setup()
     t0 = time.perf_counter()
