@@ -23,9 +23,9 @@ folder; then ``run_sweep`` on it, recording Dask's task stream. Figures:
 - *task time*: the sum of the tasks' compute times; per kind, with their count;
 - *speed-up* = wall(1) / wall(N); *efficiency* = task time(1) / (N x wall(N)) — the
   single-worker work over the N-worker capacity used (issue 20's definition);
-- the CPU seconds of the cluster's processes (user + sys, /proc) and the load average
-  before and after: on a shared machine the efficiency is only as good as the cores that
-  were free.
+- the CPU seconds of the cluster's processes (user + sys, /proc), the share of the
+  workers' capacity they got (CPU s / (N x wall)) and the load average before and after:
+  on a shared machine the efficiency is only as good as the cores that were free.
 
 Targets (issue 20): >= 85 % with 2 workers on 2 cores, >= 75 % with 16 workers on 16
 cores. On 16 workers give the sweep enough work per worker (the serial start — trace,
@@ -94,14 +94,16 @@ def measure(plan: Any, workers: int, tmp: Path) -> dict[str, Any]:
     with dask_client(None, workers) as client:
         client.wait_for_workers(workers, timeout=600)
         started = time.perf_counter() - t_start
-        pids = client.redysim_cluster.pids
+        pids = client.redysim_cluster.pids  # the scheduler first, then the workers
         cpu0, load0 = cpu_seconds(pids), loadavg()
+        sched0, own0 = cpu_seconds(pids[:1]), time.process_time()
         t0 = time.perf_counter()
         with get_task_stream(client) as ts:
             rep = run_sweep(plan, tmp / f"out-{workers}", scheduler=client.scheduler.address,
                             cache_dir=str(tmp / f"cache-{workers}"), progress=False)
         command = time.perf_counter() - t0
         cpu, load1 = cpu_seconds(pids) - cpu0, loadavg()
+        sched, own = cpu_seconds(pids[:1]) - sched0, time.process_time() - own0
     assert not rep.failed, rep.failed
     kinds: dict[str, dict[str, float]] = {}
     for rec in ts.data:
@@ -122,7 +124,8 @@ def measure(plan: Any, workers: int, tmp: Path) -> dict[str, Any]:
             "command_wall_s": command, "cluster_start_s": started,
             "task_s": sum(k["compute_s"] for k in kinds.values()),
             "transfer_s": sum(k["transfer_s"] for k in kinds.values()),
-            "cluster_cpu_s": cpu, "load_before": load0, "load_after": load1,
+            "cluster_cpu_s": cpu, "scheduler_cpu_s": sched, "client_cpu_s": own,
+            "load_before": load0, "load_after": load1,
             "kinds": dict(sorted(kinds.items(), key=lambda kv: KINDS.index(kv[0])
                                  if kv[0] in KINDS else 99)),
             "tasks": rep.tasks}
@@ -132,15 +135,22 @@ def report(results: list[dict[str, Any]]) -> None:
     """Print the scaling table and the time per task kind."""
     one = next((r for r in results if r["workers"] == 1), None)
     print(f"\n{'workers':>7} {'wall s':>8} {'task s':>8} {'speed-up':>9} {'efficiency':>11} "
-          f"{'cluster CPU s':>14} {'command s':>10}  load before -> after")
+          f"{'cluster CPU s':>14} {'CPU got':>8} {'command s':>10}  load before -> after")
     for r in results:
         n = r["workers"]
         sp = one["wall_s"] / r["wall_s"] if one else float("nan")
         eff = one["task_s"] / (n * r["wall_s"]) if one else float("nan")
-        r["speed_up"], r["efficiency"] = sp, eff
+        got = r["cluster_cpu_s"] / (n * r["wall_s"])
+        r["speed_up"], r["efficiency"], r["cpu_got"] = sp, eff, got
         print(f"{n:>7} {r['wall_s']:8.1f} {r['task_s']:8.1f} {sp:9.2f} {100 * eff:10.1f}% "
-              f"{r['cluster_cpu_s']:14.1f} {r['command_wall_s']:10.1f}  {r['load_before']} -> "
-              f"{r['load_after']}")
+              f"{r['cluster_cpu_s']:14.1f} {100 * got:7.0f}% {r['command_wall_s']:10.1f}  "
+              f"{r['load_before']} -> {r['load_after']}")
+    print("(CPU got: the cluster's CPU seconds / (workers x wall): well below 100 %, the "
+          "workers waited for cores that other processes held)")
+    for r in results:
+        print(f"{r['workers']} worker(s): of the cluster's {r['cluster_cpu_s']:.1f} CPU s the "
+              f"scheduler took {r['scheduler_cpu_s']:.1f}; the client (this process, table "
+              f"and plots included) {r['client_cpu_s']:.1f}")
     print("\ntime per task kind (compute s; transfers between workers apart)")
     kinds = list(dict.fromkeys(k for r in results for k in r["kinds"]))
     head = "".join(f"{str(r['workers']) + ' w s':>10}{'share':>7}" for r in results)
