@@ -87,17 +87,20 @@ def swept(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> dict[str
 
 
 def _lone_table(plan: Any, folder: Path) -> Path:
-    """The sweep's table built from lone ``simulator.run`` calls, one per point (no cache,
-    no Dask), written by the same point writer and table code."""
+    """The sweep's table built from lone ``simulator.run`` calls, one per point (no Dask;
+    a cache of their own, so the trace is built once), written by the same point writer
+    and table code."""
     from simulator.explore.sweep.spec import POINTS_DIR, build_point
     from simulator.explore.sweep.table import write_table
     from simulator.explore.sweep.tasks import write_point
+    from simulator.runner.cache import ArtifactCache
     from simulator.runner.flow import run
 
+    own = ArtifactCache(folder / "own-cache")
     for p in plan.points:
         sc, hw = build_point(plan.scenario_path, p.scenario_changes, p.hardware_changes)
         sc.simulation.workers = 1
-        rr = run(sc, hardware=hw)
+        rr = run(sc, hardware=hw, cache=own)
         task = {"id": p.id, "axes": p.axes, "changes": p.changes, "hash": p.hash,
                 "out": str(folder / POINTS_DIR / p.id), "plots": False}
         write_point(rr, task, {}, time.perf_counter())
