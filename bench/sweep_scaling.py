@@ -148,9 +148,12 @@ def report(results: list[dict[str, Any]]) -> None:
     print("(CPU got: the cluster's CPU seconds / (workers x wall): well below 100 %, the "
           "workers waited for cores that other processes held)")
     for r in results:
+        ratio = (f"; CPU s of 1 worker / CPU s here = "
+                 f"{one['cluster_cpu_s'] / r['cluster_cpu_s']:.2f}" if one else "")
+        r["cpu_ratio"] = one["cluster_cpu_s"] / r["cluster_cpu_s"] if one else None
         print(f"{r['workers']} worker(s): of the cluster's {r['cluster_cpu_s']:.1f} CPU s the "
               f"scheduler took {r['scheduler_cpu_s']:.1f}; the client (this process, table "
-              f"and plots included) {r['client_cpu_s']:.1f}")
+              f"and plots included) {r['client_cpu_s']:.1f}{ratio}")
     print("\ntime per task kind (compute s; transfers between workers apart)")
     kinds = list(dict.fromkeys(k for r in results for k in r["kinds"]))
     head = "".join(f"{str(r['workers']) + ' w s':>10}{'share':>7}" for r in results)

@@ -48,9 +48,12 @@ from simulator.core.config_io import ConfigError
 from simulator.core.errors import RunFailure
 from simulator.core.interrupts import deferred
 
-#: environment of the local workers: one thread per native pool (torch reads OMP too)
+#: environment of the local cluster's processes: one thread per native pool (torch reads
+#: OMP too); no statistical profiler in the workers (it samples every task's stack every
+#: 10 ms for a dashboard that is not open by default: half a worker's idle CPU)
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-              "MALLOC_TRIM_THRESHOLD_": "65536", "REDYSIM_TORCH_THREADS": "1"}
+              "MALLOC_TRIM_THRESHOLD_": "65536", "REDYSIM_TORCH_THREADS": "1",
+              "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
 
 #: seconds the local scheduler may take to write its address, and a probe to answer
 START_TIMEOUT_S = 60.0
