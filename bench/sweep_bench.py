@@ -67,10 +67,12 @@ def sweep(tmp: Path, workers: int) -> dict:
     for folder in sorted((out / "points").iterdir()):
         info = json.loads((folder / "point.json").read_text())
         sim = sum(v for k, v in info["wall_s"].items() if k.startswith("simulate:"))
+        computed = sorted({t["kind"] for t in info.get("tasks", []) if t.get("computed")})
         points.append({"id": info["id"], "status": info["status"], "point_s": info["point_s"],
                        "simulate_s": sim, "overhead_s": info["point_s"] - sim,
-                       "misses": info["cache"]["misses"], "phases": info["wall_s"]})
-    # points that computed nothing (every artifact from the cache)
+                       "misses": computed, "phases": info["wall_s"]})
+    # points whose tasks computed nothing (every artifact from the cache); point_s counts
+    # the tasks a point shares in full (docs/sweeps.md)
     warm = [p for p in points if not p["misses"]]
     return {"command": " ".join(["redysim", *cmd[1:]]), "workers": workers, "wall_s": wall,
             "load_before": before, "load_after": after, "points": points,

@@ -20,11 +20,35 @@ __all__ = [
     "MappingOptions",
     "NetworkMapping",
     "RowBlock",
+    "HARDWARE_KEYS",
     "WEIGHT_KINDS",
+    "hardware_view",
     "map_network",
 ]
 
 WEIGHT_KINDS = ("conv", "linear")
+
+#: Every hardware key (dotted path of the hardware spec) that :func:`map_network` reads:
+#: two chips that agree on these map a network identically, so a sweep maps a network
+#: once per distinct view (simulator/explore/sweep/graph.py). tests/test_sweep.py maps
+#: with a hardware spec that records what is read and checks it against this list.
+HARDWARE_KEYS = (
+    "crossbar.rows", "crossbar.cols", "crossbar.cell_bits",
+    "weights.bits", "weights.unit_column",
+    "ima.crossbars", "tile.imas",
+    "chip.tiles", "chip.mesh_cols", "chip.tiles_per_router",
+)
+
+
+def hardware_view(hw: Any) -> dict[str, Any]:
+    """The values of :data:`HARDWARE_KEYS` in *hw* (what the mapping depends on)."""
+    out: dict[str, Any] = {}
+    for key in HARDWARE_KEYS:
+        value = hw
+        for part in key.split("."):
+            value = getattr(value, part)
+        out[key] = value
+    return out
 
 
 class MappingOptions(StrictModel):

@@ -43,8 +43,9 @@ class CliRun:
 
     def __init__(self, args: list[str], fault: str | None = None,
                  prefix: list[str] | None = None,
-                 trigger: Callable[[CliRun], None] | None = None) -> None:
-        env = dict(os.environ)
+                 trigger: Callable[[CliRun], None] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        env = {**os.environ, **(env or {})}
         env.pop("REDYSIM_TEST_FAULT", None)
         if fault:
             env["REDYSIM_TEST_FAULT"] = fault
@@ -250,6 +251,25 @@ class Fleet:
         for r in self.runs.values():
             if r.proc.poll() is None:
                 r.kill()
+
+
+def wait_for_file_line(path: Path, pattern: str, run: CliRun, timeout: float = 600.0) -> str:
+    """Block until a line of *path* (``REDYSIM_TEST_FAULT_FILE``: what a Dask worker's fault
+    hook says) matches *pattern*; return it."""
+    rx = re.compile(pattern)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            for line in path.read_text().splitlines():
+                if rx.search(line):
+                    return line
+        except OSError:
+            pass
+        if run.proc.poll() is not None:
+            raise AssertionError(f"exited ({run.proc.returncode}) before {pattern!r} in "
+                                 f"{path}:\n{run.stderr()}")
+        time.sleep(0.05)
+    raise AssertionError(f"no {pattern!r} in {path} within {timeout} s:\n{run.stderr()}")
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

@@ -83,6 +83,35 @@ def test_concurrent_processes_compute_once(tmp_path: Path) -> None:
     assert log.read_text().count("computed") == 1
 
 
+def _dies_while_writing(root: str) -> None:
+    """Computes, leaves a temporary file as a writer killed mid-write would, and dies."""
+    def compute() -> int:
+        c = ArtifactCache(root)
+        tmp = c.path("precision", "crash").with_name(".crash.pkl.half")
+        tmp.write_bytes(b"half a pick")
+        os.kill(os.getpid(), 9)
+        return 0  # never reached
+
+    ArtifactCache(root).get_or_compute("precision", "crash", compute)
+
+
+def test_a_crashed_task_leaves_no_entry(tmp_path: Path) -> None:
+    """SIGKILL while computing: no entry, the lock is free at once (a second process would
+    otherwise block), and the next computation removes the temporary file."""
+    ctx = mp.get_context("fork")
+    p = ctx.Process(target=_dies_while_writing, args=(str(tmp_path),))
+    p.start()
+    p.join(30)
+    assert p.exitcode == -9
+    assert not ArtifactCache(tmp_path).path("precision", "crash").exists()
+    clear_memory()
+    t0 = time.monotonic()
+    assert ArtifactCache(tmp_path).get_or_compute("precision", "crash", lambda: 5) == 5
+    assert time.monotonic() - t0 < 5
+    assert sorted(f.name for f in (tmp_path / "precision").iterdir()) == [
+        "crash.lock", "crash.pkl"]
+
+
 def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("REDYSIM_CACHE", str(tmp_path))
     assert default_cache_dir() == tmp_path

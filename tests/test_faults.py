@@ -17,6 +17,8 @@ collect and check the outcomes.
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import random
 import shutil
@@ -372,3 +374,177 @@ def test_output_that_is_a_file_is_refused(scenario: Path, tmp_path: Path,
     _no_run(monkeypatch)
     rc = main(["run", str(scenario), "-o", str(tmp_path / "afile.txt"), "--force"])
     assert rc == 2 and "is not a folder" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ sweeps and studies
+#: a sweep of two points of one pipeline each (static, ReDy) on the digits CNN, analytic
+#: fidelity, one worker; and a study of that sweep
+_SWEEP_PIPES = [{"static": {"policy": "static"}}, {"redy": {"policy": "redy", "k": 3.0}}]
+
+
+@pytest.fixture(scope="module")
+def sweep_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The artifact cache of the signalled sweeps (the lone run fills in the trace)."""
+    return tmp_path_factory.mktemp("sweep-cache")
+
+
+@pytest.fixture(scope="module")
+def sweep_files(scenario: Path, sweep_cache: Path,
+                tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("sweeps")
+    data = yaml.safe_load(scenario.read_text())
+    data["simulation"] = {"fidelity": "analytic", "images": 1}
+    (base / "scen.yaml").write_text(yaml.safe_dump(data))
+    (base / "two.yaml").write_text(yaml.safe_dump({
+        "name": "two", "scenario": "scen.yaml",
+        "axes": [{"name": "policy", "key": "pipelines", "values": _SWEEP_PIPES}]}))
+    (base / "one.yaml").write_text(yaml.safe_dump({
+        "name": "one", "scenario": "scen.yaml",
+        "axes": [{"name": "policy", "key": "pipelines", "values": _SWEEP_PIPES[:1]}]}))
+    (base / "study.yaml").write_text(yaml.safe_dump({
+        "name": "tiny", "doc": "page.md", "figures": "fig", "results": "res", "workers": 1,
+        "networks": ["two.yaml"]}))
+    _finished_static_point(base / "two.yaml", base / "o-task", sweep_cache)
+    return base
+
+
+def _finished_static_point(sweep: Path, out: Path, cache: Path) -> None:
+    """A sweep folder of *sweep* whose static point is done (as a sweep writes it, from a
+    lone run): rerunning the sweep there runs the ReDy point alone."""
+    from simulator.explore.sweep.run import _prepare_folder
+    from simulator.explore.sweep.spec import POINTS_DIR, build_point, plan_sweep
+    from simulator.explore.sweep.tasks import write_point
+    from simulator.runner.cache import ArtifactCache
+    from simulator.runner.flow import run
+
+    plan = plan_sweep(sweep)
+    _prepare_folder(plan, out)
+    p = plan.points[0]
+    sc, hw = build_point(plan.scenario_path, p.scenario_changes, p.hardware_changes)
+    sc.simulation.workers = 1
+    task = {"id": p.id, "axes": p.axes, "changes": p.changes, "hash": p.hash,
+            "out": str(out / POINTS_DIR / p.id), "plots": False}
+    rr = run(sc, hardware=hw, cache=ArtifactCache(cache / "artifacts"))
+    write_point(rr, task, {}, time.perf_counter())
+    _KEPT["static"] = snapshot(out / POINTS_DIR / p.id)
+
+
+_KEPT: dict[str, dict[str, bytes]] = {}
+
+
+def on_fault_file(path: Path, pattern: str, sig: int, group: bool = False,
+                  line: str | None = None):
+    """Trigger: a Dask worker's fault hook wrote *pattern* to *path* (and stderr has a
+    line matching *line*) → send *sig*."""
+    from faultkit import wait_for_file_line
+
+    def trigger(run: CliRun) -> None:
+        wait_for_file_line(path, pattern, run)
+        if line is not None:
+            run.wait_for(line)
+        run.send(sig, group)
+    return trigger
+
+
+@pytest.fixture(scope="module")
+def sweep_fleet(sweep_files: Path, sweep_cache: Path):
+    """The signalled sweeps and studies, in the background (two busy at a time)."""
+    b = sweep_files
+    cache = str(sweep_cache)
+
+    def env(case: str) -> dict[str, str]:
+        return {"REDYSIM_TEST_FAULT_FILE": str(b / f"faults-{case}.txt"),
+                "REDYSIM_CACHE": cache}
+    common = ["--workers", "1"]
+    study = ["study", str(b / "study.yaml"), "--doc", str(b / "page.md"), "--figures",
+             str(b / "fig")]
+    specs: dict[str, dict] = {
+        # the cluster's processes are started, not ready yet: Ctrl-C
+        "startup": dict(args=["sweep", str(b / "two.yaml"), "-o", str(b / "o-startup"),
+                              *common], fault="sweep-start:pause", env=env("startup"),
+                        trigger=on_line("paused at sweep-start", signal.SIGINT, group=True)),
+        # the static point done (by an earlier run), the ReDy point's simulation paused in
+        # the worker: SIGTERM
+        "task": dict(args=["sweep", str(b / "two.yaml"), "-o", str(b / "o-task"), *common],
+                     fault="sweep-simulate-redy:pause", env=env("task"),
+                     trigger=on_fault_file(b / "faults-task.txt",
+                                           "paused at sweep-simulate-redy", signal.SIGTERM)),
+        # the table's temporary file written, not renamed yet: Ctrl-C
+        "table": dict(args=["sweep", str(b / "one.yaml"), "-o", str(b / "o-table"),
+                            *common], fault="sweep-table:pause", env=env("table"),
+                      trigger=on_line("paused at sweep-table", signal.SIGINT, group=True)),
+        "study-startup": dict(args=[*study, "--results", str(b / "r-startup")],
+                              fault="sweep-start:pause", env=env("study-startup"),
+                              trigger=on_line("paused at sweep-start", signal.SIGINT,
+                                              group=True)),
+        "study-task": dict(args=[*study, "--results", str(b / "r-task")],
+                           fault="sweep-simulate-redy:pause", env=env("study-task"),
+                           trigger=on_fault_file(b / "faults-study-task.txt",
+                                                 "paused at sweep-simulate-redy",
+                                                 signal.SIGINT, group=True)),
+    }
+    fl = Fleet(specs, busy=2)
+    yield fl
+    fl.close()
+
+
+def assert_clean_sweep_stop(run: CliRun, code: int, elapsed: float, signame: str,
+                            what: str = "sweep") -> None:
+    """One line, 128 + N, within 2 s, no traceback or multiprocessing warning, nothing
+    of the run alive (its Dask scheduler and workers included)."""
+    after = run.after_signal()
+    assert code == 128 + getattr(signal, signame), (code, run.stderr_timed())
+    assert elapsed < EXIT_WITHIN_S, f"exit took {elapsed:.2f} s:\n{run.stderr_timed()}"
+    assert len(after) == 1, after
+    assert after[0].startswith(f"redysim: {what} interrupted by {signame}; "), after
+    err = run.stderr()
+    assert "Traceback" not in err and "resource_tracker" not in err and "8787" not in err
+    assert run.leftovers() == [], "processes of the run are still alive"
+
+
+def test_sweep_sigint_while_its_cluster_starts(sweep_fleet: Fleet, sweep_files: Path) -> None:
+    """Issue 19: this Ctrl-C was lost (the sweep ran to the end and exited 0)."""
+    run = sweep_fleet["startup"]
+    code, elapsed = run.finish()
+    assert_clean_sweep_stop(run, code, elapsed, "SIGINT")
+    assert run.after_signal()[0].endswith("nothing written")
+    assert not (sweep_files / "o-startup").exists()
+
+
+def test_sweep_sigterm_during_a_task_keeps_finished_points(sweep_fleet: Fleet,
+                                                           sweep_files: Path) -> None:
+    """The static point finished earlier; the ReDy point's task is stopped mid-way."""
+    points = sweep_files / "o-task" / "points"
+    kept = _KEPT["static"]
+    run = sweep_fleet["task"]
+    code, elapsed = run.finish()
+    assert_clean_sweep_stop(run, code, elapsed, "SIGTERM")
+    assert snapshot(points / "policy=static") == kept
+    assert sorted(p.name for p in points.iterdir()) == ["policy=static"]  # nothing half-done
+    with (sweep_files / "o-task" / "sweep.csv").open() as f:
+        assert [r["point"] for r in csv.DictReader(f)] == ["policy=static"]
+
+
+def test_sweep_sigint_while_writing_its_table(sweep_fleet: Fleet, sweep_files: Path) -> None:
+    run = sweep_fleet["table"]
+    code, elapsed = run.finish()
+    assert_clean_sweep_stop(run, code, elapsed, "SIGINT")
+    out = sweep_files / "o-table"
+    assert not any(p.name.startswith(".") for p in out.iterdir())  # no temporary table
+    assert not (out / "sweep.csv").exists()
+    assert json.loads((out / "points" / "policy=static" / "point.json").read_text())[
+        "status"] == "ok"
+
+
+def test_study_sigint_while_its_cluster_starts(sweep_fleet: Fleet) -> None:
+    """Issue 19: this Ctrl-C was lost (the study ran to the end and exited 0)."""
+    run = sweep_fleet["study-startup"]
+    code, elapsed = run.finish()
+    assert_clean_sweep_stop(run, code, elapsed, "SIGINT", what="study")
+
+
+def test_study_sigint_during_a_task(sweep_fleet: Fleet, sweep_files: Path) -> None:
+    run = sweep_fleet["study-task"]
+    code, elapsed = run.finish()
+    assert_clean_sweep_stop(run, code, elapsed, "SIGINT", what="study")
+    assert not (sweep_files / "page.md").exists()

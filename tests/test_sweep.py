@@ -1,12 +1,20 @@
-"""Sweeps: a 2x2 digits sweep on a Dask LocalCluster of two workers against single runs,
-resume, a failing point, Ctrl-C, validation before any work, and ``crossbar.rows`` as
-one key through a whole run (counts against closed forms)."""
+"""Sweeps: a 2x2 digits sweep as a Dask graph on the local cluster against lone runs (every
+column of sweep.csv), the tasks it shares, the README's cluster recipe end to end (a
+scheduler and two workers started as processes, then ``--scheduler``), resume, a failing
+point, Ctrl-C, file modes under a umask, validation before any work, and
+``crossbar.rows`` as one key through a whole run (counts against closed forms)."""
 
 from __future__ import annotations
 
 import csv
 import json
 import math
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,27 +29,30 @@ psutil = pytest.importorskip("psutil")
 
 ROOT = Path(__file__).resolve().parents[1]
 ISAAC8 = ROOT / "configs" / "hardware" / "isaac8.yaml"
+RECIPE_PIDS: set[int] = set()  # the cluster recipe's processes (not the sweep's own)
 
 
-def _files(folder: Path, axes: list[dict[str, Any]], name: str = "tiny") -> Path:
+def _files(folder: Path, axes: list[dict[str, Any]], name: str = "tiny",
+           simulation: dict[str, Any] | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "scen.yaml").write_text(yaml.safe_dump({
         "name": "digits-small", "hardware": str(ISAAC8),
         "workload": {"model": "digits", "calibration_images": 16, "accuracy_images": 32},
         "pipelines": {"static": {"policy": "static"}, "redy": {"policy": "redy", "k": 3.0}},
-        "simulation": {"images": 1}}))
+        "simulation": simulation or {"images": 1}}))
     sweep = folder / "sweep.yaml"
     sweep.write_text(yaml.safe_dump({"name": name, "scenario": "scen.yaml", "axes": axes}))
     return sweep
 
 
 def _children() -> list[Any]:
-    """Live child processes, without multiprocessing's resource tracker (one per Python
-    process that ever spawned a child; it exits with its parent)."""
+    """Live child processes, without the cluster recipe's and multiprocessing's resource
+    tracker (one per Python process that ever spawned a child; it exits with its parent)."""
     out = []
     for p in psutil.Process().children(recursive=True):
         try:
-            if p.status() == psutil.STATUS_ZOMBIE or "resource_tracker" in " ".join(p.cmdline()):
+            if (p.status() == psutil.STATUS_ZOMBIE or p.pid in RECIPE_PIDS
+                    or "resource_tracker" in " ".join(p.cmdline())):
                 continue
         except psutil.NoSuchProcess:
             continue
@@ -56,6 +67,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> dict[str, Any]:
+    """The 2x2 sweep on a local cluster of two workers, under umask 0022."""
     from simulator.explore.sweep.run import run_sweep
 
     folder = tmp_path_factory.mktemp("sweep")
@@ -63,52 +75,100 @@ def swept(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> dict[str
                             {"key": "hardware.crossbar.rows", "values": [128, 64]}])
     plan = plan_sweep(sweep)
     before = {p.pid for p in _children()}
-    report = run_sweep(plan, folder / "out", workers=2, cache_dir=str(cache_dir),
-                       progress=False)
-    return {"plan": plan, "report": report, "out": folder / "out", "before": before}
+    said: list[str] = []
+    old = os.umask(0o022)
+    try:
+        report = run_sweep(plan, folder / "out", workers=2, cache_dir=str(cache_dir),
+                           say=said.append)
+    finally:
+        os.umask(old)
+    return {"plan": plan, "report": report, "out": folder / "out", "before": before,
+            "said": said}
 
 
-def test_sweep_table_matches_single_runs(swept: dict[str, Any], tmp_path: Path) -> None:
-    from simulator.explore.sweep.spec import build_point
+def _lone_table(plan: Any, folder: Path) -> Path:
+    """The sweep's table built from lone ``simulator.run`` calls, one per point (no Dask;
+    a cache of their own, so the trace is built once), written by the same point writer
+    and table code."""
+    from simulator.explore.sweep.spec import POINTS_DIR, build_point
+    from simulator.explore.sweep.table import write_table
+    from simulator.explore.sweep.tasks import write_point
     from simulator.runner.cache import ArtifactCache
     from simulator.runner.flow import run
 
-    plan, report, out = swept["plan"], swept["report"], swept["out"]
-    assert sorted(report.ran) == sorted(p.id for p in plan.points) and not report.failed
-    with (out / "sweep.csv").open() as f:
-        rows = list(csv.DictReader(f))
-    assert len(rows) == 4 * 2  # points x pipelines
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(out / "sweep.parquet").to_pylist()
-    assert [r["point"] for r in table] == [r["point"] for r in rows]
-    singles = ArtifactCache(tmp_path / "own-cache")  # the single runs compute their own
+    own = ArtifactCache(folder / "own-cache")
     for p in plan.points:
         sc, hw = build_point(plan.scenario_path, p.scenario_changes, p.hardware_changes)
         sc.simulation.workers = 1
-        rr = run(sc, hardware=hw, cache=singles)
-        for pname, pr in rr.pipelines.items():
-            (row,) = [r for r in table if r["point"] == p.id and r["pipeline"] == pname]
-            assert row["status"] == "ok"
-            assert row["crossbars_per_adc"] == p.axes["crossbars_per_adc"]
-            assert row["rows"] == p.axes["rows"]
-            assert row["latency_ns"] == pytest.approx(pr.latency_ns, rel=1e-12)
-            assert row["energy_pj.total"] == pytest.approx(pr.ledger.total_energy(), rel=1e-12)
-            for k, v in pr.counts().items():
-                assert row[f"counts.{k}"] == v
-            assert row["mean_bits_per_group"] == pytest.approx(pr.mean_bits_per_group())
-            assert row["accuracy"] == pytest.approx(rr.precision[pname].accuracy)
-            assert row["hw.adcs_per_ima"] == hw.ima.adcs
+        rr = run(sc, hardware=hw, cache=own)
+        task = {"id": p.id, "axes": p.axes, "changes": p.changes, "hash": p.hash,
+                "out": str(folder / POINTS_DIR / p.id), "plots": False}
+        write_point(rr, task, {}, time.perf_counter())
+    write_table(plan, folder, plots=False)
+    return folder / "sweep.csv"
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_sweep_csv_equals_lone_runs(swept: dict[str, Any], tmp_path: Path) -> None:
+    """Every column of every row of sweep.csv, wall times aside, as the points run alone."""
+    plan, report, out = swept["plan"], swept["report"], swept["out"]
+    assert sorted(report.ran) == sorted(p.id for p in plan.points) and not report.failed
+    got = _csv(out / "sweep.csv")
+    want = _csv(_lone_table(plan, tmp_path / "lone"))
+    assert len(got) == len(want) == 4 * 2  # points x pipelines
+    timing = [c for c in got[0] if c.startswith("wall_s")]
+    assert "wall_s.simulate:redy" in timing
+    for g, w in zip(got, want, strict=True):
+        assert set(g) == set(w)
+        for col in g:
+            if col not in timing:
+                assert g[col] == w[col], (g["point"], g["pipeline"], col)
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(out / "sweep.parquet").to_pylist()
+    assert [r["point"] for r in table] == [r["point"] for r in got]
     for f in ("pareto.png", "saving.png", "sweep.json"):
         assert (out / f).is_file()
 
 
-def test_workers_shared_the_cache(swept: dict[str, Any]) -> None:
+def test_tasks_are_shared(swept: dict[str, Any]) -> None:
+    """By hand: one network (1 trace, 1 scales, 1 float); two crossbar heights map and
+    group differently (2 maps) while the ADC sharing is not read by the mapper; each
+    layout captures twice (static alone in the lossless pass, ReDy in its own): 4
+    captures; each of the 4 hardware points plans once and simulates 2 pipelines."""
+    report = swept["report"]
+    assert report.tasks == {"trace": 1, "map": 2, "scales": 1, "capture": 4, "float": 1,
+                            "plan": 4, "simulate": 8, "point": 4}
+    # a fresh cache: every cached artifact computed once, by one task
+    assert report.computed == {"trace": 1, "scales": 1, "capture": 4, "float": 1}
     infos = [json.loads((swept["out"] / "points" / p.id / "point.json").read_text())
              for p in swept["plan"].points]
-    # two group layouts (128 and 64 rows) x two policies: 4 forward passes in all, one trace
-    assert sum(i["cache"]["misses"].get("precision", 0) for i in infos) == 4
-    assert sum(i["cache"]["misses"].get("workload", 0) for i in infos) == 1
+    traces = {t["key"] for i in infos for t in i["tasks"] if t["kind"] == "trace"}
+    assert len(traces) == 1
+
+
+def test_progress_lines(swept: dict[str, Any]) -> None:
+    said = swept["said"]
+    assert said[0].startswith("4 point(s) to run (0 already done) on a local cluster of 2 "
+                              "workers: 1 trace, 2 map")
+    done = [s for s in said if " points done, " in s]
+    assert [s.split(" ")[0] for s in done][-4:] == ["1/4", "2/4", "3/4", "4/4"]
+    assert all(", 0 failed" in s for s in done)
+
+
+def test_modes_follow_the_umask(swept: dict[str, Any]) -> None:
+    """Under umask 0022 another user can read every result (as with a plain mkdir/open)."""
+    out = swept["out"]
+    for f in ("sweep.csv", "sweep.json", "sweep.parquet"):
+        assert stat.S_IMODE((out / f).stat().st_mode) == 0o644, f
+    for p in (out / "points").iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) == 0o755, p
+        for f in p.iterdir():
+            assert stat.S_IMODE(f.stat().st_mode) == 0o644, f
 
 
 def test_no_process_left_behind(swept: dict[str, Any]) -> None:
@@ -126,12 +186,144 @@ def test_resume_skips_finished_points(swept: dict[str, Any]) -> None:
         assert (swept["out"] / "points" / pid / "summary.json").stat().st_mtime_ns == t
 
 
+def test_mapping_reads_only_its_hardware_keys() -> None:
+    """map_network reads no hardware key outside HARDWARE_KEYS (the sweep shares a mapping
+    between chips that agree on them): mapped with a spec that records every read."""
+    from mapping.mapper import HARDWARE_KEYS, map_network
+    from simulator.hardware.spec import load_hardware
+    from simulator.runner.flow import load_workload
+    from simulator.runner.scenario import load_scenario
+
+    read: set[str] = set()
+
+    class Recorder:
+        def __init__(self, obj: Any, path: str = "") -> None:
+            self._obj, self._path = obj, path
+
+        def __getattr__(self, name: str) -> Any:
+            value = getattr(self._obj, name)
+            path = f"{self._path}.{name}" if self._path else name
+            if hasattr(type(value), "model_fields"):
+                return Recorder(value, path)
+            read.add(path)
+            return value
+
+    hw = load_hardware(ISAAC8)
+    for scen in ("digits.yaml", "resnet-digits.yaml"):
+        sc = load_scenario(ROOT / "configs" / "scenarios" / scen)
+        wl = load_workload(sc)
+        map_network(wl.traced.graph, Recorder(hw), sc.mapping)
+    assert read and read <= set(HARDWARE_KEYS), read - set(HARDWARE_KEYS)
+
+
+def test_tasks_share_no_mutable_network(tmp_path: Path, cache_dir: Path) -> None:
+    """The trace task's value carries the network pickled and a light part without module
+    or inputs: a forward pass patches the layers it captures, and Dask may pickle a result
+    for another worker while a task runs (a study once sent a half-patched network). The
+    torch tasks work on this process's own copy, left unpatched after a capture."""
+    import pickle
+
+    from simulator.explore.sweep import tasks as T
+    from simulator.explore.sweep.spec import build_point
+
+    plan = plan_sweep(_files(tmp_path, [{"key": "hardware.ima.crossbars_per_adc",
+                                         "values": [1]}]))
+    p = plan.points[0]
+    sc, hw = build_point(plan.scenario_path, p.scenario_changes, p.hardware_changes)
+    trace = T.trace_task(sc, str(cache_dir))
+    light = trace.value.light
+    assert light.traced.module is None and light.eval_inputs is None
+    assert light.note and light.traced.graph.number_of_nodes() > 0
+    mapped = T.map_task(trace, hw, sc)
+    scales = T.scales_task(trace, sc, str(cache_dir))
+    T.capture_task(trace, mapped, scales, sc, ["redy"], 8, str(tmp_path / "fresh-cache"))
+    own = T.private_workload(trace)
+    assert own is T.private_workload(trace)  # one copy per process and workload
+    assert not [n for n, m in own.traced.module.named_modules() if "forward" in m.__dict__]
+    shipped = pickle.loads(trace.value.blob)  # what another worker would get
+    assert not [n for n, m in shipped.traced.module.named_modules() if "forward" in m.__dict__]
+
+
+# ----------------------------------------------------------------------------- the recipe
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory: pytest.TempPathFactory):
+    """The README's cluster recipe on this machine: ``python -m dask scheduler`` and two
+    ``python -m dask worker ... --nthreads 1`` processes; killed at the end, also when a
+    test fails."""
+    from distributed import Client
+
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("recipe") / "cluster.log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    cmds = [[sys.executable, "-m", "dask", "scheduler", "--port", str(port),
+             "--dashboard-address", "127.0.0.1:0"]]
+    cmds += [[sys.executable, "-m", "dask", "worker", address, "--nthreads", "1"]] * 2
+    procs = []
+    try:
+        with log.open("ab") as f:
+            for cmd in cmds:
+                procs.append(subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT,
+                                              env=env, cwd=ROOT, start_new_session=True))
+                RECIPE_PIDS.add(procs[-1].pid)
+        deadline = time.monotonic() + 120
+        while True:  # the scheduler listens once it has started
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, log.read_text()[-2000:]
+                time.sleep(0.2)
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=120)
+            for p in psutil.Process().children(recursive=True):
+                RECIPE_PIDS.add(p.pid)  # the nannies' worker processes
+        yield address
+    finally:
+        for p in procs:
+            try:
+                os.killpg(p.pid, 9)
+            except ProcessLookupError:
+                pass
+            p.wait(30)
+
+
+def test_workers_run_one_thread(recipe: str) -> None:
+    """Inside a worker of the recipe (started with --nthreads 1), a sweep task's torch and
+    native thread pools have one thread."""
+    from distributed import Client
+
+    from simulator.explore.sweep.tasks import thread_counts, worker_setup
+
+    def counts() -> dict[str, int]:
+        worker_setup()
+        return thread_counts()
+
+    with Client(recipe, timeout="30s") as client:
+        got = client.submit(counts, pure=False).result(timeout=120)
+    assert got["torch"] == 1 and got["torch_interop"] == 1
+    pools = {k: v for k, v in got.items() if not k.startswith("torch")}
+    assert pools and all(v == 1 for v in pools.values()), got
+
+
 def test_bad_point_is_reported_and_ctrl_c_keeps_finished_points(
-        tmp_path: Path, cache_dir: Path) -> None:
+        tmp_path: Path, cache_dir: Path, recipe: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from simulator.cli.main import main
     from simulator.explore.sweep.run import run_sweep
 
     sweep = _files(tmp_path, [{"key": "mapping.replicas",
-                               "values": [{}, {"no_such_layer": 2}, {"conv1": 2}]}], "bad")
+                               "values": [{}, {"no_such_layer": 2}, {"conv1": 2}]}], "bad",
+                   simulation={"images": 1, "fidelity": "analytic"})
     plan = plan_sweep(sweep)  # valid: the layer name is only known once the model is mapped
     good, bad, third = (p.id for p in plan.points)
     seen: list[str] = []
@@ -146,28 +338,70 @@ def test_bad_point_is_reported_and_ctrl_c_keeps_finished_points(
         run_sweep(plan, tmp_path / "out", workers=1, cache_dir=str(cache_dir),
                   progress=False, on_point=interrupt_after_two)
     assert {p.pid for p in _children()} <= before
-    assert seen == [good, bad]  # one worker: the points run in order
+    assert set(seen) <= {good, bad, third} and len(seen) == 2
     points = tmp_path / "out" / "points"
-    assert json.loads((points / good / "point.json").read_text())["status"] == "ok"
-    failed = json.loads((points / bad / "point.json").read_text())
-    assert failed["status"] == "failed" and "no_such_layer" in failed["error"]
+    statuses = {pid: json.loads((points / pid / "point.json").read_text())["status"]
+                for pid in seen}
+    assert statuses == {pid: "failed" if pid == bad else "ok" for pid in seen}
     with (tmp_path / "out" / "sweep.csv").open() as f:
         rows = list(csv.DictReader(f))
-    assert {r["point"] for r in rows} >= {good, bad}
-    # resume, on an existing scheduler (--scheduler): the finished point is kept, the failed
-    # one is tried again, the rest runs
-    import logging
+    assert {r["point"] for r in rows} >= set(seen)
+    # resume with the README's recipe (--scheduler): the finished points are kept, the
+    # failed one is tried again, the rest runs
+    rc = main(["sweep", str(sweep), "-o", str(tmp_path / "out"), "--scheduler", recipe,
+               "--cache", str(cache_dir)])
+    out, err = capsys.readouterr()
+    assert rc == 1, err  # the bad point fails again
+    assert f"failed {bad}: MappingError: mapping.replicas: unknown layer(s) no_such_layer" in out
+    assert f"on {recipe}:" in err and "Traceback" not in err
+    import re
 
-    from distributed import LocalCluster
-
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=logging.ERROR) as cluster:
-        rep = run_sweep(plan, tmp_path / "out", scheduler=cluster.scheduler_address,
-                        cache_dir=str(cache_dir), progress=False)
-    # (the third point may have finished before the cancel reached the worker)
-    assert good in rep.skipped and set(rep.skipped + rep.ran) == {good, third}
-    assert list(rep.failed) == [bad] and "no_such_layer" in rep.failed[bad]
+    ran, skipped = map(int, re.search(r"(\d) point\(s\) run, (\d) already done, 1 failed",
+                                      out).groups())
+    # (a point may have finished while the interrupt was stopping the workers)
+    assert ran + skipped == 2 and skipped >= len([pid for pid in seen if pid != bad])
+    info = json.loads((points / bad / "point.json").read_text())
+    assert info["status"] == "failed" and "no_such_layer" in info["error"]
+    assert "MappingError" in (points / bad / "error.txt").read_text()
+    for pid in (good, third):
+        assert json.loads((points / pid / "point.json").read_text())["status"] == "ok"
     assert not any(p.name.startswith(".") for p in points.iterdir())
+
+
+def test_unreachable_scheduler_fails_fast(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from simulator.cli.main import main
+
+    sweep = _files(tmp_path, [{"key": "hardware.ima.crossbars_per_adc", "values": [1, 2]}])
+    t0 = time.monotonic()
+    rc = main(["sweep", str(sweep), "-o", str(tmp_path / "out"), "--scheduler",
+               f"tcp://127.0.0.1:{_free_port()}"])
+    took = time.monotonic() - t0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and took < 10, took
+    assert err[-1].startswith("redysim: error: --scheduler tcp://127.0.0.1:")
+    assert "cannot connect" in err[-1] and len([e for e in err if "error" in e]) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_local_cluster_opens_no_fixed_port() -> None:
+    """The local scheduler's HTTP server (the dashboard) takes a random port of 127.0.0.1,
+    so two sweeps on one machine do not both want 8787 (issue 19)."""
+    from simulator.explore.sweep.cluster import dask_client
+
+    held = socket.socket()
+    try:
+        held.bind(("127.0.0.1", 8787))  # as another sweep or a notebook would
+    except OSError:
+        pass  # in use already: the same situation
+    try:
+        with dask_client(None, 1) as client:
+            port = client.scheduler_info()["services"].get("dashboard")
+            log = client.redysim_cluster.log_path.read_text()
+    finally:
+        held.close()
+    assert port not in (None, 8787)
+    assert "already in use" not in log
 
 
 # ----------------------------------------------------------------------------- validation
@@ -184,6 +418,12 @@ def test_bad_point_is_reported_and_ctrl_c_keeps_finished_points(
      r"axes.0: .*equally long"),
     ({"key": "workload.model.x", "values": [1]},
      r"workload.model.x: workload.model is a str, not a mapping"),
+    ({"key": "hardware.ima.crossbars_per_adc", "values": [2, 2]},
+     r"axes.0: .*values: 2 is given twice \(positions 0 and 1\)"),
+    ({"zip": {"hardware.crossbar.rows": [128, 128], "hardware.crossbar.cols": [64, 64]}},
+     r"axes.0: .*zip: hardware.crossbar.cols=64, hardware.crossbar.rows=128 is given twice"),
+    ({"key": "pipelines.redy.k", "values": [3, 3.0]},
+     r"points \(pipelines.redy.k=3\) and \(pipelines.redy.k=3.0\) are the same point"),
 ])
 def test_bad_axis_fails_before_any_work(tmp_path: Path, axis: dict[str, Any],
                                         expect: str) -> None:
@@ -210,8 +450,6 @@ def test_refuses_a_folder_that_is_not_a_sweep(tmp_path: Path) -> None:
 
 
 def test_missing_dask_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-
     from simulator.explore.sweep.run import require_dask
 
     monkeypatch.setitem(sys.modules, "distributed", None)
@@ -268,12 +506,13 @@ def test_rows_256_runs_and_counts_match_closed_forms(tmp_path: Path, cache_dir: 
     assert comp["dac"] == pytest.approx(drives * 4.0 / 1024 * 100, rel=1e-9)
 
 
-def test_a_point_whose_worker_died_is_recorded(tmp_path: Path) -> None:
-    from simulator.explore.sweep.run import _record_lost_point, point_status
+def test_a_point_whose_tasks_failed_is_recorded(tmp_path: Path) -> None:
+    from simulator.explore.sweep.run import point_status, record_failed_point
 
     task = {"id": "p", "axes": {"a": 1}, "changes": {"x.a": 1}, "hash": "h",
             "out": str(tmp_path / "points" / "p")}
-    info = _record_lost_point(task, RuntimeError("worker died"))
-    assert info["status"] == "failed" and "worker died" in info["error"]
+    info = record_failed_point(task, RuntimeError("worker died"), "Traceback: ...")
+    assert info["status"] == "failed" and info["error"] == "RuntimeError: worker died"
     assert point_status(tmp_path / "points" / "p", "h") == "failed"
     assert point_status(tmp_path / "points" / "p", "other") is None
+    assert (tmp_path / "points" / "p" / "error.txt").read_text() == "Traceback: ..."

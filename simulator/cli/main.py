@@ -71,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
                 if getattr(args, opt, None) is not None and getattr(args, opt) < 1:
                     print(f"redysim: --{opt.replace('_', '-')}: must be >= 1", file=sys.stderr)
                     return EXIT_BAD_INPUT
-            return int(args.func(args) or 0)
+            code = int(args.func(args) or 0)
+            # a command that caught a signal itself (sweep, study) has cleaned up and said
+            # its one line: leave as quickly as after any other interrupt
+            return _quick_exit(code, argv) if code >= 128 else code
         except Interrupted as exc:
             print(f"redysim: {exc}; stopped, nothing written", file=sys.stderr)
             return _quick_exit(exc.exit_code, argv)

@@ -30,13 +30,17 @@ def add_sweep_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p.add_argument("--point-plots", dest="point_plots", action="store_true",
                    help="also draw every point's plots and report.html (or later: redysim "
                         "plot DIR/points/ID)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--dashboard", metavar="ADDRESS",
+                   help="open the local cluster's Dask dashboard at ADDRESS, e.g. :8787 "
+                        "(needs bokeh; default: not opened)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_sweep)
     return p
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Validate every point, run the unfinished ones, write sweep.csv/.parquet and plots."""
+    from simulator.explore.sweep.cluster import check_dashboard
     from simulator.explore.sweep.run import check_out_dir, require_dask, run_sweep
     from simulator.explore.sweep.spec import plan_sweep
 
@@ -45,21 +49,30 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.workers is not None and args.scheduler:
         raise ConfigError("--workers: the scheduler's own workers run the points; give "
                           "either --scheduler or --workers")
+    if args.dashboard and args.scheduler:
+        raise ConfigError("--dashboard: the scheduler you give has its own dashboard; "
+                          "--dashboard is for the local cluster")
     require_dask()
+    check_dashboard(args.dashboard)
     out = Path(args.output)
     check_out_dir(out, args.force)
     t0 = time.perf_counter()
+
+    def say(msg: str) -> None:
+        if not args.quiet:
+            print(f"[{time.perf_counter() - t0:7.1f}s] {msg}", file=sys.stderr, flush=True)
+
     plan = plan_sweep(args.sweep)
-    print(f"{plan.spec.name}: {len(plan.points)} point(s) validated in "
-          f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    say(f"{plan.spec.name}: {len(plan.points)} point(s) validated")
     try:
         rep = run_sweep(plan, out, scheduler=args.scheduler, workers=args.workers,
                         force=args.force, cache_dir=args.cache, point_plots=args.point_plots,
-                        progress=not args.quiet and sys.stderr.isatty())
+                        say=say, dashboard=args.dashboard)
     except (KeyboardInterrupt, Interrupted) as exc:
         how = exc.signal_name if isinstance(exc, Interrupted) else "SIGINT"
-        print(f"redysim: sweep interrupted by {how}; finished points are kept in "
-              f"{out}/points; rerun the same command to resume", file=sys.stderr)
+        kept = (f"finished points are kept in {out}/points; rerun the same command to resume"
+                if out.is_dir() else "nothing written")
+        print(f"redysim: sweep interrupted by {how}; {kept}", file=sys.stderr)
         return exc.exit_code if isinstance(exc, Interrupted) else 130
     print(f"{len(rep.ran)} point(s) run, {len(rep.skipped)} already done, "
           f"{len(rep.failed)} failed, in {rep.wall_s:.1f} s")

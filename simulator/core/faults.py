@@ -12,7 +12,15 @@ Points (where the code calls :func:`checkpoint`):
 - ``worker-send``: in a forked worker, after its result is pickled, when half of it has
   been written to the parent (the parent is then reading a partial message);
 - ``write``: in the parent, when the results' staging folder has been created and
-  before anything is written into it (``path`` = the staging folder).
+  before anything is written into it (``path`` = the staging folder);
+- ``sweep-start``: in a sweep or study, once the local Dask cluster's processes are
+  started and before they are ready;
+- ``sweep-simulate-NAME``: in a Dask worker, before it simulates pipeline NAME of a point;
+- ``sweep-table``: when ``sweep.csv``'s temporary file is written and before it is
+  renamed (``path`` = the temporary file).
+
+``REDYSIM_TEST_FAULT_FILE``, when set, also receives the ``redysim-fault:`` lines (a Dask
+worker's stderr goes to the cluster's log, so a test watches this file instead).
 
 Actions:
 
@@ -32,6 +40,7 @@ import sys
 import time
 
 ENV = "REDYSIM_TEST_FAULT"
+FILE_ENV = "REDYSIM_TEST_FAULT_FILE"
 _ERRORS = {"enospc": errno.ENOSPC, "erofs": errno.EROFS, "eio": errno.EIO}
 
 
@@ -59,8 +68,12 @@ def checkpoint(point: str, path: str | os.PathLike[str] | None = None) -> None:
         return
     if action in ("pause", "mark"):
         verb = "paused at" if action == "pause" else "at"
-        sys.stderr.write(f"redysim-fault: {verb} {point} (pid {os.getpid()})\n")
+        line = f"redysim-fault: {verb} {point} (pid {os.getpid()})\n"
+        sys.stderr.write(line)
         sys.stderr.flush()
+        if os.environ.get(FILE_ENV):
+            with open(os.environ[FILE_ENV], "a") as f:
+                f.write(line)
         while action == "pause":
             time.sleep(3600)
     elif action in _ERRORS:

@@ -32,10 +32,19 @@ workload keys are covered as they are added:
   calibrated``): the scales key and the crossbar and ADC parameters.
 
 Location: ``$REDYSIM_CACHE/artifacts`` or the platform cache folder
-(``platformdirs.user_cache_dir("redysim")``), never the repository. Writes are atomic
-(temporary file + ``os.replace``) and a per-key lock file makes concurrent processes (Dask
-workers) compute an artifact once and read it afterwards. Each process also keeps the
-last few artifacts in memory.
+(``platformdirs.user_cache_dir("redysim")``), never the repository. Each process also
+keeps the last few artifacts in memory.
+
+Safe under concurrency (Dask workers, threads, two sweeps at once):
+
+- an entry is computed under an exclusive lock on its own lock file (``flock``), and
+  read again once the lock is held: two processes never compute the same artifact, the
+  second one waits and reads the first one's entry;
+- an entry is written to a temporary file and renamed into place (``os.replace``), so a
+  reader sees a whole entry or none; a process that dies while computing or writing
+  (killed, out of memory) leaves no entry, its lock is released by the kernel, and its
+  temporary file is removed by the next process that takes the lock;
+- an entry that cannot be read (truncated, from another version) is recomputed.
 """
 
 from __future__ import annotations
@@ -47,11 +56,13 @@ import importlib.util
 import json
 import os
 import pickle
-import tempfile
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+
+from simulator.core.fsmode import mkstemp
 
 T = TypeVar("T")
 
@@ -191,12 +202,13 @@ class ArtifactCache:
 
     def get_or_compute(self, kind: str, key: str, compute: Callable[[], T]) -> T:
         """The artifact (*kind*, *key*): from memory, from disk, or computed and stored."""
-        mem = _MEMORY.setdefault(kind, OrderedDict())
         mkey = (str(self.root), key)
-        if mkey in mem:
-            mem.move_to_end(mkey)
-            self._count(self.hits, kind)
-            return mem[mkey]
+        with _MEMORY_LOCK:
+            mem = _MEMORY.setdefault(kind, OrderedDict())
+            if mkey in mem:
+                mem.move_to_end(mkey)
+                self._count(self.hits, kind)
+                return mem[mkey]
         path = self.path(kind, key)
         value = self._read(path)
         if value is None:
@@ -204,6 +216,7 @@ class ArtifactCache:
             with _locked(path.with_suffix(".lock")):
                 value = self._read(path)  # another process may have written it meanwhile
                 if value is None:
+                    _remove_stale_temporaries(path)
                     self._count(self.misses, kind)
                     value = compute()
                     _write_atomic(path, value)
@@ -211,9 +224,10 @@ class ArtifactCache:
                     self._count(self.hits, kind)
         else:
             self._count(self.hits, kind)
-        mem[mkey] = value
-        while len(mem) > MEMORY_SLOTS.get(kind, 4):
-            mem.popitem(last=False)
+        with _MEMORY_LOCK:
+            mem[mkey] = value
+            while len(mem) > MEMORY_SLOTS.get(kind, 4):
+                mem.popitem(last=False)
         return value
 
     @staticmethod
@@ -232,6 +246,7 @@ class ArtifactCache:
 
 
 _MEMORY: dict[str, OrderedDict[tuple[str, str], Any]] = {}
+_MEMORY_LOCK = threading.Lock()  # a Dask worker may run tasks in several threads
 
 
 def clear_memory() -> None:
@@ -239,8 +254,15 @@ def clear_memory() -> None:
     _MEMORY.clear()
 
 
+def _remove_stale_temporaries(path: Path) -> None:
+    """Temporary files of *path* left by a writer that died (call with the lock held)."""
+    for stale in path.parent.glob(f".{path.name}.*"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+
+
 def _write_atomic(path: Path, value: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)

@@ -3,10 +3,23 @@
 scenario → hardware spec → workload (model, inputs) → torch.fx graph → mapping →
 static scales → per-pipeline bit planes (policy applied inside the forward pass) →
 SimPy simulation per pipeline → :class:`RunResult`.
+
+:func:`run` is a sequence of steps that a sweep (:mod:`simulator.explore.sweep.graph`) also
+calls one by one, as separate tasks shared between points:
+
+- :func:`trace_step`: the traced workload (network, inputs), through the artifact cache;
+- :func:`map_step`: the mapping of the traced network on a chip (on a copy of its graph);
+- :func:`scales_step`, :func:`exact_step`, :func:`capture_step`, :func:`float_accuracy_step`:
+  the static scales, the exact crossbar mode's ADC (calibrated when asked for), one forward
+  pass's bit planes per pipeline, the float accuracy;
+- :func:`estimate_step`: the run-size estimate, refused when it cannot fit;
+- :func:`simulate_step`: one pipeline's simulation;
+- :func:`assemble_step`: the per-image analysis and the :class:`RunResult`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -73,6 +86,20 @@ def layer_specs(traced: TracedWorkload, mapping) -> dict[str, LayerSpec]:
             for name, lm in mapping.layers.items()}
 
 
+def scale_specs(traced: TracedWorkload) -> dict[str, LayerSpec]:
+    """The layers whose inputs get a static scale, from the traced graph alone: every
+    conv and linear node (the layers a mapping maps), with their module and input
+    signedness (what :func:`~workloads.precision.quantize.calibrate_scales` reads; the
+    row blocks are left empty). A sweep calibrates once for all its chips with these."""
+    from mapping.mapper import WEIGHT_KINDS
+
+    g = traced.graph
+    order = sorted(g.nodes, key=lambda n: g.nodes[n].get("order", 0))
+    return {n: LayerSpec(module=g.nodes[n]["module"], kind=g.nodes[n]["kind"], row_ranges=[],
+                         signed_input=bool(g.nodes[n]["signed_input"]))
+            for n in order if g.nodes[n]["kind"] in WEIGHT_KINDS}
+
+
 def load_scenario_hardware(sc: Scenario, hardware: HardwareSpec | None = None) -> HardwareSpec:
     """The scenario's hardware file (or *hardware*), checked against its quantization."""
     hw = hardware if hardware is not None else load_hardware(sc.resolve(sc.hardware))
@@ -93,6 +120,11 @@ def crossbar_model(hw: HardwareSpec) -> CrossbarModel:
         flip_encoding=hw.weights.flip_encoding, adc_bits=hw.ima.adc_bits,
         adc_model=hw.ima.adc_model, range_percentile=hw.ima.adc_range_percentile,
         noise_lsb=hw.ima.adc_noise_lsb, noise_seed=hw.ima.adc_noise_seed)
+
+
+def crossbar_key(sc: Scenario, hw: HardwareSpec) -> dict[str, Any] | None:
+    """What the exact crossbar mode's captures depend on (None in the default mode)."""
+    return crossbar_model(hw).key() if sc.accuracy.crossbar == "exact" else None
 
 
 def describe_crossbar(xb: CrossbarModel) -> str:
@@ -143,12 +175,7 @@ def prepare(sc: Scenario, wall: dict[str, float] | None = None,
     for msg in hw.warnings():
         say(f"warning: {msg}")
     say(f"building and tracing {sc.workload.model}")
-    if cache is not None:
-        from simulator.runner.cache import cached_workload
-
-        wl = cached_workload(cache, sc, load_workload)
-    else:
-        wl = load_workload(sc)
+    wl = trace_step(sc, cache, allow_large=True)
     wall["trace"] = time.perf_counter() - t
     t = time.perf_counter()
     mapping = map_network(wl.traced.graph, hw, sc.mapping)
@@ -156,6 +183,29 @@ def prepare(sc: Scenario, wall: dict[str, float] | None = None,
     say(f"mapped: {mapping.crossbars_used} crossbars on {mapping.tiles_used} tiles, "
         f"{mapping.chips} chip(s)")
     return hw, wl, mapping
+
+
+def trace_step(sc: Scenario, cache: ArtifactCache | None = None,
+               allow_large: bool = False) -> Workload:
+    """The scenario's traced workload: built and traced, or read from *cache* (then its
+    graph is a private copy: mapping annotates the graph in place). Inputs too large for
+    the memory available are refused first, unless *allow_large*."""
+    if not allow_large:
+        check_workload_fits(sc.workload, sc.source)
+    if cache is not None:
+        from simulator.runner.cache import cached_workload
+
+        return cached_workload(cache, sc, load_workload)
+    return load_workload(sc)
+
+
+def map_step(wl: Workload, hw: HardwareSpec, sc: Scenario) -> tuple[Workload, NetworkMapping]:
+    """Map *wl* on *hw* with the scenario's mapping options, on a copy of its graph (*wl*
+    itself is left as it was: a sweep maps one traced workload for several chips).
+    Returns the workload with the annotated graph, and the mapping."""
+    own = dataclasses.replace(wl, traced=dataclasses.replace(wl.traced,
+                                                             graph=wl.traced.graph.copy()))
+    return own, map_network(own.traced.graph, hw, sc.mapping)
 
 
 def run(scenario: Scenario | str | Path, progress: Progress | None = None,
@@ -181,11 +231,7 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     torch.set_num_threads(int(os.environ.get("REDYSIM_TORCH_THREADS", "1")))
     wall: dict[str, float] = {}
     hw, wl, mapping = prepare(sc, wall, say, hardware, cache, allow_large)
-    est = estimate_run(sc.simulation, len(sc.pipelines), wl.traced.graph, mapping,
-                       int(hw.activations.bits))
-    say(est.describe())
-    if not allow_large:
-        check_fits(est, sc.source)
+    est = estimate_step(sc, wl.traced.graph, mapping, hw, allow_large, say)
     from simulator.runner.simulate import prepare_timing
 
     t = time.perf_counter()
@@ -196,20 +242,10 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     workers = min(sc.simulation.workers, len(sc.pipelines))
     t = time.perf_counter()
     specs = layer_specs(wl.traced, mapping)
-    module = wl.traced.module
-    device = capture_device(sc)
-    xbar = crossbar_model(hw) if sc.accuracy.crossbar == "exact" else None
-    fetch, fetch_precision = _fetcher(cache, sc, specs, int(hw.weights.bits),
-                                      xbar.key() if xbar is not None else None)
-    scales = fetch("scales", lambda: calibrate_scales(module, specs, wl.calib_inputs,
-                                                       sc.quantization))
-    if xbar is not None:
-        say(describe_crossbar(xbar))
-        if xbar.calibrated:
-            cal = xbar
-            lsb = fetch("adc_range", lambda: calibrate_adc(
-                module, specs, wl.calib_inputs, scales, sc.quantization, cal, device=device))
-            xbar = xbar.with_lsb(lsb)
+    weight_bits = int(hw.weights.bits)
+    capture_device(sc)  # a device asked for and absent fails here, before any pass
+    scales = scales_step(sc, wl, specs, cache)
+    xbar = exact_step(sc, wl, specs, hw, scales, cache, say)
     groups = capture_groups(sc.pipelines, exact=xbar is not None)
     say(f"capturing activations of {len(wl.eval_inputs)} image(s) and applying "
         f"{len(sc.pipelines)} precision policies ({len(groups)} forward pass(es))"
@@ -231,14 +267,8 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
         with WorkerGroup(workers) as group:
             for pipes in tqdm(groups, desc="capture + policies", unit="pass",
                               disable=not bars, leave=False):
-                faults.checkpoint("capture")
-                # lossless pipelines share one forward pass, every other pipeline gets its
-                # own; the weights are quantized to the chip's weight bits, so the accuracy
-                # is the chip's
-                got = fetch_precision(dict(pipes), lambda todo: compute_precision(
-                    module, specs, wl.eval_inputs, scales, sc.quantization, todo,
-                    labels=wl.eval_labels, keep_images=wl.keep_images,
-                    weight_bits=int(hw.weights.bits), crossbar=xbar, device=device))
+                got = capture_step(sc, wl, specs, scales, dict(pipes), weight_bits, cache,
+                                   xbar)
                 for name, _ in pipes:
                     prec[name] = got[name]
                     if workers > 1:
@@ -246,9 +276,7 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
                                      (_job(sc, index[name], name, got[name]), False),
                                      f"pipeline '{name}'")
             prec = {name: prec[name] for name in sc.pipelines}
-            float_acc = float_top5 = None
-            if wl.eval_labels is not None:
-                float_acc, float_top5 = fetch("float_accuracy", lambda: _float_accuracy(wl))
+            float_acc, float_top5 = float_accuracy_step(sc, wl, cache)
             wall["precision"] = time.perf_counter() - t
             say(f"simulating {len(prec)} pipeline(s) ({sc.simulation.fidelity}, "
                 f"{sc.simulation.images} image(s)"
@@ -263,14 +291,110 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     for name, res, dt in sorted(done, key=lambda d: index[d[0]]):
         results[name] = res
         wall[f"simulate:{name}"] = dt
+    return assemble_step(sc, hw, wl, mapping, prec, results, (float_acc, float_top5), wall,
+                         est, timing_plan)
+
+
+# --------------------------------------------------------------------------- the steps
+
+
+def estimate_step(sc: Scenario, graph: Any, mapping: NetworkMapping, hw: HardwareSpec,
+                  allow_large: bool = False, say: Progress | None = None) -> RunEstimate:
+    """The run's events, memory and time (:mod:`simulator.runner.estimate`), said through
+    *say*; raises :class:`~simulator.runner.estimate.RunTooLarge` when its memory estimate
+    exceeds the memory available, unless *allow_large*."""
+    est = estimate_run(sc.simulation, len(sc.pipelines), graph, mapping,
+                       int(hw.activations.bits))
+    if say is not None:
+        say(est.describe())
+    if not allow_large:
+        check_fits(est, sc.source)
+    return est
+
+
+def scales_step(sc: Scenario, wl: Workload, specs: dict[str, LayerSpec],
+                cache: ArtifactCache | None = None) -> dict[str, float]:
+    """The static activation scale of every grouped layer (through *cache* when given)."""
+    fetch, _ = _fetcher(cache, sc, specs, None)
+    return fetch("scales", lambda: calibrate_scales(wl.traced.module, specs, wl.calib_inputs,
+                                                     sc.quantization))
+
+
+ExactCrossbar = tuple[CrossbarModel, dict[str, Any]]  # the model, and its cache key
+
+
+def exact_step(sc: Scenario, wl: Workload, specs: dict[str, LayerSpec], hw: HardwareSpec,
+               scales: dict[str, float], cache: ArtifactCache | None = None,
+               say: Progress | None = None) -> ExactCrossbar | None:
+    """The exact crossbar mode's model (``accuracy.crossbar: exact``) and its cache key, the
+    calibrated ADC's range measured on the calibration images (through *cache*); None in
+    the default mode."""
+    if sc.accuracy.crossbar != "exact":
+        return None
+    xbar = crossbar_model(hw)
+    key = xbar.key()
+    if say is not None:
+        say(describe_crossbar(xbar))
+    if xbar.calibrated:
+        fetch, _ = _fetcher(cache, sc, specs, int(hw.weights.bits), key)
+        cal = xbar
+        lsb = fetch("adc_range", lambda: calibrate_adc(
+            wl.traced.module, specs, wl.calib_inputs, scales, sc.quantization, cal,
+            device=capture_device(sc)))
+        xbar = xbar.with_lsb(lsb)
+    return xbar, key
+
+
+def capture_step(sc: Scenario, wl: Workload, specs: dict[str, LayerSpec],
+                 scales: dict[str, float], pipes: dict[str, Any], weight_bits: int,
+                 cache: ArtifactCache | None = None, exact: ExactCrossbar | None = None,
+                 ) -> dict[str, PipelinePrecision]:
+    """The bit planes of the pipelines *pipes* (name -> policy spec) that share one forward
+    pass (:func:`workloads.precision.passes.capture_groups`), through *cache* when given;
+    *exact*: the exact crossbar mode's model (:func:`exact_step`). The weights are quantized
+    to the chip's *weight_bits*, so the accuracy is the chip's."""
+    faults.checkpoint("capture")
+    xbar, key = exact if exact is not None else (None, None)
+    _, fetch_precision = _fetcher(cache, sc, specs, weight_bits, key)
+    device = capture_device(sc)
+    return fetch_precision(pipes, lambda todo: compute_precision(
+        wl.traced.module, specs, wl.eval_inputs, scales, sc.quantization, todo,
+        labels=wl.eval_labels, keep_images=wl.keep_images, weight_bits=weight_bits,
+        crossbar=xbar, device=device))
+
+
+def float_accuracy_step(sc: Scenario, wl: Workload, cache: ArtifactCache | None = None,
+                        ) -> tuple[float | None, float | None]:
+    """Top-1 and top-5 accuracy (%) of the unquantized model, or (None, None) without
+    labels (through *cache* when given)."""
+    if wl.eval_labels is None:
+        return None, None
+    fetch, _ = _fetcher(cache, sc, {}, None)
+    return fetch("float_accuracy", lambda: _float_accuracy(wl))
+
+
+def simulate_step(sc: Scenario, index: int, name: str, pp: PipelinePrecision,
+                  shared: tuple, bars: bool = False) -> tuple[str, PipelineResult, float]:
+    """Simulate pipeline *name* (the *index*-th of the scenario) from its bit planes;
+    *shared* is (graph, mapping, hardware, simulation options, timing plan). Returns
+    (name, result, seconds)."""
+    return _simulate_job((_job(sc, index, name, pp), bars), shared)
+
+
+def assemble_step(sc: Scenario, hw: HardwareSpec, wl: Workload, mapping: NetworkMapping,
+                  prec: dict[str, PipelinePrecision], results: dict[str, PipelineResult],
+                  float_acc: tuple[float | None, float | None], wall: dict[str, float],
+                  est: RunEstimate | None, timing_plan: Any) -> RunResult:
+    """The per-image analysis of the simulated pipelines, and the :class:`RunResult`
+    (*wall* gets its ``images`` phase)."""
     from simulator.runner.image_energy import image_analysis
 
     t = time.perf_counter()
     images = image_analysis(prec, results, wl.traced.graph, mapping, hw,
                             timing_plan.noc.layer_units)
     wall["images"] = time.perf_counter() - t
-    return RunResult(sc, hw, wl, mapping, prec, results, float_acc, wall, est, float_top5,
-                     images)
+    return RunResult(sc, hw, wl, mapping, prec, results, float_acc[0], wall, est,
+                     float_acc[1], images)
 
 
 def _float_accuracy(wl: Workload) -> tuple[float, float]:
@@ -282,7 +406,7 @@ def _float_accuracy(wl: Workload) -> tuple[float, float]:
 
 
 def _fetcher(cache: ArtifactCache | None, sc: Scenario, specs: dict[str, LayerSpec],
-             weight_bits: int, crossbar: dict[str, Any] | None = None,
+             weight_bits: int | None, crossbar: dict[str, Any] | None = None,
              ) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """``fetch(kind, compute)`` and ``fetch_precision(pipes, compute)``: through the
     artifact cache, or just computed."""

@@ -77,13 +77,15 @@ def plan_study(study: Study) -> list[tuple[str, str, Any]]:
 
 def run_study(study: Study, *, force: bool = False, workers: int | None = None,
               say: Say | None = None, progress: bool = False,
-              render_only: bool = False) -> dict[str, Any]:
+              render_only: bool = False, dashboard: str | None = None) -> dict[str, Any]:
     """Run every sweep of *study*, gather the figures, write study.json and the page.
 
     *force* reruns finished sweep points; *workers* overrides the study's worker count.
     *render_only* runs nothing: it gathers the finished points again and keeps the run
     record (wall times, loads, versions) of the last ``study.json`` (a page redrawn after
-    a change of the page's code). Returns the gathered data (the content of study.json).
+    a change of the page's code). *dashboard* (e.g. ``:8787``) opens the local cluster's
+    Dask dashboard there (by default it is not opened). Returns the gathered data (the
+    content of study.json).
     """
     say = say or (lambda _m: None)
     spec = study.spec
@@ -101,7 +103,8 @@ def run_study(study: Study, *, force: bool = False, workers: int | None = None,
         t_start = time.perf_counter()
         record = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "load_start": loadavg(),
                   "env": environment(study.source.parent, (study.doc, study.figures))}
-        record["timings"] = _run_sweeps(study, plans, force, workers or spec.workers, say)
+        record["timings"] = _run_sweeps(study, plans, force, workers or spec.workers, say,
+                                        dashboard)
         record["sweeps_wall_s"] = time.perf_counter() - t_start
     data = collect(study, plans)
     if spec.isaac is not None:
@@ -127,17 +130,22 @@ def run_study(study: Study, *, force: bool = False, workers: int | None = None,
 
 
 def _run_sweeps(study: Study, plans: list[tuple[str, str, Any]], force: bool, workers: int,
-                say: Say) -> list[dict[str, Any]]:
+                say: Say, dashboard: str | None = None) -> list[dict[str, Any]]:
     """Run the sweeps concurrently on one local Dask cluster (each sweep a client of its
-    scheduler), so that the workers stay busy across sweeps of a few points each."""
+    scheduler, in a thread of its own), so that the workers stay busy across sweeps of a
+    few points each, and sweeps of one network share its trace. An interrupt stops every
+    sweep (their finished points are kept) and the cluster at once."""
+    import threading
     from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
     from simulator.explore.sweep.run import dask_client, run_sweep
 
+    stop = threading.Event()
+
     def one(role: str, rel: str, plan: Any, address: str) -> dict[str, Any]:
         load0, t0 = loadavg(), time.perf_counter()
         out = study.results / plan.spec.name
-        rep = run_sweep(plan, out, scheduler=address, force=force, progress=False)
+        rep = run_sweep(plan, out, scheduler=address, force=force, progress=False, stop=stop)
         say(f"{role}: {rel} done: {len(rep.ran)} ran, {len(rep.skipped)} skipped, "
             f"{len(rep.failed)} failed, {rep.wall_s:.0f} s  [load {loadavg()}]")
         for pid, err in rep.failed.items():
@@ -150,7 +158,7 @@ def _run_sweeps(study: Study, plans: list[tuple[str, str, Any]], force: bool, wo
     total = sum(len(p.points) for _r, _s, p in plans)
     say(f"{len(plans)} sweeps, {total} points, on a local cluster of {workers} workers "
         f"[load {loadavg()}]")
-    with dask_client(None, workers) as client:
+    with dask_client(None, workers, dashboard) as client:
         address = client.scheduler.address
         ex = ThreadPoolExecutor(max_workers=len(plans), thread_name_prefix="study-sweep")
         try:
@@ -161,6 +169,7 @@ def _run_sweeps(study: Study, plans: list[tuple[str, str, Any]], force: bool, wo
             wait(futs)
             return [f.result() for f in futs]
         finally:
+            stop.set()  # the sweeps still running stop within a fraction of a second
             ex.shutdown(wait=False, cancel_futures=True)
 
 

@@ -71,6 +71,16 @@ class Axis(StrictModel):
             if len(set(lengths.values())) != 1 or 0 in lengths.values():
                 raise ValueError(f"zip: the lists must be equally long and not empty "
                                  f"(got lengths {lengths})")
+        seen: dict[str, int] = {}
+        for i, setting in enumerate(self.settings()):
+            canon = json.dumps(setting, sort_keys=True, default=str)
+            if canon in seen:
+                shown = (repr(next(iter(setting.values()))) if self.zip is None else
+                         ", ".join(f"{k}={v!r}" for k, v in setting.items()))
+                where = "values" if self.zip is None else "zip"
+                raise ValueError(f"{where}: {shown} is given twice (positions {seen[canon]} "
+                                 f"and {i}); each value makes one point: remove the copy")
+            seen[canon] = i
         return self
 
     @property
@@ -229,6 +239,7 @@ def plan_sweep(path: str | Path) -> SweepPlan:
             check(f"axes[{i}] ({keys})", {**spec.set, **setting})
     points: list[Point] = []
     seen: dict[str, int] = {}
+    by_hash: dict[str, str] = {}
     for combo in itertools.product(*(a.settings() for a in spec.axes)):
         changes = dict(spec.set)
         labels: list[tuple[str, Any]] = []
@@ -246,5 +257,16 @@ def plan_sweep(path: str | Path) -> SweepPlan:
             seen[pid] = 1
         sc, hw = check(f"point {pid}", changes)
         sc_ch, hw_ch = split_changes(changes)
-        points.append(Point(pid, axes_vals, changes, sc_ch, hw_ch, point_hash(sc, hw)))
+        h = point_hash(sc, hw)
+        if h in by_hash:
+            other = next(p for p in points if p.hash == h)
+
+            def shown(ch: dict[str, Any]) -> str:
+                return ", ".join(f"{k}={v!r}" for k, v in ch.items() if k not in spec.set)
+
+            raise ConfigError(f"{src}: points ({shown(other.changes)}) and ({shown(changes)}) "
+                              "are the same point once validated (the same scenario and "
+                              "hardware); each point must differ: remove one of the values")
+        by_hash[h] = pid
+        points.append(Point(pid, axes_vals, changes, sc_ch, hw_ch, h))
     return SweepPlan(spec, src, scen_path, points)

@@ -15,10 +15,11 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from simulator.core import faults
+from simulator.core.fsmode import mkstemp
 from simulator.explore.sweep.spec import POINT_JSON, POINTS_DIR, SweepPlan
 
 #: Per-pipeline summary keys left out of the table (per layer: in the point's folder).
@@ -95,7 +96,8 @@ def _columns(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _atomic(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Write *path* through a temporary file beside it (mode: 0666 less the umask)."""
+    fd, tmp = mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
@@ -105,8 +107,10 @@ def _atomic(path: Path, write: Any) -> None:
         raise
 
 
-def write_table(plan: SweepPlan, out: Path) -> list[Path]:
-    """Write sweep.csv, sweep.parquet and the plots; returns the files written."""
+def write_table(plan: SweepPlan, out: Path, plots: bool = True) -> list[Path]:
+    """Write sweep.csv, sweep.parquet and (*plots*) the plots; returns the files written.
+    Each file is written to a temporary file and renamed: an interrupt leaves the old
+    file or the new one, never half of one."""
     rows = table_rows(plan, out)
     cols = _columns(rows) or ["point", "status", "error", "pipeline"]
     files: list[Path] = []
@@ -117,6 +121,7 @@ def write_table(plan: SweepPlan, out: Path) -> list[Path]:
             w.writeheader()
             for r in rows:
                 w.writerow({c: r.get(c, "") for c in cols})
+        faults.checkpoint("sweep-table", tmp)
 
     _atomic(out / "sweep.csv", write_csv)
     files.append(out / "sweep.csv")
@@ -145,7 +150,7 @@ def write_table(plan: SweepPlan, out: Path) -> list[Path]:
                                      type=pa.bool_())
         _atomic(out / "sweep.parquet", lambda tmp: pq.write_table(pa.table(arrays), tmp))
         files.append(out / "sweep.parquet")
-    if any(r.get("status") == "ok" for r in rows):
+    if plots and any(r.get("status") == "ok" for r in rows):
         from simulator.explore.sweep.plots import draw_sweep_plots
 
         files += draw_sweep_plots(rows, plan, out)
