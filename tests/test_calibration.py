@@ -141,7 +141,7 @@ def _energy_per_ima(res: PipelineResult) -> dict[int, dict[str, float]]:
         for ei, e in enumerate(EVENTS):
             comp = EVENT_COMPONENT[e]
             if comp in per:
-                per[comp] += float(counts[lane.kind_mvm, ei] * energy[ei])
+                per[comp] += float(counts[res.ids.mvm[lane.key], ei] * energy[ei])
     return out
 
 

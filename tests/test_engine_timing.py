@@ -154,9 +154,9 @@ def _engine(g: nx.DiGraph, hw: HardwareSpec, b: int, fidelity: str = "group",
     """A ChipSimulation built like simulate_pipeline (static policy), not yet run."""
     m = map_network(g.copy(), hw, MappingOptions(replicate=False))
     ledger = EnergyLedger(hw.energy.per_event(), 100.0, BUSY_CLASSES)
-    plans = build_plan(m.graph, m, hw, ledger, False)
+    plans, ids = build_plan(m.graph, m, hw, ledger, False)
     return ChipSimulation(plans, _planes(m, b), hw, ledger, 1, fidelity,
-                          load_timing=False), m
+                          load_timing=False, ids=ids), m
 
 
 def _row_times(sim: ChipSimulation, node: str, width: int) -> list[float]:

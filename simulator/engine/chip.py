@@ -1,14 +1,16 @@
 """The discrete-event model of the chip (SimPy): composes the hardware components.
 
 Components (``simulator/engine/components/``, one module each) own their state and talk to
-explicit collaborators: crossbar lanes (``crossbar_lane``) load groups through their
-tile's eDRAM and bus (``edram_port``), are inspected by their IMA's precision-selection
-unit and convert on their IMA's ADC pool (``adc_pool``); a replica (``replica``) merges
+explicit collaborators: tiles and their IMAs (``tile``) hold the shared units; crossbar
+lanes (``crossbar_lane``) load groups through their tile's eDRAM and bus
+(``edram_port``), are inspected by their IMA's precision-selection unit and convert on
+their IMA's ADC pool (``adc_pool``); a replica (``replica``) merges
 its lanes' partial sums through the NoC (``noc``) and the merge tile's digital units
 (``digital_unit``) into the node's output rows (``simulator.model.dataflow.NodeOutput``); the
 rows fan out to the tiles of their consumers (``fanout``), whose bounded eDRAM buffers
 (``edram_buffer``) stall the producer when full. Several images stream through. This
-module only builds those objects and starts their processes. See docs/model.md.
+module only builds those objects, starts their processes and merges the statistics they
+report (``stats``). See docs/model.md.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 import simpy
 
 from simulator.core.errors import SimulationError
-from simulator.engine.components.adc_pool import FluidAdcPool, SimpyAdcPools
+from simulator.engine.components.adc_pool import SimpyAdcPools
 from simulator.engine.components.crossbar_lane import LaneState, PlaneLane, SharedAdcArbiter
 from simulator.engine.components.digital_unit import DigitalNode, TileUnits
 from simulator.engine.components.edram_buffer import InputBuffers
@@ -31,12 +33,15 @@ from simulator.engine.components.replica import (
     ReplicaPlanes,
 )
 from simulator.engine.components.server import Server
+from simulator.engine.components.stats import Stats
+from simulator.engine.components.tile import Ima, Tile
 from simulator.model.dataflow import FeatureMapProgress, NodeOutput
 from simulator.model.ledger import EVENTS, ActivityKind, EnergyLedger
 from simulator.model.noc_routes import NocTopology
 from simulator.model.outcome import EngineResult
-from simulator.model.plan import WEIGHT_KINDS, NodePlan
+from simulator.model.plan import WEIGHT_KINDS, KindIds, NodePlan
 from simulator.model.timing import TimingRules
+from simulator.model.workplan import register_kinds
 
 
 def busy_kind(ledger: EnergyLedger, name: str, cls: str) -> int:
@@ -51,13 +56,17 @@ class ChipSimulation:
     def __init__(self, plans: dict[str, NodePlan], planes: dict[str, np.ndarray], hw,
                  ledger: EnergyLedger, images: int, fidelity: str, dynamic: bool = False,
                  trace=None, load_timing: bool = True, topo: NocTopology | None = None,
-                 ) -> None:
+                 ids: KindIds | None = None) -> None:
+        """*ids*: the pipeline's ledger ids of the plans' kinds (registered in *ledger*
+        here when not given)."""
         if fidelity not in ("group", "plane"):
             raise ValueError(f"event engine runs 'group' or 'plane' fidelity, not {fidelity!r}")
         env = self.env = simpy.Environment()
         self.plans = plans
         self.planes = planes  # layer → uint8 (images, row_blocks, positions)
         self.ledger = ledger
+        self.ids = ids if ids is not None else register_kinds(plans, ledger, dynamic)
+        self.channel = ledger.channel()  # the lanes' MVM records
         self.images = images
         self.fidelity = fidelity
         self.trace = trace
@@ -67,16 +76,14 @@ class ChipSimulation:
         self.kinds = {cls: busy_kind(ledger, label, cls) for cls, label in (
             ("edram", "eDRAM banks"), ("bus", "eDRAM-to-IMA bus"),
             ("digital", "tile digital units"), ("noc", "NoC ports and links"))}
-        self.noc = Noc(topo or NocTopology(hw), rules, ledger, clock, trace)
-        self.memories: dict[int, TileMemory] = {}
-        self.units: dict[int, TileUnits] = {}
-        self.selects: dict[int, Server] = {}
+        self.noc = Noc(topo or NocTopology(hw), rules, ledger, clock, trace, self.ids)
+        self.tiles: dict[int, Tile] = {}
+        self.imas_per_tile = int(hw.tile.imas)
         self.dynamic = dynamic
         lanes = [lane for p in plans.values() for lane in p.lanes]
         self.adc_size = int(hw.ima.adcs)
         self.adc_rate = float(hw.ima.adc_rate_gsps)
         self.shared_adcs = int(hw.ima.adcs) < int(hw.ima.crossbars)
-        self.fluid: dict[int, FluidAdcPool] = {}
         self.arbiter = (SharedAdcArbiter(env) if fidelity == "group" and self.shared_adcs
                         else None)
         self.simpy_adcs = (SimpyAdcPools(env, self.adc_size, self.adc_rate, lanes)
@@ -98,7 +105,6 @@ class ChipSimulation:
                 if ep.cap_rows is not None:
                     self.buffers.bound(plan, plans[v], ep, self.progress[v])
         self.output_nodes = [n for n, p in plans.items() if p.kind == "output"]
-        self.lane_states: list = []
 
     def _send_window(self, plan: NodePlan, ep) -> int:
         """Rows of *plan* its tiles' output registers hold while they are being sent."""
@@ -115,29 +121,28 @@ class ChipSimulation:
         return out
 
     # -- components, created on first use -------------------------------------------------
+    def tile(self, tile: int) -> Tile:
+        """Tile *tile* (its memory, digital units and IMAs)."""
+        t = self.tiles.get(tile)
+        if t is None:
+            t = self.tiles[tile] = Tile(tile, self.rules, self._clock, self.dynamic)
+        return t
+
     def memory(self, tile: int) -> TileMemory:
         """The eDRAM banks and bus of *tile*."""
-        m = self.memories.get(tile)
-        if m is None:
-            m = self.memories[tile] = TileMemory(tile, self.rules, self._clock)
-        return m
+        return self.tile(tile).memory
 
     def tile_units(self, tile: int) -> TileUnits:
         """The digital units of *tile*."""
-        u = self.units.get(tile)
-        if u is None:
-            u = self.units[tile] = TileUnits(tile, self.rules, self._clock)
-        return u
+        return self.tile(tile).units
+
+    def ima(self, ima: int) -> Ima:
+        """IMA *ima* (a global id: tile × IMAs per tile + local index)."""
+        return self.tile(ima // self.imas_per_tile).ima(ima)
 
     def select(self, ima: int) -> Server | None:
         """The precision-selection unit(s) of *ima* (None for a static policy)."""
-        if not self.dynamic:
-            return None
-        s = self.selects.get(ima)
-        if s is None:
-            s = self.selects[ima] = Server("precision select", f"IMA {ima}",
-                                           self.rules.select_units, None, self._clock)
-        return s
+        return self.ima(ima).select
 
     def inputs(self, plan: NodePlan, tile: int) -> list[tuple[list, np.ndarray]]:
         """(arrival progress per image at *tile*, thresholds) of every producer."""
@@ -151,19 +156,14 @@ class ChipSimulation:
     def _pools(self, lane):
         if self.fidelity == "plane" or not self.shared_adcs:
             return None
-        out = []
-        for p in lane.parts:
-            pool = self.fluid.get(p.ima)
-            if pool is None:
-                pool = self.fluid[p.ima] = FluidAdcPool(self.adc_size, self._clock)
-            out.append((pool, p.crossbars, p.cols / self.adc_rate,
-                        max(p.xbar_cols) / self.adc_rate))
-        return out
+        return [(self.ima(p.ima).fluid_pool(self.adc_size), p.crossbars, p.cols / self.adc_rate,
+                 max(p.xbar_cols) / self.adc_rate) for p in lane.parts]
 
     # -- run ----------------------------------------------------------------------------
     def _start_weight(self, plan: NodePlan) -> None:
         merge = ReplicaMerge(self.env, plan, self.rules, self.noc, self.tile_units,
                              self.memory, self.outputs[plan.name], self.ledger,
+                             self.ids.of("output", plan.name),
                              publish=self.fidelity == "plane")
         room = self.room(plan.name)
         planes = self.planes[plan.name]
@@ -172,8 +172,10 @@ class ChipSimulation:
             for rp in plan.replica_plans:
                 states = [LaneState(lane, self.rules, self.memory(lane.tile),
                                     self.select(lane.parts[0].ima), self._pools(lane),
-                                    self.ledger, self.trace) for lane in rp.lanes]
-                self.lane_states += states
+                                    self.ledger, self.ids.mvm[lane.key], self.channel,
+                                    self.trace) for lane in rp.lanes]
+                for st in states:
+                    self.ima(st.lane.parts[0].ima).lanes.append(st)
                 waits = [w for t in dict.fromkeys(la.tile for la in rp.lanes)
                          for w in self.inputs(plan, t)]
                 proc = GroupReplica(self.env, plan, rp, states, waits, room, per_replica,
@@ -189,10 +191,10 @@ class ChipSimulation:
                                self.simpy_adcs.jobs(lane) if self.simpy_adcs else None,
                                self.inputs(plan, lane.tile), room,
                                planes[:, lane.row_block, lane.positions], plan.out_w,
-                               self.images, done, self.ledger, self.trace,
-                               lambda seq, r=rp.index: merge.merged(r, seq),
+                               self.images, done, self.ledger, self.ids.mvm[lane.key],
+                               self.trace, lambda seq, r=rp.index: merge.merged(r, seq),
                                merge.depth[rp.index])
-                self.lane_states.append(pl)
+                self.ima(lane.parts[0].ima).lanes.append(pl)
                 pl.start()
 
     def _progress_bar(self, total_ns: float, label: str):
@@ -230,7 +232,7 @@ class ChipSimulation:
                 node = DigitalNode(env, plan, self.rules, self.images,
                                    lambda t, p=plan: self.inputs(p, t), self.room(name),
                                    self.memory, self.tile_units, self.outputs[name],
-                                   self.ledger, self.trace)
+                                   self.ledger, self.ids.of("output", name), self.trace)
                 env.process(node.run())
         env.run()
         self._book_busy()
@@ -242,31 +244,25 @@ class ChipSimulation:
             if any(t is None for t in times):
                 raise SimulationError(self._deadlock_report(img))
             done.append(max(times))
-        lane_busy = {st.lane.key: st.busy for st in self.lane_states}
-        units = {(s.label, s.where): s.busy_ns for u in self.units.values()
-                 for s in u.servers.values()}
-        for m in self.memories.values():
-            units[(m.banks.label, m.banks.where)] = m.banks.busy_ns / m.banks.count
-            units[(m.bus.label, m.bus.where)] = m.bus.busy_ns
-        for s in self.selects.values():
-            units[(s.label, s.where)] = s.busy_ns / s.count
-        for ima, pool in self.fluid.items():
-            units[("ADC pool", f"IMA {ima}")] = pool.busy_ns / pool.size
-        for s in self.noc.servers.values():
-            units[(s.label, s.where)] = s.busy_ns
+        stats = self.stats()
         # the end of the run is the last image's completion (a progress-bar process may
         # have advanced env.now a little further)
-        return EngineResult(done, max(done), lane_busy, self.noc.link_busy(), units,
+        return EngineResult(done, max(done), stats.lanes, stats.links, stats.units,
                             self.noc.traffic)
+
+    def stats(self) -> Stats:
+        """The statistics of every tile (its memory, units, IMAs and lanes) and the NoC."""
+        out = Stats()
+        for t in self.tiles.values():
+            out.merge(t.stats())
+        return out.merge(self.noc.stats())
 
     def servers(self) -> list[Server]:
         """Every shared server of the run (eDRAM, bus, digital units, NoC, selection)."""
         out: list[Server] = []
-        for m in self.memories.values():
-            out += [m.banks, m.bus]
-        for u in self.units.values():
-            out += list(u.servers.values())
-        return out + list(self.noc.servers.values()) + list(self.selects.values())
+        for t in self.tiles.values():
+            out += t.servers()
+        return out + list(self.noc.servers.values())
 
     def _book_busy(self) -> None:
         """Hand every server's busy intervals to the ledger's timeline, by class."""

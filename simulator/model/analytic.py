@@ -25,7 +25,7 @@ from simulator.model.bound import NocLoad
 from simulator.model.ledger import EnergyLedger
 from simulator.model.noc_routes import NocTopology
 from simulator.model.outcome import EngineResult
-from simulator.model.plan import WEIGHT_KINDS, EdgePlan, NodePlan
+from simulator.model.plan import WEIGHT_KINDS, EdgePlan, KindIds, NodePlan
 from simulator.model.timing import TimingRules
 from simulator.model.transfers import row_packets
 
@@ -188,9 +188,10 @@ def _edge_latency(ep: EdgePlan, producer: NodePlan, rules: TimingRules,
 
 
 def book_analytic(plans: dict[str, NodePlan], planes: dict[str, np.ndarray],
-                  ledger: EnergyLedger, images: int, timing: AnalyticTiming,
+                  ledger: EnergyLedger, ids: KindIds, images: int, timing: AnalyticTiming,
                   noc: NocLoad) -> None:
-    """Book all activity: one bulk record per kind over the node's active interval."""
+    """Book all activity: one bulk record per kind (*ids*: the pipeline's ledger ids) over
+    the node's active interval."""
     row_end, first_start = timing.row_end, timing.first_start
     for name in sorted(plans, key=lambda n: plans[n].order):
         plan = plans[name]
@@ -202,16 +203,12 @@ def book_analytic(plans: dict[str, NodePlan], planes: dict[str, np.ndarray],
             for lane in plan.lanes:
                 b = planes[name][:, lane.row_block, lane.positions].astype(np.int64)
                 # busy time = planes × per-plane busy, spread over the layer's interval
-                ledger.record(t0, t1, lane.kind_mvm, float(b.sum()), float(b.size))
-            ledger.record(t0, t1, plan.kind_output, 0, float(plan.positions * images))
+                ledger.record(t0, t1, ids.mvm[lane.key], float(b.sum()), float(b.size))
+            ledger.record(t0, t1, ids.of("output", name), 0, float(plan.positions * images))
         else:
-            ledger.record(t0, t1, plan.kind_output, 0, float(plan.out_h * images))
+            ledger.record(t0, t1, ids.of("output", name), 0, float(plan.out_h * images))
         units = noc.layer_units.get(name)
         if units:
-            hops, recv, off = units
-            if hops:
-                ledger.record(t0, t1, plan.kind_noc, hops * images, 0)
-            if recv:
-                ledger.record(t0, t1, plan.kind_recv, recv * images, 0)
-            if off:
-                ledger.record(t0, t1, plan.kind_offchip, off * images, 0)
+            for role, n in zip(("noc", "recv", "offchip"), units, strict=True):
+                if n:
+                    ledger.record(t0, t1, ids.of(role, name), n * images, 0)

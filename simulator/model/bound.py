@@ -49,6 +49,17 @@ def packet_stages(topo: NocTopology, src: int, dsts: list[int]) -> tuple[list, s
     return list(keys), routers, off
 
 
+def activation_packets(plan: NodePlan, rules: TimingRules):
+    """The activation packets node *plan* sends per image: (edge, source tile, destination
+    indices into ``edge.dst_tiles``, payload bits), row by row."""
+    for ep in plan.out_edges:
+        if not ep.remote:
+            continue
+        for k in range(plan.out_h):
+            for src, dsts, bits in row_packets(ep, k, rules.multicast, rules.act_bits):
+                yield ep, src, dsts, bits
+
+
 def noc_load(plans: dict[str, NodePlan], topo: NocTopology, rules: TimingRules) -> NocLoad:
     """The packets of one image (activations fan-out and partial sums), in closed form."""
     stage_ns: dict[tuple, float] = defaultdict(float)
@@ -77,13 +88,8 @@ def noc_load(plans: dict[str, NodePlan], topo: NocTopology, rules: TimingRules) 
             u[2] += times * nbytes
 
     for plan in plans.values():
-        for ep in plan.out_edges:
-            if not ep.remote:
-                continue
-            for k in range(plan.out_h):
-                for src, dsts, bits in row_packets(ep, k, rules.multicast, rules.act_bits):
-                    add(plan, "activations", src, [ep.dst_tiles[j] for j in dsts], bits, 1,
-                        True)
+        for ep, src, dsts, bits in activation_packets(plan, rules):
+            add(plan, "activations", src, [ep.dst_tiles[j] for j in dsts], bits, 1, True)
         for rp in plan.replica_plans:
             n = len(rp.lanes[0].positions)
             for i in range(1, len(rp.tiles)):
@@ -143,13 +149,9 @@ def demands(plans: dict[str, NodePlan], planes: dict[str, np.ndarray], hw, image
                         rules.unit_ns("activation", plan.row_act)
                 bank[t] += plan.row_in_bytes + plan.row_out_bytes
     for plan in plans.values():
-        for ep in plan.out_edges:
-            if not ep.remote:
-                continue
-            for k in range(plan.out_h):
-                for _src, dsts, bits in row_packets(ep, k, rules.multicast, rules.act_bits):
-                    for j in dsts:
-                        bank[ep.dst_tiles[j]] += bits / 8.0
+        for ep, _src, dsts, bits in activation_packets(plan, rules):
+            for j in dsts:
+                bank[ep.dst_tiles[j]] += bits / 8.0
     for t, nbytes in bank.items():
         out[("eDRAM bank", f"tile {t}")] += nbytes / cyc_bytes
     labels = {"inj": "NoC injection port", "ej": "NoC ejection port", "link": "NoC link",

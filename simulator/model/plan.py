@@ -11,6 +11,9 @@ import numpy as np
 from simulator.model.ledger import ActivityKind
 
 WEIGHT_KINDS = ("conv", "linear")
+#: roles of a node's activity kinds: per output position (weight) or row (digital), router
+#: flit-hops of its packets, eDRAM bytes written at their destinations, off-chip bytes
+NODE_KINDS = ("output", "noc", "recv", "offchip")
 
 
 @dataclass
@@ -41,7 +44,6 @@ class Lane:
     tile: int = 0  # the tile its groups are loaded from (its first crossbar's)
     in_channels: tuple[int, int] = (0, 0)  # input channels (features) its rows read
     kind: ActivityKind | None = None  # what one MVM costs (static policy)
-    kind_mvm: int = -1  # its id in the pipeline's ledger (register_kinds)
 
     @property
     def key(self) -> tuple[str, int, int]:
@@ -118,10 +120,6 @@ class NodePlan:
     replicas: int = 1
     act: bool = False
     merges: int = 0  # weight layers: partial-sum adds per output position (all tiles)
-    kind_output: int = -1  # per output position (weight) or per output row (digital) costs
-    kind_noc: int = -1  # router flit-hops of the node's packets (units = flit-hops)
-    kind_recv: int = -1  # eDRAM bytes written at the destinations of its packets
-    kind_offchip: int = -1  # bytes of its packets over off-chip links
     # digital nodes, per output row: unit values, activations, eDRAM bytes read / written
     unit: str | None = None
     row_values: float = 0.0
@@ -130,7 +128,9 @@ class NodePlan:
     row_out_bytes: float = 0.0
     out_edges: list[EdgePlan] = field(default_factory=list)
     in_edges: dict[str, EdgePlan] = field(default_factory=dict)
-    kinds: dict[str, ActivityKind] = field(default_factory=dict)  # attribute -> kind
+    #: what the node's activities cost, by role (:data:`NODE_KINDS`); their ledger ids are
+    #: per pipeline (:class:`KindIds`), never stored here: the plans are shared
+    kinds: dict[str, ActivityKind] = field(default_factory=dict)
 
     @property
     def positions(self) -> int:
@@ -145,3 +145,21 @@ class NodePlan:
     def row_tile(self, row: int) -> int:
         """Tile of output row *row* of a digital node."""
         return self.tiles[row % len(self.tiles)] if self.tiles else 0
+
+
+@dataclass(frozen=True)
+class KindIds:
+    """The ledger ids of one pipeline's activity kinds.
+
+    The node plans are shared by every pipeline of a run; each pipeline registers their
+    kinds in its own ledger (``workplan.register_kinds``) and hands this object to whoever
+    books: ``node[role][name]`` for a node's roles (:data:`NODE_KINDS`), ``mvm[lane.key]``
+    for a lane's MVM.
+    """
+
+    node: dict[str, dict[str, int]]
+    mvm: dict[tuple[str, int, int], int]
+
+    def of(self, role: str, name: str) -> int:
+        """Id of node *name*'s kind for *role*."""
+        return self.node[role][name]

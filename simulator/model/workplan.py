@@ -28,8 +28,10 @@ from simulator.model.dataflow import rows_needed
 from simulator.model.edges import edram_alloc, map_dims
 from simulator.model.ledger import ActivityKind, EnergyLedger, event_vector
 from simulator.model.plan import (
+    NODE_KINDS,
     WEIGHT_KINDS,
     ImaPart,
+    KindIds,
     Lane,
     NodePlan,
     ReplicaPlan,
@@ -37,26 +39,25 @@ from simulator.model.plan import (
 from simulator.model.timing import psum_bits
 from simulator.model.transfers import plan_edge
 
-__all__ = ["build_plan", "conversion_ns", "plan_structure", "register_kinds"]
+__all__ = ["build_plan", "conversion_ns", "kind_ids_in", "plan_structure", "register_kinds"]
 
 #: tile digital unit that executes each non-weight node kind
 DIGITAL_UNIT = {"maxpool": "maxpool", "avgpool": "tile_shift_add", "add": "tile_shift_add"}
 
 
 def build_plan(graph: nx.DiGraph, mapping, hw, ledger: EnergyLedger, dynamic: bool,
-               ) -> dict[str, NodePlan]:
+               ) -> tuple[dict[str, NodePlan], KindIds]:
     """Build the node plans of one pipeline and register their activity kinds in *ledger*."""
     plans = plan_structure(graph, mapping, hw)
-    register_kinds(plans, ledger, dynamic)
-    return plans
+    return plans, register_kinds(plans, ledger, dynamic)
 
 
 def plan_structure(graph: nx.DiGraph, mapping, hw) -> dict[str, NodePlan]:
     """The node plans without ledger ids: the same for every pipeline of a run.
 
-    :func:`register_kinds` gives them their activity-kind ids in one pipeline's ledger;
-    it registers in a fixed order, so the ids are the same for every pipeline and one
-    structure can serve several pipelines.
+    :func:`register_kinds` registers their activity kinds in one pipeline's ledger and
+    returns that pipeline's ids (:class:`~simulator.model.plan.KindIds`); the plans
+    themselves never hold an id, so one structure serves several pipelines.
     """
     B = int(hw.activations.bits)
     plans: dict[str, NodePlan] = {}
@@ -82,13 +83,13 @@ def plan_structure(graph: nx.DiGraph, mapping, hw) -> dict[str, NodePlan]:
             plan.row_act = float(ev.get("activation", 0.0))
             plan.row_in_bytes = float(ev.pop("_in_bytes", 0.0))
             plan.row_out_bytes = float(ev.pop("_out_bytes", 0.0))
-            plan.kinds["kind_output"] = ActivityKind(
+            plan.kinds["output"] = ActivityKind(
                 f"{name}/row", name, event_vector({}), event_vector(ev))
-        plan.kinds["kind_noc"] = ActivityKind(
+        plan.kinds["noc"] = ActivityKind(
             f"{name}/noc", name, event_vector({"router_flit_hop": 1}), event_vector({}))
-        plan.kinds["kind_recv"] = ActivityKind(
+        plan.kinds["recv"] = ActivityKind(
             f"{name}/noc-recv", name, event_vector({"edram_byte": 1}), event_vector({}))
-        plan.kinds["kind_offchip"] = ActivityKind(
+        plan.kinds["offchip"] = ActivityKind(
             f"{name}/offchip", name, event_vector({"offchip_byte": 1}), event_vector({}))
         plans[name] = plan
     alloc = edram_alloc(graph, hw)
@@ -100,22 +101,36 @@ def plan_structure(graph: nx.DiGraph, mapping, hw) -> dict[str, NodePlan]:
     return plans
 
 
-def register_kinds(plans: dict[str, NodePlan], ledger: EnergyLedger, dynamic: bool) -> None:
-    """Register every plan's activity kinds in *ledger* and store their ids on the plans.
+def register_kinds(plans: dict[str, NodePlan], ledger: EnergyLedger, dynamic: bool,
+                   ) -> KindIds:
+    """Register every plan's activity kinds in *ledger*; returns the pipeline's ids.
 
     Dynamic policies (every policy but ``static``) add one precision selection per group.
     """
     select = event_vector({"precision_select": 1})
+    node: dict[str, dict[str, int]] = {role: {} for role in NODE_KINDS}
+    mvm: dict[tuple[str, int, int], int] = {}
     for plan in sorted(plans.values(), key=lambda p: p.order):
-        for attr, kind in plan.kinds.items():
-            setattr(plan, attr, ledger.register(kind))
+        for role, kind in plan.kinds.items():
+            node[role][plan.name] = ledger.register(kind)
         for lane in plan.lanes:
             kind = lane.kind
             if dynamic:
                 kind = ActivityKind(kind.name, kind.layer, kind.per_unit,
                                     kind.per_occurrence + select, kind.busy,
                                     kind.busy_per_unit)
-            lane.kind_mvm = ledger.register(kind)
+            mvm[lane.key] = ledger.register(kind)
+    return KindIds(node, mvm)
+
+
+def kind_ids_in(plans: dict[str, NodePlan], ledger: EnergyLedger) -> KindIds:
+    """The ids under which :func:`register_kinds` registered *plans* in *ledger* (found by
+    the kinds' names, which are unique within a pipeline)."""
+    index = {k.name: i for i, k in enumerate(ledger.kinds)}
+    node = {role: {p.name: index[p.kinds[role].name] for p in plans.values()
+                   if role in p.kinds} for role in NODE_KINDS}
+    mvm = {lane.key: index[lane.kind.name] for p in plans.values() for lane in p.lanes}
+    return KindIds(node, mvm)
 
 
 def _weight_plan(plan: NodePlan, a: dict, lm, hw) -> None:
@@ -138,7 +153,7 @@ def _weight_plan(plan: NodePlan, a: dict, lm, hw) -> None:
         "tile_output_register": plan.out_c,
         "edram_byte": plan.out_c * B / 8.0,
     }
-    plan.kinds["kind_output"] = ActivityKind(
+    plan.kinds["output"] = ActivityKind(
         f"{name}/output", name, event_vector({}), event_vector(out_events))
     P = plan.positions
     pbits = psum_bits(hw)

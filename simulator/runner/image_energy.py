@@ -27,8 +27,8 @@ import networkx as nx
 import numpy as np
 
 from simulator.model.ledger import EnergyLedger
-from simulator.model.plan import WEIGHT_KINDS, NodePlan
-from simulator.model.workplan import register_kinds
+from simulator.model.plan import WEIGHT_KINDS, KindIds, NodePlan
+from simulator.model.workplan import kind_ids_in, register_kinds
 
 __all__ = ["ImageEnergyModel", "decomposition", "spread"]
 
@@ -46,10 +46,12 @@ class ImageEnergyModel:
 
     @classmethod
     def from_plans(cls, plans: Mapping[str, NodePlan], ledger: EnergyLedger, dynamic: bool,
-                   noc_units: Mapping[str, tuple[float, float, float]]) -> ImageEnergyModel:
-        """From a pipeline's work plan, the ledger its kinds are registered in and the NoC
-        units of one image per layer (``NocLoad.layer_units``: flit-hops, received bytes,
-        off-chip bytes)."""
+                   noc_units: Mapping[str, tuple[float, float, float]],
+                   ids: KindIds | None = None) -> ImageEnergyModel:
+        """From a pipeline's work plan, the ledger its kinds are registered in (under
+        *ids*, by default found by name) and the NoC units of one image per layer
+        (``NocLoad.layer_units``: flit-hops, received bytes, off-chip bytes)."""
+        ids = ids if ids is not None else kind_ids_in(dict(plans), ledger)
         e = ledger.energy
         per_plane: dict[str, np.ndarray] = {}
         per_group: dict[str, np.ndarray] = {}
@@ -58,7 +60,7 @@ class ImageEnergyModel:
         for name, plan in plans.items():
             if plan.kind == "input":
                 continue
-            out = ledger.kinds[plan.kind_output].per_occurrence @ e
+            out = ledger.kinds[ids.of("output", name)].per_occurrence @ e
             if plan.kind not in WEIGHT_KINDS:
                 fixed += float(out) * plan.out_h
                 continue
@@ -67,17 +69,15 @@ class ImageEnergyModel:
             unit = np.zeros(plan.row_blocks)
             occ = np.zeros(plan.row_blocks)
             for lane in plan.lanes:  # replicas share a row block's groups by position
-                k = ledger.kinds[lane.kind_mvm]
+                k = ledger.kinds[ids.mvm[lane.key]]
                 w = len(lane.positions) / pos
                 unit[lane.row_block] += float(k.per_unit @ e) * w
                 occ[lane.row_block] += float(k.per_occurrence @ e) * w
             per_plane[name], per_group[name], positions[name] = unit, occ, pos
         for name, units in noc_units.items():
-            plan = plans[name]
-            for kind, n in zip((plan.kind_noc, plan.kind_recv, plan.kind_offchip), units,
-                               strict=True):
+            for role, n in zip(("noc", "recv", "offchip"), units, strict=True):
                 if n:
-                    fixed += float(ledger.kinds[kind].per_unit @ e) * n
+                    fixed += float(ledger.kinds[ids.of(role, name)].per_unit @ e) * n
         return cls(per_plane, per_group, positions, fixed, dynamic)
 
     @classmethod
@@ -87,8 +87,8 @@ class ImageEnergyModel:
 
         ledger = EnergyLedger(hw.energy.per_event(), float(hw.crossbar.read_ns), BUSY_CLASSES)
         timing = prepare_timing(graph, mapping, hw)  # the plans and one image's packets
-        register_kinds(timing.plans, ledger, dynamic)
-        return cls.from_plans(timing.plans, ledger, dynamic, timing.noc.layer_units)
+        ids = register_kinds(timing.plans, ledger, dynamic)
+        return cls.from_plans(timing.plans, ledger, dynamic, timing.noc.layer_units, ids)
 
     def energy(self, image_planes: Mapping[str, np.ndarray]) -> np.ndarray:
         """Dynamic energy (pJ) of each image from its plane sums ``{layer: (N, row
@@ -180,7 +180,7 @@ def image_analysis(precision: Mapping[str, Any], results: Mapping[str, Any], gra
         if pr is None or not pp.layers:
             continue
         model = ImageEnergyModel.from_plans(pr.plans, pr.ledger, pr.policy != "static",
-                                            noc_units)
+                                            noc_units, pr.ids)
         models["dynamic" if model.dynamic else "static"] = model
         e = model.energy({n: lp.image_planes for n, lp in pp.layers.items()})
         out["spread"][pname] = {"images": int(pp.images),

@@ -13,7 +13,7 @@ from simulator.model.bound import NocLoad, busiest_by_class, demands, noc_load, 
 from simulator.model.ledger import EnergyLedger
 from simulator.model.noc_routes import NocTopology
 from simulator.model.outcome import EngineResult
-from simulator.model.plan import Lane, NodePlan
+from simulator.model.plan import KindIds, Lane, NodePlan
 from simulator.model.power import static_power_mw
 from simulator.model.timing import TILE_UNITS, TimingRules
 from simulator.model.workplan import plan_structure, register_kinds
@@ -44,6 +44,7 @@ class PipelineResult:
     busiest_units: list[dict] = field(default_factory=list)  # busiest of each class
     warmup_images: int = 0
     noc_traffic: dict[str, dict[str, float]] = field(default_factory=dict)
+    ids: KindIds | None = None  # the ledger ids of the plans' activity kinds
 
     def counts(self) -> dict[str, int]:
         """Headline event counts (summary.json `counts`)."""
@@ -63,12 +64,13 @@ class PipelineResult:
         return groups, planes
 
     def lanes_groups_and_planes(self, lanes: list[Lane]) -> tuple[int, int]:
-        """Groups and bit planes of *lanes* (every fidelity books one ``kind_mvm``
-        occurrence per group, with its planes as units)."""
+        """Groups and bit planes of *lanes* (every fidelity books one MVM occurrence per
+        group, with its planes as units)."""
         occ = self.ledger.occurrences_by_kind()
         units = self.ledger.units_by_kind()
-        groups = sum(occ[la.kind_mvm] for la in lanes)
-        planes = sum(units[la.kind_mvm] for la in lanes)
+        mvm = self.ids.mvm
+        groups = sum(occ[mvm[la.key]] for la in lanes)
+        planes = sum(units[mvm[la.key]] for la in lanes)
         return int(round(groups)), int(round(planes))
 
     def mean_bits_per_group(self) -> float:
@@ -132,18 +134,18 @@ def simulate_pipeline(graph: nx.DiGraph, mapping, hw, planes: dict[str, np.ndarr
     ledger = EnergyLedger(hw.energy.per_event(), float(hw.crossbar.read_ns), BUSY_CLASSES)
     prepared = prepared or prepare_timing(graph, mapping, hw)
     plans, topo, noc = prepared.plans, prepared.topo, prepared.noc
-    register_kinds(plans, ledger, dynamic)
+    ids = register_kinds(plans, ledger, dynamic)
     rules = TimingRules(hw, load_timing)
     if fidelity == "analytic" or progress:
         estimate = analytic_timing(plans, planes, rules, topo, images, dynamic)
     if fidelity == "analytic":
-        book_analytic(plans, planes, ledger, images, estimate, noc)
+        book_analytic(plans, planes, ledger, ids, images, estimate, noc)
         timing = estimate.result
         timing.noc_traffic = {k: {m: v * images for m, v in d.items()}
                               for k, d in noc.traffic.items()}
     else:
         sim = ChipSimulation(plans, planes, hw, ledger, images, fidelity, dynamic, trace,
-                             load_timing, topo)
+                             load_timing, topo, ids)
         timing = sim.run(progress_total_ns=estimate.result.end_ns if progress else None,
                          label=name)
     ledger.flush()
@@ -180,7 +182,7 @@ def simulate_pipeline(graph: nx.DiGraph, mapping, hw, planes: dict[str, np.ndarr
         measured if measured is not None else bound, basis, timing, ledger, plans, capacity,
         static, trace, measured, bound,
         {"unit": unit[0], "where": unit[1], "busy_ns_per_image": unit_ns},
-        busiest_by_class(dem), warm, timing.noc_traffic)
+        busiest_by_class(dem), warm, timing.noc_traffic, ids)
 
 
 def _cycle_images(arr: np.ndarray, images: int) -> np.ndarray:

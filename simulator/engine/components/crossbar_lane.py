@@ -32,6 +32,7 @@ from collections import deque
 import simpy
 
 from simulator.engine.components.adc_pool import trace_hold
+from simulator.engine.components.edram_buffer import ready_for_row
 from simulator.model.plan import Lane
 
 _NEG = -1e30
@@ -44,7 +45,8 @@ class LaneState:
                  "conv_free", "busy", "prev_end", "nbytes", "r", "c", "fast", "ledger",
                  "trace", "select_ns", "kind", "_x", "_b", "_left", "_p", "last_end", "rec")
 
-    def __init__(self, lane: Lane, rules, memory, select, pools, ledger, trace=None) -> None:
+    def __init__(self, lane: Lane, rules, memory, select, pools, ledger, kind: int,
+                 channel, trace=None) -> None:
         self.lane = lane
         self.memory = memory  # the TileMemory of the lane's tile
         self.select = select  # the IMA's precision-selection Server (None: static policy)
@@ -62,9 +64,9 @@ class LaneState:
         self.r, self.c = rules.read_ns, lane.conv_ns
         self.fast = pools is None and lane.conv_ns <= rules.read_ns
         self.ledger = ledger
-        self.rec = ledger.appender()
+        self.rec = channel.append  # the engine's RecordChannel into the ledger
         self.trace = trace
-        self.kind = lane.kind_mvm
+        self.kind = kind  # the ledger id of the lane's MVM (the pipeline's KindIds)
 
     def group(self, loaded: float, b: int, hold: float = _NEG) -> float:
         """Stream one group of *b* planes that is in the input register at *loaded*
@@ -248,8 +250,8 @@ class PlaneLane:
     """A lane's loader, reader and converter processes (``plane`` fidelity)."""
 
     def __init__(self, env: simpy.Environment, lane: Lane, rules, memory, select, adcs,
-                 waits, room, planes, ow: int, images: int, done, ledger, trace=None,
-                 held_back=None, depth: int = 2) -> None:
+                 waits, room, planes, ow: int, images: int, done, ledger, kind: int,
+                 trace=None, held_back=None, depth: int = 2) -> None:
         self.env = env
         self.lane = lane
         self.rules = rules
@@ -267,6 +269,7 @@ class PlaneLane:
         self.held_back = held_back
         self.depth = depth  # positions the replica may have ahead of its output path
         self.ledger = ledger
+        self.kind = kind  # the ledger id of the lane's MVM
         self.trace = trace
         self.slots = simpy.Container(env, rules.input_slots, init=rules.input_slots)
         self.loaded = simpy.Store(env)
@@ -285,14 +288,7 @@ class PlaneLane:
         for img in range(self.images):
             bs = self.planes[img]
             for k, pos in enumerate(lane.positions.tolist()):
-                row = pos // self.ow
-                for progs, thr in self.waits:
-                    if progs[img].level < thr[row]:
-                        yield progs[img].wait(thr[row])
-                for counter, cap, h in self.room:
-                    need = img * h + row - cap + 1
-                    if counter.level < need:
-                        yield counter.wait(need)
+                yield from ready_for_row(self.waits, self.room, img, pos // self.ow)
                 yield self.slots.get(1)
                 ready = self.memory.load(env.now, nbytes)
                 if self.select is not None:
@@ -312,7 +308,7 @@ class PlaneLane:
                 if out_end > env.now:
                     yield env.timeout(out_end - env.now)
             if b == 0:
-                self.ledger.record(env.now, env.now, self.lane.kind_mvm, 0, 1)
+                self.ledger.record(env.now, env.now, self.kind, 0, 1)
                 self.slots.put(1)
                 self.done(img, pos)
                 continue
@@ -337,7 +333,7 @@ class PlaneLane:
                 end = env.now
                 self.busy += end - max(start, prev_end)
                 prev_end = end
-                self.ledger.record(start, end, lane.kind_mvm, b, 1)
+                self.ledger.record(start, end, self.kind, b, 1)
                 if self.trace:
                     self.trace.mvm(lane, start, end, b)
                     trace_hold(self.trace, lane, start + self.rules.read_ns, end)

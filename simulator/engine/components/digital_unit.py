@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import simpy
 
+from simulator.engine.components.edram_buffer import ready_for_row
 from simulator.engine.components.server import Server, cut_through
+from simulator.engine.components.stats import Stats, server_stats
 from simulator.model.timing import TILE_UNITS, UNIT_LABELS, TimingRules
 
 
@@ -34,12 +36,23 @@ class TileUnits:
         """*values* through *unit* as a ``cut_through`` stage."""
         return (self.servers[unit], self.rules.unit_ns(unit, values), lat)
 
+    def server_list(self) -> list[Server]:
+        """Its reservation servers, one per unit kind."""
+        return list(self.servers.values())
+
+    def stats(self) -> Stats:
+        """Busy time of each unit kind."""
+        out = Stats()
+        for s in self.servers.values():
+            out.merge(server_stats(s))
+        return out
+
 
 class DigitalNode:
     """SimPy process of one non-weight node (see the module docstring)."""
 
     def __init__(self, env: simpy.Environment, plan, rules: TimingRules, images: int, inputs,
-                 room, memory, units, output, ledger, trace=None) -> None:
+                 room, memory, units, output, ledger, kind: int, trace=None) -> None:
         self.env = env
         self.plan = plan
         self.rules = rules
@@ -50,6 +63,7 @@ class DigitalNode:
         self.units = units  # units(tile) -> TileUnits
         self.output = output  # NodeOutput
         self.ledger = ledger
+        self.kind = kind  # the ledger id of a row's activity
         self.trace = trace
 
     def run(self):
@@ -61,14 +75,7 @@ class DigitalNode:
         for img in range(self.images):
             for row in range(plan.out_h):
                 tile = plan.row_tile(row)
-                for progs, thr in waits[tile]:
-                    need = thr[row]
-                    if progs[img].level < need:
-                        yield progs[img].wait(need)
-                for counter, cap, h in self.room:
-                    need = img * h + row - cap + 1
-                    if counter.level < need:
-                        yield counter.wait(need)
+                yield from ready_for_row(waits[tile], self.room, img, row)
                 now = env.now
                 end = now
                 if timed:
@@ -82,5 +89,5 @@ class DigitalNode:
                     _, end = cut_through(stages, now)
                     if self.trace:
                         self.trace.digital(plan.name, tile, now, end)
-                self.ledger.record(now, end, plan.kind_output, 0, 1)
+                self.ledger.record(now, end, self.kind, 0, 1)
                 self.output.row_done(img, row, end)

@@ -19,6 +19,7 @@ adders.
 from __future__ import annotations
 
 from simulator.engine.components.server import Server
+from simulator.engine.components.stats import Stats, server_stats
 from simulator.model.noc_routes import NocTopology
 from simulator.model.timing import TimingRules
 
@@ -29,10 +30,11 @@ class Noc:
     """The ports and links of all chips as servers, and the packets sent over them."""
 
     def __init__(self, topo: NocTopology, rules: TimingRules, ledger=None, clock=None,
-                 trace=None) -> None:
+                 trace=None, ids=None) -> None:
         self.topo = topo
         self.rules = rules
-        self.ledger = ledger
+        self.ledger = ledger  # with *ids* (the pipeline's KindIds): packets are booked
+        self.ids = ids
         self.clock = clock
         self.trace = trace
         self.servers: dict[tuple, Server] = {}
@@ -120,13 +122,21 @@ class Noc:
         tr["flit_hops"] += flits * n_routers
         ledger = self.ledger
         if ledger is not None:
-            ledger.record(t, last, plan.kind_noc, flits * n_routers, 1)
+            node = self.ids.node
+            ledger.record(t, last, node["noc"][plan.name], flits * n_routers, 1)
             if recv is not None:
-                ledger.record(t, last, plan.kind_recv, nbytes * len(dsts), 1)
+                ledger.record(t, last, node["recv"][plan.name], nbytes * len(dsts), 1)
             if offchip:
-                ledger.record(t, last, plan.kind_offchip, nbytes, 1)
+                ledger.record(t, last, node["offchip"][plan.name], nbytes, 1)
         return arrivals
 
     def link_busy(self) -> dict[tuple, float]:
         """Busy time of every port and link used, by key."""
         return {k: s.busy_ns for k, s in self.servers.items()}
+
+    def stats(self) -> Stats:
+        """Busy time of every port and link used, by key and by (label, where)."""
+        out = Stats(links=self.link_busy())
+        for s in self.servers.values():
+            out.merge(server_stats(s))
+        return out

@@ -34,6 +34,7 @@ from collections import deque
 
 import simpy
 
+from simulator.engine.components.edram_buffer import ready_for_row
 from simulator.engine.components.server import cut_through
 
 _NEG = -1e30
@@ -43,8 +44,9 @@ class ReplicaMerge:
     """The output path of the replicas of one weight layer."""
 
     def __init__(self, env: simpy.Environment, plan, rules, noc, units, memory, output,
-                 ledger, publish: bool = False) -> None:
+                 ledger, kind: int, publish: bool = False) -> None:
         self.env = env
+        self.kind = kind  # the ledger id of a position's output activity
         self.publish = publish  # plane fidelity: merges are SimPy events the lanes wait on
         self.plan = plan
         self.noc = noc
@@ -99,7 +101,7 @@ class ReplicaMerge:
             stages = [adds, *stages]
         start = t
         _, end = cut_through(stages, t)
-        self.ledger.record(start, end, self.plan.kind_output, 0, 1)
+        self.ledger.record(start, end, self.kind, 0, 1)
         self.output.position_done(img, pos, end)
         if self.publish:
             self.merged(rp.index, seq).succeed(end)
@@ -152,14 +154,7 @@ class GroupReplica:
                 row = rows[k]
                 if row != cur:
                     cur = row
-                    for progs, thr in self.waits:
-                        need = thr[row]
-                        if progs[img].level < need:
-                            yield progs[img].wait(need)
-                    for counter, cap, h in self.room:
-                        need = img * h + row - cap + 1
-                        if counter.level < need:
-                            yield counter.wait(need)
+                    yield from ready_for_row(self.waits, self.room, img, row)
                 now = env.now
                 for mem, idx, sizes in batches:
                     t = now
