@@ -63,8 +63,10 @@ def test_estimate_arithmetic(digits) -> None:
     est = estimate_run(_sim(), 3, wl.traced.graph, mapping, 8, available_bytes=1e12,
                        load_factor=1.0)
     mvms = 242 * 10
-    # digits: 9 nodes, 231 output positions per image (hand count of the 8x8 CNN's graph)
-    per_pipeline = E.EVENTS_PER_NODE * 9 + E.EVENTS_PER_POSITION * 231 * 10
+    # digits: 9 nodes, 231 output positions and 37 rows per image (hand count of the 8x8
+    # CNN's graph)
+    per_pipeline = E.EVENTS_PER_NODE * 9 + (E.EVENTS_PER_POSITION * 231
+                                            + E.EVENTS_PER_ROW * 37) * 10
     assert est.events == pytest.approx(3 * per_pipeline)
     per = (E.PLAN_BYTES_PER_MVM * 242 + min(E.RECORD_BYTES_PER_MVM * mvms,
                                             E.DYNAMIC_CAP["group"])

@@ -3,7 +3,7 @@
 Components (``simulator/engine/components/``, one module each) own their state and talk to
 explicit collaborators: tiles and their IMAs (``tile``) hold the shared units; crossbar
 lanes (``crossbar_lane``) load groups through their tile's eDRAM and bus
-(``edram_port``), are inspected by their IMA's precision-selection unit and convert on
+(``edram_port``), are inspected by their tile's on-line unit and convert on
 their IMA's ADC pool (``adc_pool``); a replica (``replica``) merges
 its lanes' partial sums through the NoC (``noc``) and the merge tile's digital units
 (``digital_unit``) into the node's output rows (``simulator.model.dataflow.NodeOutput``); the
@@ -25,6 +25,7 @@ from simulator.engine.components.digital_unit import DigitalNode, TileUnits
 from simulator.engine.components.edram_buffer import InputBuffers
 from simulator.engine.components.edram_port import TileMemory
 from simulator.engine.components.fanout import Fanout
+from simulator.engine.components.input_port import InputPort
 from simulator.engine.components.noc import Noc
 from simulator.engine.components.replica import (
     GroupReplica,
@@ -33,7 +34,7 @@ from simulator.engine.components.replica import (
     ReplicaPlanes,
 )
 from simulator.engine.components.server import Server
-from simulator.engine.components.stats import Stats
+from simulator.engine.components.stats import Stats, server_stats
 from simulator.engine.components.tile import Ima, Tile
 from simulator.model.dataflow import FeatureMapProgress, NodeOutput
 from simulator.model.ledger import EVENTS, ActivityKind, EnergyLedger
@@ -54,18 +55,21 @@ class ChipSimulation:
     """SimPy model of one pipeline's run over the mapped chip."""
 
     def __init__(self, plans: dict[str, NodePlan], planes: dict[str, np.ndarray], hw,
-                 ledger: EnergyLedger, images: int, fidelity: str, dynamic: bool = False,
+                 ledger: EnergyLedger, images: int, fidelity: str, unit: str | None = None,
                  trace=None, load_timing: bool = True, topo: NocTopology | None = None,
-                 ids: KindIds | None = None) -> None:
-        """*ids*: the pipeline's ledger ids of the plans' kinds (registered in *ledger*
-        here when not given)."""
+                 ids: KindIds | None = None, watch: tuple | None = None) -> None:
+        """*unit*: the on-line unit of the pipeline's policy (``precision_select``,
+        ``precision_detect``, None for ``static``); *ids*: the pipeline's ledger ids of the
+        plans' kinds (registered in *ledger* here when not given); *watch*: the key
+        (layer, replica, row block) of a lane whose per-image end the result reports
+        (``EngineResult.watched_ns``)."""
         if fidelity not in ("group", "plane"):
             raise ValueError(f"event engine runs 'group' or 'plane' fidelity, not {fidelity!r}")
         env = self.env = simpy.Environment()
         self.plans = plans
         self.planes = planes  # layer → uint8 (images, row_blocks, positions)
         self.ledger = ledger
-        self.ids = ids if ids is not None else register_kinds(plans, ledger, dynamic)
+        self.ids = ids if ids is not None else register_kinds(plans, ledger, unit)
         self.channel = ledger.channel()  # the lanes' MVM records
         self.images = images
         self.fidelity = fidelity
@@ -79,7 +83,7 @@ class ChipSimulation:
         self.noc = Noc(topo or NocTopology(hw), rules, ledger, clock, trace, self.ids)
         self.tiles: dict[int, Tile] = {}
         self.imas_per_tile = int(hw.tile.imas)
-        self.dynamic = dynamic
+        self.unit_ns = rules.online_ns(unit)  # the on-line unit's decision after a load
         lanes = [lane for p in plans.values() for lane in p.lanes]
         self.adc_size = int(hw.ima.adcs)
         self.adc_rate = float(hw.ima.adc_rate_gsps)
@@ -100,32 +104,28 @@ class ChipSimulation:
                 u, v = ep.producer, ep.consumer
                 if ep.remote:
                     self.fanouts[(u, v)] = Fanout(env, ep, plan, self.progress[u], self.noc,
-                                                  self.memory, self.act_bits,
-                                                  self._send_window(plan, ep))
+                                                  self.memory, self.act_bits)
                 if ep.cap_rows is not None:
                     self.buffers.bound(plan, plans[v], ep, self.progress[v])
         self.output_nodes = [n for n, p in plans.items() if p.kind == "output"]
-
-    def _send_window(self, plan: NodePlan, ep) -> int:
-        """Rows of *plan* its tiles' output registers hold while they are being sent."""
-        return max(2, int(len(plan.tiles) * self.rules.tile_register_bytes
-                          // max(ep.row_bytes, 1.0)))
+        self.ports: list[InputPort] = []
+        self.watch = watch
+        self.watched: list[float] | None = None
+        if watch is not None and watch[0] in ("inj", "ej", "io", "link", "offchip"):
+            self.noc.watch(watch)
+            self.watched = self.noc.watched
 
     def room(self, name: str) -> list:
         """What node *name* waits for before an output row: room in its consumers'
-        buffers and in its send windows."""
-        out = list(self.buffers.of(name))
-        for (u, _v), f in self.fanouts.items():
-            if u == name:
-                out += f.room()
-        return out
+        bounded buffers."""
+        return list(self.buffers.of(name))
 
     # -- components, created on first use -------------------------------------------------
     def tile(self, tile: int) -> Tile:
         """Tile *tile* (its memory, digital units and IMAs)."""
         t = self.tiles.get(tile)
         if t is None:
-            t = self.tiles[tile] = Tile(tile, self.rules, self._clock, self.dynamic)
+            t = self.tiles[tile] = Tile(tile, self.rules, self._clock)
         return t
 
     def memory(self, tile: int) -> TileMemory:
@@ -139,10 +139,6 @@ class ChipSimulation:
     def ima(self, ima: int) -> Ima:
         """IMA *ima* (a global id: tile × IMAs per tile + local index)."""
         return self.tile(ima // self.imas_per_tile).ima(ima)
-
-    def select(self, ima: int) -> Server | None:
-        """The precision-selection unit(s) of *ima* (None for a static policy)."""
-        return self.ima(ima).select
 
     def inputs(self, plan: NodePlan, tile: int) -> list[tuple[list, np.ndarray]]:
         """(arrival progress per image at *tile*, thresholds) of every producer."""
@@ -168,16 +164,19 @@ class ChipSimulation:
         room = self.room(plan.name)
         planes = self.planes[plan.name]
         if self.fidelity == "group":
-            per_replica = ReplicaPlanes(planes, plan.replicas)
+            per_replica = ReplicaPlanes(planes, [rp.lanes[0].positions
+                                                 for rp in plan.replica_plans])
             for rp in plan.replica_plans:
                 states = [LaneState(lane, self.rules, self.memory(lane.tile),
-                                    self.select(lane.parts[0].ima), self._pools(lane),
+                                    self.unit_ns, self._pools(lane),
                                     self.ledger, self.ids.mvm[lane.key], self.channel,
                                     self.trace) for lane in rp.lanes]
                 for st in states:
                     self.ima(st.lane.parts[0].ima).lanes.append(st)
-                waits = [w for t in dict.fromkeys(la.tile for la in rp.lanes)
-                         for w in self.inputs(plan, t)]
+                    if st.lane.key == self.watch:
+                        st.image_end = self.watched = []
+                waits = {t: self.inputs(plan, t)
+                         for t in dict.fromkeys(la.tile for la in rp.lanes)}
                 proc = GroupReplica(self.env, plan, rp, states, waits, room, per_replica,
                                     self.images, merge, self.arbiter)
                 self.env.process(proc.run())
@@ -187,7 +186,7 @@ class ChipSimulation:
             done = acc.callback(rp, len(rp.lanes[0].positions))
             for lane in rp.lanes:
                 pl = PlaneLane(self.env, lane, self.rules, self.memory(lane.tile),
-                               self.select(lane.parts[0].ima),
+                               self.unit_ns,
                                self.simpy_adcs.jobs(lane) if self.simpy_adcs else None,
                                self.inputs(plan, lane.tile), room,
                                planes[:, lane.row_block, lane.positions], plan.out_w,
@@ -195,6 +194,8 @@ class ChipSimulation:
                                self.trace, lambda seq, r=rp.index: merge.merged(r, seq),
                                merge.depth[rp.index])
                 self.ima(lane.parts[0].ima).lanes.append(pl)
+                if lane.key == self.watch:
+                    pl.image_end = self.watched = []
                 pl.start()
 
     def _progress_bar(self, total_ns: float, label: str):
@@ -224,8 +225,10 @@ class ChipSimulation:
             env.process(self._progress_bar(progress_total_ns, label))
         for name, plan in sorted(self.plans.items(), key=lambda kv: kv[1].order):
             if plan.kind == "input":
-                for img in range(self.images):
-                    self.progress[name][img].complete(0, plan.positions)
+                port = InputPort(env, plan, self.rules, self.progress[name], self.room(name),
+                                 self.ledger, self.ids.of("port", name), self._clock)
+                self.ports.append(port)
+                env.process(port.run())
             elif plan.kind in WEIGHT_KINDS:
                 self._start_weight(plan)
             else:
@@ -247,22 +250,28 @@ class ChipSimulation:
         stats = self.stats()
         # the end of the run is the last image's completion (a progress-bar process may
         # have advanced env.now a little further)
+        entered = self.ports[0].entered if self.ports else [0.0] * self.images
+        node_done = {n: [float(p.finished_at or 0.0) for p in progs]
+                     for n, progs in self.progress.items()}
         return EngineResult(done, max(done), stats.lanes, stats.links, stats.units,
-                            self.noc.traffic)
+                            self.noc.traffic, list(entered), node_done,
+                            list(self.watched or []))
 
     def stats(self) -> Stats:
         """The statistics of every tile (its memory, units, IMAs and lanes) and the NoC."""
         out = Stats()
         for t in self.tiles.values():
             out.merge(t.stats())
+        for p in self.ports:
+            out.merge(server_stats(p.link))
         return out.merge(self.noc.stats())
 
     def servers(self) -> list[Server]:
-        """Every shared server of the run (eDRAM, bus, digital units, NoC, selection)."""
+        """Every shared server of the run (eDRAM, bus, digital units, NoC)."""
         out: list[Server] = []
         for t in self.tiles.values():
             out += t.servers()
-        return out + list(self.noc.servers.values())
+        return out + list(self.noc.servers.values()) + [p.link for p in self.ports]
 
     def _book_busy(self) -> None:
         """Hand every server's busy intervals to the ledger's timeline, by class."""

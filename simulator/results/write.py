@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from simulator.model.ledger import COMPONENTS, EVENTS
+from simulator.runner.latency import slower_text, slower_than
 from simulator.runner.simulate import PipelineResult
 
 
@@ -91,6 +92,11 @@ def build_summary(rr) -> dict[str, Any]:
         summary["decomposition"] = rr.images["decomposition"]
     if "static" in pipes and "redy" in pipes:
         summary["comparison"] = compare(pipes["static"], pipes["redy"])
+    base = next((pr for pr in rr.pipelines.values() if pr.policy == "static"), None)
+    for name, pr in rr.pipelines.items():
+        slow = slower_than(pr, base) if base is not None and pr is not base else None
+        if slow is not None:  # a dynamic pipeline slower than static: where, and why
+            pipes[name]["slower_than_static"] = slow
     return summary
 
 
@@ -296,13 +302,17 @@ def format_table(summary: dict[str, Any]) -> str:
                      ", steady state {steady_state_energy_ratio:.3f}), latency "
                      "{latency_ratio:.3f}, ADC conversions {adc_conversion_ratio:.3f}, "
                      "mean bits {mean_bits_ratio:.3f}".format(**comp))
+    for name, p in pipes.items():
+        if p.get("slower_than_static"):
+            lines.append(slower_text(name, "static", p["slower_than_static"]))
     if summary.get("float_accuracy") is not None:
         top5 = summary.get("float_top5")
         lines.append(f"float top-1 accuracy: {summary['float_accuracy']:.2f}%"
                      + (f", top-5 {top5:.2f}%" if top5 is not None else ""))
-    lines.append("throughput: measured = mean interval between image completions after the "
-                 "warm-up images; bound = 1 / the busiest unit's work per image (an upper "
-                 "bound)")
+    lines.append("throughput: measured in steady state (the fill and the drain left out; "
+                 "'-' where the streamed images do not reach it, and summary.json's "
+                 "throughput_ips is then the bound); bound = 1 / the busiest unit's work per "
+                 "image, an upper bound (summary.json: throughput_basis)")
     lines.extend(format_decomposition(summary.get("decomposition")))
     return "\n".join(lines)
 
@@ -342,11 +352,23 @@ def format_decomposition(dec: list[dict[str, Any]] | None) -> list[str]:
         acc = st.get("accuracy")
         ref = "vs msb-trim" if not st.get("lossless", True) else "vs previous"
         step = f"{-100 * st['saving_vs_previous']:+6.2f}% {ref:<11}" if i else " " * 19
+        unit = st.get("unit")
         lines.append(f"  {st['step']:<24} {st['dynamic_energy_pj_per_image'] / 1e6:10.4g} µJ  "
                      f"×{st['ratio_to_static']:.3f} of static  {step}  "
                      f"{st['mean_bits']:.3f} bits"
-                     + (f"  top-1 {acc:.2f}%" if acc is not None else ""))
+                     + (f"  top-1 {acc:.2f}%" if acc is not None else "")
+                     + (f"  [{_UNITS.get(unit, unit)} "
+                        f"{st['unit_energy_pj_per_image'] / 1e6:.3g} µJ]" if unit else ""))
+        if st.get("unit_exceeds_saving"):
+            lines.append(f"    {'':<22} the {_UNITS.get(unit, unit)} costs "
+                         f"{st['unit_energy_pj_per_image'] / 1e6:.3g} µJ, more than the "
+                         f"{st['planes_saving_pj_per_image'] / 1e6:.3g} µJ its fewer planes "
+                         "save")
     return lines
+
+
+#: the on-line units as the decomposition names them
+_UNITS = {"precision_detect": "detect unit", "precision_select": "statistics unit"}
 
 
 def write_results(rr, out_dir: str | Path, plots: bool = True) -> dict[str, Any]:
@@ -376,8 +398,8 @@ def write_results(rr, out_dir: str | Path, plots: bool = True) -> dict[str, Any]
     if plots:
         import os
 
-        from simulator.results.plots import draw_all
         from simulator.results.html import write_report
+        from simulator.results.plots import draw_all
 
         # PNG only here (the report embeds them); `redysim plot DIR --format svg` adds vectors
         draw_all(out_dir, formats=("png",), processes=min(os.cpu_count() or 1, 4))

@@ -3,10 +3,11 @@
 Every component owns its state and reports its own busy time
 (:class:`~simulator.engine.components.stats.Stats`); a
 :class:`Tile` merges the figures of its eDRAM and bus (``edram_port``), its digital units
-(``digital_unit``) and its :class:`Ima` s, and an IMA merges those of its
-precision-selection unit, its fluid ADC pool (``group`` fidelity with shared ADCs) and its
-lanes (``crossbar_lane``); the chip merges its tiles' and the NoC's (RAMwich-style: stats
-merged up the hierarchy).
+(``digital_unit``) and its :class:`Ima` s, and an IMA merges those of its fluid ADC pool
+(``group`` fidelity with shared ADCs) and its lanes (``crossbar_lane``); the chip merges
+its tiles' and the NoC's (RAMwich-style: stats merged up the hierarchy). The tile's
+on-line unit (precision select or detect) works at bus rate and never queues, so it is a
+latency (``TimingRules.online_ns``), not a component with a state.
 """
 
 from __future__ import annotations
@@ -15,20 +16,17 @@ from simulator.engine.components.adc_pool import FluidAdcPool
 from simulator.engine.components.digital_unit import TileUnits
 from simulator.engine.components.edram_port import TileMemory
 from simulator.engine.components.server import Server
-from simulator.engine.components.stats import Stats, server_stats
+from simulator.engine.components.stats import Stats
 from simulator.model.timing import TimingRules
 
 
 class Ima:
-    """The shared on-line units of one IMA and the lanes that use them."""
+    """The shared units of one IMA (its fluid ADC pool in ``group`` fidelity with shared
+    ADCs) and the lanes whose first crossbar is in it."""
 
-    def __init__(self, ima: int, rules: TimingRules, clock, dynamic: bool) -> None:
+    def __init__(self, ima: int, clock) -> None:
         self.ima = ima
-        self.rules = rules
         self.clock = clock
-        #: the precision-selection unit(s) (None for a static policy)
-        self.select = (Server("precision select", f"IMA {ima}", rules.select_units, None,
-                              clock) if dynamic else None)
         self.pool: FluidAdcPool | None = None
         self.lanes: list = []  # LaneState / PlaneLane whose first crossbar is here
 
@@ -39,27 +37,20 @@ class Ima:
         return self.pool
 
     def stats(self) -> Stats:
-        """Busy time of its lanes, its selection unit and its ADC pool (per ADC)."""
+        """Busy time of its lanes and its ADC pool (per ADC)."""
         out = Stats(lanes={st.lane.key: st.busy for st in self.lanes})
-        if self.select is not None:
-            out.merge(server_stats(self.select))
         if self.pool is not None:
             out.units[("ADC pool", f"IMA {self.ima}")] = self.pool.busy_ns / self.pool.size
         return out
-
-    def servers(self) -> list[Server]:
-        """Its reservation servers."""
-        return [self.select] if self.select is not None else []
 
 
 class Tile:
     """A tile's eDRAM and bus, digital units and IMAs."""
 
-    def __init__(self, tile: int, rules: TimingRules, clock, dynamic: bool) -> None:
+    def __init__(self, tile: int, rules: TimingRules, clock) -> None:
         self.tile = tile
         self.rules = rules
         self.clock = clock
-        self.dynamic = dynamic
         self.memory = TileMemory(tile, rules, clock)
         self.units = TileUnits(tile, rules, clock)
         self.imas: dict[int, Ima] = {}
@@ -68,7 +59,7 @@ class Tile:
         """IMA *ima* (a global id) of this tile, made on first use."""
         got = self.imas.get(ima)
         if got is None:
-            got = self.imas[ima] = Ima(ima, self.rules, self.clock, self.dynamic)
+            got = self.imas[ima] = Ima(ima, self.clock)
         return got
 
     def stats(self) -> Stats:
@@ -79,8 +70,5 @@ class Tile:
         return out
 
     def servers(self) -> list[Server]:
-        """Every reservation server of the tile (memory, units, IMAs' selection units)."""
-        out = self.memory.servers() + self.units.server_list()
-        for ima in self.imas.values():
-            out += ima.servers()
-        return out
+        """Every reservation server of the tile (memory and digital units)."""
+        return self.memory.servers() + self.units.server_list()
