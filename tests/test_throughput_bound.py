@@ -103,3 +103,25 @@ def test_one_image_reports_the_bound() -> None:
     assert pr.throughput_measured_ips is None
     assert pr.throughput_ips == pr.throughput_bound_ips
     assert pr.throughput_basis.startswith("bound: 1 / the busiest unit's work per image")
+
+
+def test_summary_labels_throughput_and_compares_like_with_like() -> None:
+    """summary.json says what throughput_ips is; the ReDy/static throughput ratio never
+    divides a measurement by a bound (issue 19, item 5)."""
+    from simulator.results.write import compare
+
+    def pipe(ips: float, bound: float, measured: bool) -> dict:
+        return {"throughput_ips": ips, "throughput_bound_ips": bound,
+                "throughput_measured_ips": ips if measured else None,
+                "throughput_is": "measured" if measured else "bound",
+                "latency_ns": 1.0, "energy_pj": {"per_image": 1.0, "total": 1.0, "dynamic": 1.0,
+                                                 "per_image_steady_state": 1.0},
+                "counts": {"adc_conversions": 1, "crossbar_reads": 1},
+                "mean_bits_per_group": 1.0}
+
+    both = compare(pipe(100.0, 120.0, True), pipe(110.0, 130.0, True))
+    assert both["throughput_ratio_of"] == "measured"
+    assert both["throughput_ratio"] == pytest.approx(1.1)
+    mixed = compare(pipe(100.0, 120.0, True), pipe(130.0, 130.0, False))
+    assert mixed["throughput_ratio_of"] == "bound"
+    assert mixed["throughput_ratio"] == pytest.approx(130 / 120)

@@ -59,6 +59,11 @@ class PipelineResult:
     #: per graph node, the resource its work loads most per image (unit, where, ns)
     layer_busiest: dict[str, dict] = field(default_factory=dict)
 
+    @property
+    def throughput_is(self) -> str:
+        """What ``throughput_ips`` is: ``"measured"`` (steady state) or ``"bound"``."""
+        return "measured" if self.throughput_measured_ips is not None else "bound"
+
     def counts(self) -> dict[str, int]:
         """Headline event counts (summary.json `counts`)."""
         ev = self.ledger.event_counts()
