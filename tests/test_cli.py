@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,11 @@ def scenario_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def first_run(scenario_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "results"
-    assert main(["run", str(scenario_file), "-o", str(out), "--quiet"]) == 0
+    old = os.umask(0o022)  # the usual umask: results readable by others (issue 19 item 3)
+    try:
+        assert main(["run", str(scenario_file), "-o", str(out), "--quiet"]) == 0
+    finally:
+        os.umask(old)
     return out
 
 
@@ -47,6 +52,14 @@ def test_run_writes_results(first_run: Path) -> None:
     assert header[:4] == ["pipeline", "layer", "kind", "crossbars"]
     timeline = (first_run / "timeline.csv").read_text().splitlines()
     assert timeline[0].startswith("pipeline,t_ns,bin_ns,util:crossbar") and len(timeline) > 3
+
+
+def test_results_follow_the_umask(first_run: Path) -> None:
+    """Under umask 0022 the folder is 0755 and every file 0644, as mkdir and open give
+    (the staging folder came from mkdtemp, 0700, whatever the umask)."""
+    assert first_run.stat().st_mode & 0o777 == 0o755
+    modes = {p.name: p.stat().st_mode & 0o777 for p in first_run.iterdir()}
+    assert modes and set(modes.values()) == {0o644}, modes
 
 
 def test_summary_schema(first_run: Path) -> None:

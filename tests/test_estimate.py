@@ -58,32 +58,55 @@ def _sim(**kw) -> SimpleNamespace:
     return SimpleNamespace(**{**base, **kw})
 
 
-def test_estimate_arithmetic(digits) -> None:
+#: round values for the model's constants, so that every expected figure below is hand
+#: arithmetic (the constants themselves are measured; bench/estimate_calibration.py)
+ROUND = {"EVENTS_PER_NODE": 2.0, "EVENTS_PER_POSITION": 0.5, "EVENTS_PER_ROW": 1.0,
+         "EVENTS_PER_PLANE": 3.0,
+         "PLAN_BYTES_PER_MVM": 10.0, "NODE_BYTES": 100.0, "POSITION_BYTES": 1.0,
+         "MVM_BYTES": 2.0, "ROW_BYTES": 4.0, "RECORD_BYTES_PER_MVM": 1000.0,
+         "DYNAMIC_CAP": {"group": 1_000_000, "plane": 64_000_000, "analytic": 8_000_000},
+         "BYTES_PER_TRACE_EVENT": 100.0, "TRACE_EVENTS_PER_MVM": 3, "ROW_SECONDS": 1e-3,
+         "ANALYTIC_MVM_SECONDS": 1e-4, "GROUP_MVM_SECONDS": 1e-3, "PLANE_SECONDS": 1e-4,
+         "TRACE_TIME_FACTOR": 2.0}
+
+
+def test_estimate_arithmetic(digits, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model of the module's docstring (docs/robustness.md) with the round constants
+    above, on the digits counts of test_work_counts_of_digits_by_hand: G = 242 lane MVMs,
+    V = 9 nodes, P = 231 positions, H = 37 rows per image; N = 10 images, B = 8."""
+    for name, value in ROUND.items():
+        monkeypatch.setattr(E, name, value)
     _, _, wl, mapping = digits
-    est = estimate_run(_sim(), 3, wl.traced.graph, mapping, 8, available_bytes=1e12,
+    g = wl.traced.graph
+    # group, 3 pipelines on 2 workers: events 2*9 + (0.5*231 + 1*37)*10 = 1,543 per
+    # pipeline;
+    # memory 10*242 (plans) + min(1000*2420, 1e6) (buffers, capped) + 10*(100*9 + 231 +
+    # 2*242) = 2,420 + 1,000,000 + 16,150 = 1,018,570; time 1e-3*37*10 + 1e-4*2420 +
+    # 1e-3*2420 = 3.032 s per pipeline, two rounds
+    est = estimate_run(_sim(), 3, g, mapping, 8, available_bytes=1e12, load_factor=1.0)
+    assert est.events == pytest.approx(3 * 1_543)
+    assert est.bytes_per_pipeline == pytest.approx(1_018_570)
+    assert est.concurrent == 2 and est.peak_bytes == pytest.approx(2_037_140)
+    assert est.seconds == pytest.approx(6.064)
+    # plane, one pipeline: events 3*8*2420 = 58,080; buffers per plane 1000*2420*8 =
+    # 19,360,000 (under the cap); time 0.37 + 0.242 + 1e-4*8*2420 = 2.548 s
+    plane = estimate_run(_sim(fidelity="plane"), 1, g, mapping, 8, available_bytes=1e12,
+                         load_factor=1.0)
+    assert plane.events == pytest.approx(58_080)
+    assert plane.peak_bytes == pytest.approx(2_420 + 19_360_000 + 16_150)
+    assert plane.seconds == pytest.approx(2.548)
+    # analytic: no events; per image 4*37 + 2*242 = 632 B; time 0.37 + 0.242 s
+    ana = estimate_run(_sim(fidelity="analytic"), 1, g, mapping, 8, available_bytes=1e12,
                        load_factor=1.0)
-    mvms = 242 * 10
-    # digits: 9 nodes, 231 output positions and 37 rows per image (hand count of the 8x8
-    # CNN's graph)
-    per_pipeline = E.EVENTS_PER_NODE * 9 + (E.EVENTS_PER_POSITION * 231
-                                            + E.EVENTS_PER_ROW * 37) * 10
-    assert est.events == pytest.approx(3 * per_pipeline)
-    per = (E.PLAN_BYTES_PER_MVM * 242 + min(E.RECORD_BYTES_PER_MVM * mvms,
-                                            E.DYNAMIC_CAP["group"])
-           + 10 * (E.NODE_BYTES * 9 + E.POSITION_BYTES * 231 + E.MVM_BYTES * 242))
-    assert est.bytes_per_pipeline == pytest.approx(per)
-    assert est.concurrent == 2 and est.peak_bytes == pytest.approx(2 * per)
-    idle = (E.ROW_SECONDS * 37 * 10 + E.ANALYTIC_MVM_SECONDS * mvms
-            + E.GROUP_MVM_SECONDS * mvms)
-    assert est.seconds == pytest.approx(2 * idle)  # 3 pipelines on 2 workers: 2 rounds
-    plane = estimate_run(_sim(fidelity="plane"), 1, wl.traced.graph, mapping, 8,
-                         available_bytes=1e12, load_factor=1.0)
-    assert plane.events == pytest.approx(E.EVENTS_PER_PLANE * 8 * mvms)
-    traced = estimate_run(_sim(trace=True), 2, wl.traced.graph, mapping, 8,
-                          available_bytes=1e12, load_factor=1.0)
-    t_one = E.BYTES_PER_TRACE_EVENT * E.TRACE_EVENTS_PER_MVM * mvms
-    assert traced.trace_bytes == pytest.approx(2 * t_one)
-    assert traced.peak_bytes == pytest.approx(2 * (per + 2 * t_one) + 2 * t_one)
+    assert ana.events == 0 and ana.seconds == pytest.approx(0.612)
+    assert ana.peak_bytes == pytest.approx(2_420 + 2_420_000 + 6_320)
+    # group with a trace, 2 pipelines: 3*2420 = 7,260 kept events x 100 B = 726,000 B per
+    # pipeline; peak = 2*(1,018,570 + 2*726,000) + 2*726,000 = 6,393,140; time x2
+    traced = estimate_run(_sim(trace=True), 2, g, mapping, 8, available_bytes=1e12,
+                          load_factor=1.0)
+    assert traced.trace_bytes == pytest.approx(1_452_000)
+    assert traced.peak_bytes == pytest.approx(6_393_140)
+    assert traced.seconds == pytest.approx(6.064)
 
 
 def test_estimate_matches_the_engine_events(digits) -> None:

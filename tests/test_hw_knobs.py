@@ -244,3 +244,250 @@ def test_hw_command_set(capsys: pytest.CaptureFixture[str]) -> None:
     assert math.isclose(rep["chip"]["peak_tops"], rep["chip"]["peak_tops_crossbars"] / 4)
     assert main(["hw", str(ISAAC8), "--set", "ima.crossbarz=4"]) == 2
     assert "ima.crossbarz: unknown key" in capsys.readouterr().err
+
+
+# ------------------------------------------------------- docs/hardware.md's derived table
+
+
+def _derived_table() -> list[tuple[str, list[str]]]:
+    """(first code name of the row, knobs named in its second column) of every row of the
+    table under "One key per knob: what is derived" in docs/hardware.md."""
+    text = (HW_DIR.parents[1] / "docs" / "hardware.md").read_text()
+    section = text.split("## One key per knob: what is derived", 1)[1]
+    rows = []
+    for line in section.splitlines():
+        if not line.startswith("|"):
+            if rows:
+                break
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0] in ("derived quantity", "---") or set(cells[0]) <= {"-"}:
+            continue
+        name = cells[0].split("`")[1]
+        knobs = [k for i, k in enumerate(cells[1].split("`")) if i % 2]
+        rows.append((name, knobs))
+    return rows
+
+
+def _report(hw: HardwareSpec, *path: str) -> Any:
+    out: Any = hardware_report(hw)
+    for p in path:
+        out = out[p]
+    return out
+
+
+def _slots(hw: HardwareSpec) -> int:
+    from simulator.model.timing import TimingRules
+
+    return TimingRules(hw).input_slots
+
+
+def _psum(hw: HardwareSpec) -> int:
+    from simulator.model.timing import psum_bits
+
+    return psum_bits(hw)
+
+
+def _counted(comp: str):
+    return lambda h: (_report(h, "components", comp, "area_mm2"),
+                      _report(h, "components", comp, "table_power_mw"))
+
+
+#: per row of the table: knob -> (new value, what to read, value worked out by hand);
+#: the base is isaac8 (8 crossbars of 128 x 128 two-bit cells per IMA, 12 IMAs per tile,
+#: 168 tiles, 4 per router, 7 routers per mesh row, 8-bit weights and inputs, one 8-bit
+#: 1.28 GS/s ADC per crossbar, a 16-bit-per-row input register, 100 ns reads); per tile =
+#: x 12 IMAs. Table I per instance: DAC 4/1024 mW and 0.00017/1024 mm2, S+H 0.01/1024 mW
+#: and 0.00004/1024 mm2, ADC 2 mW and 0.0096/8 mm2, crossbar 0.0002/8 mm2, input
+#: register 0.0021 mm2 for 2048 B.
+DERIVED_CHECKS: dict[str, dict[str | None, tuple[Any, Any, Any]]] = {
+    "components.ima.crossbar.count": {
+        "ima.crossbars": (4, lambda h: h.components.ima.crossbar.count, 4)},
+    "components.ima.dac.count": {
+        "ima.crossbars": (4, lambda h: h.components.ima.dac.count, 4 * 128),
+        "crossbar.rows": (256, lambda h: h.components.ima.dac.count, 8 * 256)},
+    "components.ima.sample_hold.count": {
+        "ima.crossbars": (4, lambda h: h.components.ima.sample_hold.count, 4 * 128),
+        "crossbar.cols": (256, lambda h: h.components.ima.sample_hold.count, 8 * 256)},
+    "ima.adcs": {
+        "ima.crossbars": (4, lambda h: (h.ima.adcs, h.components.ima.adc.count), (4, 4)),
+        "ima.crossbars_per_adc": (4, lambda h: (h.ima.adcs, h.components.ima.adc.count),
+                                  (2, 2))},
+    "ima.input_register_bytes": {
+        "ima.crossbars": (4, lambda h: h.ima.input_register_bytes, 4 * 128 * 16 // 8),
+        "crossbar.rows": (512, lambda h: h.ima.input_register_bytes, 8 * 512 * 16 // 8),
+        "ima.input_register_bits_per_row": (32, lambda h: h.ima.input_register_bytes,
+                                            8 * 128 * 32 // 8)},
+    "TimingRules.input_slots": {
+        "ima.input_register_bits_per_row": (32, _slots, 32 // 8),
+        "activations.bits": (4, _slots, 16 // 4)},
+    "components.ima.input_register.count": {
+        None: (None, lambda h: (h.components.ima.input_register.count,
+                                h.components.ima.ima_output_register.count,
+                                h.components.tile.edram.count, h.components.tile.bus.count,
+                                h.components.tile.tile_output_register.count),
+               (1, 1, 1, 1, 1))},
+    "components.<c>": {
+        "crossbar.rows": (256, _counted("dac"),
+                          (0.00017 / 1024 * 8 * 256 * 12, 4.0 / 1024 * 8 * 256 * 12)),
+        "crossbar.cols": (256, _counted("sample_hold"),
+                          (0.00004 / 1024 * 8 * 256 * 12, 0.01 / 1024 * 8 * 256 * 12)),
+        "ima.crossbars_per_adc": (4, _counted("adc"), (0.0096 / 8 * 2 * 12, 2.0 * 2 * 12))},
+    "components.input_register.area_mm2": {
+        "crossbar.rows": (256, lambda h: _report(h, "components", "input_register", "area_mm2"),
+                          0.0021 * (8 * 256 * 16 / 8) / 2048 * 12),
+        "ima.input_register_bits_per_row": (
+            8, lambda h: _report(h, "components", "input_register", "area_mm2"),
+            0.0021 * (8 * 128 * 8 / 8) / 2048 * 12)},
+    "hw.energy.crossbar_read": {
+        "crossbar.rows": (256, lambda h: (h.energy.crossbar_read,
+                                          _report(h, "components", "crossbar", "area_mm2")),
+                          (30.0 * 2, 0.0002 / 8 * 8 * 2 * 12)),
+        "crossbar.cols": (256, lambda h: (h.energy.crossbar_read,
+                                          _report(h, "components", "crossbar", "area_mm2")),
+                          (30.0 * 2, 0.0002 / 8 * 8 * 2 * 12))},
+    "hw.energy.adc_conversion": {
+        "ima.adc_bits": (6, lambda h: (h.energy.adc_conversion,
+                                       _report(h, "components", "adc", "area_mm2")),
+                         (1.5625 * 0.7200, 0.0096 / 8 * 8 * 0.5224 * 12)),
+        "ima.adc_rate_gsps": (2.56, lambda h: (h.energy.adc_conversion,
+                                               _report(h, "components", "adc", "area_mm2")),
+                              (1.5625 * 2, 0.0096 / 8 * 8 * 2 * 12))},
+    "hw.adc_bits_needed": {
+        "crossbar.rows": (256, lambda h: h.adc_bits_needed, 9),  # 256 x 3 / 2 = 384 < 512
+        "crossbar.cell_bits": (3, lambda h: h.adc_bits_needed, 9),  # 128 x 7 / 2 = 448 < 512
+        # (with 1-bit cells the weight columns would need 7 bits, but the unit column of
+        # cells of 1 sums up to 128 rows: 8, as today, so 1 cannot tell the change)
+        "weights.flip_encoding": (False, lambda h: h.adc_bits_needed, 9)},  # 384 < 512
+    "hw.adc_rate_needed_gsps": {
+        "ima.crossbars_per_adc": (2, lambda h: h.adc_rate_needed_gsps, 2 * 128 / 100),
+        "crossbar.cols": (256, lambda h: h.adc_rate_needed_gsps, 256 / 100),
+        "crossbar.read_ns": (50.0, lambda h: h.adc_rate_needed_gsps, 128 / 50)},
+    "hw.weight_slices": {
+        "weights.bits": (16, lambda h: h.weight_slices, 16 // 2),
+        "crossbar.cell_bits": (1, lambda h: h.weight_slices, 8)},
+    "hw.weights_per_crossbar": {
+        "crossbar.cols": (256, lambda h: h.weights_per_crossbar, 255 // 4),
+        "weights.bits": (16, lambda h: h.weights_per_crossbar, 127 // 8),
+        "weights.unit_column": (False, lambda h: h.weights_per_crossbar, 128 // 4)},
+    "psum_bits": {
+        "crossbar.rows": (256, _psum, 8 + 8 + 8),
+        "activations.bits": (16, _psum, 16 + 8 + 7),
+        "weights.bits": (16, _psum, 8 + 16 + 7)},
+    "hw.crossbars_per_chip": {
+        "ima.crossbars": (4, lambda h: h.crossbars_per_chip, 4 * 12 * 168),
+        "tile.imas": (6, lambda h: h.crossbars_per_chip, 8 * 6 * 168),
+        "chip.tiles": (84, lambda h: h.crossbars_per_chip, 8 * 12 * 84)},
+    "hw.chip.routers": {
+        "chip.tiles": (84, lambda h: (h.chip.routers, h.chip.mesh_rows), (21, 3)),
+        "chip.tiles_per_router": (8, lambda h: (h.chip.routers, h.chip.mesh_rows), (21, 3)),
+        "chip.mesh_cols": (6, lambda h: (h.chip.routers, h.chip.mesh_rows), (42, 7))},
+    # 16128 crossbars x 128 rows x 32 weights x 2 ops per 8 planes of 100 ns = 165.15 TOPS
+    "chip.peak_tops": {
+        "crossbar.rows": (256, lambda h: (_report(h, "chip", "peak_tops"),
+                                          _report(h, "chip", "peak_bound")),
+                          (16128 * 256 * 32 * 2 / 800 / 1000, "balanced")),
+        "ima.crossbars_per_adc": (4, lambda h: (_report(h, "chip", "peak_tops"),
+                                                _report(h, "chip", "peak_bound")),
+                                  (16128 * 128 * 32 * 2 / 800 / 1000 / 4, "ADCs")),
+        "activations.bits": (16, lambda h: (_report(h, "chip", "peak_tops"),
+                                            _report(h, "chip", "peak_bound")),
+                             (16128 * 128 * 32 * 2 / 1600 / 1000, "balanced"))},
+}
+
+
+def test_every_derived_quantity_of_the_docs_is_checked() -> None:
+    rows = _derived_table()
+    assert len(rows) >= 15, rows
+    assert [n for n, _ in rows] == list(DERIVED_CHECKS), "docs table and checks differ"
+    for name, knobs in rows:
+        assert sorted(k for k in DERIVED_CHECKS[name] if k) == sorted(knobs), name
+
+
+@pytest.mark.parametrize(("name", "knob"), [(n, k) for n, ks in DERIVED_CHECKS.items()
+                                            for k in ks])
+def test_derived_quantity_follows_its_knob(name: str, knob: str | None) -> None:
+    value, read, expected = DERIVED_CHECKS[name][knob]
+    base = load_hardware(ISAAC8)
+    hw = base if knob is None else base.with_changes({knob: value})
+    got = read(hw)
+    assert got == pytest.approx(expected), (name, knob, got, expected)
+    if knob is not None:
+        assert read(base) != pytest.approx(expected), "the check cannot tell the change"
+
+
+@pytest.mark.parametrize(("path", "sets"), [
+    (ISAAC, ["crossbar.rows=256", "crossbar.cols=256"]),
+    (ISAAC8, ["crossbar.rows=512"]),
+])
+def test_rows_carry_the_input_register(path: Path, sets: list[str],
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 19 item 7: these exited 2 ("input_register_bytes must hold ... 4096 B")."""
+    argv = ["hw", str(path), "--json"]
+    for s in sets:
+        argv += ["--set", s]
+    assert main(argv) == 0, capsys.readouterr().err
+    import json
+
+    rep = json.loads(capsys.readouterr().out)
+    rows = int(sets[0].split("=")[1])
+    bits = 16  # isaac.yaml's input_register_bits_per_row, which isaac8 includes
+    assert rep["components"]["input_register"]["area_mm2"] == pytest.approx(
+        0.0021 * (8 * rows * bits / 8) / 2048 * 12)
+    hw = load_hardware(path).with_changes({k: int(v) for k, v in (s.split("=") for s in sets)})
+    assert hw.ima.input_register_bytes == 8 * rows * bits // 8
+
+
+@pytest.mark.parametrize(("where", "value", "expected"), [
+    ("set", "abc", "crossbar.rows: Input should be a valid integer (got 'abc')"),
+    ("set", "128.5", "crossbar.rows: Input should be a valid integer (got 128.5)"),
+    ("file", 0, "crossbar.rows: Input should be greater than 0 (got 0)"),
+    ("file", -128, "crossbar.rows: Input should be greater than 0 (got -128)"),
+])
+def test_bad_rows_give_one_line(where: str, value: Any, expected: str, tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 19 item 9: each added "components.ima.dac.count: required key is missing"."""
+    if where == "set":
+        argv = ["hw", str(ISAAC), "--set", f"crossbar.rows={value}"]
+    else:
+        data = yaml.safe_load(ISAAC.read_text())
+        data["crossbar"]["rows"] = value
+        argv = ["hw", str(_write(tmp_path / "bad.yaml", data))]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err and "required key" not in err, err
+
+
+def test_bad_sharing_gives_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """A sharing 'two' added ima.adcs and components.ima.adc.count as missing."""
+    assert main(["hw", str(ISAAC8), "--set", "ima.crossbars_per_adc=two"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "ima.crossbars_per_adc: Input should be a valid number (got 'two')" in err
+
+
+def test_a_missing_knob_is_still_reported(tmp_path: Path) -> None:
+    """Only the derived keys' absence is a consequence; a deleted knob is still named."""
+    data = yaml.safe_load(ISAAC.read_text())
+    del data["crossbar"]["rows"]
+    with pytest.raises(ConfigError) as exc:
+        load_hardware(_write(tmp_path / "norows.yaml", data))
+    assert str(exc.value).splitlines() == [f"{tmp_path / 'norows.yaml'}: crossbar.rows: "
+                                           "required key is missing"]
+
+
+def test_input_register_spellings(tmp_path: Path) -> None:
+    hw = load_hardware(ISAAC8)
+    assert (hw.ima.input_register_bytes, hw.ima.input_register_bits_per_row) == (2048, 16)
+    # bytes written alone: bits per row derived; both written and disagreeing: an error
+    assert hw.with_changes({"ima.input_register_bytes": 4096}).ima.input_register_bits_per_row \
+        == 32
+    data = yaml.safe_load(ISAAC.read_text())
+    data["ima"]["input_register_bytes"] = 4096
+    with pytest.raises(ConfigError, match=r"ima.input_register_bytes: must equal ima.crossbars "
+                                          r"x crossbar.rows x ima.input_register_bits_per_row "
+                                          r"/ 8 = 8 x 128 x 16 / 8 = 2048 \(got 4096\)"):
+        load_hardware(_write(tmp_path / "both.yaml", data))
+    with pytest.raises(ConfigError, match="ima.input_register_bits_per_row: must hold one "
+                                          "8-bit input"):
+        hw.with_changes({"ima.input_register_bits_per_row": 4})

@@ -91,3 +91,75 @@ def test_spread_and_table(rr: RunResult) -> None:
     assert s["pipelines"]["redy"]["spread"]["images"] == N
     text = format_table(s)
     assert "where the saving comes from" in text and f"over {N} measured images" in text
+
+
+def test_counts_are_labelled_and_the_headline_is_one_figure(rr: RunResult) -> None:
+    """Issue 19 item 4: counts were totals over the images printed beside per-image energy,
+    and two redy / static energy ratios were printed with no word on their bases."""
+    s = build_summary(rr)
+    for name, p in s["pipelines"].items():
+        assert p["counts_per_image"] == {k: v / N for k, v in p["counts"].items()}, name
+    assert s["basis"]["pipelines.*.counts"] == f"total over the {N} simulated image(s)"
+    assert s["basis"]["pipelines.*.precision"] == (f"over the {N} measured image(s) of the "
+                                                   "precision pass")
+    head = s["headline"]
+    redy_step = next(d for d in s["decomposition"] if d["step"] == "redy (lossy)")
+    assert head["ratio"] == redy_step["ratio_to_static"] and head["images"] == N
+    assert head["basis"].startswith(f"mean over the {N} measured images")
+    # here the measured images are the simulated ones: the ledgers' ratio is the same figure
+    assert head["ratio"] == pytest.approx(s["comparison"]["dynamic_energy_ratio"], rel=1e-12)
+    text = format_table(s)
+    adc = s["pipelines"]["static"]["counts"]["adc_conversions"] / N / 1e6
+    (row,) = [ln for ln in text.splitlines() if ln.startswith("ADC conversions / image (M)")]
+    assert row.split()[5] == f"{adc:.3f}"
+    assert "ADC conversions (M)" not in text
+    assert text.count(f"×{head['ratio']:.3f}") == 2  # the headline and the decomposition
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("headline:")]
+    assert line == (f"headline: redy / static energy per image ×{head['ratio']:.3f}, mean "
+                    f"over the {N} measured images (dynamic energy; this chip has no static "
+                    "power)")
+    (sim,) = [ln for ln in text.splitlines() if ln.startswith("redy / static over")]
+    assert "energy" not in sim and f"over the {N} simulated image(s)" in sim
+    # a summary.json written before the headline existed: the energy ratio on that line
+    del s["headline"]
+    (sim,) = [ln for ln in format_table(s).splitlines() if ln.startswith("redy / static over")]
+    assert f"energy {s['comparison']['energy_ratio']:.3f}, latency" in sim
+
+
+def test_headline_with_leakage_is_the_steady_state() -> None:
+    """With static power the dynamic decomposition is not the whole energy: the headline is
+    the simulated steady state (a summary written by hand)."""
+    from simulator.results.write import headline
+
+    def pipe(static_pj: float) -> dict:
+        return {"images": 3, "energy_pj": {"static": static_pj}}
+
+    s = {"pipelines": {"static": pipe(5.0), "redy": pipe(4.0)},
+         "decomposition": [{"pipeline": "redy", "lossless": False, "ratio_to_static": 0.8,
+                            "images": 16}],
+         "comparison": {"steady_state_energy_ratio": 0.85}}
+    h = headline(s)
+    assert (h["ratio"], h["images"], h["source"]) == (0.85, 3,
+                                                       "comparison.steady_state_energy_ratio")
+    s["pipelines"] = {"static": pipe(0.0), "redy": pipe(0.0)}
+    assert headline(s)["ratio"] == 0.8
+    assert headline({"pipelines": {"static": pipe(0.0)}}) is None
+
+
+def test_a_hardware_variant_is_recorded(rr: RunResult) -> None:
+    """Issue 19 item 6: summary.json said "hardware": "isaac8" for a variant built with
+    with_changes, so two results folders could not be told apart."""
+    from simulator.hardware.spec import HardwareSpec, load_hardware
+
+    isaac8 = ROOT / "configs" / "hardware" / "isaac8.yaml"
+    base = build_summary(rr)["hardware_spec"]
+    assert base["file"] == str(ROOT / "configs" / "hardware" / "isaac8.yaml")
+    assert base["changes_from_file"] == {}
+    variant = load_hardware(isaac8).with_changes({"ima.crossbars_per_adc": 2})
+    vr = run(rr.scenario, hardware=variant)
+    spec = build_summary(vr)["hardware_spec"]
+    assert spec["changes_from_file"] == {"ima.crossbars_per_adc": {"file": 1, "now": 2}}
+    assert spec["sha256"] != base["sha256"]
+    assert spec["resolved"]["ima"]["adcs"] == 4  # 8 crossbars / 2
+    again = HardwareSpec.model_validate(spec["resolved"])  # the record is the whole spec
+    assert again.sha256() == spec["sha256"] and again.ima.adcs == 4

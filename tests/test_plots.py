@@ -172,12 +172,15 @@ def test_report_embeds_every_plot_and_the_table(tmp_path: Path) -> None:
     for s in ("synthetic", "isaac-test", "tinynet", "synthetic workload &lt;for tests&gt; &amp;",
               "77", "1,024"):
         assert s in html, s
-    # table values: latency µs, throughput, energy/image µJ, counts, bits, accuracy, ratios
-    for s in ("12.35", "7.41", "81,000.0", "135,000.0", "14.000", "8.400", "32,000,000",
-              "19,200,000", "4,000,000", "2,400,000", "8.000", "4.800", "91.25", "90.50",
-              "92.00", "0.600", "1.667", "static:adc", "ADC conversions", "crossbar reads",
-              "mean bits / group"):
+    # table values: latency µs, throughput, energy/image µJ, counts per image (the totals
+    # over the 2 images halved: 3.2e7 / 2, 1.92e7 / 2, 4e6 / 2, 2.4e6 / 2), bits,
+    # accuracy, ratios
+    for s in ("12.35", "7.41", "81,000.0", "135,000.0", "14.000", "8.400", "16,000,000",
+              "9,600,000", "2,000,000", "1,200,000", "8.000", "4.800", "91.25", "90.50",
+              "92.00", "0.600", "1.667", "static:adc", "ADC conversions / image",
+              "crossbar reads / image", "mean bits / group", "2 simulated image(s)"):
         assert s in html, s
+    assert "32,000,000" not in html  # the totals are not shown as if per image
     # every plot has a caption
     assert html.count("<figcaption>") == len(PLOTS) + 1
 
@@ -219,7 +222,8 @@ def test_add_plot_parser_wires_cmd_plot(tmp_path: Path) -> None:
     add_plot_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["plot", str(tmp_path), "--per-layer", "--format", "svg"])
     assert args.func is cmd_plot and args.per_layer and args.format == ["svg"]
-    assert parser.parse_args(["plot", str(tmp_path)]).format == ["png", "svg"]
+    # PNG unless --format is given, as docs/outputs.md says (issue 19 item 12)
+    assert parser.parse_args(["plot", str(tmp_path)]).format == ["png"]
     d = make_results(tmp_path / "res")
     assert args.func(argparse.Namespace(results_dir=str(d), per_layer=True,
                                         format=["svg"])) == 0

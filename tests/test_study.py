@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from accuracy_bounds import HELD_OUT_BOUND
 
 from simulator.core.config_io import ConfigError
 
@@ -26,7 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 QUICK = ROOT / "configs" / "studies" / "redy-quick.yaml"
 FULL = ROOT / "configs" / "studies" / "redy.yaml"
 ADC_PJ = 2.0 * 100 / 128  # DESIGN.md §3: 2 mW x 100 ns / 128 columns per 8-bit conversion
-BUDGET = 0.5  # points of top-1, DESIGN.md §8
 
 
 @pytest.fixture(scope="module")
@@ -95,12 +95,16 @@ def test_saving_is_dominated_by_the_adc(quick) -> None:
                           for c in s["components_pj"]), name
 
 
-def test_accuracy_within_budget(quick) -> None:
+def test_accuracy_on_held_out_images(quick) -> None:
+    """On the 450 test images the dynamic pipelines stay within HELD_OUT_BOUND of static:
+    tuning guarantees BUDGET only on the images it tunes on (tests/accuracy_bounds.py says
+    why the held-out bound is looser, and tests/test_tune_cli.py asserts the guarantee)."""
     for name, r in _nets(quick[1]).items():
         p = r["pipelines"]
-        for pipe in ("redy", "redy-tuned"):
-            assert p["static"]["accuracy"] - p[pipe]["accuracy"] <= BUDGET + 1e-9, (name, pipe)
         assert p["static"]["measured_images"] == 450
+        for pipe in ("redy", "redy-tuned"):
+            loss = p["static"]["accuracy"] - p[pipe]["accuracy"]
+            assert loss <= HELD_OUT_BOUND + 1e-9, (name, pipe, loss)
 
 
 def test_isaac_checks(quick) -> None:
@@ -171,7 +175,7 @@ def test_a_failed_network_point_is_listed_not_fatal(quick, tmp_path: Path) -> No
 def test_headline_is_the_mean_of_the_savings() -> None:
     """headline() on two hand-made networks: savings 10 % and 20 % -> mean 15 %; ADC
     shares 0.6 and 0.8."""
-    from simulator.explore.study.page import headline
+    from simulator.explore.study.facts import headline
     from simulator.explore.study.spec import Study, StudySpec
 
     def net(name: str, static: float, redy: float, adc_s: float, adc_r: float) -> dict:
@@ -188,11 +192,11 @@ def test_headline_is_the_mean_of_the_savings() -> None:
     # 100 -> 90: saving 10, ADC 60 -> 54 (6 of 10); 200 -> 160: saving 40, ADC 120 -> 88
     h = headline({"networks": [net("a", 100.0, 90.0, 60.0, 54.0),
                                net("b", 200.0, 160.0, 120.0, 88.0)]}, study)
-    assert h["mean"] == pytest.approx(0.15) and h["dyn_mean"] == pytest.approx(0.15)
-    assert (h["min"], h["max"]) == (pytest.approx(0.10), pytest.approx(0.20))
-    assert h["adc_share_min"] == pytest.approx(0.6)
-    assert h["adc_share_mean"] == pytest.approx(0.7)
-    assert h["trained_mean"] is None and h["random_mean"] == pytest.approx(0.15)
+    assert h.mean == pytest.approx(0.15) and h.dyn_mean == pytest.approx(0.15)
+    assert (h.min, h.max) == (pytest.approx(0.10), pytest.approx(0.20))
+    assert h.adc_share_min == pytest.approx(0.6)
+    assert h.adc_share_mean == pytest.approx(0.7)
+    assert h.trained_mean is None and h.random_mean == pytest.approx(0.15)
 
 
 def test_the_full_study_file_is_valid() -> None:
@@ -234,3 +238,134 @@ def test_a_page_not_written_by_a_study_is_not_overwritten(tmp_path: Path, capsys
     assert "was not written by redysim study" in capsys.readouterr().err
     assert doc.read_text() == "# my notes\n"
     assert not (tmp_path / "r").exists()
+
+
+# ------------------------------------------------------------- the page states what it computed
+
+
+def _rich(data: dict[str, Any]) -> dict[str, Any]:
+    """The quick study's data with every section of the page filled: sensitivity and fidelity
+    sweeps built from its network rows, a failed point, and pipelines measured above their
+    bound both during the fill and after a long warm-up."""
+    import copy
+
+    d = copy.deepcopy(data)
+    d.pop("headline", None)
+    nets = [r for r in d["networks"] if r.get("pipelines")]
+    rows = []
+    for j, r in enumerate(nets * 2):
+        r = copy.deepcopy(r)
+        r["axes"] = {"k": j + 1, "epsilon": j / 2}
+        for p in r["pipelines"].values():
+            p["energy_pj"] *= 1 + j / 10
+            p["throughput_measured_ips"] = p["throughput_bound_ips"] * (1.05 if j % 2 else 0.9)
+            p["warmup"] = 3 + 40 * (j % 2)
+        rows.append(r)
+    rows.append({"id": "k=bad", "axes": {"k": "bad"}, "status": "failed", "error": "boom"})
+    d["sensitivity"] = [{"title": "k and epsilon", "sweep": "redy/sens-k-epsilon.yaml",
+                         "axes": ["k", "epsilon"], "rows": rows}]
+    d["fidelity"] = []
+    for r in nets:
+        fr = []
+        for f, k in (("plane", 1.0), ("group", 1.03), ("analytic", 0.8)):
+            rr = copy.deepcopy(r)
+            rr["id"] = f"fidelity={f}"
+            for p in rr["pipelines"].values():
+                p.update(fidelity=f, latency_ns=p["latency_ns"] * k)
+                if f == "analytic":
+                    p.update(throughput_measured_ips=None,
+                             throughput_bound_ips=2 * p["throughput_bound_ips"])
+            rr["wall_s"] = {f"simulate:{n}": k for n in rr["pipelines"]}
+            fr.append(rr)
+        d["fidelity"].append({"sweep": "redy/fidelity.yaml", "rows": fr})
+    d["networks"].append({"id": "network=broken", "axes": {"network": "broken"},
+                          "status": "failed", "error": "SimulationError: boom", "sweep": "x"})
+    for r in nets:
+        r["pipelines"]["redy"]["latency_ns"] *= 1.2
+        r["pipelines"]["redy"]["throughput_measured_ips"] = \
+            1.1 * r["pipelines"]["redy"]["throughput_bound_ips"]
+    d["rendered_again"] = "2026-01-01 00:00:00 UTC"
+    return d
+
+
+def _perturb(x: Any, i: list[int], m: int = 7) -> Any:
+    """Every number of *x* changed: floats scaled by a factor in [1.2, 2.2) that differs from
+    value to value and from one *m* to another, integers scaled by m and raised, digits in
+    strings permuted (d -> m d + 3 mod 10, m odd and not 5); keys, booleans and the tools'
+    names (keys elsewhere) kept. *i* counts the values seen."""
+    i[0] += 1
+    h = (i[0] * 2654435761 + m * 40503) % 1000003 / 1000003
+    if isinstance(x, dict):
+        return {k: v if k == "tool" else _perturb(v, i, m) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_perturb(v, i, m) for v in x]
+    if isinstance(x, bool) or x is None:
+        return x
+    if isinstance(x, int):
+        return x * m + m + i[0] % 5
+    if isinstance(x, float):
+        return x * (1.2 + h) + 0.001 * (1 + i[0] % 7)
+    if isinstance(x, str):
+        return re.sub(r"\d", lambda d: str((m * int(d.group()) + 3) % 10), x)
+    return x
+
+
+#: text the page may carry with digits in it: the two papers it cites, a tool's name
+CITED = ("ISCA 2016", "González 2023", "MNSIM 2.0")
+
+
+def _numbers(text: str) -> set[str]:
+    """The numbers of a page's prose (tables are data by construction, one cell a figure):
+    decimals of two digits or more, integers of three digits or more, and percentages,
+    outside names that contain digits (top-1, isaac8.yaml, sensitivity-0.png). Two-digit
+    integers that are not percentages (counts of images, dates) meet by chance too often
+    to be compared."""
+    text = "\n".join(ln for ln in text.splitlines() if not ln.startswith("|"))
+    for c in CITED:
+        text = text.replace(c, " ")
+    text = re.sub(r"[A-Za-z_][\w.\-/]*\d[\w.\-/]*", " ", text)
+    out = set()
+    for m in re.finditer(r"(\d[\d,]*(?:\.\d+)?(?:e-?\d+)?)( %)?", text):
+        tok = m.group(1).rstrip(",.")
+        digits = sum(ch.isdigit() for ch in tok)
+        if m.group(2) or ("." in tok and digits >= 2) or digits >= 3:
+            out.add(tok + (m.group(2) or ""))
+    return out
+
+
+def test_the_page_carries_no_number_it_did_not_compute(quick, tmp_path: Path) -> None:
+    """The page's prose rendered from the study's data and from three copies of it with
+    every number changed (and study files with other targets) shares no number with all of
+    them: no number is typed in. (Several copies, since a computed figure of one page may
+    meet another one's by chance, two-digit integers especially.)"""
+    from simulator.explore.study.page import write_page
+    from simulator.explore.study.spec import load_study
+
+    data = _rich(quick[1])
+    sens = load_study(FULL).spec.sensitivity
+    st = load_study(QUICK, doc=tmp_path / "a.md", figures=tmp_path / "fa",
+                    results=tmp_path / "ra")
+    st.spec.sensitivity = sens
+    old = write_page(data, st).read_text()
+    for issue_17 in ("120,320", "2,506.7", "79 %", "48 images, 20", "issue 10"):
+        assert issue_17 not in old
+    pages = []
+    for n, (start, m) in enumerate(((0, 7), (2, 13), (4, 9))):
+        st2 = load_study(QUICK, doc=tmp_path / f"b{n}.md", figures=tmp_path / f"fb{n}",
+                         results=tmp_path / f"rb{n}")
+        st2.spec = st2.spec.model_copy(update={
+            "workers": 7 + n, "paper": st2.spec.paper.model_copy(
+                update={"average_saving": 0.17 + n / 100,
+                        "accuracy_budget_points": 0.7 + n / 10}),
+            "targets": st2.spec.targets.model_copy(
+                update={"group_latency": 0.06 + n / 100, "analytic_far": 0.12 + n / 100}),
+            "sensitivity": [s.model_copy(update={"note": _perturb(s.note, [start], m)})
+                            for s in sens]})
+        pages.append(write_page(_perturb(data, [start], m), st2).read_text())
+    for section in ("## Headline", "## Per network", "## Against the paper", "## Sensitivity",
+                    "## ISAAC check", "## Peers", "## Fidelity check", "## Closing note",
+                    "during the fill", "after a long warm-up"):
+        assert section in old and all(section in p for p in pages), section
+    assert len(_numbers(old)) > 60
+    common = _numbers(old).intersection(*(_numbers(p) for p in pages))
+    assert not common, sorted(common)

@@ -113,12 +113,14 @@ def _build(spec: WorkloadSpec, base_dir: Path) -> _Built:
         if wfile:
             return _Built(model, shape, "file", f"weights from the user's file {wfile}", False)
         from workloads.trained import digits, resnet_digits
+        from workloads.trained.store import expected_sha256
 
-        cache = (digits.cache_path() if name == "digits" else resnet_digits.cache_path())
+        fname = digits.WEIGHTS_FILE if name == "digits" else resnet_digits.WEIGHTS_FILE
         what = "the digits CNN" if name == "digits" else "the ResNet-20-style residual CNN"
         return _Built(model, shape, "trained-here",
                       f"{what} trained by redysim on the train part of scikit-learn's digits "
-                      f"(seeded, cached in {cache})", False)
+                      f"(seeded; committed weights workloads/trained/weights/{fname}, "
+                      f"SHA-256 {expected_sha256(fname)[:12]}…)", False)
     if ":" in name:
         model, shape = import_factory(name, spec.seed, search=[base_dir])
         if spec.input_shape is not None:
@@ -393,9 +395,9 @@ def workload_files(spec: WorkloadSpec, base_dir: Path) -> list[Path]:
     """Every file or folder the workload reads, for caches that fingerprint them.
 
     The weights file, the ONNX file, the dataset folder with its labels and class-list
-    files, a factory's module source, and the cache files of pretrained weights (by name)
-    and of the models trained here. The last two may not exist yet (created on first
-    use); their names carry the weights' hash or the training recipe's version.
+    files, a factory's module source, the cache file of pretrained weights (by name; it
+    may not exist yet, created on first use, and its name carries the weights' hash) and
+    the committed weights of the models trained here.
     """
     base_dir = Path(base_dir)
     out: list[Path] = []
@@ -410,7 +412,8 @@ def workload_files(spec: WorkloadSpec, base_dir: Path) -> list[Path]:
     if spec.model in TRAINED_HERE and spec.weights is None:
         from workloads.trained import digits, resnet_digits
 
-        out.append(digits.cache_path() if spec.model == "digits" else resnet_digits.cache_path())
+        out.append(digits.weights_path() if spec.model == "digits"
+                   else resnet_digits.weights_path())
     if ":" in spec.model and not spec.is_onnx:
         from workloads.models import module_origin
 

@@ -166,13 +166,16 @@ def import_factory(spec: str, seed: int, search: Sequence[str | os.PathLike[str]
     sys.path[:0] = added
     try:
         module = importlib.import_module(mod_name)
-    except ImportError as e:
+    except ModuleNotFoundError as e:
         where = [*extra, *[p for p in sys.path if p not in extra]]
         shown = ", ".join(p or "." for p in where[:6]) + (" ..." if len(where) > 6 else "")
         raise WorkloadError(
             f"model '{spec}': cannot import module '{mod_name}' ({e}); searched the "
             f"scenario's folder and Python's import path: {shown}; put the module next to "
             "the scenario or add its folder to PYTHONPATH") from None
+    except Exception as e:  # noqa: BLE001 - the user's module failed while importing
+        raise WorkloadError(f"model '{spec}': importing module '{mod_name}' raised "
+                            f"{_user_exception(e)}") from None
     finally:
         for p in added:
             if p in sys.path:
@@ -181,7 +184,11 @@ def import_factory(spec: str, seed: int, search: Sequence[str | os.PathLike[str]
     if not callable(factory):
         raise WorkloadError(f"model '{spec}': '{mod_name}' has no callable '{fn_name}'")
     torch.manual_seed(seed)
-    out = factory()
+    try:
+        out = factory()
+    except Exception as e:  # noqa: BLE001 - the user's code: one line, not its traceback
+        raise WorkloadError(f"model '{spec}': the factory {mod_name}.{fn_name}() raised "
+                            f"{_user_exception(e)}") from None
     shape: tuple[int, ...] = ()
     if isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], nn.Module):
         out, shape = out[0], tuple(int(s) for s in out[1])
@@ -190,6 +197,20 @@ def import_factory(spec: str, seed: int, search: Sequence[str | os.PathLike[str]
             f"model '{spec}': the factory returned {type(out).__name__}, not a torch.nn.Module"
         )
     return out, shape
+
+
+def _user_exception(e: BaseException) -> str:
+    """``Type: message (file:line)`` of an exception raised by the user's code: its first
+    line and the innermost frame of the traceback (where it was raised)."""
+    import traceback
+
+    text = str(e).strip().splitlines()
+    where = ""
+    frames = traceback.extract_tb(e.__traceback__)
+    if frames:
+        last = frames[-1]
+        where = f" at {last.filename}:{last.lineno}"
+    return f"{type(e).__name__}{': ' + text[0] if text else ''}{where}"
 
 
 #: what a weights file must hold, said in every error about one

@@ -13,8 +13,11 @@ and category list come with them.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -98,8 +101,15 @@ def load_pretrained_state(weights: Any) -> dict[str, torch.Tensor]:
     if not path.is_file():
         if os.environ.get(OFFLINE_ENV, "") not in ("", "0"):
             raise _missing(weights, f"{OFFLINE_ENV} is set")
+    # torch.hub announces a download on stdout ('Downloading: "URL" to PATH') before it
+    # tries: held back here and printed only once the file has arrived, so an offline
+    # attempt prints the one error line below and nothing else
+    said = io.StringIO()
     try:
-        state = weights.get_state_dict(progress=False, check_hash=True)
+        with contextlib.redirect_stdout(said):
+            state = weights.get_state_dict(progress=False, check_hash=True)
+        if said.getvalue():
+            sys.stdout.write(said.getvalue())
     except Exception as e:  # noqa: BLE001 - network, hash or file errors: one line
         if not path.is_file():
             raise _missing(weights, f"could not be downloaded ({type(e).__name__}: "

@@ -64,6 +64,9 @@ class WorkloadSpec(StrictModel):
         "labelled: test images whose bit planes are kept for the simulation")
     accuracy_images: int = Field(
         0, ge=0, description="labelled test images measured (0: the whole test part)")
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        "cpu", description="where the activation capture and the exact crossbar mode run: "
+        "cpu, cuda (an error without a GPU) or auto (cuda when there is one)")
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkloadSpec:

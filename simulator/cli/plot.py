@@ -1,4 +1,7 @@
-"""``redysim plot RESULTS_DIR [--per-layer] [--format png svg]``: redraw plots and report.html."""
+"""``redysim plot RESULTS_DIR [--per-layer] [--format FMT ...]``: redraw plots and report.html.
+
+PNG by default, as ``redysim run`` writes them; ``--format svg`` (or pdf) adds vectors.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +20,9 @@ def add_plot_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("results_dir", help="results folder written by 'redysim run'")
     p.add_argument("--per-layer", dest="per_layer", action="store_true",
                    help="also draw bits_histogram_layers (one panel per layer)")
-    p.add_argument("--format", nargs="+", default=["png", "svg"], metavar="FMT",
-                   help="image formats to write (png, svg, pdf; default: png svg; "
-                        "PNGs are always written for the report)")
+    p.add_argument("--format", nargs="+", default=["png"], metavar="FMT",
+                   help="image formats to write (png, svg, pdf; default: png, as 'redysim "
+                        "run' writes them; PNGs are always written, the report embeds them)")
     p.set_defaults(func=cmd_plot)
     return p
 
@@ -40,7 +43,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         json.loads(summary.read_text())
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{summary}: not valid JSON ({exc})") from exc
-    formats = list(dict.fromkeys(getattr(args, "format", None) or ["png", "svg"]))
+    formats = list(dict.fromkeys(getattr(args, "format", None) or ["png"]))
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ConfigError(f"--format: unknown format(s) {', '.join(bad)}; "

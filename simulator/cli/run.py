@@ -17,6 +17,10 @@ def add_run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     r.add_argument("scenario")
     r.add_argument("-o", "--output", help="results folder (default results/<scenario name>)")
     r.add_argument("--force", action="store_true", help="overwrite an existing results folder")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+                   help="change a key of the scenario before validation, e.g. --set "
+                   "accuracy.crossbar=exact; hardware.<key> changes the hardware file's key "
+                   "(--set hardware.ima.adc_bits=5); repeatable")
     r.add_argument("--images", type=int, help="override simulation.images")
     r.add_argument("--fidelity", choices=["plane", "group", "analytic"],
                    help="override simulation.fidelity")
@@ -42,7 +46,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     from simulator.runner.flow import run
     from simulator.runner.scenario import load_scenario
 
-    sc = load_scenario(args.scenario)
+    hw_changes: dict = {}
+    sc_changes: dict = {}
+    if args.set:
+        from simulator.hardware.include import parse_assignments
+
+        for key, value in parse_assignments(args.set, "--set").items():
+            if key.startswith("hardware."):
+                hw_changes[key.removeprefix("hardware.")] = value
+            else:
+                sc_changes[key] = value
+    sc = load_scenario(args.scenario, sc_changes or None)
+    hardware = None
+    if hw_changes:
+        from simulator.hardware.spec import load_hardware
+
+        hw_path = sc.resolve(sc.hardware)
+        hardware = load_hardware(hw_path).with_changes(hw_changes,
+                                                       source=f"{hw_path} (--set)")
     if args.images is not None:
         sc.simulation.images = args.images
     if args.fidelity is not None:
@@ -60,7 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr)
 
     bars = not args.quiet and not args.json and sys.stderr.isatty()
-    rr = run(sc, progress=say, bars=bars, allow_large=args.yes)
+    rr = run(sc, progress=say, bars=bars, hardware=hardware, allow_large=args.yes)
     say(f"writing results to {out}")
     # written into a staging folder that replaces *out* only once complete; an interrupt
     # or a write error removes it and leaves *out* as it was

@@ -194,6 +194,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if base.policy != "redy":
         raise ConfigError(f"{sc.source}: pipelines.{args.pipeline}: policy is "
                           f"{base.policy!r}; only a 'redy' pipeline can be tuned")
+    high = [v for v in args.min_bits_grid if v > sc.quantization.bits]
+    if high and list(args.min_bits_grid) == list(MIN_BITS_GRID):  # the default: clip it
+        args.min_bits_grid = [v for v in args.min_bits_grid if v <= sc.quantization.bits]
+    elif high:
+        raise ConfigError(f"--min-bits-grid: values must be at most quantization.bits "
+                          f"({sc.quantization.bits}) (got {', '.join(map(str, high))})")
     hw, wl, mapping = prepare(sc, say=say, allow_large=bool(getattr(args, "yes", False)))
     specs = layer_specs(wl.traced, mapping)
     module = wl.traced.module

@@ -13,11 +13,16 @@
   :class:`OutputError` (one line, exit status 1).
 - :func:`check_output_file` / :func:`write_file_atomic`: the same for a single file
   (``redysim tune``): temporary file in the same folder, then ``os.replace``.
+- Modes: ``mkdtemp`` and ``mkstemp`` create private entries (0700 / 0600) whatever the
+  umask; :func:`follow_umask` gives the staging folder and the temporary file the mode a
+  plain ``mkdir`` / ``open`` would (0777 / 0666 less the umask; a file that is replaced
+  keeps its mode), so results are shared exactly as the user's other files are.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -49,14 +54,77 @@ def _first_existing(p: Path) -> Path:
     return p
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it (``/proc/self/status`` on Linux);
+    elsewhere set and restored at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def follow_umask(path: str | os.PathLike[str] | int, folder: bool) -> None:
+    """Give *path* (or an open file descriptor) the mode a plain ``mkdir`` / ``open`` would
+    have given it: 0777 (folder) or 0666 (file) less the umask. ``tempfile.mkdtemp`` and
+    ``mkstemp`` create private entries (0700 / 0600) whatever the umask."""
+    mode = (0o777 if folder else 0o666) & ~current_umask()
+    if isinstance(path, int):
+        os.fchmod(path, mode)
+    else:
+        os.chmod(path, mode)
+
+
+#: file systems that hold no user files (kernel interfaces and the like)
+_VIRTUAL_FS = {"proc", "sysfs", "devpts", "cgroup", "cgroup2", "debugfs", "tracefs",
+               "securityfs", "pstore", "bpf", "configfs", "fusectl", "mqueue", "hugetlbfs",
+               "binfmt_misc", "autofs", "efivarfs", "selinuxfs", "rpc_pipefs", "nsfs"}
+
+
+def file_system_of(folder: Path) -> tuple[str, str] | None:
+    """(mount point, file system type) of *folder* from ``/proc/self/mounts`` (None when
+    unknown: not Linux, or the table cannot be read)."""
+    try:
+        with open("/proc/self/mounts", encoding="utf-8", errors="replace") as f:
+            mounts = [line.split()[1:3] for line in f if len(line.split()) >= 3]
+    except OSError:
+        return None
+    path = os.path.realpath(folder)
+    best: tuple[str, str] | None = None
+    for point, kind in mounts:
+        point = point.replace("\\040", " ")
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) >= len(best[0])):
+            best = (point, kind)
+    return best
+
+
 def _probe_writable(folder: Path, target: Path) -> None:
     """Create and remove a hidden folder in *folder*: the real test of writability."""
     try:
         probe = tempfile.mkdtemp(prefix=".redysim-probe-", dir=folder)
         os.rmdir(probe)
     except OSError as exc:
-        raise ConfigError(f"{target}: cannot write results there: {folder}: "
-                          f"{exc.strerror or exc}") from None
+        why = exc.strerror or str(exc)
+        fs = file_system_of(folder)
+        if fs is not None and fs[1] in _VIRTUAL_FS:
+            raise ConfigError(
+                f"{target}: cannot write results there: {folder} is on a {fs[1]} file "
+                f"system (mounted at {fs[0]}), a kernel interface that holds no files "
+                f"(creating a folder in it failed: {why}); choose a folder on a disk"
+            ) from None
+        if exc.errno == errno.ENOENT:  # the folder exists, yet refuses a new entry
+            kind = f" ({fs[1]} file system)" if fs is not None else ""
+            raise ConfigError(
+                f"{target}: cannot write results there: {folder}{kind} exists but does "
+                f"not accept new folders (creating one failed: {why}); choose a folder "
+                "on a disk") from None
+        raise ConfigError(f"{target}: cannot write results there: {folder}: {why}") from None
 
 
 def check_writable_parent(target: Path) -> None:
@@ -103,6 +171,7 @@ def staged_results(out: Path) -> Iterator[Path]:
             d.mkdir()
             created.append(d)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}{PARTIAL}", dir=out.parent))
+        follow_umask(tmp, folder=True)
     except OSError as exc:
         _remove_created(created)
         raise OutputError(f"{out}: cannot create the results folder: "
@@ -167,7 +236,9 @@ def check_output_file(path: Path, force: bool) -> None:
 
 
 def write_file_atomic(path: Path, text: str) -> None:
-    """Write *text* to *path* through a temporary file in the same folder + os.replace."""
+    """Write *text* to *path* through a temporary file in the same folder + os.replace.
+
+    The file gets the mode of the file it replaces, or 0666 less the umask when new."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -175,6 +246,10 @@ def write_file_atomic(path: Path, text: str) -> None:
     except OSError as exc:
         raise OutputError(f"{path}: cannot write it: {exc.strerror or exc}") from None
     try:
+        try:  # the mode of the file it replaces, else what open() would give
+            os.fchmod(fd, path.stat().st_mode & 0o7777)
+        except FileNotFoundError:
+            follow_umask(fd, folder=False)
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, path)

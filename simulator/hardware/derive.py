@@ -6,8 +6,13 @@ An architect changes one key and the rest is derived here (DESIGN §9):
   IMA = ``ima.crossbars``; DACs = crossbars x ``crossbar.rows``; sample-and-holds =
   crossbars x ``crossbar.cols``; ADCs = ``ima.crossbars / ima.crossbars_per_adc`` (or the
   sharing factor from an explicit ``ima.adcs``); one input and one output register per
-  IMA; one eDRAM, bus and output register per tile. A count written in the YAML is kept
-  and checked against the structure by :meth:`HardwareSpec.consistency_problems`;
+  IMA; one eDRAM, bus and output register per tile; the input register's size
+  ``ima.input_register_bytes`` = crossbars x ``crossbar.rows`` x
+  ``ima.input_register_bits_per_row`` / 8 (or the bits per row from an explicit size). A
+  count written in the YAML is kept and checked against the structure by
+  :meth:`HardwareSpec.consistency_problems`; :data:`DERIVED_KEYS` lists every key filled
+  in here (a key missing only because a bad value upstream kept it from being derived is
+  not reported: :func:`derived_key`);
 - **ADC needs**: the resolution a full column sum needs (:func:`adc_bits_needed`) and the
   sample rate that keeps the crossbars busy (:func:`adc_rate_needed_gsps`), with warnings
   when the configured ADC falls short (:func:`hardware_warnings`);
@@ -25,7 +30,8 @@ import copy
 import math
 from typing import Any
 
-from simulator.hardware.schema import HardwareParts
+from simulator.core import column_sum
+from simulator.hardware.schema import SIZED_COMPONENTS, HardwareParts
 
 #: IMA components whose count follows the structure (name -> rule, for messages).
 DERIVED_IMA_COUNTS: dict[str, str] = {
@@ -38,6 +44,25 @@ DERIVED_IMA_COUNTS: dict[str, str] = {
 }
 #: Tile components with one instance per tile.
 ONE_PER_TILE: tuple[str, ...] = ("edram", "bus", "tile_output_register")
+
+#: Key paths that :func:`fill_derived` fills in when they are not written.
+DERIVED_KEYS: frozenset[tuple[str, ...]] = frozenset({
+    ("ima", "adcs"), ("ima", "crossbars_per_adc"),
+    ("ima", "input_register_bytes"), ("ima", "input_register_bits_per_row"),
+    *(("components", "ima", name, "count") for name in DERIVED_IMA_COUNTS),
+    *(("components", "tile", name, "count") for name in ONE_PER_TILE),
+})
+
+
+def derived_key(loc: tuple[str | int, ...]) -> bool:
+    """Whether key path *loc* is one that :func:`fill_derived` fills in (so that its absence
+    after a bad value upstream is a consequence, not a second problem)."""
+    return tuple(str(x) for x in loc) in DERIVED_KEYS
+
+
+def input_register_bytes(crossbars: int, rows: int, bits_per_row: float) -> int:
+    """Bytes of an input register holding *bits_per_row* bits per row of every crossbar."""
+    return math.ceil(crossbars * rows * bits_per_row / 8)
 
 
 def _pos_int(d: Any, *path: str) -> int | None:
@@ -105,6 +130,17 @@ def fill_derived(data: dict[str, Any]) -> dict[str, Any]:
             if adcs:
                 ratio = xb / adcs
                 ima["crossbars_per_adc"] = int(ratio) if ratio.is_integer() else ratio
+        rows = _pos_int(data, "crossbar", "rows")
+        if xb and rows:
+            if "input_register_bytes" not in ima:
+                bpr = _pos_num(ima, "input_register_bits_per_row")
+                if bpr:
+                    ima["input_register_bytes"] = input_register_bytes(xb, rows, bpr)
+            elif "input_register_bits_per_row" not in ima:
+                nbytes = _pos_int(ima, "input_register_bytes")
+                if nbytes:
+                    bpr = nbytes * 8 / (xb * rows)
+                    ima["input_register_bits_per_row"] = int(bpr) if bpr.is_integer() else bpr
     counts = structural_counts(data)
     comps = data.get("components")
     ima_comps = comps.get("ima") if isinstance(comps, dict) else None
@@ -138,15 +174,20 @@ def column_sum_max(hw: HardwareParts) -> int:
     Inputs are streamed one bit per plane (1-bit DACs), so each row adds at most one
     cell's largest value. With ``weights.flip_encoding`` (ISAAC §IV-B) every column is
     stored as w or as its complement so that its sum stays at or below half that
-    maximum, which saves one ADC bit.
+    maximum, which saves one ADC bit. The rule itself is stated once, in
+    :mod:`simulator.core.column_sum` (the exact accuracy mode uses it too).
     """
-    full = hw.crossbar.rows * ((1 << hw.crossbar.cell_bits) - 1) * 1  # 1-bit DAC
-    return full // 2 if hw.weights.flip_encoding else full
+    return column_sum.column_sum_max(hw.crossbar.rows, hw.crossbar.cell_bits,
+                                     hw.weights.flip_encoding)
 
 
 def adc_bits_needed(hw: HardwareParts) -> int:
-    """ADC resolution that converts a full column sum without saturating: ceil(log2(max+1))."""
-    return max(1, math.ceil(math.log2(column_sum_max(hw) + 1)))
+    """ADC resolution that converts every column sum, the unit column's included, without
+    saturating: ceil(log2(max + 1)) (:func:`simulator.core.column_sum.adc_bits_never_clip`;
+    equal to cell_bits + ceil(log2 rows) - flip for a power-of-two row count)."""
+    return column_sum.adc_bits_never_clip(hw.crossbar.rows, hw.crossbar.cell_bits,
+                                          hw.weights.flip_encoding,
+                                          unit_column=hw.weights.unit_column)
 
 
 def adc_rate_needed_gsps(hw: HardwareParts) -> float:
@@ -231,7 +272,9 @@ def component_area_mm2(hw: HardwareParts, name: str) -> float:
     """Area of all instances of IMA or tile component *name* in one IMA / one tile, mm².
 
     Per-instance area (``area_mm2 / reference_count``) x count, times the crossbar's size
-    scaling or the ADC's resolution and rate scaling.
+    scaling, the ADC's resolution and rate scaling, or, for a memory that gives
+    ``reference_bytes``, its configured size / reference_bytes (the input register's size
+    follows the crossbars: a 256-row array doubles it).
     """
     ic, tc = hw.components.ima, hw.components.tile
     if name in ("precision_select", "precision_detect"):
@@ -244,4 +287,7 @@ def component_area_mm2(hw: HardwareParts, name: str) -> float:
         area *= crossbar_scale(hw)[1]
     elif name == "adc":
         area *= adc_scale(hw)[1]
+    elif name in SIZED_COMPONENTS and spec.reference_bytes:
+        section, key = SIZED_COMPONENTS[name]
+        area *= getattr(getattr(hw, section), key) / spec.reference_bytes
     return area

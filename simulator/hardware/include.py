@@ -7,9 +7,10 @@ including file's keys are merged over it: mappings merge key by key, any other v
 plus the handful of keys that differ.
 
 The same merge serves :meth:`HardwareSpec.with_changes` and sweep axes, with one rule for
-the two spellings of the ADC sharing (``ima.adcs`` / ``ima.crossbars_per_adc``): an
+a knob that has two spellings (the ADC sharing ``ima.adcs`` / ``ima.crossbars_per_adc``;
+the input register ``ima.input_register_bytes`` / ``ima.input_register_bits_per_row``): an
 override that sets one of them and not the other drops the other from the base, so the
-new value is not checked against the old sharing.
+new value is not checked against the old one.
 
 Errors (all :class:`~simulator.core.config_io.ConfigError`): a missing included file (named
 with the file and key that include it), an include cycle (the chain of files), an
@@ -25,8 +26,12 @@ from typing import Any
 
 from simulator.core.config_io import ConfigError, load_yaml
 
-#: The two spellings of the ADC sharing inside ``ima``; setting one drops the other.
-ALTERNATIVES: dict[tuple[str, ...], tuple[str, str]] = {("ima",): ("adcs", "crossbars_per_adc")}
+#: Knobs with two spellings, by section: setting one drops the other (the ADC sharing;
+#: the input register's size, in bytes or in bits per crossbar row).
+ALTERNATIVES: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {
+    ("ima",): (("adcs", "crossbars_per_adc"),
+               ("input_register_bytes", "input_register_bits_per_row")),
+}
 
 
 def merge_override(base: dict[str, Any], override: dict[str, Any],
@@ -36,9 +41,8 @@ def merge_override(base: dict[str, Any], override: dict[str, Any],
     With ``_path=None`` the rule of :data:`ALTERNATIVES` is not applied (plain merge).
     """
     out = copy.deepcopy(base)
-    pair = ALTERNATIVES.get(_path) if _path is not None else None
-    if pair is not None:
-        a, b = pair
+    pairs = ALTERNATIVES.get(_path, ()) if _path is not None else ()
+    for a, b in pairs:
         if a in override and b not in override:
             out.pop(b, None)
         elif b in override and a not in override:

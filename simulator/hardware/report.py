@@ -208,6 +208,8 @@ def hardware_report(hw: HardwareSpec) -> dict[str, Any]:
             "adc_bits": hw.ima.adc_bits,
             "adc_bits_needed": hw.adc_bits_needed,
             "column_sum_max": hwderive.column_sum_max(hw),
+            "adc_model": hw.ima.adc_model,
+            "adc_noise_lsb": hw.ima.adc_noise_lsb,
             "adc_rate_gsps": hw.ima.adc_rate_gsps,
             "adc_rate_needed_gsps": hw.adc_rate_needed_gsps,
             "crossbars_per_adc": hw.ima.crossbars_per_adc,
@@ -280,7 +282,9 @@ def format_hw_report(report: dict[str, Any]) -> str:
         f"Hardware: {report['name']}  (weights {prec['weight_bits']} b in "
         f"{prec['weight_slices']} slices, activations {prec['activation_bits']} b)",
         f"ADC: {prec['adc_bits']} b (a full column sum of {prec['column_sum_max']} needs "
-        f"{prec['adc_bits_needed']} b), {prec['adc_rate_gsps']:g} GS/s (keeping the "
+        f"{prec['adc_bits_needed']} b; {prec['adc_model']} in the exact accuracy mode"
+        + (f", read noise {prec['adc_noise_lsb']:g} LSB" if prec["adc_noise_lsb"] else "")
+        + f"), {prec['adc_rate_gsps']:g} GS/s (keeping the "
         f"crossbars busy needs {prec['adc_rate_needed_gsps']:g}), {prec['adcs_per_ima']} per "
         f"IMA ({prec['crossbars_per_adc']:g} crossbar(s) per ADC); energy x"
         f"{prec['adc_energy_scale']:.4g}, area x{prec['adc_area_scale']:.4g} of the reference ADC",

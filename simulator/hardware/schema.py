@@ -9,7 +9,7 @@ scalings, components). :class:`~simulator.hardware.spec.HardwareSpec` assembles 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import (
     BaseModel,
@@ -136,7 +136,9 @@ class ImaSpec(_Spec):
 
     The ADC sharing is one knob with two spellings: ``crossbars_per_adc`` (the YAML's) or
     ``adcs``; the one not written is derived from the other (``adcs = crossbars /
-    crossbars_per_adc``), and both must agree when both are written.
+    crossbars_per_adc``), and both must agree when both are written. The input register's
+    size is another: ``input_register_bits_per_row`` (the YAML's) or
+    ``input_register_bytes``.
     """
 
     crossbars: PositiveInt
@@ -147,7 +149,26 @@ class ImaSpec(_Spec):
     adc_bits: PositiveInt
     adc_rate_gsps: PositiveFloat
     """Conversions per ns of one ADC (GS/s)."""
+    adc_model: Literal["ideal", "calibrated"] = "ideal"
+    """Transfer function the exact accuracy mode (scenario ``accuracy.crossbar: exact``)
+    applies to every column sum: ``ideal`` = one level per unit of column sum, clipping at
+    2^adc_bits - 1; ``calibrated`` = 2^adc_bits levels spread over a range set on the
+    calibration images (``adc_range_percentile``), rounding to the nearest level. Optional;
+    the energy does not depend on it."""
+    adc_range_percentile: float = Field(100.0, gt=0, le=100)
+    """``calibrated``: the range's top is this percentile of the calibration images'
+    column sums (100: their maximum). Optional."""
+    adc_noise_lsb: NonNegativeFloat = 0.0
+    """Gaussian read noise of a conversion, standard deviation in ADC LSB (exact mode;
+    0: none). Optional."""
+    adc_noise_seed: NonNegativeInt = 0
+    """Seed of the read noise (the same seed gives the same noise). Optional."""
+    input_register_bits_per_row: PositiveFloat
+    """Bits the input register holds per row of every crossbar (ISAAC: one 16-bit input);
+    the input register's size follows the crossbars: ``input_register_bytes``."""
     input_register_bytes: PositiveInt
+    """Size of the input register, bytes: ``crossbars x crossbar.rows x
+    input_register_bits_per_row / 8`` (derived unless written; the two are one knob)."""
     output_register_bytes: PositiveInt
 
 
@@ -299,6 +320,10 @@ class ComponentSpec(_Spec):
     values_per_cycle: PositiveInt = 1
     """Values one instance handles per clock (tile digital units and registers: the port
     width of the tile output register). ISAAC's units handle one value per cycle."""
+    reference_bytes: PositiveInt | None = None
+    """Memories only (input and output registers, eDRAM): the size of one instance that
+    ``area_mm2`` describes; the area then follows the configured size
+    (:data:`SIZED_COMPONENTS`). Absent: the area is the written one whatever the size."""
 
     @model_validator(mode="before")
     @classmethod
@@ -316,6 +341,15 @@ class ComponentSpec(_Spec):
     def area_mm2_of_count(self) -> float:
         """Area of the ``count`` instances: area_mm2 / reference_count x count (unscaled)."""
         return self.area_mm2 / self.reference_count * self.count
+
+
+#: Memory components and the key that sets the size of one instance (bytes).
+SIZED_COMPONENTS: dict[str, tuple[str, str]] = {
+    "input_register": ("ima", "input_register_bytes"),
+    "ima_output_register": ("ima", "output_register_bytes"),
+    "edram": ("tile", "edram_bytes"),
+    "tile_output_register": ("tile", "output_register_bytes"),
+}
 
 
 class RouterSpec(_Spec):
@@ -429,5 +463,6 @@ class HardwareParts(Protocol):
     crossbar: CrossbarSpec
     weights: WeightSpec
     ima: ImaSpec
+    tile: TileSpec
     scaling: ScalingSpec
     components: Components

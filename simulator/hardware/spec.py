@@ -33,7 +33,10 @@ derivations and the scalings).
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +95,9 @@ class HardwareSpec(_Spec):
     components: Components
 
     _source_data: dict[str, Any] | None = PrivateAttr(default=None)
+    _origin: tuple[str, dict[str, Any]] | None = PrivateAttr(default=None)
+    """(file, its data as written, includes resolved) this spec was loaded from, kept
+    through :meth:`with_changes`, so a variant can say what it changed."""
 
     # ----------------------------------------------------------- derived quantities
     @property
@@ -178,12 +184,7 @@ class HardwareSpec(_Spec):
                 f"ima.adc_bits: no entry in scaling.adc.resolution (has {sorted(sa.resolution)})"
                 f" (got {ima.adc_bits})"
             )
-        need_ir = ima.crossbars * cb.rows * self.activations.bits
-        if ima.input_register_bytes * 8 < need_ir:
-            p.append(
-                f"ima.input_register_bytes: must hold one {self.activations.bits}-bit input per"
-                f" row of every crossbar ({need_ir // 8} B) (got {ima.input_register_bytes})"
-            )
+        p.extend(self._input_register_problems())
         if tile.edram_bytes % tile.edram_banks:
             p.append(
                 f"tile.edram_bytes: must divide evenly into {tile.edram_banks} banks"
@@ -223,6 +224,30 @@ class HardwareSpec(_Spec):
             if key not in COMPONENTS:
                 p.append(f"static_mw.{key}: unknown component (allowed: {', '.join(COMPONENTS)})")
         return p
+
+    def _input_register_problems(self) -> list[str]:
+        """The input register: its two spellings agree, and it holds one input per row."""
+        ima, rows, act = self.ima, self.crossbar.rows, self.activations.bits
+        written = self._written_ima_keys() or set()
+        size = hwderive.input_register_bytes(ima.crossbars, rows,
+                                             ima.input_register_bits_per_row)
+        if {"input_register_bytes", "input_register_bits_per_row"} <= written and (
+                size != ima.input_register_bytes):
+            return [f"ima.input_register_bytes: must equal ima.crossbars x crossbar.rows x "
+                    f"ima.input_register_bits_per_row / 8 = {ima.crossbars} x {rows} x "
+                    f"{ima.input_register_bits_per_row:g} / 8 = {size} "
+                    f"(got {ima.input_register_bytes}); write one of the two"]
+        need = hwderive.input_register_bytes(ima.crossbars, rows, act)
+        if ima.input_register_bytes >= need:
+            return []
+        if "input_register_bytes" in written:
+            return [f"ima.input_register_bytes: must hold one {act}-bit input per row of "
+                    f"every crossbar ({ima.crossbars} x {rows} x {act} bits = {need} B) "
+                    f"(got {ima.input_register_bytes}); remove it to have it derived from "
+                    "ima.input_register_bits_per_row"]
+        return [f"ima.input_register_bits_per_row: must hold one {act}-bit input "
+                f"(activations.bits) per row of every crossbar "
+                f"(got {ima.input_register_bits_per_row:g})"]
 
     def _written_ima_keys(self) -> set[str] | None:
         """Keys of ``ima`` as written (before derivation), when known."""
@@ -277,8 +302,49 @@ class HardwareSpec(_Spec):
         sharing ``ima.crossbars_per_adc`` and vice versa. Raises :class:`ConfigError` like
         loading.
         """
-        return hardware_from_dict(merge_override(self.source_data(), dotted_to_nested(changes)),
-                                  source)
+        new = hardware_from_dict(merge_override(self.source_data(), dotted_to_nested(changes)),
+                                 source)
+        new._origin = self._origin
+        return new
+
+    # ----------------------------------------------------------- provenance
+    def resolved(self) -> dict[str, Any]:
+        """Every value of this spec, derived ones included, as JSON-ready data (loads again
+        with ``HardwareSpec.model_validate``)."""
+        return self.model_dump(mode="json")
+
+    def sha256(self) -> str:
+        """Hash of :meth:`resolved` (sorted keys): equal hashes, equal hardware."""
+        text = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def provenance(self) -> dict[str, Any]:
+        """What results record about the hardware (summary.json ``hardware_spec``):
+
+        ``file`` (the YAML it was loaded from, None for a spec built from a dict),
+        ``changes_from_file`` (dotted key -> ``{"file": value, "now": value}`` for every
+        key written differently from the file, e.g. by :meth:`with_changes`; ``None``
+        stands for "not written", i.e. derived; empty when unchanged, None without a
+        file), ``sha256`` and ``resolved`` (the full spec).
+        """
+        origin = self._origin
+        return {
+            "file": origin[0] if origin else None,
+            "changes_from_file": (_diff(origin[1], self.source_data()) if origin else None),
+            "sha256": self.sha256(),
+            "resolved": self.resolved(),
+        }
+
+
+def _diff(a: Any, b: Any, path: str = "") -> dict[str, dict[str, Any]]:
+    """Dotted key -> {"file": value in *a*, "now": value in *b*} where they differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: dict[str, dict[str, Any]] = {}
+        for key in list(a) + [k for k in b if k not in a]:
+            sub = f"{path}.{key}" if path else str(key)
+            out.update(_diff(a.get(key), b.get(key), sub))
+        return out
+    return {} if a == b else {path: {"file": a, "now": b}}
 
 
 def _format_errors(exc: ValidationError, source: str | HardwareSource) -> str:
@@ -294,13 +360,33 @@ def _format_errors(exc: ValidationError, source: str | HardwareSource) -> str:
             lines.extend(f"{top}: {line}" for line in err["ctx"]["problems"].split("\n"))
     if lines:
         return "\n".join(lines)
+    errors = _root_causes(exc.errors())
     if not isinstance(source, HardwareSource):
-        return format_validation_error(exc, source)
+        return format_validation_error(_Errors(errors), source)
     marker = "\x00"
-    lines = format_validation_error(exc, marker).split("\n")
+    lines = format_validation_error(_Errors(errors), marker).split("\n")
     return "\n".join(
         line.replace(marker, source.origin_of(tuple(err["loc"])), 1)
-        for line, err in zip(lines, exc.errors(), strict=True))
+        for line, err in zip(lines, errors, strict=True))
+
+
+class _Errors:
+    """A list of pydantic error dicts that passes for a ValidationError where only
+    ``errors()`` is read (:func:`format_validation_error`)."""
+
+    def __init__(self, errors: list[Any]) -> None:
+        self._errors = errors
+
+    def errors(self) -> list[Any]:
+        return self._errors
+
+
+def _root_causes(errors: list[Any]) -> list[Any]:
+    """Drop "required key is missing" for a derived key when another error is reported: a
+    derived count (``components.ima.dac.count``, ``ima.adcs``, ...) is only missing because
+    a bad value it follows from (``crossbar.rows: abc``) kept it from being derived."""
+    kept = [e for e in errors if not (e["type"] == "missing" and hwderive.derived_key(e["loc"]))]
+    return kept or errors
 
 
 def hardware_from_dict(data: dict[str, Any], source: str | HardwareSource) -> HardwareSpec:
@@ -314,4 +400,6 @@ def hardware_from_dict(data: dict[str, Any], source: str | HardwareSource) -> Ha
 def load_hardware(path: str | Path) -> HardwareSpec:
     """Load and validate a hardware YAML file, resolving ``include:`` (raises ConfigError)."""
     data, source = load_hardware_data(path)
-    return hardware_from_dict(data, source)
+    hw = hardware_from_dict(data, source)
+    hw._origin = (os.path.normpath(str(path)), copy.deepcopy(data))
+    return hw

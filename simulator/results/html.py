@@ -39,7 +39,7 @@ border-bottom:1px solid #ddd;padding-bottom:.2em}
 table{border-collapse:collapse;margin:.6em 0;font-size:.92em}
 th,td{border:1px solid #ccc;padding:4px 10px;text-align:right;vertical-align:top}
 th{background:#f0f0f0}td.l,th.l{text-align:left}
-td.ratio{background:#fff7ec;font-weight:600}
+td.ratio{background:#fff7ec;font-weight:600}.headline{font-size:1.1em}
 figure{margin:1.2em 0;text-align:center}figure img{max-width:100%;height:auto;
 border:1px solid #eee}figcaption{color:#444;font-size:.9em;margin-top:.3em;text-align:left}
 """
@@ -85,6 +85,24 @@ def _bound_by(p: dict[str, Any]) -> str:
     return f"{_e(u.get('unit', '?'))} ({_e(u.get('where', ''))}){busy}"
 
 
+def _per_image(p: dict[str, Any], count: str) -> float | None:
+    """A count of summary.json per image (``counts`` are totals over the images)."""
+    per = p.get("counts_per_image")
+    if per is not None:
+        return per.get(count)
+    total = p.get("counts", {}).get(count)
+    return total / (p.get("images") or 1) if total is not None else None
+
+
+def headline_paragraph(summary: dict[str, Any]) -> str:
+    """The run's one headline figure with its basis (summary.json ``headline``), or ''."""
+    h = summary.get("headline")
+    if not h or h.get("ratio") is None:
+        return ""
+    return (f'<p class="headline"><b>Headline:</b> redy / static energy per image '
+            f"<b>×{_num(h['ratio'], '.3f')}</b>, {_e(h.get('basis', ''))}.</p>")
+
+
 def comparison_table(summary: dict[str, Any]) -> str:
     """The per-pipeline comparison table (HTML), with the redy/static ratio column."""
     pipes: dict[str, Any] = summary.get("pipelines") or {}
@@ -111,10 +129,10 @@ def comparison_table(summary: dict[str, Any]) -> str:
         ("energy / image (µJ)", [_num(per_image(p), ",.3f") for p in pipes.values()],
          "energy_ratio"),
         ("top components (per image)", [_top_components(p) for p in pipes.values()], None),
-        ("ADC conversions", [_num(p.get("counts", {}).get("adc_conversions"), ",.0f")
-                             for p in pipes.values()], "adc_conversion_ratio"),
-        ("crossbar reads", [_num(p.get("counts", {}).get("crossbar_reads"), ",.0f")
-                            for p in pipes.values()], "crossbar_read_ratio"),
+        ("ADC conversions / image", [_num(_per_image(p, "adc_conversions"), ",.0f")
+                                     for p in pipes.values()], "adc_conversion_ratio"),
+        ("crossbar reads / image", [_num(_per_image(p, "crossbar_reads"), ",.0f")
+                                    for p in pipes.values()], "crossbar_read_ratio"),
         ("mean bits / group", [_num(p.get("mean_bits_per_group"), ".3f")
                                for p in pipes.values()], "mean_bits_ratio"),
     ]
@@ -124,7 +142,9 @@ def comparison_table(summary: dict[str, Any]) -> str:
     show_ratio = bool(comp)
     head = "".join(f"<th>{_e(n)}</th>" for n in names)
     if show_ratio:
-        head += "<th>redy / static</th>"
+        n_sim = (pipes.get("redy") or {}).get("images")
+        head += (f"<th>redy / static<br>({_e(n_sim)} simulated image(s))</th>" if n_sim
+                 else "<th>redy / static</th>")
     out = [f'<table class="cmp"><tr><th class="l">metric</th>{head}</tr>']
     for label, vals, rkey in rows:
         cells = "".join(f"<td>{v}</td>" for v in vals)
@@ -178,6 +198,12 @@ def write_report(results_dir: Path) -> Path:
     if s.get("workload_note"):
         parts.append(f'<p class="note">{_e(s["workload_note"])}</p>')
     parts.append("<h2>Comparison</h2>")
+    parts.append(headline_paragraph(s))
+    sims = sorted({p.get("images") for p in pipes.values() if p.get("images")})
+    if sims:
+        parts.append(f'<p class="meta">The table covers the {"/".join(map(str, sims))} '
+                     "image(s) streamed through the chip; '/ image' figures are means over "
+                     "them.</p>")
     parts.append(comparison_table(s))
     if s.get("float_accuracy") is not None:
         parts.append(f"<p>float (unquantized) top-1 accuracy: "

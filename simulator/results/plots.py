@@ -218,8 +218,10 @@ def plot_energy_breakdown(summary: dict[str, Any], results_dir: Path,
     ax.legend()
     tot = {n: sum(per_img[n].values()) for n in names}
     tunit, tdiv = energy_unit(max(tot.values()))
-    title = "Energy per image by component — total " + ", ".join(
-        f"{n} {tot[n] / tdiv:.3g} {tunit}" for n in names)
+    sims = sorted({p.get("images") or 1 for p in pipes.values()})
+    title = (f"Energy per image by component, mean over the {'/'.join(map(str, sims))} "
+             "simulated image(s)\ntotal " + ", ".join(
+                 f"{n} {tot[n] / tdiv:.3g} {tunit}" for n in names))
     if "static" in tot and "redy" in tot and tot["static"]:
         title += f"; redy/static = {tot['redy'] / tot['static']:.3f}"
     ax.set_title(title, fontsize=10)

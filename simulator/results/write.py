@@ -47,6 +47,7 @@ def pipeline_summary(pr: PipelineResult, precision=None) -> dict[str, Any]:
             "by_layer": led.energy_by_layer(),
         },
         "counts": pr.counts(),
+        "counts_per_image": {k: v / pr.images for k, v in pr.counts().items()},
         "events": {k: v for k, v in led.event_counts().items()},
         "mean_bits_per_group": pr.mean_bits_per_group(),
         "static_power_mw": pr.static_mw,
@@ -64,6 +65,56 @@ def pipeline_summary(pr: PipelineResult, precision=None) -> dict[str, Any]:
     return out
 
 
+def figure_basis(images: int, measured: int | None) -> dict[str, str]:
+    """What each figure of the pipelines' blocks covers (summary.json ``basis``, keyed
+    ``pipelines.*.KEY``): totals over the simulated images, per image, or over the
+    measured images. Every pipeline of a run streams the same images."""
+    total = f"total over the {images} simulated image(s)"
+    out = {
+        "latency_ns": "the first image: from the start of the stream to its completion",
+        "counts": total,
+        "events": total,
+        "noc_traffic": total,
+        "energy_pj": f"{total}; per_image and per_image_steady_state: per image",
+        "counts_per_image": f"per image: counts / {images}",
+        "mean_bits_per_group": f"mean over the groups of the {images} simulated image(s)",
+    }
+    if measured is not None:
+        over = f"over the {measured} measured image(s) of the precision pass"
+        out.update({"accuracy": over, "top5": over, "precision": over, "spread": over})
+    return {f"pipelines.*.{k}": v for k, v in out.items()}
+
+
+def headline(summary: dict[str, Any]) -> dict[str, Any] | None:
+    """The one redy / static energy figure a run leads with (summary.json ``headline``).
+
+    With a saving decomposition and no leakage in either pipeline: the mean dynamic energy
+    per image over the measured images (the decomposition's redy step; it is also the
+    total energy, static power being zero). Otherwise the steady-state energy per image
+    over the simulated images (dynamic + static power over one pipeline period). None
+    without a static and a redy pipeline.
+    """
+    pipes = summary.get("pipelines") or {}
+    if "static" not in pipes or "redy" not in pipes:
+        return None
+    leak = any(pipes[n]["energy_pj"]["static"] for n in ("static", "redy"))
+    step = next((st for st in summary.get("decomposition") or []
+                 if st.get("pipeline") == "redy" and not st.get("lossless", True)), None)
+    if step is not None and not leak:
+        n = step["images"]
+        return {"metric": "energy per image, redy / static", "ratio": step["ratio_to_static"],
+                "images": n, "source": "decomposition",
+                "basis": f"mean over the {n} measured images (dynamic energy; this chip has "
+                         "no static power)"}
+    comp = summary.get("comparison") or {}
+    n = pipes["redy"]["images"]
+    return {"metric": "energy per image, redy / static",
+            "ratio": comp.get("steady_state_energy_ratio"), "images": n,
+            "source": "comparison.steady_state_energy_ratio",
+            "basis": f"steady state over the {n} simulated image(s) (dynamic energy per "
+                     "image + static power over one pipeline period)"}
+
+
 def build_summary(rr) -> dict[str, Any]:
     """summary.json content (keys are stable: later versions add, never rename)."""
     sc, hw = rr.scenario, rr.hardware
@@ -73,9 +124,12 @@ def build_summary(rr) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "scenario": sc.name,
         "hardware": hw.name,
+        # the hardware as simulated: file, what was changed from it, hash, every value
+        "hardware_spec": hw.provenance(),
         "workload": sc.workload.model,
         "workload_note": rr.workload.note,
-        "workload_info": {**rr.workload.info, "weight_bits_in_accuracy_path": hw.weights.bits},
+        "workload_info": {**rr.workload.info, "weight_bits_in_accuracy_path": hw.weights.bits,
+                          "accuracy_crossbar": sc.accuracy.crossbar},
         "float_accuracy": rr.float_accuracy,
         "float_top5": rr.float_top5,
         "tiles_per_router": hw.chip.tiles_per_router,
@@ -84,15 +138,21 @@ def build_summary(rr) -> dict[str, Any]:
                     "crossbars_available": m.crossbars_available,
                     "tiles_used": m.tiles_used, "chips": m.chips},
         "pipelines": pipes,
+        "basis": figure_basis(sc.simulation.images,
+                              next((pp.images for pp in rr.precision.values()), None)),
         "wall_s": rr.wall_s,
     }
     for name, sp in (rr.images.get("spread") or {}).items():
         if name in pipes:
             pipes[name]["spread"] = sp
+    for name, pipe in pipes.items():  # the pipeline as run: policy and its parameters
+        if name in sc.pipelines:
+            pipe["policy_spec"] = sc.pipelines[name].model_dump(mode="json")
     if rr.images.get("decomposition") is not None:
         summary["decomposition"] = rr.images["decomposition"]
     if "static" in pipes and "redy" in pipes:
         summary["comparison"] = compare(pipes["static"], pipes["redy"])
+        summary["headline"] = headline(summary)
     base = next((pr for pr in rr.pipelines.values() if pr.policy == "static"), None)
     for name, pr in rr.pipelines.items():
         slow = slower_than(pr, base) if base is not None and pr is not base else None
@@ -294,22 +354,34 @@ def format_table(summary: dict[str, Any]) -> str:
         lambda p: p["energy_pj"]["by_component"].get("crossbar", 0) / 1e6 / p["images"], ".3f")
     add("  DAC (µJ)", lambda p: p["energy_pj"]["by_component"].get("dac", 0) / 1e6 / p["images"],
         ".3f")
-    add("ADC conversions (M)", lambda p: p["counts"]["adc_conversions"] / 1e6, ".3f")
-    add("crossbar reads (M)", lambda p: p["counts"]["crossbar_reads"] / 1e6, ".3f")
+    add("ADC conversions / image (M)",
+        lambda p: p["counts"]["adc_conversions"] / p["images"] / 1e6, ".3f")
+    add("crossbar reads / image (M)",
+        lambda p: p["counts"]["crossbar_reads"] / p["images"] / 1e6, ".3f")
     add("mean bits / group", lambda p: p["mean_bits_per_group"], ".3f")
     rows.extend(_measured_rows(pipes, names))
     w0 = max(len(r[0]) for r in rows) + 2
     ws = [max(12, len(n) + 2, *(len(r[1][i]) + 2 for r in rows)) for i, n in enumerate(names)]
-    lines = ["".ljust(w0) + "".join(n.rjust(w) for n, w in zip(names, ws, strict=True))]
+    sim = sorted({pipes[n]["images"] for n in names})
+    lines = [f"simulated: {'/'.join(map(str, sim))} image(s) streamed through the chip; "
+             "'/ image' rows are means over them",
+             "".ljust(w0) + "".join(n.rjust(w) for n, w in zip(names, ws, strict=True))]
     for label, vals in rows:
         lines.append(label.ljust(w0) + "".join(v.rjust(w) for v, w in zip(vals, ws, strict=True)))
     comp = summary.get("comparison")
     if comp:
         lines.append("")
-        lines.append("redy / static: energy {energy_ratio:.3f} (dynamic {dynamic_energy_ratio:.3f}"
-                     ", steady state {steady_state_energy_ratio:.3f}), latency "
-                     "{latency_ratio:.3f}, ADC conversions {adc_conversion_ratio:.3f}, "
-                     "mean bits {mean_bits_ratio:.3f}".format(**comp))
+        head = summary.get("headline")
+        headed = bool(head and head.get("ratio") is not None)
+        if headed:
+            lines.append(f"headline: redy / static energy per image ×{head['ratio']:.3f}, "
+                         f"{head['basis']}")
+        # the energy ratio is said once: here only for a summary written without a headline
+        ratios = ("" if headed else "energy {energy_ratio:.3f}, ") + (
+            "latency {latency_ratio:.3f}, ADC conversions {adc_conversion_ratio:.3f}, "
+            "mean bits {mean_bits_ratio:.3f}")
+        lines.append(f"redy / static over the {pipes['redy']['images']} simulated image(s): "
+                     + ratios.format(**comp))
     for name, p in pipes.items():
         if p.get("slower_than_static"):
             lines.append(slower_text(name, "static", p["slower_than_static"]))

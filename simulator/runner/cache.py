@@ -25,7 +25,11 @@ workload keys are covered as they are added:
   and the **group layout** (each layer's row blocks). A point that differs only in hardware
   or mapping reuses every artifact as long as the row blocks are the same; a different
   crossbar row count regroups the activations, so the lossy policies (ReDy) are
-  recomputed for it from the cached workload, once per layout.
+  recomputed for it from the cached workload, once per layout. In the exact crossbar mode
+  (``accuracy.crossbar: exact``) the key adds the crossbar and ADC parameters
+  (:meth:`workloads.precision.crossbar.CrossbarModel.key`) and ``workload.device``;
+- adc_range: the calibrated ADC's level size per layer (exact mode, ``ima.adc_model:
+  calibrated``): the scales key and the crossbar and ADC parameters.
 
 Location: ``$REDYSIM_CACHE/artifacts`` or the platform cache folder
 (``platformdirs.user_cache_dir("redysim")``), never the repository. Writes are atomic
@@ -55,7 +59,8 @@ T = TypeVar("T")
 CACHE_FORMAT = 1
 
 #: Artifacts kept in memory per process and kind (the workload of ResNet-18 is ~50 MB).
-MEMORY_SLOTS = {"workload": 2, "scales": 16, "float_accuracy": 16, "precision": 16}
+MEMORY_SLOTS = {"workload": 2, "scales": 16, "float_accuracy": 16, "precision": 16,
+                "adc_range": 16}
 
 _ROOT = Path(__file__).resolve().parents[2]
 
@@ -268,6 +273,7 @@ def _locked(path: Path) -> Iterator[None]:
 def workload_key(sc: Any) -> str:
     """Key of a scenario's workload (see the module docstring)."""
     section = sc.workload.model_dump(mode="json")
+    section.pop("device", None)  # where the capture runs does not change the workload
     return _digest({"kind": "workload", "code": code_version(), "workload": section,
                     "files": referenced_files(section, sc.base_dir)})
 
@@ -284,9 +290,13 @@ class CaptureCache:
     """Keys of one scenario's capture step: ``fetch(kind, compute, policy=None)``."""
 
     def __init__(self, cache: ArtifactCache, sc: Any, specs: dict[str, Any],
-                 weight_bits: int | None = None) -> None:
+                 weight_bits: int | None = None, crossbar: dict[str, Any] | None = None,
+                 ) -> None:
         self.cache = cache
         self.weight_bits = weight_bits  # the captured weights are quantized to these bits
+        # the exact crossbar mode: its parameters and the device it runs on
+        self.crossbar = ({"crossbar": crossbar, "device": sc.workload.device}
+                         if crossbar is not None else None)
         self.wkey = workload_key(sc)
         self.base_dir = sc.base_dir
         quant = sc.quantization.model_dump(mode="json")
@@ -296,22 +306,28 @@ class CaptureCache:
         self.layout = sorted((n, [list(r) for r in s.row_ranges]) for n, s in specs.items())
 
     def fetch(self, kind: str, compute: Callable[[], T], policy: Any = None) -> T:
-        """The artifact *kind* (``scales``, ``float_accuracy``, ``precision``) of this capture."""
+        """The artifact *kind* (``scales``, ``float_accuracy``, ``precision``,
+        ``adc_range``) of this capture."""
         if kind == "scales":
             key = self.scales_key
         elif kind == "float_accuracy":
             key = _digest({"kind": kind, "workload": self.wkey})
         elif kind == "precision":
             key = self._precision_key(policy)
+        elif kind == "adc_range":
+            key = _digest({"kind": kind, "scales": self.scales_key, "exact": self.crossbar})
         else:
             raise ValueError(f"unknown artifact kind {kind!r}")
         return self.cache.get_or_compute(kind, key, compute)
 
     def _precision_key(self, policy: Any) -> str:
         pdump = policy.model_dump(mode="json")
-        return _digest({"kind": "precision", "scales": self.scales_key, "policy": pdump,
-                        "files": referenced_files(pdump, self.base_dir),
-                        "layout": self.layout, "weight_bits": self.weight_bits})
+        key = {"kind": "precision", "scales": self.scales_key, "policy": pdump,
+               "files": referenced_files(pdump, self.base_dir),
+               "layout": self.layout, "weight_bits": self.weight_bits}
+        if self.crossbar is not None:
+            key["exact"] = self.crossbar
+        return _digest(key)
 
     def fetch_precision(self, pipes: dict[str, Any],
                         compute: Callable[[dict[str, Any]], dict[str, T]]) -> dict[str, T]:

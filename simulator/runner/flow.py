@@ -22,12 +22,15 @@ from simulator.core import faults
 from simulator.core.config_io import ConfigError
 from simulator.hardware.spec import HardwareSpec, load_hardware
 from simulator.runner.estimate import RunEstimate, check_fits, check_workload_fits, estimate_run
-from simulator.runner.scenario import Scenario, load_scenario
+from simulator.runner.scenario import Scenario, check_scenario, check_warmup, load_scenario
 from simulator.runner.simulate import PipelineResult, simulate_pipeline
+from workloads.device import resolve_device
+from workloads.errors import WorkloadError
 from workloads.graph import TracedWorkload
 from workloads.loader import Workload
 from workloads.loader import load_workload as _load_workload
-from workloads.precision.passes import capture_groups, compute_precision
+from workloads.precision.crossbar import CrossbarModel
+from workloads.precision.passes import calibrate_adc, capture_groups, compute_precision
 from workloads.precision.quantize import calibrate_scales
 from workloads.precision.records import LayerSpec, PipelinePrecision
 
@@ -78,6 +81,42 @@ def load_scenario_hardware(sc: Scenario, hardware: HardwareSpec | None = None) -
             f"{sc.source}: quantization.bits: must equal the hardware's activations.bits "
             f"({hw.activations.bits}) (got {sc.quantization.bits})")
     return hw
+
+
+def crossbar_model(hw: HardwareSpec) -> CrossbarModel:
+    """The exact crossbar mode's parameters (``accuracy.crossbar: exact``), from the
+    hardware: crossbar geometry and cells, weight bits and encoding, the ADC's resolution,
+    transfer function (``ima.adc_model``, ``ima.adc_range_percentile``) and read noise."""
+    return CrossbarModel(
+        rows=hw.crossbar.rows, cols=hw.crossbar.cols, cell_bits=hw.crossbar.cell_bits,
+        weight_bits=hw.weights.bits, unit_column=hw.weights.unit_column,
+        flip_encoding=hw.weights.flip_encoding, adc_bits=hw.ima.adc_bits,
+        adc_model=hw.ima.adc_model, range_percentile=hw.ima.adc_range_percentile,
+        noise_lsb=hw.ima.adc_noise_lsb, noise_seed=hw.ima.adc_noise_seed)
+
+
+def describe_crossbar(xb: CrossbarModel) -> str:
+    """One line on the exact mode's ADC for the run's progress output."""
+    noise = f", read noise {xb.noise_lsb:g} LSB (seed {xb.noise_seed})" if xb.noise_lsb else ""
+    model = (f"range at the {xb.range_percentile:g}th percentile of the calibration images' "
+             "column sums" if xb.calibrated else "ideal, clipping at "
+             f"{xb.top_code}")
+    if xb.calibrated:
+        clip = f"a full column sum needs {xb.never_clip_bits} bits"
+    else:
+        clip = (f"{xb.never_clip_bits} bits never clip, so at {xb.adc_bits} bits "
+                + ("nothing clips" if xb.adc_bits >= xb.never_clip_bits
+                   else f"column sums above {xb.top_code} clip"))
+    return f"accuracy: exact crossbar mode: {xb.adc_bits}-bit ADC ({model}{noise}); {clip}"
+
+
+def capture_device(sc: Scenario) -> torch.device:
+    """The scenario's ``workload.device``, resolved (a ConfigError naming the file when
+    cuda is asked for and absent)."""
+    try:
+        return resolve_device(sc.workload.device)
+    except WorkloadError as exc:
+        raise ConfigError(f"{sc.source}: {exc}") from None
 
 
 def prepare(sc: Scenario, wall: dict[str, float] | None = None,
@@ -135,6 +174,8 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     """
     say = progress or (lambda _msg: None)
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    check_scenario(sc)  # again: a Scenario built in Python or changed after loading
+    check_warmup(sc)
     # torch's intra-op threads spin while waiting: on a busy 2-core machine two threads
     # made the activation pass 5-30x slower, one thread costs ~0.3 s when idle
     torch.set_num_threads(int(os.environ.get("REDYSIM_TORCH_THREADS", "1")))
@@ -156,10 +197,20 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     t = time.perf_counter()
     specs = layer_specs(wl.traced, mapping)
     module = wl.traced.module
-    fetch, fetch_precision = _fetcher(cache, sc, specs, int(hw.weights.bits))
+    device = capture_device(sc)
+    xbar = crossbar_model(hw) if sc.accuracy.crossbar == "exact" else None
+    fetch, fetch_precision = _fetcher(cache, sc, specs, int(hw.weights.bits),
+                                      xbar.key() if xbar is not None else None)
     scales = fetch("scales", lambda: calibrate_scales(module, specs, wl.calib_inputs,
                                                        sc.quantization))
-    groups = capture_groups(sc.pipelines)
+    if xbar is not None:
+        say(describe_crossbar(xbar))
+        if xbar.calibrated:
+            cal = xbar
+            lsb = fetch("adc_range", lambda: calibrate_adc(
+                module, specs, wl.calib_inputs, scales, sc.quantization, cal, device=device))
+            xbar = xbar.with_lsb(lsb)
+    groups = capture_groups(sc.pipelines, exact=xbar is not None)
     say(f"capturing activations of {len(wl.eval_inputs)} image(s) and applying "
         f"{len(sc.pipelines)} precision policies ({len(groups)} forward pass(es))"
         + (f"; simulating each pipeline as soon as it is captured ({workers} processes)"
@@ -187,7 +238,7 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
                 got = fetch_precision(dict(pipes), lambda todo: compute_precision(
                     module, specs, wl.eval_inputs, scales, sc.quantization, todo,
                     labels=wl.eval_labels, keep_images=wl.keep_images,
-                    weight_bits=int(hw.weights.bits)))
+                    weight_bits=int(hw.weights.bits), crossbar=xbar, device=device))
                 for name, _ in pipes:
                     prec[name] = got[name]
                     if workers > 1:
@@ -231,14 +282,15 @@ def _float_accuracy(wl: Workload) -> tuple[float, float]:
 
 
 def _fetcher(cache: ArtifactCache | None, sc: Scenario, specs: dict[str, LayerSpec],
-             weight_bits: int) -> tuple[Callable[..., Any], Callable[..., Any]]:
+             weight_bits: int, crossbar: dict[str, Any] | None = None,
+             ) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """``fetch(kind, compute)`` and ``fetch_precision(pipes, compute)``: through the
     artifact cache, or just computed."""
     if cache is None:
         return (lambda _kind, compute: compute()), (lambda pipes, compute: compute(pipes))
     from simulator.runner.cache import CaptureCache
 
-    cc = CaptureCache(cache, sc, specs, weight_bits)
+    cc = CaptureCache(cache, sc, specs, weight_bits, crossbar)
     return cc.fetch, cc.fetch_precision
 
 

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 
 from mapping.mapper import MappingOptions
 from simulator.core.config_io import ConfigError, StrictModel, load_yaml, path_is_file, validate
+from workloads.precision.crossbar import AccuracyOptions
 from workloads.precision.policies import PolicySpec
 from workloads.precision.quantize import QuantConfig
 from workloads.spec import WorkloadSpec
@@ -26,7 +27,9 @@ class SimulationOptions(StrictModel):
     images: int = Field(1, ge=1, description="images streamed through the pipeline")
     warmup_images: int = Field(
         1, ge=0, description="the steady-state throughput window starts no earlier than "
-        "this image's completion (image 0 always fills the pipeline; docs/model.md)")
+        "this image's completion (image 0 always fills the pipeline; docs/model.md); it "
+        "needs images >= warmup_images + 2; a value written in the file is checked against "
+        "images, the default is lowered to images - 2 with fewer images")
     time_bins: int = Field(400, ge=10, le=100000, description="bins of the timeline outputs")
     power_gating: bool = Field(True, description="tiles holding no layer leak nothing")
     workers: int = Field(
@@ -50,6 +53,7 @@ class Scenario(StrictModel):
     hardware: str = Field(description="hardware YAML, relative to the scenario file")
     workload: WorkloadSpec
     quantization: QuantConfig = QuantConfig()
+    accuracy: AccuracyOptions = AccuracyOptions()
     pipelines: dict[str, PolicySpec] = Field(
         default_factory=lambda: {"static": PolicySpec(policy="static"),
                                  "redy": PolicySpec(policy="redy")})
@@ -74,6 +78,49 @@ class Scenario(StrictModel):
         """Path *rel* as written in the scenario, resolved against the scenario's folder."""
         p = Path(rel)
         return p if p.is_absolute() else (self.base_dir / p)
+
+
+def scenario_problems(sc: Scenario) -> list[str]:
+    """Values that are valid one by one but impossible together, as 'key: problem' lines:
+    a ReDy ``min_bits`` above the bits a group has (``quantization.bits``, which must
+    equal the hardware's ``activations.bits``)."""
+    bits = sc.quantization.bits
+    out: list[str] = []
+
+    def check(key: str, value: int | None) -> None:
+        if value is not None and value > bits:
+            out.append(f"{key}: must be at most quantization.bits ({bits}): a group has "
+                       f"{bits} bit planes to stream (got {value})")
+
+    for name, spec in sc.pipelines.items():
+        check(f"pipelines.{name}.min_bits", spec.min_bits)
+        for layer, ov in spec.layers.items():
+            check(f"pipelines.{name}.layers.{layer}.min_bits", ov.min_bits)
+    return out
+
+
+def check_scenario(sc: Scenario) -> None:
+    """Raise one ConfigError naming the file for every problem of :func:`scenario_problems`."""
+    problems = scenario_problems(sc)
+    if problems:
+        raise ConfigError("\n".join(f"{sc.source}: {p}" for p in problems))
+
+
+def check_warmup(sc: Scenario) -> None:
+    """A ``simulation.warmup_images`` written in the scenario must leave two completions to
+    time: images >= warmup_images + 2 (else the warm-up would silently shrink). The
+    default (1) is lowered to images - 2 when fewer images are streamed; a single image
+    measures no throughput at all, so nothing is checked then."""
+    sim = sc.simulation
+    if "warmup_images" not in sim.model_fields_set or sim.images < 2:
+        return
+    if sim.images < sim.warmup_images + 2:
+        raise ConfigError(
+            f"{sc.source}: simulation.warmup_images: {sim.warmup_images} warm-up image(s) "
+            f"leave no interval to measure with {sim.images} image(s) streamed: the "
+            f"measured throughput needs images >= warmup_images + 2 = "
+            f"{sim.warmup_images + 2}; raise simulation.images (or --images) or lower "
+            "warmup_images")
 
 
 def _merge_includes(data: dict[str, Any], base: Path, source: str) -> dict[str, Any]:
@@ -117,6 +164,7 @@ def load_scenario(path: str | Path, changes: dict[str, Any] | None = None) -> Sc
     data = _merge_includes(data, Path(path).parent, str(path))
     sc = validate(Scenario, data, str(path))
     sc.source = str(path)
+    check_scenario(sc)
     hw = sc.resolve(sc.hardware)
     if not _is_file(hw, f"{path}: hardware"):
         raise ConfigError(f"{path}: hardware: file not found: {hw}")

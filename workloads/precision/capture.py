@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from workloads.errors import WorkloadError
+from workloads.precision.crossbar import CrossbarLayer, CrossbarModel
 from workloads.precision.policies import (
     BUILTIN_STATS,
     LOSSLESS,
@@ -42,7 +43,7 @@ from workloads.precision.policies import (
     resolve_policy,
     window_limits,
 )
-from workloads.precision.quantize import QuantConfig, qmax, quantize_weights
+from workloads.precision.quantize import QuantConfig, qmax, quantize_weight_codes
 from workloads.precision.records import LayerPrecision, LayerSpec
 
 #: im2col elements processed at once (bounds memory: ~8 bytes each, a few copies)
@@ -124,7 +125,8 @@ class LayerRunner:
 
     def __init__(self, name: str, spec: LayerSpec, module: nn.Module, scale: float,
                  qcfg: QuantConfig, consumers: list[tuple[str, PolicySpec]],
-                 keep_images: int | None, weight_bits: int | None) -> None:
+                 keep_images: int | None, weight_bits: int | None,
+                 crossbar: CrossbarModel | None = None, collect: bool = False) -> None:
         self.name, self.spec, self.module = name, spec, module
         self.scale, self.bits, self.signed = float(scale), qcfg.bits, bool(spec.signed_input)
         self.keep = keep_images
@@ -157,9 +159,24 @@ class LayerRunner:
         self.block_of = [self.distinct.index((int(a), int(b))) for a, b in spec.row_ranges]
         self.aligned = all(a % self.khkw == 0 and b % self.khkw == 0 for a, b in self.distinct)
         w = module.weight.detach().float()
-        self.weight = quantize_weights(w, weight_bits) if weight_bits else w
+        self.xlayer: CrossbarLayer | None = None
+        if weight_bits:
+            w_codes, w_scale = quantize_weight_codes(w, weight_bits)
+            self.weight = w_codes * w_scale
+        else:
+            self.weight = w
         self.bias = module.bias.detach().float() if module.bias is not None else None
         self._w_full: torch.Tensor | None = None
+        if crossbar is not None:
+            if weight_bits != crossbar.weight_bits:
+                raise ValueError(f"layer {name}: the exact crossbar mode needs the weights "
+                                 f"quantized to the crossbar's {crossbar.weight_bits} bits "
+                                 f"(got weight_bits={weight_bits})")
+            if len(consumers) > 1:
+                raise ValueError("the exact crossbar mode serves one pipeline per pass")
+            self.w_scale = w_scale.reshape(-1).to(torch.float64)
+            self.xlayer = CrossbarLayer(crossbar, name, self._dense(w_codes), self.distinct,
+                                        getattr(module, "groups", 1), collect)
         q = qmax(self.bits, self.signed)
         max_rows = max(b - a for a, b in self.distinct)
         # float32 sums of integer codes are exact while every partial sum stays < 2^24
@@ -183,22 +200,23 @@ class LayerRunner:
     def _full_weight(self) -> torch.Tensor:
         """Dense (C_out, L) weight matrix over the im2col rows (block diagonal if grouped)."""
         if self._w_full is None:
-            m = self.module
-            if isinstance(m, nn.Linear):
-                self._w_full = self.weight
-            else:
-                g, cout = m.groups, m.out_channels
-                w = self.weight.reshape(cout, -1)
-                if g == 1:
-                    self._w_full = w
-                else:
-                    full = torch.zeros(cout, self.n_rows)
-                    cog, lg = cout // g, self.n_rows // g
-                    for gi in range(g):
-                        full[gi * cog:(gi + 1) * cog, gi * lg:(gi + 1) * lg] = \
-                            w[gi * cog:(gi + 1) * cog]
-                    self._w_full = full
+            self._w_full = self._dense(self.weight)
         return self._w_full
+
+    def _dense(self, weight: torch.Tensor) -> torch.Tensor:
+        """*weight* (the module's shape) as a dense (C_out, L) matrix over the im2col rows."""
+        m = self.module
+        if isinstance(m, nn.Linear):
+            return weight
+        g, cout = m.groups, m.out_channels
+        w = weight.reshape(cout, -1)
+        if g == 1:
+            return w
+        full = torch.zeros(cout, self.n_rows, device=w.device)
+        cog, lg = cout // g, self.n_rows // g
+        for gi in range(g):
+            full[gi * cog:(gi + 1) * cog, gi * lg:(gi + 1) * lg] = w[gi * cog:(gi + 1) * cog]
+        return full
 
     # -- statistics ----------------------------------------------------------------------
     def _conv_stats(self, codes: torch.Tensor) -> tuple[list[GroupStats], list[torch.Tensor]]:
@@ -222,7 +240,7 @@ class LayerRunner:
                 maps["cp"].append(c[:, c0:c1].amax(1).clamp(min=0))
                 maps["cn"].append((-c[:, c0:c1]).amax(1).clamp(min=0))
         nb = len(self.distinct)
-        ones = torch.ones(nb, 1, *k, dtype=dt)
+        ones = torch.ones(nb, 1, *k, dtype=dt, device=codes.device)
 
         def wsum(key: str) -> torch.Tensor:
             return F.conv2d(torch.stack(maps[key], 1), ones, None, s, p, d, nb)
@@ -276,8 +294,11 @@ class LayerRunner:
         out = F.conv2d(codes * self.scale, self.weight, self.bias, s, p, d, m.groups)
         npos = out.shape[2] * out.shape[3]
         windows = self._record(stats, nonzero, n, npos)
-        if windows is not None:
+        if windows is not None and not self.lossless:
             self._correct_conv(codes, out, windows, n, npos)
+        if self.xlayer is not None:
+            assert windows is not None
+            self._crossbar_conv(codes, out, windows, nonzero, n, npos)
         return out
 
     def _window_diff(self, codes: torch.Tensor, low: torch.Tensor,
@@ -308,7 +329,7 @@ class LayerRunner:
         padded = F.pad(codes, (p[1], p[1], p[0], p[0])).reshape(n, -1)
         hp, wp = codes.shape[2] + 2 * p[0], codes.shape[3] + 2 * p[1]
         wo = out.shape[3]
-        pos_all = torch.arange(npos)
+        pos_all = torch.arange(npos, device=codes.device)
         pos_off = (pos_all // wo) * s[0] * wp + (pos_all % wo) * s[1]
         o: torch.Tensor | None = None  # (n, P, C_out) copy of the output, made when needed
         dense = out.reshape(n, cout, npos)
@@ -330,7 +351,7 @@ class LayerRunner:
             gi = lossy.nonzero().reshape(-1)
             img, pos = gi // npos, gi % npos
             if self.aligned:
-                r = torch.arange(r0, r1)
+                r = torch.arange(r0, r1, device=codes.device)
                 c, ij = r // self.khkw, r % self.khkw
                 row_off = c * hp * wp + (ij // k[1]) * d[0] * wp + (ij % k[1]) * d[1]
             step = max(1, CHUNK_ELEMENTS // max(1, r1 - r0))
@@ -349,6 +370,98 @@ class LayerRunner:
             if o is not None:  # fold the gathered corrections back before the next block
                 dense.copy_(o.permute(0, 2, 1))
                 o = None
+
+    # -- the exact crossbar mode ----------------------------------------------------------
+    def _crossbar_conv(self, codes: torch.Tensor, out: torch.Tensor,
+                       windows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+                       nonzero: list[torch.Tensor], n: int, npos: int) -> None:
+        """Add to *out* what the ADC changes (:mod:`workloads.precision.crossbar`), for the
+        groups whose conversions may be inexact: their windowed codes are gathered from the
+        zero-padded input when they are few, the block unfolded when they are many."""
+        xl = self.xlayer
+        assert xl is not None
+        cout = out.shape[1]
+        flat = out.view(-1)
+        k, s, p, d = self.geom
+        padded = None
+        hp, wp = codes.shape[2] + 2 * p[0], codes.shape[3] + 2 * p[1]
+        wo = out.shape[3]
+        pos_all = torch.arange(npos, device=codes.device)
+        pos_off = (pos_all // wo) * s[0] * wp + (pos_all % wo) * s[1]
+        for bi, (r0, r1) in enumerate(self.distinct):
+            low, planes, _ = windows[bi]
+            gi = xl.candidates(bi, nonzero[bi], planes).nonzero().reshape(-1)
+            if not gi.numel():
+                continue
+            rows = r1 - r0
+            if self.aligned and gi.numel() <= 0.25 * n * npos:
+                if padded is None:
+                    padded = F.pad(codes, (p[1], p[1], p[0], p[0])).reshape(n, -1)
+                r = torch.arange(r0, r1, device=codes.device)
+                c, ij = r // self.khkw, r % self.khkw
+                row_off = c * hp * wp + (ij // k[1]) * d[0] * wp + (ij % k[1]) * d[1]
+                step = max(1, CHUNK_ELEMENTS // max(1, rows))
+                for j in range(0, gi.numel(), step):
+                    g = gi[j:j + step]
+                    grp = padded[(g // npos)[:, None], pos_off[g % npos][:, None] + row_off]
+                    self._crossbar_groups(flat, bi, g, grp, low[g], planes[g], cout, npos)
+                continue
+            cand = torch.zeros(n * npos, dtype=torch.bool, device=codes.device)
+            cand[gi] = True
+            step = max(1, CHUNK_ELEMENTS // max(1, rows * npos))
+            for i in range(0, n, step):
+                sel = cand[i * npos:(i + step) * npos].nonzero().reshape(-1)
+                if not sel.numel():
+                    continue
+                cols = self._cols(codes[i:i + step], r0, r1)            # (c, rows, P)
+                grp = cols.transpose(1, 2).reshape(-1, rows)[sel]
+                g = sel + i * npos
+                self._crossbar_groups(flat, bi, g, grp, low[g], planes[g], cout, npos)
+
+    def _crossbar_groups(self, flat: torch.Tensor, bi: int, g: torch.Tensor,
+                         grp: torch.Tensor, low: torch.Tensor, planes: torch.Tensor,
+                         cout: int, npos: int) -> None:
+        """Window the codes *grp* of groups *g* (image · npos + position) of block *bi*,
+        and add the ADC's error to *flat* (the (n, C_out, npos) output, flattened)."""
+        xl = self.xlayer
+        assert xl is not None
+        if not self.lossless:
+            grp = grp + self._window_diff(grp, low[:, None], planes[:, None])
+        err = xl.error(bi, grp, low, planes, self.signed)
+        if err is None:
+            return
+        ch0, ch1 = xl.channels(bi)
+        val = (err * (self.scale * self.w_scale[ch0:ch1])).to(flat.dtype)
+        ch = torch.arange(ch0, ch1, device=flat.device)
+        idx = (g // npos)[:, None] * (cout * npos) + ch[None, :] * npos + (g % npos)[:, None]
+        flat.index_add_(0, idx.reshape(-1), val.reshape(-1))
+
+    def _crossbar_cols(self, win: torch.Tensor, windows: list[tuple[torch.Tensor, torch.Tensor]],
+                       nonzero: list[torch.Tensor], cout: int) -> torch.Tensor | None:
+        """What the ADC changes for windowed im2col codes *win* (n, L, P): (n, C_out, P)
+        float32, or None when no conversion can be inexact."""
+        xl = self.xlayer
+        assert xl is not None
+        n, _, npos = win.shape
+        corr: torch.Tensor | None = None
+        for bi, (r0, r1) in enumerate(self.distinct):
+            low, planes = windows[bi][0], windows[bi][1]
+            gi = xl.candidates(bi, nonzero[bi], planes).nonzero().reshape(-1)
+            if not gi.numel():
+                continue
+            if corr is None:
+                corr = torch.zeros(n, cout, npos, device=win.device)
+            grp = win[:, r0:r1].transpose(1, 2).reshape(n * npos, r1 - r0)[gi]
+            err = xl.error(bi, grp, low[gi], planes[gi], self.signed)
+            if err is None:
+                continue
+            ch0, ch1 = xl.channels(bi)
+            val = (err * (self.scale * self.w_scale[ch0:ch1])).to(corr.dtype)
+            ch = torch.arange(ch0, ch1, device=win.device)
+            idx = ((gi // npos)[:, None] * (cout * npos) + ch[None, :] * npos
+                   + (gi % npos)[:, None])
+            corr.view(-1).index_add_(0, idx.reshape(-1), val.reshape(-1))
+        return corr
 
     def _error_stats(self, acc: _Acc, diff: torch.Tensor, low: torch.Tensor) -> None:
         """Squared error and saturated values of windowed − codes (*low* broadcasts)."""
@@ -372,17 +485,23 @@ class LayerRunner:
         outs = []
         for i in range(0, n_img, chunk):
             cols = F.unfold(codes[i:i + chunk], k, dilation=d, padding=p, stride=s)
-            win = self._custom_blocks(cols)
+            win, windows, nonzero = self._custom_blocks(cols)
             nn_ = win.shape[0]
+            xerr = (self._crossbar_cols(win, windows, nonzero, cout)
+                    if self.xlayer is not None else None)
             win = win.mul_(self.scale).reshape(nn_, g, self.n_rows // g, -1)
             y = torch.matmul(w, win).reshape(nn_, cout, ho, wo)
+            if xerr is not None:
+                y = y + xerr.reshape(y.shape)
             if self.bias is not None:
                 y = y + self.bias.reshape(1, -1, 1, 1)
             outs.append(y)
         return torch.cat(outs)
 
-    def _custom_blocks(self, cols: torch.Tensor) -> torch.Tensor:
-        """Window (n, L, P) im2col codes with the codes policy, block by block (in place)."""
+    def _custom_blocks(self, cols: torch.Tensor) -> tuple[
+            torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]], list[torch.Tensor]]:
+        """Window (n, L, P) im2col codes with the codes policy, block by block (in place);
+        also the (low, planes) windows and nonzero counts of every block's groups."""
         n, _, pp = cols.shape
         stats, nonzero, windows = [], [], []
         for r0, r1 in self.distinct:
@@ -403,7 +522,7 @@ class LayerRunner:
             nonzero.append(nzc)
             windows.append((low, planes))
         self._record(stats, nonzero, n, pp, windows)
-        return cols
+        return cols, windows, nonzero
 
     def _linear(self, codes: torch.Tensor) -> torch.Tensor:
         m: nn.Linear = self.module  # type: ignore[assignment]
@@ -413,7 +532,7 @@ class LayerRunner:
         npos = xs.shape[1]
         cols = xs.transpose(1, 2)  # (n, F, positions)
         if self.custom:
-            win = self._custom_blocks(cols.clone())
+            win, wins, nonzero = self._custom_blocks(cols.clone())
         else:
             stats, nonzero = [], []
             for r0, r1 in self.distinct:
@@ -422,7 +541,8 @@ class LayerRunner:
                 nonzero.append(nzc)
             windows = self._record(stats, nonzero, n_img, npos)
             win = cols
-            if windows is not None:
+            wins = [(lo, pl) for lo, pl, _ in windows] if windows is not None else []
+            if windows is not None and not self.lossless:
                 win = cols.clone()
                 acc = self.consumers[0].acc
                 for bi, (r0, r1) in enumerate(self.distinct):
@@ -435,6 +555,10 @@ class LayerRunner:
                     self._error_stats(acc, (w_ - grp).to(torch.float32), low[:, None])
                     win[:, r0:r1] = w_.reshape(n_img, npos, r1 - r0).transpose(1, 2).float()
         y = (win * self.scale).transpose(1, 2) @ self.weight.T
+        if self.xlayer is not None:
+            xerr = self._crossbar_cols(win, wins, nonzero, m.out_features)
+            if xerr is not None:
+                y = y + xerr.transpose(1, 2)
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*lead, m.out_features)
@@ -468,7 +592,8 @@ class LayerRunner:
         """Windows of every consumer for this batch; accumulate their statistics.
 
         Returns the (low, planes, lossy) windows per distinct block for a single lossy
-        built-in consumer, else None. *windows* are given by the custom (codes) path.
+        built-in consumer (or any single consumer in the exact crossbar mode), else None.
+        *windows* are given by the custom (codes) path.
         """
         nb = len(self.distinct)
         zero = [(st.amax == 0).reshape(n, npos) for st in stats]
@@ -484,7 +609,7 @@ class LayerRunner:
                 fn = BUILTIN_STATS[c.spec.policy]
                 wins = [self._check(*fn(st, signed=self.signed, bits=self.bits, **c.params),
                                     n * npos) for st in stats]
-            if not self.lossless and windows is None:
+            if windows is None and (not self.lossless or self.xlayer is not None):
                 out = [(lo, pl, self._lossy(st, lo, pl))
                        for st, (lo, pl) in zip(stats, wins, strict=True)]
             planes = torch.stack([pl.reshape(n, npos) for _, pl in wins], 1)  # (n, nb, P)
@@ -492,15 +617,15 @@ class LayerRunner:
             a = c.acc
             idx = self.block_of
             keep = n if self.keep is None else max(0, min(n, self.keep - self.seen))
-            pl_np = planes.numpy().astype(np.uint8)
+            pl_np = planes.cpu().numpy().astype(np.uint8)
             if keep:
                 a.planes.append(pl_np[:keep][:, idx])
-                a.low.append(lows.numpy().astype(np.uint8)[:keep][:, idx])
-            per_block = planes.sum(dim=2).numpy().astype(np.int64)  # (n, nb)
+                a.low.append(lows.cpu().numpy().astype(np.uint8)[:keep][:, idx])
+            per_block = planes.sum(dim=2).cpu().numpy().astype(np.int64)  # (n, nb)
             a.image_planes.append(per_block[:, idx])
-            zb = torch.stack(zero, 1).sum(dim=2).numpy().astype(np.int64)
+            zb = torch.stack(zero, 1).sum(dim=2).cpu().numpy().astype(np.int64)
             a.image_zero.append(zb[:, idx])
-            mb = torch.stack(msb, 1).sum(dim=2).numpy().astype(np.int64)
+            mb = torch.stack(msb, 1).sum(dim=2).cpu().numpy().astype(np.int64)
             a.image_msb.append(mb[:, idx])
             # statistics count every group of the layer's row ranges (duplicates included)
             h = np.bincount(pl_np[:, idx].reshape(-1), minlength=self.bits + 1)[: self.bits + 1]

@@ -54,7 +54,7 @@ class GroupStats:
         a = c.abs() if signed else c
         n = c.shape[0]
         if c.shape[1] == 0:
-            z = torch.zeros(n, dtype=torch.int64)
+            z = torch.zeros(n, dtype=torch.int64, device=c.device)
             return cls(0, z, z, z, z, z)
         cmax = c.max(dim=1).values.clamp(min=0)
         nmax = (-c.min(dim=1).values).clamp(min=0) if signed else torch.zeros_like(cmax)
@@ -65,9 +65,9 @@ class GroupStats:
 def static_stats(st: GroupStats, *, signed: bool, bits: int,
                  **_: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """Every group streams all B planes."""
-    n = st.amax.shape[0]
-    return (torch.zeros(n, dtype=torch.int64),
-            torch.full((n,), bits, dtype=torch.int64))
+    n, dev = st.amax.shape[0], st.amax.device
+    return (torch.zeros(n, dtype=torch.int64, device=dev),
+            torch.full((n,), bits, dtype=torch.int64, device=dev))
 
 
 def zero_skip_stats(st: GroupStats, *, signed: bool, bits: int,
@@ -122,9 +122,9 @@ def redy_stats(st: GroupStats, *, signed: bool, bits: int, k: float = 3.0,
 def static(codes: torch.Tensor, *, signed: bool, bits: int,
            **_: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """Every group streams all B planes."""
-    n = codes.shape[0]
-    return (torch.zeros(n, dtype=torch.int64),
-            torch.full((n,), bits, dtype=torch.int64))
+    n, dev = codes.shape[0], codes.device
+    return (torch.zeros(n, dtype=torch.int64, device=dev),
+            torch.full((n,), bits, dtype=torch.int64, device=dev))
 
 
 def zero_skip(codes: torch.Tensor, *, signed: bool, bits: int,

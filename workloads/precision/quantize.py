@@ -57,12 +57,19 @@ def quantize_weights(w: torch.Tensor, bits: int) -> torch.Tensor:
     stays zero. The crossbar's offset encoding and bit slicing represent these codes
     exactly, so ``ŵ`` is what the analog dot product multiplies.
     """
+    codes, scale = quantize_weight_codes(w, bits)
+    return codes * scale
+
+
+def quantize_weight_codes(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The integer codes (float32, in ``[-(2^(bits-1) - 1), 2^(bits-1) - 1]``) and the
+    per-output-channel scales (shaped to broadcast) of :func:`quantize_weights`."""
     w = w.detach().float()
     q = (1 << (bits - 1)) - 1
     amax = w.reshape(w.shape[0], -1).abs().amax(dim=1)
     scale = torch.where(amax > 0, amax / q, torch.ones_like(amax))
     scale = scale.reshape(-1, *([1] * (w.dim() - 1)))
-    return torch.round(w / scale).clamp_(-q, q) * scale
+    return torch.round(w / scale).clamp_(-q, q), scale
 
 
 def _spec_module(spec: Any) -> tuple[str, bool]:

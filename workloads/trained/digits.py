@@ -8,14 +8,14 @@ same way by every command (docs/accuracy.md):
   variants, and ``redysim tune``;
 * ``test`` (450) — the reported accuracy (and the images the simulation streams).
 
-The model is trained deterministically on CPU in seconds and cached outside the
-repository (``$REDYSIM_CACHE`` or ``~/.cache/redysim/``), so accuracy under quantization
-can be measured on trained weights without any download.
+The model is trained deterministically on CPU in seconds; the weights every figure
+comes from are committed (``weights/digits_cnn.pt``, with its SHA-256 in
+``weights/SHA256SUMS``; :mod:`workloads.trained.store`), since another CPU trains other
+weights. ``python -m workloads.trained.train digits -o FILE`` retrains them.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,25 +25,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workloads.trained.store import cache_dir, deterministic, load_or_train
+from workloads.trained.store import WEIGHTS_DIR, deterministic, load_committed
 
 __all__ = [
-    "CACHE_VERSION",
+    "WEIGHTS_FILE",
     "DigitsCNN",
     "DigitsSplit",
-    "cache_path",
     "digits_indices",
     "digits_split",
     "evaluate",
     "load_digits_model",
     "shift_augment",
     "train_digits_cnn",
+    "weights_path",
 ]
 
-#: Bump when the architecture, the data split or the training recipe changes.
-CACHE_VERSION = "v2"
+#: the committed state dict (in workloads/trained/weights/); retrain and re-commit it when
+#: the architecture, the data split or the training recipe changes
+WEIGHTS_FILE = "digits_cnn.pt"
 TRAIN_SEED = 0
-#: the split is fixed: the cached models are trained on its train part
+#: the split is fixed: the committed models are trained on its train part
 SPLIT_SEED = 0
 TEST_SIZE = 450
 CALIBRATION_SIZE = 360
@@ -76,7 +77,7 @@ def digits_indices() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def digits_split() -> DigitsSplit:
     """The fixed stratified train / calibration / test split (987 / 360 / 450 images).
 
-    Independent of any scenario seed, so the test part never meets the images a cached
+    Independent of any scenario seed, so the test part never meets the images a committed
     model was trained on, nor the ones ``redysim tune`` scores on.
     """
     from sklearn.datasets import load_digits
@@ -182,16 +183,13 @@ def shift_augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return out
 
 
-def cache_path(cache_dir_: str | os.PathLike[str] | None = None, seed: int = TRAIN_SEED) -> Path:
-    """Where the trained weights are cached (outside the repository)."""
-    return cache_dir(cache_dir_) / f"digits_cnn_{CACHE_VERSION}_seed{seed}.pt"
+def weights_path(weights_dir: Path | None = None) -> Path:
+    """The committed weights file (``workloads/trained/weights/digits_cnn.pt``)."""
+    return (WEIGHTS_DIR if weights_dir is None else Path(weights_dir)) / WEIGHTS_FILE
 
 
-def load_digits_model(
-    cache_dir_: str | os.PathLike[str] | None = None, seed: int = TRAIN_SEED
-) -> DigitsCNN:
-    """The trained digits CNN: loaded from the cache, or trained and saved when missing."""
-    model = load_or_train(cache_path(cache_dir_, seed), DigitsCNN,
-                          lambda: train_digits_cnn(seed))
+def load_digits_model(weights_dir: Path | None = None) -> DigitsCNN:
+    """The trained digits CNN from the committed weights (SHA-256 checked)."""
+    model = load_committed(WEIGHTS_FILE, DigitsCNN, weights_dir)
     assert isinstance(model, DigitsCNN)
     return model

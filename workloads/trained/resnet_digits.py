@@ -8,14 +8,15 @@ scikit-learn's 8x8 digits upsampled to 16x16 (bilinear). It has 19 3x3 convoluti
 projection shortcuts, 9 residual additions and BatchNorm after every convolution, like the
 ImageNet ResNets.
 
-Training uses only the train part of :func:`workloads.trained.digits.digits_split`; it is seeded,
-single-threaded and deterministic, takes about a minute on one core, and the weights are
-cached atomically in ``$REDYSIM_CACHE`` (default ``~/.cache/redysim``), never committed.
+Training uses only the train part of :func:`workloads.trained.digits.digits_split`; it is
+seeded, single-threaded and deterministic and takes about a minute on one core. The
+weights every figure comes from are committed (``weights/resnet_digits.pt``, SHA-256 in
+``weights/SHA256SUMS``), since another CPU trains other weights; ``python -m
+workloads.trained.train resnet-digits -o FILE`` retrains them.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -23,20 +24,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from workloads.trained.digits import digits_split, evaluate, fit_epochs
-from workloads.trained.store import cache_dir, deterministic, load_or_train
+from workloads.trained.store import WEIGHTS_DIR, deterministic, load_committed
 
 __all__ = [
-    "CACHE_VERSION",
     "INPUT_SHAPE",
+    "WEIGHTS_FILE",
     "ResNetDigits",
-    "cache_path",
     "load_resnet_digits",
     "train_resnet_digits",
     "upsample_digits",
+    "weights_path",
 ]
 
-#: Bump when the architecture, the input size or the training recipe changes.
-CACHE_VERSION = "v1"
+#: the committed state dict (in workloads/trained/weights/); retrain and re-commit it when
+#: the architecture, the input size or the training recipe changes
+WEIGHTS_FILE = "resnet_digits.pt"
 TRAIN_SEED = 0
 SIZE = 16
 INPUT_SHAPE = (1, SIZE, SIZE)
@@ -120,15 +122,13 @@ def train_resnet_digits(seed: int = TRAIN_SEED, epochs: int = 15, verbose: bool 
     return model.eval()
 
 
-def cache_path(cache_dir_: str | os.PathLike[str] | None = None, seed: int = TRAIN_SEED) -> Path:
-    """Where the trained weights are cached (outside the repository)."""
-    return cache_dir(cache_dir_) / f"resnet_digits_{CACHE_VERSION}_seed{seed}.pt"
+def weights_path(weights_dir: Path | None = None) -> Path:
+    """The committed weights file (``workloads/trained/weights/resnet_digits.pt``)."""
+    return (WEIGHTS_DIR if weights_dir is None else Path(weights_dir)) / WEIGHTS_FILE
 
 
-def load_resnet_digits(cache_dir_: str | os.PathLike[str] | None = None,
-                       seed: int = TRAIN_SEED) -> ResNetDigits:
-    """The trained residual CNN: loaded from the cache, or trained (~1 min) and cached."""
-    model = load_or_train(cache_path(cache_dir_, seed), ResNetDigits,
-                          lambda: train_resnet_digits(seed))
+def load_resnet_digits(weights_dir: Path | None = None) -> ResNetDigits:
+    """The trained residual CNN from the committed weights (SHA-256 checked)."""
+    model = load_committed(WEIGHTS_FILE, ResNetDigits, weights_dir)
     assert isinstance(model, ResNetDigits)
     return model

@@ -1,14 +1,23 @@
-"""Cache of the models redysim trains itself (outside the repository, written atomically).
+"""The committed weights of the models redysim trains itself, and how they are written.
 
-The folder is ``$REDYSIM_CACHE`` or ``~/.cache/redysim``. A file is written to a temporary
-name in the same folder and moved into place with ``os.replace``, so a concurrent reader
-or an interrupted run never sees half a file. Training is deterministic (seeded, one
-thread, deterministic algorithms), so two processes that race produce the same weights.
+Training gives other weights on another CPU (torch dispatches other vector kernels), so
+the weights the project's figures come from are committed in ``weights/`` beside this
+module, each with its SHA-256 in ``weights/SHA256SUMS`` (the format ``sha256sum -c``
+reads) and the command that produced it in ``weights/README.md``. Loading checks the
+hash and stops with a one-line :class:`~workloads.errors.WorkloadError` naming the file
+on a mismatch. :mod:`workloads.trained.train` retrains them (``python -m
+workloads.trained.train digits -o FILE``).
+
+A state dict is written through an in-memory buffer, so its bytes depend only on the
+tensors (not on the file's name), and moved into place with ``os.replace``: a concurrent
+reader or an interrupted run never sees half a file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -17,15 +26,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["cache_dir", "deterministic", "load_or_train", "save_state_atomic"]
+from workloads.errors import WorkloadError
 
+__all__ = ["WEIGHTS_DIR", "deterministic", "expected_sha256", "load_committed",
+           "save_state_atomic", "sha256_file", "state_bytes"]
 
-def cache_dir(override: str | os.PathLike[str] | None = None) -> Path:
-    """The cache folder: *override*, else ``$REDYSIM_CACHE``, else ``~/.cache/redysim``."""
-    if override is not None:
-        return Path(override)
-    env = os.environ.get("REDYSIM_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "redysim"
+#: the committed weights and their SHA256SUMS
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+SUMS_NAME = "SHA256SUMS"
 
 
 @contextlib.contextmanager
@@ -34,7 +42,8 @@ def deterministic(threads: int = 1) -> Iterator[None]:
 
     One thread by default: the order of floating-point reductions then does not depend on
     the machine's core count, and a busy 2-core machine does not slow down the spin-waits
-    of several torch threads.
+    of several torch threads. (Another CPU's vector kernels still give other weights:
+    hence the committed files.)
     """
     prev_threads = torch.get_num_threads()
     prev_det = torch.are_deterministic_algorithms_enabled()
@@ -47,34 +56,70 @@ def deterministic(threads: int = 1) -> Iterator[None]:
         torch.set_num_threads(prev_threads)
 
 
-def save_state_atomic(model: nn.Module, path: Path) -> None:
-    """Write ``model.state_dict()`` to *path* via a temporary file and ``os.replace``."""
+def state_bytes(model: nn.Module) -> bytes:
+    """``torch.save(model.state_dict())`` as bytes (independent of any file name)."""
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    return buf.getvalue()
+
+
+def save_state_atomic(model: nn.Module, path: Path) -> str:
+    """Write *model*'s state dict to *path* (temporary file + ``os.replace``); returns the
+    file's SHA-256."""
+    data = state_bytes(model)
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        torch.save(model.state_dict(), tmp)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    return hashlib.sha256(data).hexdigest()
 
 
-def load_or_train(path: Path, build: Callable[[], nn.Module],
-                  train: Callable[[], nn.Module]) -> nn.Module:
-    """The cached model at *path* (``build()`` + its state dict), or ``train()`` and cache it.
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file's bytes (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
-    A cache file that cannot be loaded into ``build()`` (corrupt, or stale after an
-    architecture change) is replaced by a fresh training. Returns the model in eval mode.
-    """
-    if path.is_file():
-        model = build()
-        try:
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            return model.eval()
-        except Exception:  # noqa: BLE001 - corrupt or stale cache: retrain below
-            pass
-    model = train()
-    save_state_atomic(model, path)
+
+def expected_sha256(name: str, weights_dir: Path = WEIGHTS_DIR) -> str:
+    """The SHA-256 that ``SHA256SUMS`` in *weights_dir* lists for the file *name*."""
+    sums = weights_dir / SUMS_NAME
+    try:
+        lines = sums.read_text().splitlines()
+    except OSError as exc:
+        raise WorkloadError(f"{sums}: cannot read the weights' checksums "
+                            f"({exc.strerror or exc})") from None
+    for line in lines:
+        digest, _, fname = line.strip().partition("  ")
+        if fname.lstrip("*") == name:
+            return digest.lower()
+    raise WorkloadError(f"{sums}: no SHA-256 listed for {name}")
+
+
+def load_committed(name: str, build: Callable[[], nn.Module],
+                   weights_dir: Path | None = None) -> nn.Module:
+    """``build()`` with the committed state dict *name* loaded, after checking its SHA-256
+    against ``SHA256SUMS``. Returns the model in eval mode."""
+    wdir = WEIGHTS_DIR if weights_dir is None else Path(weights_dir)
+    path = wdir / name
+    if not path.is_file():
+        raise WorkloadError(f"{path}: committed weights not found (restore them with "
+                            f"`git checkout -- {path.name}`)")
+    want, got = expected_sha256(name, wdir), sha256_file(path)
+    if got != want:
+        raise WorkloadError(f"{path}: SHA-256 {got} does not match {want} listed in "
+                            f"{wdir / SUMS_NAME} (a changed or damaged file: restore it "
+                            "from git, or retrain and update the sum as "
+                            f"{wdir / 'README.md'} says)")
+    model = build()
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.eval()

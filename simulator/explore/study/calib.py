@@ -86,7 +86,8 @@ def full_activity_check(isaac_yaml: str | Path, h1: int = 50, h2: int = 200) -> 
     tile["edram"] -= (_input_edram_pj(b) - _input_edram_pj(a)) / dt
     groups, _ = b.group_and_plane_counts()
     ops = 2 * groups * hw.crossbar.rows * hw.weights_per_crossbar
-    return {"h": [h1, h2], "period_ns": dt / (h2 - h1), "ima_mw": ima,
+    return {"h": [h1, h2], "period_ns": dt / (h2 - h1), "lanes": LANES, "kernel": [1, 1],
+            "planes": int(hw.activations.bits), "ima_mw": ima,
             "ima_total_mw": sum(ima.values()), "tile_mw": tile,
             "peak_tops": ops / b.timing.end_ns * hw.chip.tiles / 1000.0,
             "peak_tops_steady": 2 * (h2 - h1) * LANES * hw.crossbar.rows

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+
+from simulator.explore.study.facts import FidelityRow
 
 DPI = 90
 
@@ -27,15 +28,19 @@ def _save(fig, path: Path) -> str:
     return path.name
 
 
-def energy_ratios(names: list[str], ratios: dict[str, list[float]], path: Path) -> str:
-    """Grouped bars: energy per image of each pipeline relative to static, per network."""
+def energy_ratios(names: list[str], ratios: dict[str, list[float]], path: Path,
+                  paper_saving: float | None = None) -> str:
+    """Grouped bars: energy per image of each pipeline relative to static, per network
+    (and the paper's average saving as a line, when given)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(names) + 2), 3.6))
     x = np.arange(len(names))
     w = 0.8 / max(1, len(ratios))
     for i, (pipe, vals) in enumerate(ratios.items()):
         ax.bar(x + (i - (len(ratios) - 1) / 2) * w, vals, w, label=pipe)
-    ax.axhline(0.87, color="k", ls="--", lw=1, label="paper: 13 % saving")
+    if paper_saving is not None:
+        ax.axhline(1 - paper_saving, color="k", ls="--", lw=1,
+                   label=f"paper: {100 * paper_saving:.0f} % saving")
     ax.set_xticks(x, names, rotation=30, ha="right")
     ax.set_ylabel("energy / image, relative to static")
     ax.set_ylim(0, 1.1)
@@ -88,16 +93,16 @@ def sensitivity(labels: list[str], series: dict[str, list[float | None]],
     return _save(fig, path)
 
 
-def fidelity_latency(rows: list[dict[str, Any]], path: Path) -> str:
+def fidelity_latency(rows: list[FidelityRow], path: Path) -> str:
     """Latency of each pipeline at each fidelity, relative to plane, per network."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
     labels, vals, colors = [], [], []
     cmap = {"plane": "C0", "group": "C1", "analytic": "C2"}
     for r in rows:
-        labels.append(f"{r['network']}\n{r['pipeline']}\n{r['fidelity']}")
-        vals.append(r["latency_vs_plane"])
-        colors.append(cmap.get(r["fidelity"], "C3"))
+        labels.append(f"{r.network}\n{r.pipeline}\n{r.fidelity}")
+        vals.append(r.latency_vs_plane)
+        colors.append(cmap.get(r.fidelity, "C3"))
     ax.bar(np.arange(len(vals)), vals, color=colors)
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_xticks(np.arange(len(vals)), labels, fontsize=5)

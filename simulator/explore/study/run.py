@@ -4,9 +4,10 @@
 resumable, artifact cache) into ``results/<sweep name>/``, then :func:`collect` reads each point's
 ``summary.json`` and ``point.json`` into plain rows, adds the ISAAC checks
 (:mod:`simulator.hardware.report` against the published Table I / IV, and the engine's
-full-activity run, :mod:`simulator.explore.study.calib`) and the environment (package versions,
-load average, wall times), writes ``study.json`` beside the sweeps and renders the page
-(:mod:`simulator.explore.study.page`).
+full-activity run, :mod:`simulator.explore.study.calib`), the peers check (other tools'
+figures against our pipeline, :mod:`simulator.explore.study.peers`) and the environment
+(package versions, load average, wall times), writes ``study.json`` beside the sweeps and
+renders the page (:mod:`simulator.explore.study.page`).
 """
 
 from __future__ import annotations
@@ -21,26 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from simulator.core.config_io import ConfigError
+from simulator.explore.study.rows import point_row
 from simulator.explore.study.spec import Study
 from simulator.runner.estimate import loadavg
 
 Say = Callable[[str], None]
-
-# component groups of the study's tables: label -> summary.json by_component keys
-COMPONENT_GROUPS: dict[str, tuple[str, ...]] = {
-    "ADC": ("adc",),
-    "DAC": ("dac",),
-    "crossbar": ("crossbar",),
-    "S+H": ("sample_hold",),
-    "shift-and-add": ("ima_shift_add", "tile_shift_add"),
-    "registers": ("input_register", "ima_output_register", "tile_output_register"),
-    "eDRAM": ("edram",),
-    "bus": ("bus",),
-    "NoC": ("router", "offchip"),
-    "digital (act., pool)": ("activation", "maxpool"),
-    "precision unit": ("precision_select",),
-}
-
 
 def environment(root: Path, outputs: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Package versions, machine, and the git commit of *root* (dirty if anything but
@@ -122,6 +108,13 @@ def run_study(study: Study, *, force: bool = False, workers: int | None = None,
         t = time.perf_counter()
         data["isaac"] = isaac_check(study)
         data["isaac"]["wall_s"] = time.perf_counter() - t
+    if spec.peers is not None:
+        from simulator.explore.study.peers import load_peers, peers_check
+
+        t = time.perf_counter()
+        say("peers check: our pipeline on the peers' network")
+        data["peers"] = peers_check(load_peers(study.path(spec.peers)))
+        data["peers"]["wall_s"] = time.perf_counter() - t
     if not render_only:
         record["load_end"] = loadavg()
     data.update(record)
@@ -186,44 +179,6 @@ def _points(out: Path) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
         ok = info.get("status") == "ok" and summ.is_file()
         rows.append((info, json.loads(summ.read_text()) if ok else None))
     return rows
-
-
-def pipeline_row(p: dict[str, Any]) -> dict[str, Any]:
-    """The figures of one pipeline of summary.json, per image where they are totals."""
-    n = max(1, int(p.get("images") or 1))
-    e = p["energy_pj"]
-    comps = e.get("by_component", {})
-    groups = {lab: sum(float(comps.get(k, 0.0)) for k in keys) / n
-              for lab, keys in COMPONENT_GROUPS.items()}
-    groups["static power"] = float(e.get("static", 0.0)) / n
-    counts = {k: float(v) / n for k, v in p.get("counts", {}).items()}
-    return {"policy": p.get("policy"), "fidelity": p.get("fidelity"), "images": n,
-            "energy_pj": float(e["per_image"]), "dynamic_pj": float(e["dynamic"]) / n,
-            "components_pj": groups, "counts": counts,
-            "mean_bits": p.get("mean_bits_per_group"), "latency_ns": p.get("latency_ns"),
-            "throughput_measured_ips": p.get("throughput_measured_ips"),
-            "throughput_bound_ips": p.get("throughput_bound_ips"),
-            "bounding_unit": p.get("bounding_unit"), "warmup": p.get("warmup_images"),
-            "accuracy": p.get("accuracy"),
-            "top5": p.get("top5"), "measured_images": p.get("measured_images")}
-
-
-def point_row(info: dict[str, Any], summ: dict[str, Any] | None) -> dict[str, Any]:
-    """One sweep point: axes, status, hardware figures, wall times, every pipeline."""
-    row: dict[str, Any] = {"id": info.get("id"), "axes": info.get("axes", {}),
-                           "status": info.get("status"), "error": info.get("error"),
-                           "hardware": info.get("hardware", {}),
-                           "wall_s": info.get("wall_s", {}), "point_s": info.get("point_s")}
-    if summ is None:
-        return row
-    row.update({
-        "network": summ.get("workload"), "scenario": summ.get("scenario"),
-        "workload_info": summ.get("workload_info", {}), "mapping": summ.get("mapping", {}),
-        "float_accuracy": summ.get("float_accuracy"),
-        "hardware_warnings": summ.get("hardware_warnings", []),
-        "decomposition": summ.get("decomposition"),
-        "pipelines": {name: pipeline_row(p) for name, p in summ["pipelines"].items()}})
-    return row
 
 
 def collect(study: Study, plans: list[tuple[str, str, Any]]) -> dict[str, Any]:

@@ -24,6 +24,16 @@ class PaperFigures(StrictModel):
     accuracy_budget_points: float = Field(0.5, ge=0, description="top-1 loss allowed (points)")
 
 
+class Targets(StrictModel):
+    """Thresholds the page holds figures against (fractions)."""
+
+    group_latency: float = Field(
+        0.05, ge=0, description="`group` latency within this of `plane`'s (else: missed)")
+    analytic_far: float = Field(
+        0.10, ge=0, description="an `analytic` latency or throughput further than this "
+                                "from `plane`'s is reported as a disagreement")
+
+
 class SensitivitySweep(StrictModel):
     """One sensitivity sweep: a title and the sweep file."""
 
@@ -98,11 +108,14 @@ class StudySpec(StrictModel):
     baseline: str = "static"
     redy: str = Field("redy", description="pipeline whose saving is the headline")
     paper: PaperFigures = Field(default_factory=PaperFigures)
+    targets: Targets = Field(default_factory=Targets)
     networks: list[str] = Field(min_length=1, description="sweeps whose points are networks")
     sensitivity: list[SensitivitySweep] = Field(default_factory=list)
     fidelity: list[str] = Field(default_factory=list,
                                 description="sweeps of one scenario at several fidelities")
     isaac: IsaacCheck | None = None
+    peers: str | None = Field(None, description="peers file (simulator/explore/study/peers.py):"
+                                                " other tools' figures to compare with")
 
 
 @dataclass
@@ -135,6 +148,8 @@ def load_study(path: str | Path, doc: str | Path | None = None,
     named = [(f"networks[{i}]", s) for i, s in enumerate(spec.networks)]
     named += [(f"sensitivity[{i}].sweep", s.sweep) for i, s in enumerate(spec.sensitivity)]
     named += [(f"fidelity[{i}]", s) for i, s in enumerate(spec.fidelity)]
+    if spec.peers:
+        named.append(("peers", spec.peers))
     if spec.isaac:
         named += [("isaac.hardware", spec.isaac.hardware),
                   ("isaac.redy_hardware", spec.isaac.redy_hardware),
@@ -144,4 +159,11 @@ def load_study(path: str | Path, doc: str | Path | None = None,
             raise ConfigError(f"{src}: {key}: file not found: {study.path(rel)}")
     if spec.isaac:
         load_published(study.path(spec.isaac.published))
+    if spec.peers:
+        from simulator.explore.study.peers import load_peers
+
+        try:
+            load_peers(study.path(spec.peers))
+        except ConfigError as exc:
+            raise ConfigError(f"{src}: peers: {exc}") from None
     return study
