@@ -2,8 +2,9 @@
 
 Usage::
 
-    .venv/bin/python bench/adc_sharing.py [--models resnet18 digits] [--sharing 2 4]
-                                          [--images 1] [--out /tmp/redysim-adc.json]
+    .venv/bin/python bench/adc_sharing.py [--models resnet18 digits resnet-digits]
+                                          [--sharing 2 4] [--images 1]
+                                          [--pipelines static redy] [--out FILE.json]
 
 For every model and sharing factor s (crossbars per ADC: ``ima.adcs = 8 / s`` on
 configs/hardware/isaac8.yaml, the ADC count of ``components.ima.adc`` following it), the
@@ -27,11 +28,13 @@ from simulator.runner.estimate import loadavg
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = {"resnet18": ROOT / "configs" / "scenarios" / "quickstart.yaml",
-             "digits": ROOT / "configs" / "scenarios" / "digits.yaml"}
+             "digits": ROOT / "configs" / "scenarios" / "digits.yaml",
+             "resnet-digits": ROOT / "configs" / "scenarios" / "resnet-digits.yaml"}
 ISAAC8 = ROOT / "configs" / "hardware" / "isaac8.yaml"
 
 
-def child(model: str, sharing: int, fidelity: str, images: int) -> None:
+def child(model: str, sharing: int, fidelity: str, images: int,
+          pipelines: list[str] | None = None) -> None:
     """Runs in a fresh process: prints one JSON line with the latencies."""
     from simulator.hardware.spec import load_hardware
     from simulator.runner.flow import run
@@ -50,6 +53,8 @@ def child(model: str, sharing: int, fidelity: str, images: int) -> None:
         sc.hardware = str(tmp)
     sc.simulation.fidelity = fidelity
     sc.simulation.images = images
+    if pipelines:
+        sc.pipelines = {k: v for k, v in sc.pipelines.items() if k in pipelines}
     t = time.perf_counter()
     rr = run(sc)
     wall = time.perf_counter() - t
@@ -67,13 +72,15 @@ def child(model: str, sharing: int, fidelity: str, images: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--child":
-        child(argv[1], int(argv[2]), argv[3], int(argv[4]))
+        child(argv[1], int(argv[2]), argv[3], int(argv[4]), argv[5:])
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", nargs="+", default=["digits", "resnet18"])
     ap.add_argument("--sharing", nargs="+", type=int, default=[2, 4])
     ap.add_argument("--images", type=int, default=1)
     ap.add_argument("--fidelities", nargs="+", default=["group", "plane"])
+    ap.add_argument("--pipelines", nargs="*", default=[],
+                    help="only these pipelines of the scenario (default: all)")
     ap.add_argument("--out", default="/tmp/redysim-adc.json")
     args = ap.parse_args(argv)
     rows = []
@@ -82,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             row: dict = {"model": model, "sharing": s, "load_before": loadavg()}
             for fid in args.fidelities:
                 p = subprocess.run([sys.executable, __file__, "--child", model, str(s), fid,
-                                    str(args.images)], capture_output=True, text=True,
-                                   cwd=ROOT)
+                                    str(args.images), *args.pipelines], capture_output=True,
+                                   text=True, cwd=ROOT)
                 if p.returncode:
                     raise RuntimeError(f"{model} s={s} {fid} failed:\n{p.stderr}")
                 row[fid] = json.loads(p.stdout.strip().splitlines()[-1])

@@ -6,12 +6,20 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import networkx as nx
+import numpy as np
 from pydantic import Field
 
 from mapping.errors import MappingError
 from mapping.partition import RowBlock, partition_layer, weight_slices
-from mapping.place import CrossbarSlot, annotate_graph, place_layers
+from mapping.place import (
+    CrossbarSlot,
+    annotate_graph,
+    assign_positions,
+    place_layers,
+    routers_per_chip,
+)
 from mapping.replicate import replicate
+from mapping.traffic import link_loads
 from simulator.core.config_io import StrictModel
 
 __all__ = [
@@ -64,6 +72,18 @@ class MappingOptions(StrictModel):
     tile_aligned: bool = False
     """Start every layer on a fresh tile (no two layers share a tile's eDRAM), at the
     cost of the crossbars left empty in each layer's last tile."""
+    stripe: Annotated[int, Field(ge=0)] | Literal["auto"] = "auto"
+    """Order in which crossbars fill the tiles (mapping.place.router_order): routers in a
+    boustrophedon over stripes of this many mesh rows (0: tile ids in order, the fill
+    before issue 18); ``auto``: with ``placement: bands`` the stripe height whose
+    estimated worst NoC link or port load is lowest (mapping/traffic.py), with
+    ``interleaved`` 0."""
+    placement: Literal["bands", "interleaved"] = "bands"
+    """Which output positions each replica and tile computes (docs/mapping.md): ``bands``
+    keeps each tile's outputs in contiguous bands of columns next to the data they read;
+    ``interleaved`` spreads every row over all of a layer's tiles (replica r of R: positions
+    r, r + R, ...; rows of pools and adds round robin over their tiles), the placement
+    before issue 18, kept for comparison."""
 
 
 @dataclass
@@ -86,6 +106,8 @@ class LayerMapping:
     out_hw: tuple[int, int]
     placement: list[list[CrossbarSlot]] = field(default_factory=list)
     """``[replica][crossbar index]`` (row block major, then column block)."""
+    replica_positions: list[np.ndarray] = field(default_factory=list)
+    """``[replica]``: the output positions (row-major indices, ascending) it computes."""
     tiles: list[int] = field(default_factory=list)
     chip: int = 0
     utilization: float = 0.0
@@ -104,6 +126,10 @@ class NetworkMapping:
     crossbars_used: int
     crossbars_available: int
     hw: Any = None
+    position_tiles: dict[str, np.ndarray] = field(default_factory=dict)
+    """Tile of every output position of every node with a tile (``place.annotate_graph``)."""
+    placement: str = "bands"
+    stripe: int = 0  # the tile fill order used (mapping.place.router_order)
 
     def used_tiles(self) -> set[int]:
         """Global ids of the tiles holding at least one crossbar of the mapping."""
@@ -211,8 +237,25 @@ def map_network(
     for n, lm in layers.items():
         lm.replicas = reps[n]
 
-    used = place_layers(layers.values(), hw, chips,
-                        align=per_tile if options.tile_aligned else 1)
-    annotate_graph(graph, layers, hw)
+    align = per_tile if options.tile_aligned else 1
+
+    def place(stripe: int) -> tuple[int, dict[str, np.ndarray]]:
+        used = place_layers(layers.values(), hw, chips, align=align, stripe=stripe)
+        for lm in layers.values():
+            assign_positions(lm, options.placement)
+        return used, annotate_graph(graph, layers, hw, options.placement)
+
+    stripe = options.stripe
+    if stripe == "auto":
+        stripe = 0
+        if options.placement == "bands":
+            rows = -(-routers_per_chip(hw) // hw.chip.mesh_cols)
+            scores = {}
+            for cand in range(1, rows + 1):
+                load = link_loads(graph, layers, place(cand)[1], hw)
+                scores[cand] = (max(load.values(), default=0.0), sum(load.values()))
+            stripe = min(scores, key=scores.__getitem__)
+    used, pos_tiles = place(int(stripe))
     return NetworkMapping(layers=layers, graph=graph, chips=chips, crossbars_used=used,
-                          crossbars_available=budget, hw=hw)
+                          crossbars_available=budget, hw=hw, position_tiles=pos_tiles,
+                          placement=options.placement, stripe=int(stripe))

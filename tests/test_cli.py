@@ -137,7 +137,14 @@ def test_hw_json(capsys: pytest.CaptureFixture[str]) -> None:
 def test_map_json(scenario_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["map", str(scenario_file), "--json"]) == 0
     m = json.loads(capsys.readouterr().out)
-    assert set(m) == {"layers", "totals"}
+    assert set(m) == {"layers", "totals", "noc"}
+    # the NoC traffic of one image (the simulator's packets): the digits CNN's activations
+    # cross tiles (its layers sit on 5 tiles), and the worst port or link is named
+    noc = m["noc"]
+    assert noc["placement"] == "bands" and noc["bytes_per_image"]["activations"] > 0
+    assert noc["worst_link"]["busy_ns_per_image"] > 0
+    assert noc["worst_link"]["bound_ips"] == pytest.approx(
+        1e9 / noc["worst_link"]["busy_ns_per_image"])
     assert [la["name"] for la in m["layers"]] == ["conv1", "conv2", "conv3", "fc"]
     for la in m["layers"]:
         assert {"name", "kind", "rows", "cols", "row_blocks", "col_blocks", "crossbars",

@@ -21,7 +21,7 @@ from simulator.hardware.spec import HardwareSpec, load_hardware
 from simulator.model.ledger import EVENTS, ActivityKind, EnergyLedger, event_vector
 from simulator.model.noc_routes import NocTopology
 from simulator.model.timing import TimingRules
-from simulator.runner.simulate import measured_throughput
+from simulator.runner.simulate import steady_state_window, streamed_images_needed, window_ns
 
 ISAAC8 = Path(__file__).resolve().parents[1] / "configs" / "hardware" / "isaac8.yaml"
 BANK = 38.4      # eDRAM bank: 256 bits x 1.2 GHz, B/ns
@@ -195,16 +195,33 @@ def test_fluid_pool_longest_job() -> None:
 
 
 # ----------------------------------------------------------------------------- results
-def test_measured_throughput() -> None:
-    # completions at 100, 250, 350, 450 ns; warm-up 1: (4 - 1 - 1) images over
-    # (450 - 250) ns = 2 per 200 ns = 10 M/s; warm-up 0: 3 / 350 ns; one image: none
-    thr, w, basis = measured_throughput([100.0, 250.0, 350.0, 450.0], 1)
-    assert (thr, w) == (pytest.approx(1e9 / 100.0), 1)
-    assert "images 2..4" in basis and "warm-up" in basis
-    assert measured_throughput([100.0, 250.0, 350.0, 450.0], 0)[0] == pytest.approx(3e9 / 350)
-    # two images: the warm-up is reduced to 0 (one interval is all there is)
-    assert measured_throughput([100.0, 300.0], 1)[:2] == (pytest.approx(1e9 / 200), 0)
-    assert measured_throughput([100.0], 1)[0] is None
+def test_steady_state_window() -> None:
+    # 8 images complete at 250, 400, 500, 600, 700, 800, 900, 950 ns; the busiest unit
+    # finishes them at 100, 200, ..., 800 ns. Fill: image 0 (warm-up 1): the window starts
+    # at image 1. The unit finishes the last image at 800: image 5 (done at 800) is the
+    # last done before, later completions are the drain (the last interval, 50 ns, reads
+    # high). Window: images 1..5; completions 800 - 400 = 400 ns, the unit 600 - 200 =
+    # 400 ns: 4 images in 400 ns = 10 M/s.
+    done = [250.0, 400.0, 500.0, 600.0, 700.0, 800.0, 900.0, 950.0]
+    ref = [100.0 * (i + 1) for i in range(8)]
+    win = steady_state_window(done, ref, 1, "link 0->1")
+    assert (win.first, win.last) == (1, 5)
+    assert "images 1..5" in win.reason and "drain excluded" in win.reason
+    assert "link 0->1" in win.reason
+    assert window_ns(done, ref, win) == pytest.approx(400.0)
+    # the longer of the two spans: a unit that took 450 ns for those images counts
+    assert window_ns(done, [*ref[:5], 650.0, 700.0, 800.0], win) == pytest.approx(450.0)
+    # a warm-up of 3 starts the window at image 3
+    assert steady_state_window(done, ref, 3).first == 3
+    # a larger warm-up: 5 = 5, no interval left
+    none = steady_state_window(done, ref, 5)
+    assert none.last <= none.first and "not reached" in none.reason
+    # the unit finished every image before image 1 completed: no window
+    assert steady_state_window([100.0, 200.0, 300.0], [10.0, 20.0, 30.0], 1).last < 1
+    assert steady_state_window([100.0], [10.0], 1).reason == "one image streamed"
+    # images needed: 2.5 images in flight (250 ns latency at 10 M/s) -> ceil 3 for the
+    # drain, 1 for the fill, 3 more: 7
+    assert streamed_images_needed(250.0, 1e7, 1) == 7
 
 
 def test_ledger_coarsens_long_runs() -> None:

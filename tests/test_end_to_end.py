@@ -116,10 +116,15 @@ def test_fidelities_agree(rr: RunResult, others: dict[str, RunResult]) -> None:
     # default hardware: one ADC per crossbar, so the plane-level pipeline has no ADC waits
     hw = rr.hardware
     assert hw.ima.adcs >= hw.ima.crossbars
-    # the eDRAM bus is shared by the lanes of a tile: simultaneous loads are served in
-    # request order, which the two fidelities may tie-break differently (a few ns)
+    # the tile's bus and units are shared by the lanes and replicas of a tile: requests at
+    # one instant are served in request order, which the two fidelities tie-break
+    # differently (group fidelity: the order SimPy wakes the replica processes; plane: the
+    # order the lanes' converters finish). With bands, conv3's 16 one-position replicas
+    # merge on two tiles at the same instants, each merge holding the tile's adders and
+    # output register for ~27 ns: a reordering of up to ~5 of them moves a merge by up to
+    # ~0.15 us of the ~4.2 us latency
     assert others["plane"].pipelines["static"].latency_ns == pytest.approx(
-        rr.pipelines["static"].latency_ns, rel=2e-3)
+        rr.pipelines["static"].latency_ns, rel=0.03)
 
 
 @pytest.mark.parametrize("pipe", PIPES)
@@ -171,11 +176,15 @@ def test_bus_and_noc_busy_time(rr: RunResult) -> None:
     bus_bytes_per_ns = hw.tile.bus_wires / 8 * hw.clock_ghz  # 384 wires: 48 B/clk = 57.6 B/ns
     for pipe, pr in rr.pipelines.items():
         _, busy = pr.ledger.busy_bins()
-        # every group crosses the bus once: rows x 1 byte / 57.6 B/ns
+        # every group crosses the bus once: rows x 1 byte / 57.6 B/ns; and its partial
+        # sums come back: one per output channel of the row block, 8 + 8 + 7 = 23 bits
         expect = 0.0
+        psum = (hw.activations.bits + hw.weights.bits + 7) / 8  # log2(128 rows) = 7
         for lm in rr.mapping.layers.values():
             groups = lm.positions * pr.images  # per row block, over all replicas
             expect += sum(groups * rb.n_rows / bus_bytes_per_ns for rb in lm.row_blocks)
+            expect += sum(groups * (rb.out_channels[1] - rb.out_channels[0]) * psum
+                          / bus_bytes_per_ns for rb in lm.row_blocks)
         assert float(busy["bus"].sum()) == pytest.approx(expect, rel=1e-9), pipe
         assert float(busy["noc"].sum()) == pytest.approx(
             sum(pr.timing.link_busy_ns.values()), rel=1e-9), pipe

@@ -7,15 +7,23 @@ Every expected number is derived by hand in the comments from docs/model.md:
   active columns / 1.28 GS/s on its own ADC (one ADC per crossbar unless shared);
 * a weight layer with 8-bit weights on 2-bit cells uses 4 columns per output plus
   one unit column per crossbar, at most (128 - 1) // 4 = 31 outputs per crossbar;
-* the output path of a position on isaac8: its partial-sum adds on the tile
-  shift-and-add (4 units x 1.2 GHz = 4.8 values/ns), the activation (8 x 1.2 = 9.6/ns),
-  the output register (1 x 4 values/cycle x 1.2 = 4.8/ns) and the eDRAM write
-  (256 bits x 1.2 GHz = 38.4 B/ns), one value per clock through each: cut-through, each
-  stage entered one cycle (1/1.2 ns) after the previous one and ending no earlier than
-  the previous stage's end plus a cycle (:func:`out_path`);
+* the output path of a position on isaac8: its partial sums cross the tile bus from the
+  IMA output registers (8 + 8 + 7 = 23 bits each, 384 wires x 1.2 GHz = 57.6 B/ns), then
+  its partial-sum adds on the tile shift-and-add (4 units x 1.2 GHz = 4.8 values/ns), the
+  activation (8 x 1.2 = 9.6/ns), the output register (1 x 4 values/cycle x 1.2 = 4.8/ns)
+  and the eDRAM write (256 bits x 1.2 GHz = 38.4 B/ns), one value per clock through each:
+  cut-through, each stage entered one cycle (1/1.2 ns) after the previous one and ending
+  no earlier than the previous stage's end plus a cycle (:func:`out_path`);
 * NoC: packets of ceil(bits / 32) flits; ports and links hold a packet for flits / 1.2
   GHz; the head advances one hop per (3 router cycles + 1 link cycle) / 1.2 GHz =
-  10/3 ns (virtual cut-through); the payload is then written to the destination's eDRAM.
+  10/3 ns (virtual cut-through); the payload is read from the source tile's eDRAM first
+  (the injection starts a cycle after the read and cannot end before the read ends plus
+  a cycle) and written into the destination's eDRAM;
+* the network input: one input link (25.6 GB/s / 4 links = 6.4 B/ns) brings it in row by
+  row; each row then leaves the input port at router 0 as a packet (the port holds it for
+  its flits, like any port) to the eDRAM of every tile that reads it (:func:`input_at`);
+* dynamic policies: ReDy's statistics unit decides 10 cycles (8.333 ns) after a group's
+  last byte, the lossless policies' detect unit 2 cycles (configs/hardware/isaac.yaml).
 
 Graphs are built by hand with the node attributes of docs/interfaces.md (the style of
 tests/test_place.py); the hardware is isaac8 shrunk with ``with_changes``.
@@ -53,17 +61,23 @@ ACT = 8 * 1.2    # activation units: 9.6 values/ns
 OREG = 4 * 1.2   # output register: 4 values per cycle = 4.8 values/ns
 BANK = 38.4      # eDRAM bank: 256 bits x 1.2 GHz = 38.4 B/ns
 BUS = 57.6       # eDRAM-to-IMA bus: 384 wires x 1.2 GHz
+PSUM = 23 / 8    # bytes of a partial sum: 8 (inputs) + 8 (weights) + log2(128) = 23 bits
+LINK = 6.4       # input link: 25.6 GB/s over 4 links, 1 of them brings the input in
+UNIT = 10 / 1.2  # ReDy's statistics unit: decision 10 cycles after a group's last byte
 
 
-def out_path(values: int, merges: int = 0, act: bool = False) -> float:
+def out_path(values: int, merges: int = 0, act: bool = False, psums: int | None = None,
+             ) -> float:
     """Uncontended output path of one position of *values* 8-bit outputs (docstring).
 
-    Stages in order: adds (merges / 4.8 ns), activation (values / 9.6), output register
+    Stages in order: the partial sums over the tile bus (*psums*, default *values*, x 23
+    bits / 57.6 B/ns), adds (merges / 4.8 ns), activation (values / 9.6), output register
     (values / 4.8), eDRAM write (values / 38.4). Stage k starts a cycle after stage k-1
     started and ends at max(start + duration, previous end + a cycle).
     """
-    durations = ([merges / SA] if merges else []) + ([values / ACT] if act else [])
-    durations += [values / OREG, values / BANK]
+    psums = values if psums is None else psums
+    durations = [psums * PSUM / BUS] + ([merges / SA] if merges else [])
+    durations += ([values / ACT] if act else []) + [values / OREG, values / BANK]
     s, e = 0.0, durations[0]
     for d in durations[1:]:
         s += CYC
@@ -71,9 +85,23 @@ def out_path(values: int, merges: int = 0, act: bool = False) -> float:
     return e
 
 
-# one 16-output position: output register 16 / 4.8 = 3.3333 ns, the write ends a cycle
-# later (its 16 / 38.4 = 0.4167 ns fit inside): 3.3333 + 0.8333 = 4.1667 = 25/6 ns
-OUT16 = 25 / 6
+def input_at(nbytes: float, hops: int = 0) -> float:
+    """When an input row of *nbytes* is in the eDRAM of a tile *hops* router links from
+    router 0, the link and the port idle: the link (nbytes / 6.4), the port, the links and
+    the tile's ejection port (hops + 2 stages of ceil(8 nbytes / 32) flits / 1.2 GHz each,
+    entered one hop apart: (hops + 1) hops + one serialization), the eDRAM write."""
+    flits = math.ceil(8 * nbytes / 32)
+    return nbytes / LINK + (hops + 1) * HOP + flits / NOC_GHZ + nbytes / BANK
+
+
+# one 16-output position: its 16 partial sums cross the bus in 16 x 23 / 8 = 46 B / 57.6 =
+# 0.7986 ns, the output register a cycle later for 16 / 4.8 = 3.3333 ns (ends 4.1667), the
+# write a cycle after that (its 16 / 38.4 = 0.4167 ns fit inside): 5.0 ns
+OUT16 = 5.0
+# the input vector x of 128 bytes in tile 0's eDRAM (router 0: no link): 128 / 6.4 = 20 ns
+# on the link, 32 flits = 26.667 ns through the port and tile 0's ejection port one hop
+# apart (+ 3.333), the write 128 / 38.4 = 3.333: 53.333 ns
+IN128 = 160 / 3
 
 
 @cache
@@ -154,9 +182,9 @@ def _engine(g: nx.DiGraph, hw: HardwareSpec, b: int, fidelity: str = "group",
     """A ChipSimulation built like simulate_pipeline (static policy), not yet run."""
     m = map_network(g.copy(), hw, MappingOptions(replicate=False))
     ledger = EnergyLedger(hw.energy.per_event(), 100.0, BUSY_CLASSES)
-    plans = build_plan(m.graph, m, hw, ledger, False)
+    plans, ids = build_plan(m.graph, m, hw, ledger, False)
     return ChipSimulation(plans, _planes(m, b), hw, ledger, 1, fidelity,
-                          load_timing=False), m
+                          load_timing=False, ids=ids), m
 
 
 def _row_times(sim: ChipSimulation, node: str, width: int) -> list[float]:
@@ -193,7 +221,10 @@ def test_single_mvm_latency(b: int, fidelity: str) -> None:
     hw = tiny_hw(crossbars=1, adcs=1)
     res = _sim(_one_linear(), hw, b, fidelity)
     c = 65 / 1.28                       # 50.78125 ns < r
-    expect = 100 + 50.78125 + (b - 1) * 100 + 25 / 6  # T(b), then the 16 outputs' path
+    # the input is in tile 0's eDRAM at 53.333 ns, then T(b), then the 16 outputs' path
+    expect = 160 / 3 + 100 + 50.78125 + (b - 1) * 100 + 5.0
+    assert c == 50.78125 and out_path(16) == pytest.approx(OUT16)
+    assert input_at(128) == pytest.approx(IN128)
     if fidelity != "analytic":
         # the engine's lane is busy T(b) = r + c + (b - 1) r (c = 65 / 1.28 = 50.78125 ns)
         # and its tile output register 16 values / 4.8 per ns = 10/3 ns
@@ -202,7 +233,7 @@ def test_single_mvm_latency(b: int, fidelity: str) -> None:
         assert res.timing.unit_busy_ns[("tile output register", "tile 0")] == \
             pytest.approx(10 / 3)
     assert res.latency_ns == pytest.approx(expect, abs=1e-9)
-    assert res.latency_ns == pytest.approx(T(b, c) + OUT16, abs=1e-9)
+    assert res.latency_ns == pytest.approx(IN128 + T(b, c) + OUT16, abs=1e-9)
     # counts: b planes of one crossbar: b reads, 128*b DAC drives, 65*b conversions
     assert res.counts() == {"groups": 1, "bit_planes": b, "crossbar_reads": b,
                             "adc_conversions": 65 * b, "dac_drives": 128 * b}
@@ -210,111 +241,140 @@ def test_single_mvm_latency(b: int, fidelity: str) -> None:
 
 @pytest.mark.parametrize("fidelity", ["group", "plane"])
 def test_single_mvm_dynamic_policy_adds_select_latency(fidelity: str) -> None:
-    # precision_select.latency_ns = 30 ns: the lane has nothing to stream meanwhile, so
-    # the selection of its only group is exposed: 30 + 100 + 50.78125 + 7*100 + 25/6
+    # ReDy's statistics unit decides 10 cycles = 8.333 ns after the group's last byte: the
+    # lane has nothing to stream meanwhile, so it is exposed:
+    # 53.333 (input) + 8.333 + 100 + 50.78125 + 7*100 + 5.0
     hw = tiny_hw(crossbars=1, adcs=1)
     res = _sim(_one_linear(), hw, 8, fidelity, policy="redy")
-    assert res.latency_ns == pytest.approx(30 + 100 + 50.78125 + 700 + OUT16, abs=1e-9)
+    assert res.latency_ns == pytest.approx(IN128 + UNIT + 850.78125 + OUT16, abs=1e-9)
+    # msb-trim needs only the detect unit: 2 cycles = 1.667 ns
+    res = _sim(_one_linear(), hw, 8, fidelity, policy="msb-trim")
+    assert res.latency_ns == pytest.approx(IN128 + 2 / 1.2 + 850.78125 + OUT16, abs=1e-9)
 
 
 @pytest.mark.parametrize("fidelity", ["group", "plane"])
 def test_selection_overlaps_streaming(fidelity: str) -> None:
-    # 3 images through the single lane, redy: group 0 is selected in [0, 30] (exposed);
-    # groups 1, 2 are in the register (16 slots) from t = 0 and the IMA's unit selects
-    # them in [30, 60] and [60, 90], while group 0 streams: hidden. Each image then
-    # streams 800 ns behind the previous one: done_i = 30 + 800 (i + 1) + c + 25/6.
+    # 3 images through the single lane, redy. Image 0's group is in tile 0 at 53.333 and
+    # decided 8.333 later (exposed); images 1 and 2 follow on the link (20 ns each) and the
+    # port (26.667 ns each, busy with image 0 until 46.667): in the eDRAM at 80 and 106.667,
+    # decided by 115 at the latest, while group 0 streams: hidden (the unit is pipelined at
+    # bus rate and never queues). Each image then streams 800 ns behind the previous one:
+    # done_i = 61.667 + 800 (i + 1) + c + 5.0.
     hw = tiny_hw(crossbars=1, adcs=1)
     res = _sim(_one_linear(), hw, 8, fidelity, images=3, policy="redy")
     assert res.timing.image_done_ns == pytest.approx(
-        [30 + 800 * (i + 1) + 50.78125 + OUT16 for i in range(3)])
+        [IN128 + UNIT + 800 * (i + 1) + 50.78125 + OUT16 for i in range(3)])
 
 
 @pytest.mark.parametrize("policy", ["static", "redy"])
 @pytest.mark.parametrize("fidelity", ["group", "plane", "analytic"])
 def test_single_mvm_zero_planes_costs_no_time(fidelity: str, policy: str) -> None:
-    # T(0) = 0: no plane streamed; a dynamic policy still spends its 30 ns selection
+    # T(0) = 0: no plane streamed; a dynamic policy still spends its unit's 8.333 ns
     # deciding to skip the group (static: 0 ns). The position is still written: the
-    # 16 outputs take the output path, 25/6 ns.
+    # 16 (zero) partial sums and outputs take the output path, 5.0 ns, after the input.
     hw = tiny_hw(crossbars=1, adcs=1)
     res = _sim(_one_linear(), hw, 0, fidelity, policy=policy)
-    assert res.latency_ns == pytest.approx((30.0 if policy == "redy" else 0.0) + OUT16)
+    assert res.latency_ns == pytest.approx(IN128 + (UNIT if policy == "redy" else 0.0)
+                                           + OUT16)
     # the skipped group is still counted (eDRAM read of 128 bytes), with no plane
     assert res.counts()["groups"] == 1 and res.counts()["bit_planes"] == 0
-    assert res.ledger.event_counts()["edram_byte"] == pytest.approx(128 + 16)  # in + out
+    # eDRAM bytes: the input written (128), the group read (128), the output written (16)
+    assert res.ledger.event_counts()["edram_byte"] == pytest.approx(128 + 128 + 16)
 
 
 def test_load_single_group() -> None:
-    # The linear layer's group: 128 inputs x 1 byte.  eDRAM bank: 256 bits = 32 B per
-    # 1.2 GHz cycle = 38.4 B/ns -> 3.3333 ns; bus: 384 wires = 48 B/cycle = 57.6 B/ns ->
-    # 2.2222 ns; the first read starts after both: latency = 5.5556 + T(8) + 25/6
+    # The linear layer's group: 128 inputs x 1 byte, in tile 0's eDRAM at 53.333 ns. eDRAM
+    # bank: 256 bits = 32 B per 1.2 GHz cycle = 38.4 B/ns -> 3.3333 ns; bus: 384 wires =
+    # 48 B/cycle = 57.6 B/ns -> 2.2222 ns; the first read starts after both:
+    # latency = 53.333 + 5.5556 + T(8) + 5.0
     load = 128 / BANK + 128 / BUS
     hw = tiny_hw(crossbars=1, adcs=1)
     for fid in ("group", "plane"):
         res = _sim(_one_linear(), hw, 8, fid, load_timing=True)
-        assert res.latency_ns == pytest.approx(load + 850.78125 + OUT16), fid
+        assert res.latency_ns == pytest.approx(IN128 + load + 850.78125 + OUT16), fid
 
 
 def test_load_is_prefetched_into_the_second_register_slot() -> None:
     # 8-bit inputs: the 2 KB input register holds
     # ima.input_register_bytes // (crossbars x 128 rows x 1 B) = 2048 // 128 = 16 slots
-    # on this 1-crossbar IMA, so every later group is loaded while the previous streams.
-    # 3 images back to back: only the first load is exposed:
-    #   done_i = load + 800 (i + 1) + c + 25/6,  c = 65 / 1.28 = 50.78125
+    # on this 1-crossbar IMA, so every later group is loaded while the previous streams
+    # (images 1, 2 are in the eDRAM at 80 and 106.667 ns, see
+    # test_selection_overlaps_streaming). 3 images back to back: only the first load is
+    # exposed:  done_i = 53.333 + load + 800 (i + 1) + c + 5.0,  c = 65 / 1.28 = 50.78125
     load = 128 / BANK + 128 / BUS
     hw = tiny_hw(crossbars=1, adcs=1)
     for fid in ("group", "plane"):
         res = _sim(_one_linear(), hw, 8, fid, images=3, load_timing=True)
         assert res.timing.image_done_ns == pytest.approx(
-            [load + 800 * (i + 1) + 50.78125 + OUT16 for i in range(3)]), fid
+            [IN128 + load + 800 * (i + 1) + 50.78125 + OUT16 for i in range(3)]), fid
 
 
-# two row blocks of 16 outputs: 16 partial-sum adds (16 / 4.8 = 3.3333 ns), the output
-# register a cycle later (ends at max(0.8333 + 3.3333, 3.3333 + 0.8333) = 4.1667) and the
-# write a cycle after that: 5.0 ns
-OUT16_2RB = 5.0
+# two row blocks of 16 outputs: 32 partial sums over the bus (92 B / 57.6 = 1.5972 ns), 16
+# partial-sum adds a cycle later (ends max(0.8333 + 3.3333, 1.5972 + 0.8333) = 4.1667),
+# the output register a cycle later (ends max(1.6667 + 3.3333, 4.1667 + 0.8333) = 5.0) and
+# the write a cycle after that: 5.8333 ns
+OUT16_2RB = 35 / 6
+# the input vector of 256 bytes in tile 0's eDRAM: 40 (link) + 3.333 + 53.333 (64 flits)
+# + 6.667 (write) = 103.333 ns
+IN256 = 310 / 3
 
 
 def test_load_two_lanes_share_the_tile_bus() -> None:
-    # Linear 256 -> 16: two row blocks (lanes) of 128 rows in one IMA of one tile.  Both
-    # loads are requested at t = 0: bank reads in parallel (2 banks, 3.3333 ns each), then
-    # the bus serially: lane 1 in at 3.3333 + 2.2222 = 5.5556, lane 2 at 7.7778 ns.
-    # Each lane then takes T(8) = 100 + c + 700 with its own ADC (c = 65/1.28): the
-    # position's lanes are done with the later one at 7.7778 + 850.78125, merged in 5 ns.
+    # Linear 256 -> 16: two row blocks (lanes) of 128 rows in one IMA of one tile. The
+    # input is in the eDRAM at 103.333; both loads are requested then: bank reads in
+    # parallel (2 banks, 3.3333 ns each), then the bus serially: lane 1 in 3.3333 + 2.2222
+    # later, lane 2 2.2222 after that. Each lane then takes T(8) = 100 + c + 700 with its
+    # own ADC (c = 65/1.28): the position's lanes are done with the later one at
+    # 103.333 + 7.7778 + 850.78125, merged in 5.8333 ns.
     hw = tiny_hw(crossbars=2, adcs=2)
-    assert out_path(16, merges=16) == pytest.approx(OUT16_2RB)
+    assert out_path(16, merges=16, psums=32) == pytest.approx(OUT16_2RB)
+    assert input_at(256) == pytest.approx(IN256)
     for fid in ("group", "plane"):
         res = _sim(_two_row_blocks(), hw, 8, fid, load_timing=True)
         assert res.latency_ns == pytest.approx(
-            128 / BANK + 2 * 128 / BUS + 850.78125 + OUT16_2RB), fid
+            IN256 + 128 / BANK + 2 * 128 / BUS + 850.78125 + OUT16_2RB), fid
 
 
 def test_streamed_images_group_vs_plane() -> None:
-    # 3 images through the single linear lane, 8 planes each, one ADC per crossbar.
-    # plane: the reader streams 24 reads back to back (c < r, so the S+H is always free
-    #   by the next read's end); image i's last read ends 800 (i + 1), its conversion
-    #   c = 50.78125 later and its output path 25/6 after that.
+    # 4 images through the single linear lane, 8 planes each, one ADC per crossbar; the
+    # inputs are in the eDRAM long before the lane needs them (80, 106.667, 133.333).
+    # plane: the reader streams 32 reads back to back from 53.333 (c < r, so the S+H is
+    #   always free by the next read's end); image i's last read ends 53.333 + 800 (i + 1),
+    #   its conversion c = 50.78125 later and its output path 5.0 after that.
     # group: the next group's first read starts when the S+H is free (previous group's
     #   last plane entered conversion), so groups overlap exactly as the planes do.
-    # Measured throughput: image 0 is the warm-up, one interval of 800 ns: 1.25 M/s.
+    # Measured throughput: the lane is the busiest unit (800 ns per image). Image 0 fills
+    # the pipeline: the window starts at image 1; the lane finishes image 3 at
+    # 53.333 + 3200 + c, after image 2 is done (53.333 + 2400 + c + 5) but before image 3:
+    # the window is images 1..2, 800 ns apart in the completions and in the lane: 1.25 M/s.
     hw = tiny_hw(crossbars=1, adcs=1)
-    g = _sim(_one_linear(), hw, 8, "group", images=3)
-    p = _sim(_one_linear(), hw, 8, "plane", images=3)
-    expect = [800 * (i + 1) + 50.78125 + OUT16 for i in range(3)]
+    g = _sim(_one_linear(), hw, 8, "group", images=4)
+    p = _sim(_one_linear(), hw, 8, "plane", images=4)
+    expect = [IN128 + 800 * (i + 1) + 50.78125 + OUT16 for i in range(4)]
     assert g.timing.image_done_ns == pytest.approx(expect)
     assert p.timing.image_done_ns == pytest.approx(expect)
     for res in (g, p):
         assert res.throughput_measured_ips == pytest.approx(1e9 / 800)
+        assert res.throughput_ips == res.throughput_measured_ips
         assert res.warmup_images == 1
-        assert "measured" in res.throughput_basis
+        assert "measured in steady state" in res.throughput_basis
+        assert "images 1..2" in res.throughput_basis
     # one image: no measured figure; the bound is the busiest unit's work per image: the
-    # lane's 8 planes x 100 ns (the output register's 3.3 ns are far less)
+    # lane's 8 planes x 100 ns (the input link's 20 ns and the output register's 3.3 ns
+    # are far less)
     one = _sim(_one_linear(), hw, 8, "group")
     assert one.throughput_measured_ips is None
     assert one.throughput_ips == pytest.approx(1e9 / 800)
     assert one.throughput_bound_ips == pytest.approx(1e9 / 800)
     assert one.bounding_unit["unit"] == "crossbar lane"
     assert one.bounding_unit["busy_ns_per_image"] == pytest.approx(800)
-    assert "bound" in one.throughput_basis
+    assert one.throughput_basis.startswith("bound")
+    # three images: image 2 is done after the lane finished the last image (the drain),
+    # so the window 1..1 is empty: the bound, and how many images to stream
+    three = _sim(_one_linear(), hw, 8, "group", images=3)
+    assert three.throughput_measured_ips is None
+    assert three.throughput_ips == pytest.approx(1e9 / 800)
+    assert "steady state not reached" in three.throughput_basis
 
 
 def test_conversion_slower_than_read() -> None:
@@ -323,16 +383,18 @@ def test_conversion_slower_than_read() -> None:
     A 2-crossbar lane in a 1-ADC IMA: linear 128 -> 62 = 2 column blocks of
     31*4+1 = 125 columns, both crossbars in one IMA with one ADC, which converts the two
     crossbars' columns one after the other: c = 2 x 125 / 1.28 = 195.3125 ns > r and
-    T(3) = 100 + 3 * 195.3125 = 685.9375. The 62 outputs' path: 62 / 4.8 = 12.9167 ns in
-    the output register, the write a cycle later: 13.75 ns.
+    T(3) = 100 + 3 * 195.3125 = 685.9375, after the input (53.333). The 62 outputs' path:
+    their partial sums over the bus (62 x 23 / 8 = 178.25 B / 57.6 = 3.0946 ns), 62 / 4.8
+    = 12.9167 ns in the output register a cycle later (ends 13.75), the write a cycle
+    after: 14.5833 ns.
     """
     hw = tiny_hw(crossbars=2, adcs=1)
     g = _graph({"x": _node("input", 0, (128,), (128,)), "fc": _lin(1, 128, 62),
                 "out": _node("output", 2, (62,), (62,))}, [("x", "fc"), ("fc", "out")])
-    assert out_path(62) == pytest.approx(13.75)
+    assert out_path(62) == pytest.approx(14.5833333)
     for fid in ("group", "plane", "analytic"):
-        assert _sim(g, hw, 3, fid).latency_ns == pytest.approx(685.9375 + 13.75,
-                                                                abs=1e-9), fid
+        assert _sim(g, hw, 3, fid).latency_ns == pytest.approx(
+            IN128 + 685.9375 + 14.5833333, abs=1e-6), fid
 
 
 def test_lane_waits_for_its_longest_crossbar() -> None:
@@ -340,13 +402,17 @@ def test_lane_waits_for_its_longest_crossbar() -> None:
 
     Linear 128 -> 32: column blocks of 31 weights (125 columns) and 1 weight (4 + 1 = 5
     columns) in one IMA with two ADCs: c = max(125, 5) / 1.28 = 97.65625 ns,
-    T(2) = 100 + 97.65625 + 100 = 297.65625, then 32 outputs: 32 / 4.8 + 1/1.2 = 7.5 ns.
+    T(2) = 100 + 97.65625 + 100 = 297.65625 after the input (53.333), then 32 outputs:
+    92 B of partial sums (1.5972 ns), the output register a cycle later (32 / 4.8 =
+    6.6667: ends 7.5), the write a cycle after: 8.3333 ns.
     """
     hw = tiny_hw(crossbars=2, adcs=2)
     g = _graph({"x": _node("input", 0, (128,), (128,)), "fc": _lin(1, 128, 32),
                 "out": _node("output", 2, (32,), (32,))}, [("x", "fc"), ("fc", "out")])
+    assert out_path(32) == pytest.approx(25 / 3)
     for fid in ("group", "plane"):
-        assert _sim(g, hw, 2, fid).latency_ns == pytest.approx(297.65625 + 7.5), fid
+        assert _sim(g, hw, 2, fid).latency_ns == pytest.approx(
+            IN128 + 297.65625 + 25 / 3), fid
 
 
 # ----------------------------------------------------------------------------- case 2
@@ -377,12 +443,14 @@ def test_two_crossbars_share_one_adc(b: int, fidelity: str) -> None:
     #   b = 1: 100 + 2*50.78125  = 201.5625
     #   b = 2: 100 + 4*50.78125  = 303.125
     #   b = 8: 100 + 16*50.78125 = 912.5
-    # then the two row blocks' 16 outputs are merged: 5 ns.
+    # all after the input (103.333); then the two row blocks' 16 outputs are merged:
+    # 5.8333 ns.
     hw = tiny_hw(crossbars=2, adcs=1)
     res = _sim(_two_row_blocks(), hw, b, fidelity)
-    assert res.latency_ns == pytest.approx(100 + 2 * b * 50.78125 + OUT16_2RB, abs=1e-9)
-    assert res.latency_ns - OUT16_2RB == pytest.approx({1: 201.5625, 2: 303.125,
-                                                        8: 912.5}[b], abs=1e-9)
+    assert res.latency_ns == pytest.approx(IN256 + 100 + 2 * b * 50.78125 + OUT16_2RB,
+                                           abs=1e-9)
+    assert res.latency_ns - OUT16_2RB - IN256 == pytest.approx(
+        {1: 201.5625, 2: 303.125, 8: 912.5}[b], abs=1e-9)
     # lane occupancy (first read to last conversion of the group): L0 wins the ADC at
     # t = 100, so its last conversion is the (2b-1)-th: 100 + (2b-1) c; L1's is the
     # 2b-th: 100 + 2 b c
@@ -392,29 +460,33 @@ def test_two_crossbars_share_one_adc(b: int, fidelity: str) -> None:
 
 
 def test_adc_sharing_without_contention_and_analytic() -> None:
-    # Two ADCs for the two crossbars: no sharing, T(8) = 850.78125 in both fidelities;
-    # the analytic estimate ignores ADC contention: T(8) even with one ADC.
+    # Two ADCs for the two crossbars: no sharing, T(8) = 850.78125 in both fidelities,
+    # after the input (103.333); the analytic estimate ignores ADC contention: T(8) even
+    # with one ADC.
     for fid in ("group", "plane"):
         assert _sim(_two_row_blocks(), tiny_hw(crossbars=2, adcs=2), 8, fid).latency_ns \
-            == pytest.approx(850.78125 + OUT16_2RB, abs=1e-9), fid
+            == pytest.approx(IN256 + 850.78125 + OUT16_2RB, abs=1e-9), fid
     assert _sim(_two_row_blocks(), tiny_hw(crossbars=2, adcs=1), 8, "analytic").latency_ns \
-        == pytest.approx(850.78125 + OUT16_2RB, abs=1e-9)
+        == pytest.approx(IN256 + 850.78125 + OUT16_2RB, abs=1e-9)
 
 
 def test_adc_sharing_streamed_group_within_3_percent_of_plane() -> None:
     # 3 images through the two lanes sharing one ADC. Per image the ADC has 16 jobs of
     # c = 50.78125 = 812.5 ns of work > the lanes' 8 x 100 ns of reads, so it is the
-    # bottleneck and never idles from t = 100: image i's last conversion ends at
-    # 100 + 812.5 (i + 1) in plane fidelity (FIFO jobs); group fidelity converts the
-    # lanes' planes in the order they are ready on a work-conserving pool: within 3 %.
+    # bottleneck and never idles from 100 ns after the input (103.333; images 1, 2 are in
+    # the eDRAM by 156.667 and 210: long before): image i's last conversion ends at
+    # 103.333 + 100 + 812.5 (i + 1) in plane fidelity (FIFO jobs); group fidelity converts
+    # the lanes' planes in the order they are ready on a work-conserving pool: within 3 %.
     hw = tiny_hw(crossbars=2, adcs=1)
     p = _sim(_two_row_blocks(), hw, 8, "plane", images=3)
     g = _sim(_two_row_blocks(), hw, 8, "group", images=3)
-    expect = [100 + 812.5 * (i + 1) + OUT16_2RB for i in range(3)]
+    expect = [IN256 + 100 + 812.5 * (i + 1) + OUT16_2RB for i in range(3)]
     assert p.timing.image_done_ns == pytest.approx(expect)
     for a, b in zip(g.timing.image_done_ns, expect, strict=True):
         assert abs(a / b - 1) <= 0.03
-    # measured: one 812.5 ns interval after the warm-up image; the bound names the pool
+    # measured: the pool is the busiest unit, seen through its layer fc, which finishes
+    # each image when it completes; the window is images 1..2 (image 0 fills, image 2 is
+    # the last done by the time fc finishes the last image): one 812.5 ns interval
     assert p.throughput_measured_ips == pytest.approx(1e9 / 812.5)
     assert g.throughput_bound_ips == pytest.approx(1e9 / 812.5)
     assert g.bounding_unit["unit"] == "ADC pool"
@@ -441,22 +513,29 @@ def _wide_1x1(width: int) -> nx.DiGraph:
 def test_output_register_bounds_throughput(fidelity: str) -> None:
     """A tile output register of ISAAC's width (1 value per cycle) behind 1-plane groups.
 
-    The lane streams a position every r = 100 ns (position k converted at
-    T(1) + 100 k = 197.65625 + 100 k), but the output register takes 124 / 1.2 =
-    103.3333 ns per position, so positions queue for it: position k leaves it at
-    197.65625 + 103.3333 (k + 1), its write ends a cycle later (124 B / 38.4 = 3.2 ns
-    inside that). The register holds 3072 B = 24 positions of 124 B, far more than the
-    ~3 ns the queue grows per position needs here, so the lane never stalls.
-    With W = 12 positions per image and 3 images streamed back to back, image i ends at
-    197.65625 + 103.3333 x 12 (i + 1) + 0.8333: the measured interval is 1240 ns, the
-    register's work per image, which is also the bound (the lane's is 1200 ns).
+    The input row (128 channels x 12 columns = 1536 B) is in the eDRAM at 240 (link) +
+    3.333 + 320 (384 flits) + 40 (write) = 603.333 ns. The lane then streams a position
+    every r = 100 ns (position k converted at 603.333 + T(1) + 100 k, T(1) = 197.65625);
+    its 124 partial sums cross the bus (6.19 ns), but the output register, entered a cycle
+    later, takes 124 / 1.2 = 103.3333 ns per position, so positions queue for it: position
+    k leaves it at 603.333 + 197.65625 + 0.8333 + 103.3333 (k + 1), its write ends a cycle
+    later (124 B / 38.4 = 3.2 ns inside that). The register holds 3072 B = 24 positions of
+    124 B, far more than the ~3 ns the queue grows per position needs here, so the lane
+    never stalls. With W = 12 positions per image and 3 images streamed back to back (the
+    inputs of images 1, 2 are in by ~923 and ~1243 ns), image i ends at
+    603.333 + 197.65625 + 2 x 0.8333 + 103.3333 x 12 (i + 1): the measured interval is
+    1240 ns, the register's work per image, which is also the bound (the lane's is 1200
+    ns). The window: the register's layer c finishes each image when it completes, so
+    images 1..2.
     """
     w = 12
     hw = tiny_hw(crossbars=4, adcs=4).with_changes(
         {"components.tile.tile_output_register.values_per_cycle": 1})
     res = _sim(_wide_1x1(w), hw, 1, fidelity, images=3)
     reg = 124 / 1.2
-    expect = [197.65625 + reg * w * (i + 1) + CYC for i in range(3)]
+    inp = input_at(1536)
+    assert inp == pytest.approx(603.3333333)
+    expect = [inp + 197.65625 + 2 * CYC + reg * w * (i + 1) for i in range(3)]
     assert res.timing.image_done_ns == pytest.approx(expect)
     assert res.throughput_measured_ips == pytest.approx(1e9 / (reg * w))
     assert res.throughput_bound_ips == pytest.approx(1e9 / (reg * w))
@@ -467,8 +546,10 @@ def test_output_register_bounds_throughput(fidelity: str) -> None:
     # the engine's register was busy for exactly that work: 3 images x 12 x 103.33 ns
     assert res.timing.unit_busy_ns[("tile output register", "tile 0")] == pytest.approx(
         3 * w * reg)
-    # the stock isaac8 register (4 values per cycle) is 4x faster: the lane bounds it
-    fast = _sim(_wide_1x1(w), tiny_hw(crossbars=4, adcs=4), 1, fidelity, images=3)
+    # the stock isaac8 register (4 values per cycle) is 4x faster: the lane bounds it.
+    # The lane is watched: it finishes image 3 (of 4) after image 2 is done, so the window
+    # is images 1..2, 1200 ns apart in the completions and in the lane
+    fast = _sim(_wide_1x1(w), tiny_hw(crossbars=4, adcs=4), 1, fidelity, images=4)
     assert fast.bounding_unit["unit"] == "crossbar lane"
     assert fast.throughput_measured_ips == pytest.approx(1e9 / (100 * w))
 
@@ -476,9 +557,21 @@ def test_output_register_bounds_throughput(fidelity: str) -> None:
 # ----------------------------------------------------------------------------- case 3
 T1 = 100 + 5 / 1.28   # 103.90625: 1 -> 1 channel conv = 1 output * 4 + 1 unit = 5 columns
 # c = 5 / 1.28 = 3.90625 ns of conversion after the last read, then the position's one
-# output: 1 / 4.8 = 0.2083 ns in the output register, the write a cycle (0.8333) later:
-# out_path(1) = 1.0417 ns. Every position completes C5 = c + 1.0417 after its last read.
-C5 = 5 / 1.28 + (1 / OREG + CYC)   # 4.9479...
+# output: its partial sum over the bus (2.875 B, 0.05 ns), 1 / 4.8 = 0.2083 ns in the
+# output register a cycle later (ends 1.0417), the write a cycle after that: out_path(1) =
+# 1.875 ns. Every position completes C5 = c + 1.875 = 5.78125 ns after its last read.
+C5 = 5 / 1.28 + 1.875
+# The input x (1 x 6 x 6, rows of 6 B) on tile 0: row k is on the link in [0.9375 k,
+# 0.9375 (k + 1)], then a 2-flit packet (1.6667 ns on the port and on tile 0's ejection
+# port, one hop apart) and the write (6 / 38.4 = 0.15625). Row 0: port [0.9375, 2.6042],
+# ejection [4.2708, 5.9375], written by 6.0938. Row 1 waits for the port: [2.6042,
+# 4.2708], ejection [5.9375, 7.6042], written by D = 7.7604: a's first row needs rows 0
+# and 1 of x, so a starts at D; later rows of x follow 1.6667 ns apart, long before a
+# needs them (unless its input buffer is full, below).
+D = 6 / LINK + 2 * (2 / NOC_GHZ) + HOP + 6 / BANK
+# a row of x that the port starts when the link and the port are idle: in the eDRAM
+# 0.9375 + 1.6667 + 3.3333 + 0.15625 = 6.0938 ns later (input_at)
+IN_ROW = input_at(6)
 
 
 def _conv_chain(k_b: int = 3) -> nx.DiGraph:
@@ -488,9 +581,10 @@ def _conv_chain(k_b: int = 3) -> nx.DiGraph:
     tile.imas = 2 they sit in IMAs 0 and 1 of tile 0 (no NoC transfer, no shared ADC).
     One plane per group: every MVM takes T(1) = 100 + 5/1.28 = 103.90625 ns (= T1), and
     back-to-back groups 100 ns each; a position completes C5 after its last read.
-    One row of a = 1 channel * 6 columns * 1 byte = 6 bytes; the a -> b buffer is the only
-    buffered edge on tile 0, so it gets the whole eDRAM: cap = edram_bytes // 6 rows.
-    Everything is on tile 0: no NoC transfer.
+    One row of x or a = 1 channel * 6 columns * 1 byte = 6 bytes. Tile 0's eDRAM holds
+    two bounded buffers: a's of x rows (a 3-row window: 18 B) and b's of a rows (its
+    window: 18 B for a 3x3 b, 6 B for a 1x1 b); the eDRAM is divided between them in
+    proportion to those needs. Everything but the input is on tile 0: no NoC transfer.
     """
     b = _conv3(2, 1, 1, 6)
     if k_b == 1:
@@ -510,76 +604,100 @@ def _run_rows(g: nx.DiGraph, edram: int, fidelity: str) -> tuple[list, list, flo
 def test_pipeline_large_buffer_group_rows() -> None:
     # Group fidelity overlaps a lane's consecutive groups exactly like the plane pipeline
     # (the next read starts when the previous plane entered conversion), so the hand
-    # values of test_pipeline_plane_fidelity_rows hold: a row k at 600(k+1) + C5,
-    # b row r at 1800 + 2 C5 + 600 r, latency 4800 + 2 C5 = 4809.8958 ns.
+    # values of test_pipeline_plane_fidelity_rows hold: a row k at D + 600(k+1) + C5,
+    # b row r at D + 1800 + 2 C5 + 600 r, latency D + 4800 + 2 C5 = 4819.3229 ns.
+    assert D == pytest.approx(7.7604167)
     rows_a, rows_b, lat = _run_rows(_conv_chain(), 65536, "group")
-    assert rows_a == pytest.approx([600 * (k + 1) + C5 for k in range(6)])
-    assert rows_b == pytest.approx([1800 + 2 * C5 + 600 * r for r in range(6)])
-    assert lat == pytest.approx(4800 + 2 * C5) and lat == pytest.approx(4809.8958333)
+    assert rows_a == pytest.approx([D + 600 * (k + 1) + C5 for k in range(6)])
+    assert rows_b == pytest.approx([D + 1800 + 2 * C5 + 600 * r for r in range(6)])
+    assert lat == pytest.approx(D + 4800 + 2 * C5) and lat == pytest.approx(4819.3229167)
+
+
+# 36-byte eDRAM: 18 B (3 rows) for each buffer, exactly the windows. Write Ca_r, Cb_r for
+# the completion of a's, b's row r, I = IN_ROW. A row of a (or b) streams its 6 groups back
+# to back and completes 600 + C5 after its first read; it starts when its input rows are
+# in the eDRAM and its consumer has room:
+#  - the port brings x row k (k >= 3) once a has freed row k - 3: a frees the rows below
+#    its next window, rows done - 1, so after a has done k - 1 rows; it is in I later;
+#  - a row r needs x rows up to r + 1 and room for row r: b has done r - 1 rows (r >= 3);
+#  - b row r needs a rows up to r + 1 (all 6 for r = 5).
+#   a0 = D, Ca0 = D + 600 + C5;  a1 = D + 600, Ca1 = D + 1200 + C5
+#   b0 = Ca1, Cb0 = D + 1800 + 2 C5
+#   a2 waits for x row 3 (in at Ca1 + I): Ca2 = D + 1800 + 2 C5 + I
+#   b1 waits for a2: Cb1 = D + 2400 + 3 C5 + I
+#   a3 waits for room (b done 2 rows, Cb1; x row 4 is in at Ca2 + I, earlier):
+#     Ca3 = D + 3000 + 4 C5 + I;  b2 = Ca3: Cb2 = D + 3600 + 5 C5 + I
+#   a4 waits for room (Cb2; x row 5 in at Ca3 + I): Ca4 = D + 4200 + 6 C5 + I
+#   b3 = Ca4: Cb3 = D + 4800 + 7 C5 + I;  a5 waits for room (Cb3): Ca5 = D + 5400 + 8 C5 + I
+#   b4 = Ca5: Cb4 = D + 6000 + 9 C5 + I;  b5 streams on: Cb5 = D + 6600 + 9 C5 + I
+THREE_ROW_A = [D + 600 + C5, D + 1200 + C5, D + 1800 + 2 * C5 + IN_ROW,
+               D + 3000 + 4 * C5 + IN_ROW, D + 4200 + 6 * C5 + IN_ROW,
+               D + 5400 + 8 * C5 + IN_ROW]
+THREE_ROW_B = [D + 1800 + 2 * C5, D + 2400 + 3 * C5 + IN_ROW, D + 3600 + 5 * C5 + IN_ROW,
+               D + 4800 + 7 * C5 + IN_ROW, D + 6000 + 9 * C5 + IN_ROW,
+               D + 6600 + 9 * C5 + IN_ROW]
 
 
 def test_pipeline_three_row_buffer_group_stalls() -> None:
-    # 18-byte eDRAM -> 3 rows of a, exactly b's window: the hand values of the plane test
-    # below (a row 3 waits for b's 2nd row; rows then alternate), latency 6600 + 8 C5.
-    rows_a, rows_b, lat = _run_rows(_conv_chain(), 18, "group")
-    assert rows_a == pytest.approx([600 + C5, 1200 + C5, 1800 + C5, 3000 + 3 * C5,
-                                    4200 + 5 * C5, 5400 + 7 * C5])
-    assert rows_b == pytest.approx([1800 + 2 * C5, 2400 + 2 * C5, 3600 + 4 * C5,
-                                    4800 + 6 * C5, 6000 + 8 * C5, 6600 + 8 * C5])
-    assert lat == pytest.approx(6600 + 8 * C5)
+    # the hand values above (the plane test below has the same)
+    rows_a, rows_b, lat = _run_rows(_conv_chain(), 36, "group")
+    assert rows_a == pytest.approx(THREE_ROW_A)
+    assert rows_b == pytest.approx(THREE_ROW_B)
+    assert lat == pytest.approx(D + 6600 + 9 * C5 + IN_ROW)
     big = _sim(_conv_chain(), tiny_hw(imas=2), 1, "group").latency_ns
-    assert lat > big == pytest.approx(4800 + 2 * C5)
+    assert lat > big == pytest.approx(D + 4800 + 2 * C5)
 
 
 def test_pipeline_plane_fidelity_rows() -> None:
     # Plane fidelity: a lane's reader starts the next group's read while the previous
     # group converts, so back-to-back MVMs cost 100 ns each (+ C5 once at the end of a
     # burst: the conversion c = 3.90625 and the position's output path), not T1.
-    # Large buffer: a position p done at 100(p+1) + C5, a row k at 600(k+1) + C5.
-    # b row 0 starts reading when a has 2 rows (1200 + C5), then b's reader never waits
-    # (it reaches row r at 1200 + C5 + 600 r = the time a's row r+1 is done):
-    # b row r done at 1800 + 2 C5 + 600 r;  latency = 4800 + 2 C5.
+    # Large buffer: a position p done at D + 100(p+1) + C5, a row k at D + 600(k+1) + C5.
+    # b row 0 starts reading when a has 2 rows (D + 1200 + C5), then b's reader never waits
+    # (it reaches row r at D + 1200 + C5 + 600 r = the time a's row r+1 is done):
+    # b row r done at D + 1800 + 2 C5 + 600 r;  latency = D + 4800 + 2 C5.
     rows_a, rows_b, lat = _run_rows(_conv_chain(), 65536, "plane")
-    assert rows_a == pytest.approx([600 * (k + 1) + C5 for k in range(6)])
-    assert rows_b == pytest.approx([1800 + 2 * C5 + 600 * r for r in range(6)])
-    assert lat == pytest.approx(4800 + 2 * C5)
-    # 3-row buffer: a row 3 waits for b's 2nd row (2400 + 2 C5): b frees a row of a when
-    # one of its output rows completes (its output path included), then rows alternate:
-    #   a row 3 done 3000 + 3 C5; b row 2 3600 + 4 C5; a row 4 4200 + 5 C5;
-    #   b row 3 4800 + 6 C5; a row 5 5400 + 7 C5; b row 4 6000 + 8 C5;
-    #   b row 5 (reads back to back) 6600 + 8 C5
-    rows_a, rows_b, lat = _run_rows(_conv_chain(), 18, "plane")
-    assert rows_a == pytest.approx([600 + C5, 1200 + C5, 1800 + C5, 3000 + 3 * C5,
-                                    4200 + 5 * C5, 5400 + 7 * C5])
-    assert rows_b == pytest.approx([1800 + 2 * C5, 2400 + 2 * C5, 3600 + 4 * C5,
-                                    4800 + 6 * C5, 6000 + 8 * C5, 6600 + 8 * C5])
-    assert lat == pytest.approx(6600 + 8 * C5)
+    assert rows_a == pytest.approx([D + 600 * (k + 1) + C5 for k in range(6)])
+    assert rows_b == pytest.approx([D + 1800 + 2 * C5 + 600 * r for r in range(6)])
+    assert lat == pytest.approx(D + 4800 + 2 * C5)
+    # 3-row buffers (36-byte eDRAM): the hand values above test_pipeline_three_row_buffer_
+    # group_stalls: a row 2 waits for x row 3, then a waits for room in b's buffer and
+    # the rows alternate
+    rows_a, rows_b, lat = _run_rows(_conv_chain(), 36, "plane")
+    assert rows_a == pytest.approx(THREE_ROW_A)
+    assert rows_b == pytest.approx(THREE_ROW_B)
+    assert lat == pytest.approx(D + 6600 + 9 * C5 + IN_ROW)
 
 
 def test_pipeline_one_row_buffer_for_1x1_consumer() -> None:
     # b is a 1x1 conv: its row r needs a's rows 0..r, and it frees a's row r when done.
-    # Large buffer: a's 36 reads run back to back (a row r at 600(r+1) + C5); b's row r
-    # starts when a's row r is there and its 6 reads take 600 ns: b row r done at
-    # 600(r+2) + 2 C5; latency 4200 + 2 C5.
-    # One-row buffer (6 bytes): a row r+1 waits until b finished row r; strict
-    # alternation: a row r done 1200 r + 600 + (2r+1) C5, b row r 1200(r+1) + (2r+2) C5;
-    # latency 7200 + 12 C5.
+    # Large buffer: a's 36 reads run back to back (a row r at D + 600(r+1) + C5); b's row
+    # r starts when a's row r is there and its 6 reads take 600 ns: b row r done at
+    # D + 600(r+2) + 2 C5; latency D + 4200 + 2 C5.
+    # 24-byte eDRAM: 18 B (3 rows of x) for a, 6 B (one row of a) for b. One-row buffer:
+    # a row r+1 waits until b finished row r; strict alternation: a row r done
+    # D + 1200 r + 600 + (2r+1) C5, b row r D + 1200(r+1) + (2r+2) C5. a's own input buffer
+    # never holds it up: a row r + 1 needs x row r + 2, which the port brings in once a has
+    # done rows 0..r (at Ca_r + I), but a row r + 1 waits for room until b's row r is done
+    # (Cb_r = Ca_r + 600 + C5, later). Latency D + 7200 + 12 C5.
     g = _conv_chain(k_b=1)
     _, rows_b, lat = _run_rows(g, 65536, "group")
-    assert rows_b == pytest.approx([600 * (r + 2) + 2 * C5 for r in range(6)])
-    assert lat == pytest.approx(4200 + 2 * C5)
-    rows_a, rows_b, lat = _run_rows(g, 6, "group")
-    assert rows_a == pytest.approx([1200 * r + 600 + (2 * r + 1) * C5 for r in range(6)])
-    assert rows_b == pytest.approx([1200 * (r + 1) + (2 * r + 2) * C5 for r in range(6)])
-    assert lat == pytest.approx(7200 + 12 * C5)
-    assert _run_rows(g, 6, "plane")[2] == pytest.approx(lat)
+    assert rows_b == pytest.approx([D + 600 * (r + 2) + 2 * C5 for r in range(6)])
+    assert lat == pytest.approx(D + 4200 + 2 * C5)
+    rows_a, rows_b, lat = _run_rows(g, 24, "group")
+    assert rows_a == pytest.approx([D + 1200 * r + 600 + (2 * r + 1) * C5 for r in range(6)])
+    assert rows_b == pytest.approx([D + 1200 * (r + 1) + (2 * r + 2) * C5 for r in range(6)])
+    assert lat == pytest.approx(D + 7200 + 12 * C5)
+    assert _run_rows(g, 24, "plane")[2] == pytest.approx(lat)
 
 
 @pytest.mark.parametrize("fidelity", ["group", "plane"])
 def test_buffer_smaller_than_window_fails(fidelity: str) -> None:
-    # 12 bytes = 2 rows of a < 3 rows of b's 3x3 window (18 bytes)
+    # 12 bytes shared by a's and b's buffers in proportion to their windows (18 B each):
+    # 6 B = 1 row of x < the 3 rows of a's 3x3 window (18 bytes); checked first (x is
+    # the first producer)
     hw = tiny_hw(crossbars=1, adcs=1, imas=2, edram_bytes=12)
-    with pytest.raises(SimulationError, match=r"b needs 3 row\(s\) of a \(18 bytes\).*holds 2"):
+    with pytest.raises(SimulationError, match=r"a needs 3 row\(s\) of x \(18 bytes\).*holds 1"):
         _sim(_conv_chain(), hw, 1, fidelity)
 
 
@@ -595,42 +713,57 @@ def _dilated_chain() -> nx.DiGraph:
 
 
 def test_dilated_consumer_buffers_group() -> None:
-    # Large buffer: a row k done 600(k+1) + C5; b row r needs min(6, r + 3) rows of a:
-    # row 0 starts at a's 3rd row (1800 + C5), then b's reads never wait (row r starts
-    # at 1800 + C5 + 600 r, a's row r+2 is there by then): b row r at
-    # 2400 + 2 C5 + 600 r, latency 5400 + 2 C5.
-    # 5-row buffer (30 bytes): a row 5 waits until b frees a row; b frees
-    # rows_done(b) - 2, so after b's 3rd row (3600 + 2 C5): a row 5 at 4200 + 3 C5; b row
-    # 3 (needs 6 rows) starts then: 4800 + 4 C5, rows 4, 5: 5400 + 4 C5, 6000 + 4 C5.
+    # Large buffer: a row k done D + 600(k+1) + C5; b row r needs min(6, r + 3) rows of a:
+    # row 0 starts at a's 3rd row (D + 1800 + C5), then b's reads never wait (row r starts
+    # at D + 1800 + C5 + 600 r, a's row r+2 is there by then): b row r at
+    # D + 2400 + 2 C5 + 600 r, latency D + 5400 + 2 C5.
+    # 48-byte eDRAM: 18 B (3 rows of x) for a, 30 B (5 rows of a) for b. As in the 3-row
+    # case above, a row r (r >= 2) waits for x row r + 1, which the port brings in once a
+    # has done r rows (Ca_{r-1} + I); b frees rows_done(b) - 2 rows of a, so a row 5 also
+    # waits for b's 3rd row:
+    #   Ca0 = D + 600 + C5, Ca1 = D + 1200 + C5, Ca2 = D + 1800 + 2 C5 + I
+    #   b0 = Ca2: Cb0 = D + 2400 + 3 C5 + I
+    #   Ca3 = Ca2 + I + 600 + C5 = D + 2400 + 3 C5 + 2 I;  b1 = Ca3: Cb1 = D + 3000 + 4 C5 + 2 I
+    #   Ca4 = Ca3 + I + 600 + C5 = D + 3000 + 4 C5 + 3 I;  b2 = Ca4: Cb2 = D + 3600 + 5 C5 + 3 I
+    #   a5 waits for room (Cb2): Ca5 = D + 4200 + 6 C5 + 3 I;  b3 = Ca5: Cb3 = D + 4800 + 7 C5 + 3 I
+    #   b4, b5 stream on: D + 5400 + 7 C5 + 3 I, D + 6000 + 7 C5 + 3 I
     _, rows_b, lat = _run_rows(_dilated_chain(), 65536, "group")
-    assert rows_b == pytest.approx([2400 + 2 * C5 + 600 * r for r in range(6)])
-    assert lat == pytest.approx(5400 + 2 * C5)
-    rows_a, rows_b, lat = _run_rows(_dilated_chain(), 30, "group")
-    assert rows_a == pytest.approx([600 * (k + 1) + C5 for k in range(5)] + [4200 + 3 * C5])
-    assert rows_b == pytest.approx([2400 + 2 * C5, 3000 + 2 * C5, 3600 + 2 * C5,
-                                    4800 + 4 * C5, 5400 + 4 * C5, 6000 + 4 * C5])
-    assert lat == pytest.approx(6000 + 4 * C5)
-    assert _run_rows(_dilated_chain(), 30, "plane")[2] == pytest.approx(lat)
+    assert rows_b == pytest.approx([D + 2400 + 2 * C5 + 600 * r for r in range(6)])
+    assert lat == pytest.approx(D + 5400 + 2 * C5)
+    rows_a, rows_b, lat = _run_rows(_dilated_chain(), 48, "group")
+    i = IN_ROW
+    assert rows_a == pytest.approx([D + 600 + C5, D + 1200 + C5, D + 1800 + 2 * C5 + i,
+                                    D + 2400 + 3 * C5 + 2 * i, D + 3000 + 4 * C5 + 3 * i,
+                                    D + 4200 + 6 * C5 + 3 * i])
+    assert rows_b == pytest.approx([D + 2400 + 3 * C5 + i, D + 3000 + 4 * C5 + 2 * i,
+                                    D + 3600 + 5 * C5 + 3 * i, D + 4800 + 7 * C5 + 3 * i,
+                                    D + 5400 + 7 * C5 + 3 * i, D + 6000 + 7 * C5 + 3 * i])
+    assert lat == pytest.approx(D + 6000 + 7 * C5 + 3 * i)
+    assert _run_rows(_dilated_chain(), 48, "plane")[2] == pytest.approx(lat)
 
 
 def test_dilated_consumer_buffer_too_small_is_reported_up_front() -> None:
-    # 24 bytes = 4 rows of a < the 5-row window: a row 4 would need b's row 0 to free
-    # a row, but b row 0 frees max(0, 1 - 2) = 0 rows and b row 1 needs a row 4.
-    hw = tiny_hw(crossbars=1, adcs=1, imas=2, edram_bytes=24)
+    # One IMA per tile: a on one tile, b on another, each with its own 24-byte eDRAM. a's
+    # buffer holds 4 rows of x (enough for its 3-row window); b's 4 rows of a < the 5-row
+    # window: a row 4 would need b's row 0 to free a row, but b row 0 frees
+    # max(0, 1 - 2) = 0 rows and b row 1 needs a row 4.
+    hw = tiny_hw(crossbars=1, adcs=1, imas=1, edram_bytes=24)
     with pytest.raises(SimulationError, match=r"b needs 5 row\(s\) of a"):
         _sim(_dilated_chain(), hw, 1, "group")
 
 
 def test_analytic_ignores_buffers() -> None:
-    # The analytic recurrence has no buffers: each replica streams a row's groups back to
-    # back (6 x 100 ns), plus one conversion tail and the output path per row (C5), after
-    # the producer rows it needs: a row k at 600 (k + 1) + C5, b row r at
-    # max(its previous row, a's row r + 1) + 600 + C5: 1800 + 2 C5 + 600 r, whatever the
-    # buffer (the engine takes 6600 + 8 C5 with the 3-row buffer). It is an estimate:
-    # here it equals the engine with a large buffer.
-    hw = tiny_hw(crossbars=1, adcs=1, imas=2, edram_bytes=18)
+    # The analytic recurrence has no buffers and no contention: x row k is on the link
+    # until 0.9375 (k + 1) and in the eDRAM 5.15625 later (port and ejection port one hop
+    # apart: 3.3333 + 1.6667, the write 0.15625; the port's queue is ignored), so a row 0
+    # is ready at D_A = 1.875 + 5.15625 = 7.03125. Each replica streams a row's groups
+    # back to back (6 x 100 ns), plus one conversion tail and the output path per row
+    # (C5), after the producer rows it needs: a row k at D_A + 600 (k + 1) + C5, b row r
+    # at max(its previous row, a's row r + 1) + 600 + C5: D_A + 1800 + 2 C5 + 600 r,
+    # whatever the buffer (the engine takes D + 6600 + 9 C5 + I with the 3-row buffers).
+    hw = tiny_hw(crossbars=1, adcs=1, imas=2, edram_bytes=36)
     ana = _sim(_conv_chain(), hw, 1, "analytic").latency_ns
-    assert ana == pytest.approx(4800 + 2 * C5)
+    assert ana == pytest.approx(2 * 6 / LINK + HOP + 2 / NOC_GHZ + 6 / BANK + 4800 + 2 * C5)
 
 
 # ----------------------------------------------------------------------------- case 4
@@ -655,9 +788,9 @@ ADD_ROW = 35 / 12   # 2.9167 ns (see _residual)
 
 
 def test_residual_add_group() -> None:
-    # b row r done 1800 + 2 C5 + 600 r (as in test_pipeline_large_buffer_group_rows), a's
-    # rows earlier; add row r waits for b's row r and takes 2.9167 ns:
-    # add row r done 1800 + 2 C5 + 600 r + 2.9167; latency 4800 + 2 C5 + 2.9167.
+    # b row r done D + 1800 + 2 C5 + 600 r (as in test_pipeline_large_buffer_group_rows),
+    # a's rows earlier; add row r waits for b's row r and takes 2.9167 ns:
+    # add row r done D + 1800 + 2 C5 + 600 r + 2.9167; latency D + 4800 + 2 C5 + 2.9167.
     sim, _ = _engine(_residual(), tiny_hw(crossbars=1, adcs=1, imas=2), 1, "group")
     rows_add = _row_times(sim, "add", 6)
     rows_b = _row_times(sim, "b", 6)
@@ -665,21 +798,23 @@ def test_residual_add_group() -> None:
     plan = sim.plans["add"]
     assert (plan.unit, plan.row_values, plan.row_in_bytes, plan.row_out_bytes) == \
         ("tile_shift_add", 6, 12, 6)
-    assert rows_add == pytest.approx([1800 + 2 * C5 + 600 * r + ADD_ROW for r in range(6)])
+    assert rows_add == pytest.approx([D + 1800 + 2 * C5 + 600 * r + ADD_ROW
+                                      for r in range(6)])
     for r in range(6):
         assert rows_add[r] == pytest.approx(rows_b[r] + ADD_ROW)
-    assert res.image_done_ns[0] == pytest.approx(4800 + 2 * C5 + ADD_ROW)
+    assert res.image_done_ns[0] == pytest.approx(D + 4800 + 2 * C5 + ADD_ROW)
 
 
 def test_residual_add_plane_and_analytic() -> None:
-    # plane: b row r done 1800 + 2 C5 + 600 r (test_pipeline_plane_fidelity_rows):
-    #   latency = 4800 + 2 C5 + 2.9167
-    # analytic: b's rows as in test_analytic_ignores_buffers, the add row after b's: the same
+    # plane: b row r done D + 1800 + 2 C5 + 600 r (test_pipeline_plane_fidelity_rows):
+    #   latency = D + 4800 + 2 C5 + 2.9167
+    # analytic: b's rows as in test_analytic_ignores_buffers (from D_A = 7.03125), the
+    #   add row after b's: D_A + 4800 + 2 C5 + 2.9167
     hw = tiny_hw(crossbars=1, adcs=1, imas=2)
     assert _sim(_residual(), hw, 1, "plane").latency_ns == pytest.approx(
-        4800 + 2 * C5 + ADD_ROW)
+        D + 4800 + 2 * C5 + ADD_ROW)
     assert _sim(_residual(), hw, 1, "analytic").latency_ns == pytest.approx(
-        4800 + 2 * C5 + ADD_ROW)
+        7.03125 + 4800 + 2 * C5 + ADD_ROW)
 
 
 # ----------------------------------------------------------------------------- case 5
@@ -688,16 +823,18 @@ def _noc_net(compete: bool) -> nx.DiGraph:
 
     Hardware: 1 crossbar per IMA, 2 IMAs per tile, 3 tiles, 1 tile per router, mesh_cols 3:
     tile t = router t; dense placement in graph order:
-      a: linear 256 -> 31: 2 row blocks x 1 crossbar (125 columns)  -> slots 0, 1 = tile 0
-      s: linear 128 -> 62: 1 row block x 2 crossbars (125 columns)  -> slots 2, 3 = tile 1
-      b: linear 31 -> 16:  1 crossbar (65 columns)                   -> slot 4     = tile 2
-      c: linear 62 -> 16:  1 crossbar (65 columns)                   -> slot 5     = tile 2
+      a: linear 32 -> 62: 1 row block x 2 crossbars (125 columns)  -> slots 0, 1 = tile 0
+      s: linear 32 -> 62: 1 row block x 2 crossbars (125 columns)  -> slots 2, 3 = tile 1
+      b: linear 62 -> 16: 1 crossbar (65 columns)                   -> slot 4     = tile 2
+      c: linear 62 -> 16: 1 crossbar (65 columns)                   -> slot 5     = tile 2
     a -> b routes inj(0), link (0,1), link (1,2), ej(2): two hops; s -> c inj(1),
     link (1,2), ej(2): one hop, sharing link (1,2) and ej(2) with a -> b.
     Without competition s feeds the output directly (no NoC) and c does not exist.
+    The input x (32 B) comes in at router 0: a's packet first (edges in consumer order),
+    then s's, one port serialization later and one hop further.
     """
-    nodes = {"x": _node("input", 0, (256,), (256,)), "a": _lin(1, 256, 31),
-             "s": _lin(2, 128, 62), "b": _lin(3, 31, 16)}
+    nodes = {"x": _node("input", 0, (32,), (32,)), "a": _lin(1, 32, 62),
+             "s": _lin(2, 32, 62), "b": _lin(3, 62, 16)}
     edges = [("x", "a"), ("x", "s"), ("a", "b"), ("b", "out")]
     if compete:
         nodes["c"] = _lin(4, 62, 16)
@@ -712,18 +849,22 @@ def _noc_hw() -> HardwareSpec:
     return tiny_hw(crossbars=1, adcs=1, imas=2, tiles=3, tiles_per_router=1, mesh_cols=3)
 
 
+# the input: 32 B on the link (5 ns), then 8-flit packets (6.6667 ns per port or link):
+# a's in tile 0's eDRAM at 5 + 3.3333 + 6.6667 + 32 / 38.4 = 15.8333 (input_at); s's
+# leaves the port once a's has (11.6667), crosses link (0,1) and tile 1's ejection port:
+# 10 ns later (one more serialization and one more hop), 25.8333
+IN_A = 5 + HOP + 8 / NOC_GHZ + 32 / BANK
+IN_S = IN_A + 8 / NOC_GHZ + HOP
 # a and s: one plane, every crossbar (125 columns) on its own ADC: T(1) = 197.65625.
 TA = 100 + 125 / 1.28
-# a's position: 31 partial-sum adds (6.4583 ns), the output register a cycle later (ends
-# max(0.8333 + 6.4583, 6.4583 + 0.8333) = 7.2917), the write a cycle after: 8.125 ns.
-OA = 8.125
-# s's position (one row block): 62 / 4.8 = 12.9167 in the output register + a cycle = 13.75
-OS = 13.75
-# a's packet: 31 bytes = 248 bits = 8 flits, held 8 / 1.2 = 20/3 ns per port or link
-FA = 8 / NOC_GHZ
-# s's packet: 62 bytes = 496 bits = 16 flits: 40/3 ns
-FS = 16 / NOC_GHZ
-# b and c: 65 columns, T(1) = 100 + 50.78125, then 16 outputs: 25/6
+# a's (and s's) position: 62 partial sums over the bus (3.0946 ns), 62 / 4.8 = 12.9167 in
+# the output register a cycle later (ends 13.75), the write a cycle after: 14.5833 ns
+OA = 175 / 12
+# a's (and s's) packet: 62 bytes = 496 bits = 16 flits, held 16 / 1.2 = 40/3 ns per port or
+# link; the source reads them from its eDRAM first (62 / 38.4 = 1.6146 ns, shorter): the
+# injection starts a cycle after the read
+FA = 16 / NOC_GHZ
+# b and c: 65 columns, T(1) = 100 + 50.78125, then 16 outputs: 5.0
 TB = 150.78125 + OUT16
 
 
@@ -733,28 +874,33 @@ def test_noc_two_hops_cut_through(fidelity: str) -> None:
     assert m.layers["a"].tiles == [0] and m.layers["s"].tiles == [1]
     assert m.layers["b"].tiles == [2]
     res = sim.run()
-    # the units of the output paths: a's 31 merges and 31 values on tile 0 (31 / 4.8 =
-    # 6.4583 ns each), s's 62 values on tile 1 (12.9167 ns); a's 8 flits hold every port
-    # and link 8 / 1.2 = 6.6667 ns
+    # a's row leaves at t0 = IN_A + TA + OA: the read of its 62 bytes from tile 0's eDRAM,
+    # inj(0) from a cycle later [CYC, CYC + FA], link (0,1) [CYC + HOP, ...], link (1,2),
+    # ej(2) [CYC + 3 HOP, CYC + 3 HOP + FA] (relative), then the 62 bytes are written into
+    # tile 2's eDRAM (62 / 38.4 ns): arrival = t0 + CYC + 3 HOP + FA + 1.6146
+    t0 = IN_A + TA + OA
+    arrive = t0 + CYC + 3 * HOP + FA + 62 / BANK
+    assert arrive - t0 == pytest.approx(25.78125)   # (store-and-forward: 4 x 13.3 + ...)
+    assert sim.fanouts[("a", "b")].of(2)[0].finished_at == pytest.approx(arrive)
+    # the ports and links: the input's two packets (the port twice, tile 0's ejection
+    # port, link (0,1) and tile 1's ejection port for s's), a's packet on its route
+    fx = 8 / NOC_GHZ
+    assert res.link_busy_ns == pytest.approx({("io", 0): 2 * fx, ("ej", 0): fx,
+                                              ("link", 0, 1): fx + FA, ("ej", 1): fx,
+                                              ("inj", 0): FA, ("link", 1, 2): FA,
+                                              ("ej", 2): FA})
+    assert res.image_done_ns[0] == pytest.approx(arrive + TB)
+    # the units of the output paths: a's and s's 62 values through their tiles' output
+    # registers (62 / 4.8 = 12.9167 ns each), a's 16 flits on link (1,2) (40/3 ns)
     busy = res.unit_busy_ns
-    assert busy[("tile shift-and-add", "tile 0")] == pytest.approx(31 / 4.8)
-    assert busy[("tile output register", "tile 0")] == pytest.approx(31 / 4.8)
+    assert busy[("tile output register", "tile 0")] == pytest.approx(62 / 4.8)
     assert busy[("tile output register", "tile 1")] == pytest.approx(62 / 4.8)
-    assert busy[("NoC link", "1->2")] == pytest.approx(20 / 3)
-    # a's row leaves at TA + OA: inj(0) [0, FA], link (0,1) [HOP, HOP + FA], link (1,2)
-    # [2 HOP, 2 HOP + FA], ej(2) [3 HOP, 3 HOP + FA] (relative), then the 31 bytes are
-    # written into tile 2's eDRAM (31 / 38.4 ns): arrival = TA + OA + 3 HOP + FA + 0.807
-    arrive = TA + OA + 3 * HOP + FA + 31 / BANK
-    # = 197.65625 + 8.125 + 10 + 6.6667 + 0.8073 (store-and-forward: 197.66 + 18.33)
-    assert sim.fanouts[("a", "b")].of(2)[0].finished_at == pytest.approx(223.2552083)
-    assert res.link_busy_ns == pytest.approx({("inj", 0): FA, ("link", 0, 1): FA,
-                                              ("link", 1, 2): FA, ("ej", 2): FA})
-    assert res.image_done_ns[0] == pytest.approx(arrive + TB)   # 378.2031...
-    # 8 flits x 3 routers = 24 flit-hops; traffic by kind: one activation packet
+    assert busy[("NoC link", "1->2")] == pytest.approx(40 / 3)
+    # flit-hops: a -> b 16 flits x 3 routers = 48; x -> a 8 x 1 (router 0), x -> s 8 x 2
     sim.ledger.flush()
-    assert sim.ledger.event_counts()["router_flit_hop"] == pytest.approx(24)
-    assert res.noc_traffic["activations"] == {"packets": 1, "bytes": 31.0, "flits": 8,
-                                              "flit_hops": 24}
+    assert sim.ledger.event_counts()["router_flit_hop"] == pytest.approx(48 + 8 + 16)
+    assert res.noc_traffic["activations"] == {"packets": 3, "bytes": 62.0 + 32 + 32,
+                                              "flits": 16 + 8 + 8, "flit_hops": 72}
     assert res.noc_traffic["psum"]["packets"] == 0
 
 
@@ -763,38 +909,43 @@ def test_noc_shared_link_waits(fidelity: str) -> None:
     sim, m = _engine(_noc_net(True), _noc_hw(), 1, fidelity)
     assert m.layers["b"].tiles == [2] and m.layers["c"].tiles == [2]
     res = sim.run()
-    # a and s finish their MVMs together at TA; times below are relative to TA.
-    # a's row leaves first (OA = 8.125 < OS = 13.75): link (1,2) [8.125 + 2 HOP,
-    # 8.125 + 2 HOP + FA] = [14.7917, 21.4583], ej(2) [18.125, 24.7917], then its write.
-    # s's row leaves at 13.75: inj(1) [13.75, 27.0833]; link (1,2) is held by a's packet
-    # until 21.4583 (alone it would start at 17.0833), so s's head waits: [21.4583,
-    # max(21.4583 + FS, 27.0833 + HOP) = 34.7917]; ej(2) from 24.7917 (free again) to
-    # max(24.7917 + FS, 34.7917 + HOP) = 38.125; its 62 bytes written by 38.125 + 1.6146.
-    arr_a = TA + OA + 3 * HOP + FA + 31 / BANK
-    arr_s = TA + (OA + 2 * HOP + FA) + FS + HOP + 62 / BANK   # 39.7396 after TA
+    # s's input is in 10 ns after a's, so s's row leaves 10 ns after a's (t_a = IN_A + TA
+    # + OA); times below are relative to t_a.
+    # a's packet: inj(0) [0.8333, 14.1667], link (0,1) [4.1667, 17.5], link (1,2)
+    # [7.5, 20.8333], ej(2) [10.8333, 24.1667], its 62 bytes written by 25.7813.
+    # s's packet: read from tile 1's eDRAM at 10, inj(1) [10.8333, 24.1667]; its head
+    # reaches link (1,2) at 14.1667 (alone: [14.1667, 27.5]) but a's packet holds it until
+    # 20.8333, so s's head waits there: [20.8333, max(20.8333 + FA, 24.1667 + HOP) =
+    # 34.1667]; ej(2) from 24.1667 (free again) to max(24.1667 + FA, 34.1667 + HOP) = 37.5;
+    # its 62 bytes written (the other bank) by 37.5 + 1.6146 = 39.1146.
+    t_a = IN_A + TA + OA
+    arr_a = t_a + CYC + 3 * HOP + FA + 62 / BANK
+    arr_s = t_a + CYC + 2 * HOP + FA + FA + HOP + 62 / BANK
     assert sim.fanouts[("a", "b")].of(2)[0].finished_at == pytest.approx(arr_a)
     got_s = sim.fanouts[("s", "c")].of(2)[0].finished_at
-    assert got_s == pytest.approx(197.65625 + 39.7395833)
+    assert got_s - t_a == pytest.approx(39.1145833)
     # alone (a feeds the output, so only s's packet crosses link (1,2) and ej(2)):
-    # TA + OS + 2 HOP + FS + 62 / BANK = 35.3646 after TA, so sharing costs s
-    # 39.7396 - 35.3646 = 4.375 ns: a's packet holds link (1,2) until 21.4583, s's head
-    # would have reached it at 17.0833
+    # t_a + 10 + CYC + 2 HOP + FA + 62 / BANK = 32.4479 after t_a, so sharing costs s
+    # 20.8333 - 14.1667 = 6.6667 ns: a's packet holds link (1,2) until 20.8333, s's head
+    # would have reached it at 14.1667
     alone = _noc_net(True)
     alone.remove_node("b")
-    alone.add_edge("a", "out", shape=(31,), numel=31, bytes=31)
+    alone.add_edge("a", "out", shape=(62,), numel=62, bytes=62)
     sim1, m1 = _engine(alone, _noc_hw(), 1, fidelity)
     assert m1.layers["s"].tiles == [1] and m1.layers["c"].tiles == [2]
     res1 = sim1.run()
-    assert res1.link_busy_ns[("link", 1, 2)] == pytest.approx(40 / 3)   # s's 16 flits only
-    assert got_s - sim1.fanouts[("s", "c")].of(2)[0].finished_at == pytest.approx(4.375)
+    assert res1.link_busy_ns[("link", 1, 2)] == pytest.approx(FA)   # s's 16 flits only
+    alone_s = sim1.fanouts[("s", "c")].of(2)[0].finished_at
+    assert alone_s - t_a == pytest.approx(32.4479167)
+    assert got_s - alone_s == pytest.approx(20.8333333 - 14.1666667)
     busy = res.link_busy_ns
-    assert busy[("link", 1, 2)] == pytest.approx(FA + FS)
-    assert busy[("ej", 2)] == pytest.approx(FA + FS)
-    # b done arr_a + TB; c done arr_s + TB = TA + 39.7396 + 154.9479 (the output)
+    assert busy[("link", 1, 2)] == pytest.approx(2 * FA)
+    assert busy[("ej", 2)] == pytest.approx(2 * FA)
+    # b done arr_a + TB; c done arr_s + TB (the output)
     assert res.image_done_ns[0] == pytest.approx(arr_s + TB)
     sim.ledger.flush()
-    # 24 (a -> b) + 16 flits x 2 routers (s -> c) = 56 flit-hops
-    assert sim.ledger.event_counts()["router_flit_hop"] == pytest.approx(24 + 32)
+    # 48 (a -> b) + 16 flits x 2 routers (s -> c) + the input's 8 + 16 = 104 flit-hops
+    assert sim.ledger.event_counts()["router_flit_hop"] == pytest.approx(48 + 32 + 24)
 
 
 # ----------------------------------------------------------------------------- case 6

@@ -260,7 +260,10 @@ def test_full_activity_rates() -> None:
     assert set(r) == set(ENERGY_EVENTS)
     assert r["adc_conversion"] == pytest.approx(12 * 8 * 1.28)
     assert r["adc_conversion"] == pytest.approx(r["sh_sample"])  # 1 ADC per crossbar
-    assert r["bus_byte"] == pytest.approx(12 * 2048 / 1600)
+    # the input-register fills, 12 x 2048 B per 1.6 us, and the partial sums back to the
+    # tile: 96 crossbars x 16 outputs x (16 + 16 + 7) bits per 1.6 us
+    assert r["bus_byte"] == pytest.approx(12 * 2048 / 1600 + 96 * 16 * 39 / 8 / 1600)
+    assert r["bus_byte"] * hw.energy.bus_byte == pytest.approx(7.0)  # Table I's bus
     assert r["edram_byte"] == pytest.approx(17.28)
     assert r["router_flit_hop"] == pytest.approx(2.4)
     assert r["offchip_byte"] == 0.0

@@ -14,8 +14,9 @@ from pydantic import ValidationError
 
 from mapping.errors import MappingError
 from mapping.mapper import MappingOptions, NetworkMapping, map_network
-from mapping.place import CrossbarSlot, xy_route
+from mapping.place import CrossbarSlot, router_order, tile_order, xy_route
 from mapping.report import format_mapping_table, mapping_to_json, plot_placement, write_graphml
+from mapping.traffic import link_loads
 from simulator.hardware.spec import HardwareSpec, load_hardware
 
 ISAAC8 = Path(__file__).resolve().parents[1] / "configs" / "hardware" / "isaac8.yaml"
@@ -131,9 +132,12 @@ def test_place_pinned_hand_worked() -> None:
     # 4 crossbars per tile, 2 per IMA: slot s -> tile s//4, IMA s//2, index s%2.
     # conv1 slots 0..8 -> tiles 0,1,2; conv2 rep0 = slots 9,10, rep1 = 11,12;
     # fc slots 13..15 -> tile 3.
+    # (interleaved positions: the placement rule for nodes without weights checked here is
+    # that one; test_bands_hand_worked below checks the default)
     hw = small_hw()
     g = small_net()
-    m = map_network(g, hw, MappingOptions(replicate=False, replicas={"conv1": 9, "conv2": 2}))
+    m = map_network(g, hw, MappingOptions(replicate=False, replicas={"conv1": 9, "conv2": 2},
+                                          placement="interleaved"))
     check_invariants(m, hw)
     c1, c2, fc = m.layers["conv1"], m.layers["conv2"], m.layers["fc"]
     assert (c1.crossbars, c2.crossbars, fc.crossbars) == (1, 2, 3)
@@ -162,6 +166,103 @@ def test_place_pinned_hand_worked() -> None:
     assert not any(e["offchip"] for _, _, e in g.edges(data=True))
 
 
+def test_bands_hand_worked() -> None:
+    # The mapping of test_place_pinned_hand_worked with the default placement (bands).
+    # conv1 (8 x 8 = 64 positions, 9 replicas): 64 // 9 = 7 positions each, replica 0 one
+    # more (64 mod 9 = 1). Merge tiles: replicas 0-3 on tile 0, 4-7 on tile 1, 8 on tile 2,
+    # so the groups take 8 + 7 + 7 + 7 = 29, 28 and 7 positions, column by column:
+    #   tile 0: columns 0-2 (24) and rows 0-4 of column 3
+    #   tile 1: rows 5-7 of column 3, columns 4-6, row 0 of column 7 (3 + 21 + ... = 28)
+    #   tile 2: rows 1-7 of column 7
+    # and tile 0's 4 replicas share its 29 positions in row-major order, 4 per row in
+    # rows 0-4 (columns 0-3) and 3 in rows 5-7: 0 1 2 3 | 8 9 10 11 | ... | 32 33 34 35 |
+    # 40 41 42 | 48 49 50 | 56 57 58; replica 0 takes every 4th of that list (indices 0,
+    # 4, ..., 28): 0, 8, 16, 24, 32, 40, 49, 58.
+    # (tiles filled in id order: stripe 0)
+    hw = small_hw()
+    g = small_net()
+    m = map_network(g, hw, MappingOptions(replicate=False, replicas={"conv1": 9, "conv2": 2},
+                                          stripe=0))
+    check_invariants(m, hw)
+    c1 = m.layers["conv1"]
+    tiles = m.position_tiles["conv1"].reshape(8, 8)
+    assert (tiles[:, :3] == 0).all() and (tiles[:5, 3] == 0).all()
+    assert (tiles[5:, 3] == 1).all() and (tiles[:, 4:7] == 1).all() and tiles[0, 7] == 1
+    assert (tiles[1:, 7] == 2).all()
+    assert c1.replica_positions[0].tolist() == [0, 8, 16, 24, 32, 40, 49, 58]
+    assert sorted(p for pos in c1.replica_positions for p in pos.tolist()) == list(range(64))
+    # pool (2x2, stride 2) position (r, c) is computed where conv1's (2r, 2c) was:
+    # columns 0, 2 on tile 0, columns 4, 6 on tile 1
+    assert m.position_tiles["pool"].reshape(4, 4).tolist() == [[0, 0, 1, 1]] * 4
+    assert g.nodes["pool"]["tiles"] == [0, 1]
+    # conv2's two replicas both merge on tile 2 (slots 9 and 11): every conv2 position is
+    # on tile 2, so is flatten's one position (the centre of conv2's map)
+    assert g.nodes["flatten"]["tiles"] == [2]
+    assert g.nodes["out"]["tiles"] == [3]
+    # the old placement is still selectable: replica r of 9 takes r, r + 9, ...
+    old = map_network(small_net(), hw, MappingOptions(
+        replicate=False, replicas={"conv1": 9, "conv2": 2}, placement="interleaved"))
+    assert old.layers["conv1"].replica_positions[0].tolist() == list(range(0, 64, 9))
+
+
+def test_router_order_stripes() -> None:
+    # ISAAC's 6 x 7 mesh (mesh_cols 7, router r at column r % 7, row r // 7). Stripe 3:
+    # rows 0-2 column by column left to right, each column top to bottom then bottom to
+    # top (0, 7, 14 | 15, 8, 1 | 2, 9, 16 | ...), then rows 3-5 right to left starting
+    # under the last column (27, 34, 41 | 40, 33, 26 | ...): neighbours follow neighbours.
+    hw = isaac8()
+    order = router_order(hw, 3)
+    assert order[:9] == [0, 7, 14, 15, 8, 1, 2, 9, 16]
+    assert order[18:27] == [6, 13, 20, 27, 34, 41, 40, 33, 26]
+    assert sorted(order) == list(range(42))
+    cols = hw.chip.mesh_cols
+    for a, b in zip(order[:-1], order[1:], strict=True):  # consecutive routers: a link
+        assert abs(a % cols - b % cols) + abs(a // cols - b // cols) == 1, (a, b)
+    # stripe 1: a boustrophedon over the rows; 0: ids in order
+    assert router_order(hw, 1)[:9] == [0, 1, 2, 3, 4, 5, 6, 13, 12]
+    assert router_order(hw, 0) == list(range(42))
+    # the tiles of a router are consecutive
+    assert tile_order(hw, 3)[:8] == [0, 1, 2, 3, 28, 29, 30, 31]
+
+
+def test_link_loads_hand_worked() -> None:
+    # x (1 x 1 x 8) -> a (1x1 conv 1 -> 1, 8 replicas of 1 crossbar) -> b (1x1 conv, 1
+    # replica) -> out, on small_hw (4 crossbars per tile, 2 tiles per router, tiles in id
+    # order): a's replicas fill tiles 0 and 1 (merge tiles), so a's bands are columns 0-3
+    # on tile 0 and 4-7 on tile 1; b sits on tile 2 (router 1). Each of b's 8 positions
+    # pulls 1 byte (a's map: 8 B over b's 8 positions) from the tile that computed its
+    # centre (the same position): 4 B from tile 0, 4 B from tile 1, over link (0, 1)
+    # (router 0 -> router 1): inj 0 and inj 1 carry 4 B each, the link and ej 2 8 B.
+    def conv(order: int, cin: int) -> dict:
+        return _node("conv", order, (cin, 1, 8), (1, 1, 8), module=f"c{order}",
+                     in_channels=cin, out_channels=1, kernel=(1, 1), stride=(1, 1),
+                     padding=(0, 0), dilation=(1, 1), groups=1)
+    g = nx.DiGraph(name="chain", input_shape=(1, 1, 8))
+    nodes = [("x", _node("input", 0, (1, 1, 8), (1, 1, 8))), ("a", conv(1, 1)),
+             ("b", conv(2, 1)), ("out", _node("output", 3, (1, 1, 8), (1, 1, 8)))]
+    for n, d in nodes:
+        g.add_node(n, **d)
+    for (u, _), (v, _) in zip(nodes, nodes[1:], strict=False):
+        g.add_edge(u, v, shape=(1, 1, 8), numel=8, bytes=8)
+    hw = small_hw()
+    m = map_network(g, hw, MappingOptions(replicate=False, replicas={"a": 8}, stripe=0))
+    assert m.position_tiles["a"].tolist() == [0] * 4 + [1] * 4
+    assert m.layers["b"].tiles == [2]
+    load = link_loads(g, m.layers, m.position_tiles, hw)
+    assert load == pytest.approx({("inj", 0): 4.0, ("inj", 1): 4.0, ("link", 0, 1): 8.0,
+                                  ("ej", 2): 8.0})
+    # auto picks the stripe with the lowest worst load (small_hw: 2 x 2 routers, stripes
+    # 1 and 2), and says which
+    auto = map_network(g.copy(), hw, MappingOptions(replicate=False, replicas={"a": 8}))
+    assert auto.stripe in (1, 2)
+    best = max(link_loads(auto.graph, auto.layers, auto.position_tiles, hw).values())
+    for stripe in (1, 2):
+        other = map_network(g.copy(), hw, MappingOptions(replicate=False, replicas={"a": 8},
+                                                         stripe=stripe))
+        assert best <= max(link_loads(other.graph, other.layers, other.position_tiles,
+                                      hw).values())
+
+
 def test_replication_fills_budget_hand_worked() -> None:
     # one replica each: 1 + 2 + 3 = 6 of 32 crossbars -> 26 left.  Times 64/r1, 16/r2, 1.
     # conv1 grows to 4 (23 left; 64/4 = 16 ties conv2 16 -> later conv2 = 2, 21 left);
@@ -184,10 +285,12 @@ def test_offchip_edge_route() -> None:
     # local router 7 // 2 = 3 at (x1, y1)).  Off-chip route: XY to router 0 of chip 0
     # (3 -> 2 -> 0: 2 hops), the link to chip 1's router 0 (global id 4), and router 0 ->
     # fc's router 0 of chip 1 (0 hops).
+    # (flatten on conv2's first tile: the interleaved placement's rule)
     hw = small_hw()
     g = small_net()
     m = map_network(g, hw, MappingOptions(chips=2, replicate=False,
-                                                replicas={"conv1": 30, "conv2": 2}))
+                                          replicas={"conv1": 30, "conv2": 2},
+                                          placement="interleaved"))
     check_invariants(m, hw)
     assert m.layers["conv2"].tiles == [7, 8] and m.layers["conv2"].chip == 0
     assert m.layers["fc"].tiles == [8, 9] and m.layers["fc"].chip == 1
@@ -196,6 +299,18 @@ def test_offchip_edge_route() -> None:
     assert e["hops"] == 2
     assert e["route"] == [(3, 2), (2, 0), (0, 4)]
     assert g.edges["pool", "conv2"]["offchip"] is False
+    # bands (tiles filled in id order, stripe 0): conv2's replicas merge on tiles 7 (chip
+    # 0) and 8 (chip 1), one band of two columns each; flatten sits where the centre of
+    # conv2's map, (2, 2), was computed: tile 8 on chip 1. The edge that leaves chip 0 is
+    # then conv2 -> flatten (from conv2's first tile 7), over the same route; flatten ->
+    # fc stays on chip 1.
+    g = small_net()
+    map_network(g, hw, MappingOptions(chips=2, replicate=False, stripe=0,
+                                      replicas={"conv1": 30, "conv2": 2}))
+    assert g.nodes["flatten"]["tiles"] == [8]
+    e = g.edges["conv2", "flatten"]
+    assert e["offchip"] is True and e["route"] == [(3, 2), (2, 0), (0, 4)]
+    assert g.edges["flatten", "fc"]["offchip"] is False
 
 
 # ------------------------------------------------------------------ chip count

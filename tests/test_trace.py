@@ -97,7 +97,7 @@ def lanes_of(rr: RunResult, pipeline: str) -> dict[str, LaneInfo]:
         assert arr.shape[0] == IMAGES
         for r in range(lm.replicas):
             idx = 0
-            positions = np.arange(r, lm.positions, lm.replicas)
+            positions = lm.replica_positions[r]
             for rb_i, rb in enumerate(lm.row_blocks):
                 n = len(rb.crossbar_cols)
                 slots = lm.placement[r][idx: idx + n]
@@ -276,6 +276,8 @@ def _stage_label(key: tuple) -> str:
     """Thread name of a NoC port or link (simulator.engine.trace.TraceRecorder.link)."""
     if len(key) == 3:
         return f"{key[0]} {key[1]}->{key[2]}"
+    if key[0] == "io":
+        return f"input port, chip {key[1]}"
     return f"{'inject' if key[0] == 'inj' else 'eject'} tile {key[1]}"
 
 
@@ -426,11 +428,16 @@ def test_trace_sampling(tmp_path) -> None:
         n_groups = sum(lane.groups for lane in lanes.values())
         n_mvm = sum(len(v) for v in by_lane.values())
         assert n_groups / 4 <= n_mvm <= n_groups / 4 + len(lanes)
-        # digital steps are all kept: pool1 4 rows + pool2 2 rows per image; NoC packets
-        # one in 4 (all the ports and links of a kept packet): about a quarter of the
-        # ports' and links' busy time
+        # digital steps are all kept: one per row of pool1 and pool2 per tile computing
+        # some of it (mapping.position_tiles); NoC packets one in 4 (all the ports and
+        # links of a kept packet): about a quarter of the ports' and links' busy time
         digital = [e for e in evs if e["ph"] == "X" and e["cat"] == "digital"]
-        assert len(digital) == IMAGES * (4 + 2)
+        steps = 0
+        for node in ("pool1", "pool2"):
+            w = rr.workload.traced.graph.nodes[node]["out_shape"][2]
+            tiles = rr.mapping.position_tiles[node].reshape(-1, w)
+            steps += sum(len(set(row.tolist())) for row in tiles)
+        assert len(digital) == IMAGES * steps
         noc = sum(e["dur"] * 1e3 for e in evs if e["ph"] == "X" and e["cat"] == "noc")
         total = sum(rr.pipelines[name].timing.link_busy_ns.values())
         assert 0.1 * total < noc < 0.5 * total

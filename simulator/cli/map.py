@@ -33,15 +33,49 @@ def cmd_map(args: argparse.Namespace) -> int:
         if target:
             check_writable_parent(Path(target))  # before any work
     t0 = time.perf_counter()
-    _, _, m = prepare(sc, allow_large=args.yes)
+    hw, wl, m = prepare(sc, allow_large=args.yes)
+    noc = noc_summary(wl.traced.graph, m, hw)
     dt = time.perf_counter() - t0
     if args.graphml:
         write_graphml(m, Path(args.graphml))
     if args.plot:
         plot_placement(m, Path(args.plot))
     if args.json:
-        print(json.dumps(mapping_to_json(m), indent=2))
+        print(json.dumps({**mapping_to_json(m), "noc": noc}, indent=2))
     else:
         print(format_mapping_table(m))
-        print(f"(trace + map: {dt:.2f} s)")
+        print(format_noc(noc))
+        print(f"(trace + map + NoC traffic: {dt:.2f} s)")
     return 0
+
+
+def noc_summary(graph, mapping, hw) -> dict:
+    """NoC traffic of one image and the worst-loaded port or link (the packets the
+    simulator sends: simulator.model.bound.noc_load)."""
+    from simulator.model.noc_routes import STAGE_LABELS, stage_where
+    from simulator.runner.simulate import prepare_timing
+
+    noc = prepare_timing(graph, mapping, hw).noc
+    worst = max(noc.stage_ns, key=noc.stage_ns.__getitem__, default=None)
+    out = {"placement": mapping.placement, "stripe": mapping.stripe,
+           "bytes_per_image": {k: v["bytes"] for k, v in noc.traffic.items()},
+           "packets_per_image": {k: v["packets"] for k, v in noc.traffic.items()}}
+    if worst is not None:
+        ns = noc.stage_ns[worst]
+        out["worst_link"] = {"unit": STAGE_LABELS[worst[0]], "where": stage_where(worst),
+                             "busy_ns_per_image": ns,
+                             "bound_ips": 1e9 / ns if ns > 0 else None}
+    return out
+
+
+def format_noc(noc: dict) -> str:
+    """Lines of :func:`noc_summary` for the text report."""
+    b = noc["bytes_per_image"]
+    lines = [f"NoC per image ({noc['placement']} placement, stripe {noc['stripe']}): "
+             f"activations {b.get('activations', 0) / 1e6:.3f} MB, partial sums "
+             f"{b.get('psum', 0) / 1e6:.3f} MB"]
+    w = noc.get("worst_link")
+    if w:
+        lines.append(f"worst-loaded: {w['unit']} {w['where']}, {w['busy_ns_per_image'] / 1e3:.1f}"
+                     f" µs per image (alone it would allow {w['bound_ips']:,.0f} img/s)")
+    return "\n".join(lines)

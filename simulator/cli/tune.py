@@ -121,11 +121,15 @@ def tuning_inputs(sc: Any, wl: Any, images: int | None
 def _energy_fn(graph: Any, mapping: Any, hw: Any) -> Any:
     """Mean dynamic energy per image (pJ) of a pipeline's measured images on the chip."""
     from simulator.runner.image_energy import ImageEnergyModel
+    from workloads.precision.policies import online_unit
 
-    models = {d: ImageEnergyModel.build(graph, mapping, hw, d) for d in (False, True)}
+    models: dict[str | None, Any] = {}  # per on-line unit the policy needs
 
     def energy(pp: Any) -> float:
-        model = models[pp.policy.policy != "static"]
+        unit = online_unit(pp.policy.policy)
+        if unit not in models:
+            models[unit] = ImageEnergyModel.build(graph, mapping, hw, unit)
+        model = models[unit]
         return float(model.energy({n: lp.image_planes for n, lp in pp.layers.items()}).mean())
 
     return energy

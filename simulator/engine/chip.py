@@ -1,14 +1,16 @@
 """The discrete-event model of the chip (SimPy): composes the hardware components.
 
 Components (``simulator/engine/components/``, one module each) own their state and talk to
-explicit collaborators: crossbar lanes (``crossbar_lane``) load groups through their
-tile's eDRAM and bus (``edram_port``), are inspected by their IMA's precision-selection
-unit and convert on their IMA's ADC pool (``adc_pool``); a replica (``replica``) merges
+explicit collaborators: tiles and their IMAs (``tile``) hold the shared units; crossbar
+lanes (``crossbar_lane``) load groups through their tile's eDRAM and bus
+(``edram_port``), are inspected by their tile's on-line unit and convert on
+their IMA's ADC pool (``adc_pool``); a replica (``replica``) merges
 its lanes' partial sums through the NoC (``noc``) and the merge tile's digital units
 (``digital_unit``) into the node's output rows (``simulator.model.dataflow.NodeOutput``); the
 rows fan out to the tiles of their consumers (``fanout``), whose bounded eDRAM buffers
 (``edram_buffer``) stall the producer when full. Several images stream through. This
-module only builds those objects and starts their processes. See docs/model.md.
+module only builds those objects, starts their processes and merges the statistics they
+report (``stats``). See docs/model.md.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ import numpy as np
 import simpy
 
 from simulator.core.errors import SimulationError
-from simulator.engine.components.adc_pool import FluidAdcPool, SimpyAdcPools
+from simulator.engine.components.adc_pool import SimpyAdcPools
 from simulator.engine.components.crossbar_lane import LaneState, PlaneLane, SharedAdcArbiter
 from simulator.engine.components.digital_unit import DigitalNode, TileUnits
 from simulator.engine.components.edram_buffer import InputBuffers
 from simulator.engine.components.edram_port import TileMemory
 from simulator.engine.components.fanout import Fanout
+from simulator.engine.components.input_port import InputPort
 from simulator.engine.components.noc import Noc
 from simulator.engine.components.replica import (
     GroupReplica,
@@ -31,12 +34,15 @@ from simulator.engine.components.replica import (
     ReplicaPlanes,
 )
 from simulator.engine.components.server import Server
+from simulator.engine.components.stats import Stats, server_stats
+from simulator.engine.components.tile import Ima, Tile
 from simulator.model.dataflow import FeatureMapProgress, NodeOutput
 from simulator.model.ledger import EVENTS, ActivityKind, EnergyLedger
 from simulator.model.noc_routes import NocTopology
 from simulator.model.outcome import EngineResult
-from simulator.model.plan import WEIGHT_KINDS, NodePlan
+from simulator.model.plan import WEIGHT_KINDS, KindIds, NodePlan
 from simulator.model.timing import TimingRules
+from simulator.model.workplan import register_kinds
 
 
 def busy_kind(ledger: EnergyLedger, name: str, cls: str) -> int:
@@ -49,15 +55,22 @@ class ChipSimulation:
     """SimPy model of one pipeline's run over the mapped chip."""
 
     def __init__(self, plans: dict[str, NodePlan], planes: dict[str, np.ndarray], hw,
-                 ledger: EnergyLedger, images: int, fidelity: str, dynamic: bool = False,
+                 ledger: EnergyLedger, images: int, fidelity: str, unit: str | None = None,
                  trace=None, load_timing: bool = True, topo: NocTopology | None = None,
-                 ) -> None:
+                 ids: KindIds | None = None, watch: tuple | None = None) -> None:
+        """*unit*: the on-line unit of the pipeline's policy (``precision_select``,
+        ``precision_detect``, None for ``static``); *ids*: the pipeline's ledger ids of the
+        plans' kinds (registered in *ledger* here when not given); *watch*: the key
+        (layer, replica, row block) of a lane whose per-image end the result reports
+        (``EngineResult.watched_ns``)."""
         if fidelity not in ("group", "plane"):
             raise ValueError(f"event engine runs 'group' or 'plane' fidelity, not {fidelity!r}")
         env = self.env = simpy.Environment()
         self.plans = plans
         self.planes = planes  # layer → uint8 (images, row_blocks, positions)
         self.ledger = ledger
+        self.ids = ids if ids is not None else register_kinds(plans, ledger, unit)
+        self.channel = ledger.channel()  # the lanes' MVM records
         self.images = images
         self.fidelity = fidelity
         self.trace = trace
@@ -67,16 +80,14 @@ class ChipSimulation:
         self.kinds = {cls: busy_kind(ledger, label, cls) for cls, label in (
             ("edram", "eDRAM banks"), ("bus", "eDRAM-to-IMA bus"),
             ("digital", "tile digital units"), ("noc", "NoC ports and links"))}
-        self.noc = Noc(topo or NocTopology(hw), rules, ledger, clock, trace)
-        self.memories: dict[int, TileMemory] = {}
-        self.units: dict[int, TileUnits] = {}
-        self.selects: dict[int, Server] = {}
-        self.dynamic = dynamic
+        self.noc = Noc(topo or NocTopology(hw), rules, ledger, clock, trace, self.ids)
+        self.tiles: dict[int, Tile] = {}
+        self.imas_per_tile = int(hw.tile.imas)
+        self.unit_ns = rules.online_ns(unit)  # the on-line unit's decision after a load
         lanes = [lane for p in plans.values() for lane in p.lanes]
         self.adc_size = int(hw.ima.adcs)
         self.adc_rate = float(hw.ima.adc_rate_gsps)
         self.shared_adcs = int(hw.ima.adcs) < int(hw.ima.crossbars)
-        self.fluid: dict[int, FluidAdcPool] = {}
         self.arbiter = (SharedAdcArbiter(env) if fidelity == "group" and self.shared_adcs
                         else None)
         self.simpy_adcs = (SimpyAdcPools(env, self.adc_size, self.adc_rate, lanes)
@@ -93,51 +104,41 @@ class ChipSimulation:
                 u, v = ep.producer, ep.consumer
                 if ep.remote:
                     self.fanouts[(u, v)] = Fanout(env, ep, plan, self.progress[u], self.noc,
-                                                  self.memory, self.act_bits,
-                                                  self._send_window(plan, ep))
+                                                  self.memory, self.act_bits)
                 if ep.cap_rows is not None:
                     self.buffers.bound(plan, plans[v], ep, self.progress[v])
         self.output_nodes = [n for n, p in plans.items() if p.kind == "output"]
-        self.lane_states: list = []
-
-    def _send_window(self, plan: NodePlan, ep) -> int:
-        """Rows of *plan* its tiles' output registers hold while they are being sent."""
-        return max(2, int(len(plan.tiles) * self.rules.tile_register_bytes
-                          // max(ep.row_bytes, 1.0)))
+        self.ports: list[InputPort] = []
+        self.watch = watch
+        self.watched: list[float] | None = None
+        if watch is not None and watch[0] in ("inj", "ej", "io", "link", "offchip"):
+            self.noc.watch(watch)
+            self.watched = self.noc.watched
 
     def room(self, name: str) -> list:
         """What node *name* waits for before an output row: room in its consumers'
-        buffers and in its send windows."""
-        out = list(self.buffers.of(name))
-        for (u, _v), f in self.fanouts.items():
-            if u == name:
-                out += f.room()
-        return out
+        bounded buffers."""
+        return list(self.buffers.of(name))
 
     # -- components, created on first use -------------------------------------------------
+    def tile(self, tile: int) -> Tile:
+        """Tile *tile* (its memory, digital units and IMAs)."""
+        t = self.tiles.get(tile)
+        if t is None:
+            t = self.tiles[tile] = Tile(tile, self.rules, self._clock)
+        return t
+
     def memory(self, tile: int) -> TileMemory:
         """The eDRAM banks and bus of *tile*."""
-        m = self.memories.get(tile)
-        if m is None:
-            m = self.memories[tile] = TileMemory(tile, self.rules, self._clock)
-        return m
+        return self.tile(tile).memory
 
     def tile_units(self, tile: int) -> TileUnits:
         """The digital units of *tile*."""
-        u = self.units.get(tile)
-        if u is None:
-            u = self.units[tile] = TileUnits(tile, self.rules, self._clock)
-        return u
+        return self.tile(tile).units
 
-    def select(self, ima: int) -> Server | None:
-        """The precision-selection unit(s) of *ima* (None for a static policy)."""
-        if not self.dynamic:
-            return None
-        s = self.selects.get(ima)
-        if s is None:
-            s = self.selects[ima] = Server("precision select", f"IMA {ima}",
-                                           self.rules.select_units, None, self._clock)
-        return s
+    def ima(self, ima: int) -> Ima:
+        """IMA *ima* (a global id: tile × IMAs per tile + local index)."""
+        return self.tile(ima // self.imas_per_tile).ima(ima)
 
     def inputs(self, plan: NodePlan, tile: int) -> list[tuple[list, np.ndarray]]:
         """(arrival progress per image at *tile*, thresholds) of every producer."""
@@ -151,31 +152,31 @@ class ChipSimulation:
     def _pools(self, lane):
         if self.fidelity == "plane" or not self.shared_adcs:
             return None
-        out = []
-        for p in lane.parts:
-            pool = self.fluid.get(p.ima)
-            if pool is None:
-                pool = self.fluid[p.ima] = FluidAdcPool(self.adc_size, self._clock)
-            out.append((pool, p.crossbars, p.cols / self.adc_rate,
-                        max(p.xbar_cols) / self.adc_rate))
-        return out
+        return [(self.ima(p.ima).fluid_pool(self.adc_size), p.crossbars, p.cols / self.adc_rate,
+                 max(p.xbar_cols) / self.adc_rate) for p in lane.parts]
 
     # -- run ----------------------------------------------------------------------------
     def _start_weight(self, plan: NodePlan) -> None:
         merge = ReplicaMerge(self.env, plan, self.rules, self.noc, self.tile_units,
                              self.memory, self.outputs[plan.name], self.ledger,
+                             self.ids.of("output", plan.name),
                              publish=self.fidelity == "plane")
         room = self.room(plan.name)
         planes = self.planes[plan.name]
         if self.fidelity == "group":
-            per_replica = ReplicaPlanes(planes, plan.replicas)
+            per_replica = ReplicaPlanes(planes, [rp.lanes[0].positions
+                                                 for rp in plan.replica_plans])
             for rp in plan.replica_plans:
                 states = [LaneState(lane, self.rules, self.memory(lane.tile),
-                                    self.select(lane.parts[0].ima), self._pools(lane),
-                                    self.ledger, self.trace) for lane in rp.lanes]
-                self.lane_states += states
-                waits = [w for t in dict.fromkeys(la.tile for la in rp.lanes)
-                         for w in self.inputs(plan, t)]
+                                    self.unit_ns, self._pools(lane),
+                                    self.ledger, self.ids.mvm[lane.key], self.channel,
+                                    self.trace) for lane in rp.lanes]
+                for st in states:
+                    self.ima(st.lane.parts[0].ima).lanes.append(st)
+                    if st.lane.key == self.watch:
+                        st.image_end = self.watched = []
+                waits = {t: self.inputs(plan, t)
+                         for t in dict.fromkeys(la.tile for la in rp.lanes)}
                 proc = GroupReplica(self.env, plan, rp, states, waits, room, per_replica,
                                     self.images, merge, self.arbiter)
                 self.env.process(proc.run())
@@ -185,14 +186,16 @@ class ChipSimulation:
             done = acc.callback(rp, len(rp.lanes[0].positions))
             for lane in rp.lanes:
                 pl = PlaneLane(self.env, lane, self.rules, self.memory(lane.tile),
-                               self.select(lane.parts[0].ima),
+                               self.unit_ns,
                                self.simpy_adcs.jobs(lane) if self.simpy_adcs else None,
                                self.inputs(plan, lane.tile), room,
                                planes[:, lane.row_block, lane.positions], plan.out_w,
-                               self.images, done, self.ledger, self.trace,
-                               lambda seq, r=rp.index: merge.merged(r, seq),
+                               self.images, done, self.ledger, self.ids.mvm[lane.key],
+                               self.trace, lambda seq, r=rp.index: merge.merged(r, seq),
                                merge.depth[rp.index])
-                self.lane_states.append(pl)
+                self.ima(lane.parts[0].ima).lanes.append(pl)
+                if lane.key == self.watch:
+                    pl.image_end = self.watched = []
                 pl.start()
 
     def _progress_bar(self, total_ns: float, label: str):
@@ -222,15 +225,17 @@ class ChipSimulation:
             env.process(self._progress_bar(progress_total_ns, label))
         for name, plan in sorted(self.plans.items(), key=lambda kv: kv[1].order):
             if plan.kind == "input":
-                for img in range(self.images):
-                    self.progress[name][img].complete(0, plan.positions)
+                port = InputPort(env, plan, self.rules, self.progress[name], self.room(name),
+                                 self.ledger, self.ids.of("port", name), self._clock)
+                self.ports.append(port)
+                env.process(port.run())
             elif plan.kind in WEIGHT_KINDS:
                 self._start_weight(plan)
             else:
                 node = DigitalNode(env, plan, self.rules, self.images,
                                    lambda t, p=plan: self.inputs(p, t), self.room(name),
                                    self.memory, self.tile_units, self.outputs[name],
-                                   self.ledger, self.trace)
+                                   self.ledger, self.ids.of("output", name), self.trace)
                 env.process(node.run())
         env.run()
         self._book_busy()
@@ -242,31 +247,31 @@ class ChipSimulation:
             if any(t is None for t in times):
                 raise SimulationError(self._deadlock_report(img))
             done.append(max(times))
-        lane_busy = {st.lane.key: st.busy for st in self.lane_states}
-        units = {(s.label, s.where): s.busy_ns for u in self.units.values()
-                 for s in u.servers.values()}
-        for m in self.memories.values():
-            units[(m.banks.label, m.banks.where)] = m.banks.busy_ns / m.banks.count
-            units[(m.bus.label, m.bus.where)] = m.bus.busy_ns
-        for s in self.selects.values():
-            units[(s.label, s.where)] = s.busy_ns / s.count
-        for ima, pool in self.fluid.items():
-            units[("ADC pool", f"IMA {ima}")] = pool.busy_ns / pool.size
-        for s in self.noc.servers.values():
-            units[(s.label, s.where)] = s.busy_ns
+        stats = self.stats()
         # the end of the run is the last image's completion (a progress-bar process may
         # have advanced env.now a little further)
-        return EngineResult(done, max(done), lane_busy, self.noc.link_busy(), units,
-                            self.noc.traffic)
+        entered = self.ports[0].entered if self.ports else [0.0] * self.images
+        node_done = {n: [float(p.finished_at or 0.0) for p in progs]
+                     for n, progs in self.progress.items()}
+        return EngineResult(done, max(done), stats.lanes, stats.links, stats.units,
+                            self.noc.traffic, list(entered), node_done,
+                            list(self.watched or []))
+
+    def stats(self) -> Stats:
+        """The statistics of every tile (its memory, units, IMAs and lanes) and the NoC."""
+        out = Stats()
+        for t in self.tiles.values():
+            out.merge(t.stats())
+        for p in self.ports:
+            out.merge(server_stats(p.link))
+        return out.merge(self.noc.stats())
 
     def servers(self) -> list[Server]:
-        """Every shared server of the run (eDRAM, bus, digital units, NoC, selection)."""
+        """Every shared server of the run (eDRAM, bus, digital units, NoC)."""
         out: list[Server] = []
-        for m in self.memories.values():
-            out += [m.banks, m.bus]
-        for u in self.units.values():
-            out += list(u.servers.values())
-        return out + list(self.noc.servers.values()) + list(self.selects.values())
+        for t in self.tiles.values():
+            out += t.servers()
+        return out + list(self.noc.servers.values()) + [p.link for p in self.ports]
 
     def _book_busy(self) -> None:
         """Hand every server's busy intervals to the ledger's timeline, by class."""

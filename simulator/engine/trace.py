@@ -79,12 +79,13 @@ class TraceRecorder:
         """One packet holding a NoC port or link (tracks grouped in a 'NoC' process).
 
         *key* is a stage of ``simulator.engine.components.noc``: ("inj", tile), ("ej", tile),
-        ("link", a, b) or ("offchip", a, b).
+        ("io", chip) (the input port), ("link", a, b) or ("offchip", a, b).
         """
         pid = self.pid_offset + 100000
         self._process(pid, f"{self.pipeline}: NoC")
         kind = key[0]
         label = (f"{kind} {key[1]}->{key[2]}" if len(key) == 3
+                 else f"input port, chip {key[1]}" if kind == "io"
                  else f"{'inject' if kind == 'inj' else 'eject'} tile {key[1]}")
         tid = self._thread(pid, label)
         self.events.append({"ph": "X", "name": producer, "cat": "noc", "pid": pid, "tid": tid,

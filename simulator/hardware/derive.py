@@ -277,8 +277,8 @@ def component_area_mm2(hw: HardwareParts, name: str) -> float:
     follows the crossbars: a 256-row array doubles it).
     """
     ic, tc = hw.components.ima, hw.components.tile
-    if name == "precision_select":
-        return ic.precision_select.area_mm2
+    if name in ("precision_select", "precision_detect"):
+        return getattr(tc, name).area_mm2
     if name == "router":
         return tc.router.area_mm2
     spec = getattr(ic, name) if hasattr(ic, name) else getattr(tc, name)

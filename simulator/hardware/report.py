@@ -8,9 +8,10 @@ is the per-event energy the simulator books.  With the ISAAC energies this repro
 ISAAC Table I; the Table I figure given in the YAML (``components.*.power_mw``) is shown
 next to it as a reference.
 
-The ReDy precision-selection unit is not part of ISAAC: it is listed among the components
-(``redy_only``) but left out of the baseline IMA/tile/chip totals, which have ``*_redy``
-counterparts that include it.
+The on-line units of the dynamic policies are not part of ISAAC: ReDy's
+precision-selection unit (``redy_only``) and the lossless policies' detect unit are listed
+among the components (``online_unit``) but left out of the baseline IMA/tile/chip totals,
+which have ``*_redy`` counterparts that include ReDy's unit.
 
 Shared or slow ADCs: full activity is the chip's peak, so when the ADCs cannot keep every
 crossbar busy the crossbars, DACs, sample-and-holds, input registers and buses run at the
@@ -30,6 +31,7 @@ from simulator.hardware.schema import (
     ENERGY_EVENTS,
     EVENT_COMPONENT,
     IMA_COMPONENTS,
+    ONLINE_UNITS,
     TILE_COMPONENTS,
 )
 from simulator.hardware.spec import HardwareSpec
@@ -63,15 +65,19 @@ def full_activity_rates(hw: HardwareSpec) -> dict[str, float]:
       at ``adc_rate_gsps``); the IMA shift-and-add and output register handle one ADC
       result each;
     - bus: the input-register fills (one ``activations.bits``-bit input per row of every
-      crossbar every ``activations.bits`` planes);
-    - eDRAM: the bus reads plus the writes of the tile's outputs
+      crossbar every ``activations.bits`` planes) and the partial sums of the outputs
+      back to the tile (one per output, ``activations.bits + weights.bits + log2 rows``
+      bits);
+    - eDRAM: the reads of the input-register fills plus the writes of the tile's outputs
       (:func:`_output_values_per_ns_per_tile` values of ``ceil(activations.bits / 8)`` bytes);
     - tile digital units (activation, shift-and-add, max-pool, output register): every
       instance handles one value per ``clock_ghz`` cycle;
     - router: every port forwards one flit per ``noc.clock_ghz`` cycle, the router's
       power shared by ``chip.tiles_per_router`` tiles;
-    - ReDy precision select: one group per crossbar per input vector;
-    - off-chip link: no per-byte events (its power is static).
+    - on-line units (ReDy precision select, detect): one group per crossbar per input
+      vector;
+    - off-chip link: no per-byte events (its power is static; the input link's bytes are
+      booked by a run, not at full activity).
     """
     act_bits = hw.activations.bits
     tc = hw.components.tile
@@ -79,7 +85,10 @@ def full_activity_rates(hw: HardwareSpec) -> dict[str, float]:
     planes_per_ns = _planes_per_ns_per_tile(hw)
     dac = planes_per_ns * hw.crossbar.rows
     adc = planes_per_ns * hw.crossbar.cols
-    bus = planes_per_ns * hw.crossbar.rows / 8  # B-bit inputs every B planes
+    loads = planes_per_ns * hw.crossbar.rows / 8  # B-bit inputs every B planes
+    # and every output's partial sum (B_act + B_w + log2 rows bits) back to the tile
+    psum_bits = hw.activations.bits + hw.weights.bits + math.ceil(math.log2(hw.crossbar.rows))
+    bus = loads + _output_values_per_ns_per_tile(hw) * psum_bits / 8
     edram_writes = _output_values_per_ns_per_tile(hw) * math.ceil(act_bits / 8)
     rates = {
         "crossbar_read": planes_per_ns,
@@ -89,7 +98,7 @@ def full_activity_rates(hw: HardwareSpec) -> dict[str, float]:
         "ima_shift_add": adc,
         "input_register_bit": dac,
         "ima_output_register": adc,
-        "edram_byte": bus + edram_writes,
+        "edram_byte": loads + edram_writes,
         "bus_byte": bus,
         "tile_shift_add": _unit_rate(tc.tile_shift_add, hw),
         "activation": _unit_rate(tc.activation, hw),
@@ -97,7 +106,9 @@ def full_activity_rates(hw: HardwareSpec) -> dict[str, float]:
         "tile_output_register": _unit_rate(tc.tile_output_register, hw),
         "router_flit_hop": hw.noc.ports * hw.noc.clock_ghz / hw.chip.tiles_per_router,
         "precision_select": planes_per_ns / act_bits,
+        "precision_detect": planes_per_ns / act_bits,
         "offchip_byte": 0.0,
+        "input_byte": 0.0,
     }
     assert set(rates) == set(ENERGY_EVENTS)
     return rates
@@ -149,7 +160,7 @@ def hardware_report(hw: HardwareSpec) -> dict[str, Any]:
         else:
             level = "tile"
             count_per_tile = float(spec.count)
-            table = spec.power_mw_of_count
+            table = spec.power_mw_of_count if hasattr(spec, "power_mw") else None
         dynamic = rates[event] * energies[event]
         static = hw.static_mw_of(name) * count_per_tile
         components[name] = {
@@ -164,10 +175,11 @@ def hardware_report(hw: HardwareSpec) -> dict[str, Any]:
             "table_power_mw": table,
             "area_mm2": area,
             "redy_only": name == "precision_select",
+            "online_unit": name in ONLINE_UNITS,
         }
 
     def total(names: tuple[str, ...], key: str) -> float:
-        return sum(components[n][key] for n in names if not components[n]["redy_only"])
+        return sum(components[n][key] for n in names if not components[n]["online_unit"])
 
     psu = components["precision_select"]
     ima_power_tile = total(IMA_COMPONENTS, "power_mw")
@@ -218,8 +230,6 @@ def hardware_report(hw: HardwareSpec) -> dict[str, Any]:
             "table_power_mw": ima_table_tile / imas,
             "power_mw_per_tile": ima_power_tile,
             "area_mm2_per_tile": ima_area_tile,
-            "power_mw_redy": (ima_power_tile + psu["power_mw"]) / imas,
-            "area_mm2_redy": (ima_area_tile + psu["area_mm2"]) / imas,
         },
         "tile": {
             "power_mw": tile_power,
@@ -284,13 +294,14 @@ def format_hw_report(report: dict[str, Any]) -> str:
         "Full activity, per tile (power = events/ns x pJ/event + static; Table I = reference "
         "power per instance x count)",
         "",
-        f"{'component':<25}{'level':>5}{'count':>9}{'pJ/event':>11}{'events/ns':>11}"
+        f"{'component':<28}{'level':>5}{'count':>9}{'pJ/event':>11}{'events/ns':>11}"
         f"{'power mW':>10}{'Table I':>10}{'area mm2':>11}",
     ]
     for name, c in report["components"].items():
-        tag = " (ReDy)" if c["redy_only"] else ""
+        tag = (" (ReDy)" if c["redy_only"] else " (lossless)" if c.get("online_unit")
+               else "")
         lines.append(
-            f"{(name + tag):<25}{c['level']:>5}{_num(c['count_per_tile'], 9)}"
+            f"{(name + tag):<28}{c['level']:>5}{_num(c['count_per_tile'], 9)}"
             f"{_num(c['energy_pj_per_event'], 11)}{_num(c['events_per_ns_per_tile'], 11)}"
             f"{_num(c['power_mw'])}{_num(c['table_power_mw'])}{_num(c['area_mm2'], 11)}"
         )

@@ -40,7 +40,9 @@ ENERGY_EVENTS: tuple[str, ...] = (
     "tile_output_register",
     "router_flit_hop",
     "precision_select",
+    "precision_detect",
     "offchip_byte",
+    "input_byte",
 )
 
 #: Component (``components.ima.*`` / ``components.tile.*`` / ``offchip``) that each event
@@ -61,7 +63,9 @@ EVENT_COMPONENT: dict[str, str] = {
     "tile_output_register": "tile_output_register",
     "router_flit_hop": "router",
     "precision_select": "precision_select",
+    "precision_detect": "precision_detect",
     "offchip_byte": "offchip",
+    "input_byte": "offchip",
 }
 
 IMA_COMPONENTS: tuple[str, ...] = (
@@ -72,7 +76,6 @@ IMA_COMPONENTS: tuple[str, ...] = (
     "ima_shift_add",
     "input_register",
     "ima_output_register",
-    "precision_select",
 )
 TILE_COMPONENTS: tuple[str, ...] = (
     "edram",
@@ -82,7 +85,12 @@ TILE_COMPONENTS: tuple[str, ...] = (
     "tile_shift_add",
     "maxpool",
     "tile_output_register",
+    "precision_select",
+    "precision_detect",
 )
+#: the on-line units of the dynamic policies (not part of ISAAC): ReDy's statistics unit
+#: and the lossless policies' detect unit (docs/hardware.md)
+ONLINE_UNITS: tuple[str, ...] = ("precision_select", "precision_detect")
 #: Every component name (keys accepted by ``static_mw``).
 COMPONENTS: tuple[str, ...] = IMA_COMPONENTS + TILE_COMPONENTS + ("offchip",)
 
@@ -216,6 +224,9 @@ class OffchipSpec(_Spec):
     static_w: NonNegativeFloat
     """Power of the links, W; booked as static power, only when more than one chip is used."""
     area_mm2: NonNegativeFloat
+    input_links: PositiveInt
+    """Links of chip 0 (at its router 0) that bring the network's input in, each at
+    ``bandwidth_gbps / links`` (docs/model.md, "Input path")."""
 
 
 # --------------------------------------------------------------------------- energy
@@ -247,7 +258,12 @@ class EnergyTable(_Spec):
     tile_output_register: NonNegativeFloat
     router_flit_hop: NonNegativeFloat
     precision_select: NonNegativeFloat
+    """ReDy's statistics unit, per activation group it inspects."""
+    precision_detect: NonNegativeFloat
+    """The lossless policies' detect unit (OR tree), per activation group it inspects."""
     offchip_byte: NonNegativeFloat
+    input_byte: NonNegativeFloat
+    """One byte of the network's input over an input link (``offchip.input_links``)."""
 
     _adc_bits: int | None = PrivateAttr(default=None)
     _adc_scale: float = PrivateAttr(default=1.0)
@@ -343,19 +359,21 @@ class RouterSpec(_Spec):
     area_mm2: NonNegativeFloat
 
 
-class PrecisionSelectSpec(_Spec):
-    """ReDy precision-selection unit(s) of an IMA: group statistics -> bit window.
-
-    Its energy per activation group is ``energy.precision_select``; it is used only by the
-    ReDy pipeline and reported apart from the ISAAC baseline.
+class OnlineUnitSpec(_Spec):
+    """An on-line unit of a tile at its eDRAM-to-IMA bus: it inspects every activation
+    group as the bus carries it (at bus rate, pipelined) and has its decision ``depth_cycles``
+    clock cycles after the group's last byte (``precision_select``: ReDy's statistics
+    unit, Σx, Σx², max -> bit window; ``precision_detect``: the lossless policies' OR tree,
+    highest set bit and zero flag). Its energy per group is ``energy.<name>``; only the
+    policies that need it use it, and it is reported apart from the ISAAC baseline.
     """
 
     count: PositiveInt
-    """Units per IMA."""
-    latency_ns: NonNegativeFloat
-    """Time from the last value of a group to its precision decision, ns."""
+    """Units per tile."""
+    depth_cycles: Annotated[int, Field(ge=0)]
+    """Pipeline depth: clock cycles from a group's last byte to its decision."""
     area_mm2: NonNegativeFloat
-    """Area of the ``count`` units of one IMA."""
+    """Area of the ``count`` units of one tile."""
 
 
 class ImaComponents(_Spec):
@@ -368,7 +386,6 @@ class ImaComponents(_Spec):
     ima_shift_add: ComponentSpec
     input_register: ComponentSpec
     ima_output_register: ComponentSpec
-    precision_select: PrecisionSelectSpec
 
 
 class TileComponents(_Spec):
@@ -381,6 +398,8 @@ class TileComponents(_Spec):
     tile_shift_add: ComponentSpec
     maxpool: ComponentSpec
     tile_output_register: ComponentSpec
+    precision_select: OnlineUnitSpec
+    precision_detect: OnlineUnitSpec
 
 
 class Components(_Spec):

@@ -168,6 +168,9 @@ class HardwareSpec(_Spec):
                 p.append(
                     f"ima.crossbars_per_adc: must divide ima.crossbars ({ima.crossbars}) into"
                     f" a whole number of ADCs (got {ima.crossbars_per_adc:g})")
+        if self.offchip.input_links > self.offchip.links:
+            p.append(f"offchip.input_links: must be <= offchip.links ({self.offchip.links})"
+                     f" (got {self.offchip.input_links})")
         sa = self.scaling.adc
         ref = sa.resolution.get(sa.reference_bits)
         if ref is None or not (math.isclose(ref.energy, 1.0) and math.isclose(ref.area, 1.0)):

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.model.bound import NocLoad
+from simulator.model.bound import NocLoad, input_row_bytes
 from simulator.model.ledger import EnergyLedger
-from simulator.model.noc_routes import NocTopology
+from simulator.model.noc_routes import PORT, NocTopology
 from simulator.model.outcome import EngineResult
-from simulator.model.plan import WEIGHT_KINDS, EdgePlan, NodePlan
+from simulator.model.plan import WEIGHT_KINDS, EdgePlan, KindIds, NodePlan
 from simulator.model.timing import TimingRules
 from simulator.model.transfers import row_packets
 
@@ -41,7 +41,7 @@ class AnalyticTiming:
 
 def analytic_timing(plans: dict[str, NodePlan], planes: dict[str, np.ndarray],
                     rules: TimingRules, topo: NocTopology, images: int,
-                    dynamic: bool = False) -> AnalyticTiming:
+                    unit: str | None = None) -> AnalyticTiming:
     """The row-level recurrence (no booking)."""
     row_end: dict[str, list[np.ndarray]] = {}
     order = sorted(plans, key=lambda n: plans[n].order)
@@ -49,17 +49,18 @@ def analytic_timing(plans: dict[str, NodePlan], planes: dict[str, np.ndarray],
     first_start: dict[str, float] = {}
     lat = {(ep.producer, ep.consumer): _edge_latency(ep, plans[ep.producer], rules, topo)
            for p in plans.values() for ep in p.out_edges}
-    select = rules.select_latency_ns if dynamic else 0.0
+    select = rules.online_ns(unit)  # the policy's on-line unit, after the group's load
     for name in order:
         plan = plans[name]
         ends = []
-        servers = max(plan.replicas if plan.kind in WEIGHT_KINDS else len(plan.tiles), 1)
-        free = np.zeros(servers)
+        free = np.zeros(max(plan.replicas, 1))
+        tile_free: dict[int, float] = {}  # digital nodes: per tile, when it is free
         if plan.kind in WEIGHT_KINDS:
             tail = _output_latency(plan, rules, topo) + select
         for img in range(images):
-            if plan.kind == "input":
-                ends.append(np.zeros(plan.out_h))
+            if plan.kind == "input":  # back to back over the input link
+                row_ns = rules.input_ns(input_row_bytes(plan, rules))
+                ends.append((img * plan.out_h + np.arange(1, plan.out_h + 1)) * row_ns)
                 continue
             e = np.zeros(plan.out_h)
             if plan.kind in WEIGHT_KINDS:
@@ -80,19 +81,28 @@ def analytic_timing(plans: dict[str, NodePlan], planes: dict[str, np.ndarray],
                     free = np.where(busy, start + row_t[r], free)
                     # a row of skipped groups still writes its positions (the tail)
                     e[r] = (float(free[busy].max()) + fill if busy.any() else ready) + tail
-                else:
-                    s = r % servers
-                    start = max(free[s], ready)
-                    if img == 0 and r == 0:
-                        first_start[name] = start
-                    free[s] = start + _digital_row_ns(plan, rules)
-                    e[r] = free[s]
+                else:  # each tile computes its share of the row
+                    e[r] = ready
+                    for t, n in plan.row_parts(r):
+                        start = max(tile_free.get(t, 0.0), ready)
+                        if img == 0 and r == 0:
+                            first_start[name] = min(first_start.get(name, start), start)
+                        tile_free[t] = start + _digital_row_ns(plan, rules, n / plan.out_w)
+                        e[r] = max(e[r], tile_free[t])
             ends.append(e)
         row_end[name] = ends
     outs = [n for n in order if plans[n].kind == "output"]
     done = [max(float(row_end[n][img][-1]) for n in outs) for img in range(images)]
     end = max(float(row_end[n][-1][-1]) for n in order)
-    return AnalyticTiming(EngineResult(done, end, lane_busy), row_end, first_start)
+    entered = [0.0] * images
+    for name in order:
+        plan = plans[name]
+        if plan.kind == "input":  # the first row's start on the input link
+            row_ns = rules.input_ns(input_row_bytes(plan, rules))
+            entered = [float(row_end[name][img][0]) - row_ns for img in range(images)]
+    node_done = {n: [float(e[-1]) for e in row_end[n]] for n in order}
+    return AnalyticTiming(EngineResult(done, end, lane_busy, image_in_ns=entered,
+                                       node_done_ns=node_done), row_end, first_start)
 
 
 def _row_times(plan: NodePlan, planes: dict[str, np.ndarray], img: int, rules: TimingRules,
@@ -112,7 +122,7 @@ def _row_times(plan: NodePlan, planes: dict[str, np.ndarray], img: int, rules: T
         pos_t[lane.positions] = np.maximum(pos_t[lane.positions], d)
         fill = max(fill, r + lane.conv_ns - step)
     rows = np.arange(P) // plan.out_w
-    replica = np.arange(P) % plan.replicas
+    replica = plan.pos_replica
     per = np.zeros((plan.out_h, plan.replicas))
     np.add.at(per, (rows, replica), pos_t)
     return per, fill
@@ -125,29 +135,34 @@ def _output_latency(plan: NodePlan, rules: TimingRules, topo: NocTopology) -> fl
     worst = 0.0
     for rp in plan.replica_plans:
         t = 0.0
+        bus = [b / rules.bus_bytes_per_ns for b in rp.bus_bytes]  # partial sums in
         for i in range(1, len(rp.tiles)):
             adds = rules.unit_ns("tile_shift_add", rp.merges[i])
-            t = max(t, adds + _packet_ns(rules, topo, rp.tiles[i], rp.merge_tile,
-                                         rp.psum_bits[i], False))
-        stages = [rules.unit_ns("tile_shift_add", rp.merges[0])] if rp.merges[0] else []
+            t = max(t, _chain_ns([bus[i], adds], cyc) + _packet_ns(
+                rules, topo, rp.tiles[i], rp.merge_tile, rp.psum_bits[i], False))
+        stages = [bus[0]]  # the local sums cross the bus while the remote ones travel
+        if rp.merges[0]:
+            stages.append(rules.unit_ns("tile_shift_add", rp.merges[0]))
         if plan.act:
             stages.append(rules.unit_ns("activation", plan.out_c))
         stages.append(rules.unit_ns("tile_output_register", plan.out_c))
         stages.append(rules.bank_ns(plan.out_c * rules.act_bytes))
-        worst = max(worst, t + _chain_ns(stages, cyc))
+        worst = max(worst, _chain_ns(stages, cyc),
+                    t + _chain_ns(stages[1:], cyc) if t > 0 else 0.0)
     return worst
 
 
-def _digital_row_ns(plan: NodePlan, rules: TimingRules) -> float:
-    """One row of a digital node through eDRAM read, unit, activation, eDRAM write."""
+def _digital_row_ns(plan: NodePlan, rules: TimingRules, f: float = 1.0) -> float:
+    """A share *f* of one row of a digital node through eDRAM read, unit, activation,
+    eDRAM write."""
     if not (plan.unit or plan.row_in_bytes or plan.row_out_bytes):
         return 0.0
-    stages = [rules.bank_ns(plan.row_in_bytes)]
+    stages = [rules.bank_ns(plan.row_in_bytes * f)]
     if plan.unit:
-        stages.append(rules.unit_ns(plan.unit, plan.row_values))
+        stages.append(rules.unit_ns(plan.unit, plan.row_values * f))
     if plan.row_act:
-        stages.append(rules.unit_ns("activation", plan.row_act))
-    stages.append(rules.bank_ns(plan.row_out_bytes))
+        stages.append(rules.unit_ns("activation", plan.row_act * f))
+    stages.append(rules.bank_ns(plan.row_out_bytes * f))
     return _chain_ns(stages, rules.cycle_ns)
 
 
@@ -171,6 +186,9 @@ def _packet_ns(rules: TimingRules, topo: NocTopology, src: int, dst: int, bits: 
     d = rules.serial_ns(rules.flits(bits))
     durs = [rules.offchip_ns(nbytes) if k[0] == "offchip" else d for k in path.stages]
     t = _chain_ns(durs, rules.hop_ns)
+    if recv and src != PORT:  # activations are read from the source's eDRAM first
+        t = max(t + rules.cycle_ns, rules.bank_ns(nbytes) + rules.cycle_ns + rules.hop_ns
+                * (len(durs) - 1) + (d if durs else 0.0))
     return t + (rules.bank_ns(nbytes) if recv else 0.0)
 
 
@@ -188,30 +206,25 @@ def _edge_latency(ep: EdgePlan, producer: NodePlan, rules: TimingRules,
 
 
 def book_analytic(plans: dict[str, NodePlan], planes: dict[str, np.ndarray],
-                  ledger: EnergyLedger, images: int, timing: AnalyticTiming,
+                  ledger: EnergyLedger, ids: KindIds, images: int, timing: AnalyticTiming,
                   noc: NocLoad) -> None:
-    """Book all activity: one bulk record per kind over the node's active interval."""
+    """Book all activity: one bulk record per kind (*ids*: the pipeline's ledger ids) over
+    the node's active interval."""
     row_end, first_start = timing.row_end, timing.first_start
     for name in sorted(plans, key=lambda n: plans[n].order):
         plan = plans[name]
-        if plan.kind == "input":
-            continue
         t0 = first_start.get(name, 0.0)
         t1 = max(float(row_end[name][-1][-1]), t0)
-        if plan.kind in WEIGHT_KINDS:
+        if plan.kind == "input":
+            pass  # its activity: the input link and its packets (below)
+        elif plan.kind in WEIGHT_KINDS:
             for lane in plan.lanes:
                 b = planes[name][:, lane.row_block, lane.positions].astype(np.int64)
                 # busy time = planes × per-plane busy, spread over the layer's interval
-                ledger.record(t0, t1, lane.kind_mvm, float(b.sum()), float(b.size))
-            ledger.record(t0, t1, plan.kind_output, 0, float(plan.positions * images))
+                ledger.record(t0, t1, ids.mvm[lane.key], float(b.sum()), float(b.size))
+            ledger.record(t0, t1, ids.of("output", name), 0, float(plan.positions * images))
         else:
-            ledger.record(t0, t1, plan.kind_output, 0, float(plan.out_h * images))
-        units = noc.layer_units.get(name)
-        if units:
-            hops, recv, off = units
-            if hops:
-                ledger.record(t0, t1, plan.kind_noc, hops * images, 0)
-            if recv:
-                ledger.record(t0, t1, plan.kind_recv, recv * images, 0)
-            if off:
-                ledger.record(t0, t1, plan.kind_offchip, off * images, 0)
+            ledger.record(t0, t1, ids.of("output", name), 0, float(plan.out_h * images))
+        for role, n in noc.layer_units.get(name, {}).items():
+            if n:
+                ledger.record(t0, t1, ids.of(role, name), n * images, 0)

@@ -52,11 +52,11 @@ def buffered_edges(graph: nx.DiGraph) -> list[tuple[str, str]]:
 
     Joins (residual add, concat) are left unbounded: how far one input runs ahead of the
     other depends on the whole branch between them, and a bounded join buffer can
-    deadlock the branch that feeds it. Every other consumer's buffer is bounded.
+    deadlock the branch that feeds it. Every other consumer's buffer is bounded, the
+    network input's too (the input port waits for room).
     """
     return [(u, v) for u, v in graph.edges
-            if graph.nodes[v]["kind"] in BUFFERED and graph.nodes[v]["kind"] not in JOINS
-            and graph.nodes[u]["kind"] != "input"]
+            if graph.nodes[v]["kind"] in BUFFERED and graph.nodes[v]["kind"] not in JOINS]
 
 
 def edram_alloc(graph: nx.DiGraph, hw) -> dict[tuple[str, str], float]:

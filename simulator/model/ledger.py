@@ -6,7 +6,9 @@ with the number of hardware events each unit and each occurrence of the activity
 ``(t_start, t_end, kind, units)`` — for an MVM the units are bit planes. The ledger keeps
 only aggregates: event counts per kind, energy per component per time bin, and busy time
 per component class per time bin. Records are buffered and folded into those aggregates
-with numpy every ``flush_every`` records, so memory stays bounded on large runs.
+with numpy every ``flush_every`` records, so memory stays bounded on large runs. A
+component that books one record per MVM writes into a :class:`RecordChannel` of its own
+(:meth:`EnergyLedger.channel`), whose rows the ledger folds at every flush.
 
 Energy of an event = count × ``energies[event]`` (pJ), where the energies come from the
 hardware YAML, so every reported figure traces back to a count and a YAML number.
@@ -56,6 +58,28 @@ class ActivityKind:
     busy_per_unit: dict[str, float] = field(default_factory=dict)
 
 
+class RecordChannel:
+    """A component's own buffer of records for a ledger (:meth:`EnergyLedger.channel`).
+
+    ``append((t0, t1, kind, units, occurrences, busy_scale))`` is a plain list append, for
+    engines that book one record per MVM; the ledger folds the rows at its next flush
+    (every ``flush_every`` records booked through :meth:`EnergyLedger.record`, and before
+    every query).
+    """
+
+    __slots__ = ("append", "rows")
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[float, float, int, float, float, float]] = []
+        self.append = self.rows.append
+
+    def take(self) -> list[tuple[float, float, int, float, float, float]]:
+        """The rows booked since the last call (the channel starts empty again)."""
+        rows = self.rows[:]
+        self.rows.clear()  # in place: ``append`` stays bound to this list
+        return rows
+
+
 class EnergyLedger:
     """Aggregating ledger of counts, energy and busy time (see module docstring)."""
 
@@ -77,6 +101,7 @@ class EnergyLedger:
         self.max_bins = max_bins
         self.kinds: list[ActivityKind] = []
         self._buf: list[tuple[float, float, int, float, float, float]] = []
+        self._channels: list[RecordChannel] = []
         # aggregates
         self._units = np.zeros(0)
         self._occ = np.zeros(0)
@@ -89,7 +114,7 @@ class EnergyLedger:
 
     def set_bin(self, bin_ns: float) -> None:
         """Choose the time-bin width (only before anything is recorded)."""
-        if self._buf or self._energy_bins.shape[1]:
+        if self._buf or any(c.rows for c in self._channels) or self._energy_bins.shape[1]:
             raise RuntimeError("the bin width can only change before recording")
         self.bin_ns = float(bin_ns)
 
@@ -121,11 +146,11 @@ class EnergyLedger:
         if len(self._buf) >= self.flush_every:
             self.flush()
 
-    def appender(self):
-        """A fast ``append((t0, t1, kind, units, occurrences, busy_scale))`` for engines
-        that book one record per MVM; the buffer is folded by the next :meth:`record`
-        that finds it full, or by :meth:`flush`."""
-        return self._buf.append
+    def channel(self) -> RecordChannel:
+        """A new :class:`RecordChannel` whose records this ledger folds at every flush."""
+        ch = RecordChannel()
+        self._channels.append(ch)
+        return ch
 
     def add_static(self, component: str, energy_pj: float) -> None:
         """Book static (leakage) energy of a component for the whole run."""
@@ -152,11 +177,13 @@ class EnergyLedger:
     def flush(self) -> None:
         """Fold buffered records into the aggregates."""
         self._size_aggregates()
-        if not self._buf:
-            return
-        arr = np.asarray(self._buf, dtype=float)
+        rows = self._buf[:]
         self._buf.clear()
-        self._fold(arr)
+        for ch in self._channels:
+            if ch.rows:
+                rows += ch.take()
+        if rows:
+            self._fold(np.asarray(rows, dtype=float))
 
     def _fold(self, arr: np.ndarray) -> None:
         """Fold records (rows t0, t1, kind, units, occurrences, busy scale)."""

@@ -11,6 +11,11 @@ import numpy as np
 from simulator.model.ledger import ActivityKind
 
 WEIGHT_KINDS = ("conv", "linear")
+#: roles of a node's activity kinds: per output position (weight) or row (digital), router
+#: flit-hops of its packets, eDRAM bytes written at their destinations, off-chip bytes,
+#: eDRAM bytes read at their source (the rows it sends), bytes of the network input over
+#: the input link (the input node)
+NODE_KINDS = ("output", "noc", "recv", "offchip", "send", "port")
 
 
 @dataclass
@@ -39,9 +44,9 @@ class Lane:
     positions: np.ndarray  # output positions handled by this replica (row-major indices)
     conv_ns: float  # time to convert one plane of all its crossbars on a free ADC pool
     tile: int = 0  # the tile its groups are loaded from (its first crossbar's)
+    outputs: int = 0  # partial sums it produces per group (its row block's out channels)
     in_channels: tuple[int, int] = (0, 0)  # input channels (features) its rows read
     kind: ActivityKind | None = None  # what one MVM costs (static policy)
-    kind_mvm: int = -1  # its id in the pipeline's ledger (register_kinds)
 
     @property
     def key(self) -> tuple[str, int, int]:
@@ -60,6 +65,9 @@ class ReplicaPlan:
     lane_tile: list[int]  # per lane: index into ``tiles``
     merges: list[int]  # adds done on each tile (the merge tile: its own + the remote sums)
     psum_bits: list[int]  # per tile: bits of partial sums sent to the merge tile (0: none)
+    #: per tile: bytes of its lanes' partial sums crossing its bus from the IMA output
+    #: registers, per position
+    bus_bytes: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -111,17 +119,20 @@ class NodePlan:
     producers: list[str]
     # thresholds[producer][out_row] = leading producer positions needed for that out row
     thresholds: dict[str, np.ndarray] = field(default_factory=dict)
-    tiles: list[int] = field(default_factory=list)  # digital nodes: row r on tiles[r % n]
+    tiles: list[int] = field(default_factory=list)  # the tiles it runs on
+    #: tile on which each output position is computed and written (a weight layer: its
+    #: replica's merge tile; mapping.place)
+    pos_tile: np.ndarray | None = None
+    #: weight layers: the replica that computes each position, and the position's index
+    #: in that replica's ascending list
+    pos_replica: np.ndarray | None = None
+    pos_index: np.ndarray | None = None
     lanes: list[Lane] = field(default_factory=list)
     replica_plans: list[ReplicaPlan] = field(default_factory=list)
     row_blocks: int = 0
     replicas: int = 1
     act: bool = False
     merges: int = 0  # weight layers: partial-sum adds per output position (all tiles)
-    kind_output: int = -1  # per output position (weight) or per output row (digital) costs
-    kind_noc: int = -1  # router flit-hops of the node's packets (units = flit-hops)
-    kind_recv: int = -1  # eDRAM bytes written at the destinations of its packets
-    kind_offchip: int = -1  # bytes of its packets over off-chip links
     # digital nodes, per output row: unit values, activations, eDRAM bytes read / written
     unit: str | None = None
     row_values: float = 0.0
@@ -130,7 +141,10 @@ class NodePlan:
     row_out_bytes: float = 0.0
     out_edges: list[EdgePlan] = field(default_factory=list)
     in_edges: dict[str, EdgePlan] = field(default_factory=dict)
-    kinds: dict[str, ActivityKind] = field(default_factory=dict)  # attribute -> kind
+    #: what the node's activities cost, by role (:data:`NODE_KINDS`); their ledger ids are
+    #: per pipeline (:class:`KindIds`), never stored here: the plans are shared
+    kinds: dict[str, ActivityKind] = field(default_factory=dict)
+    _parts: dict[int, list[tuple[int, int]]] | None = field(default=None, repr=False)
 
     @property
     def positions(self) -> int:
@@ -142,6 +156,37 @@ class NodePlan:
         """First tile of the node."""
         return self.tiles[0] if self.tiles else 0
 
-    def row_tile(self, row: int) -> int:
-        """Tile of output row *row* of a digital node."""
-        return self.tiles[row % len(self.tiles)] if self.tiles else 0
+    def row_parts(self, row: int) -> list[tuple[int, int]]:
+        """(tile, positions) of output row *row* on each tile that computes some of it."""
+        parts = self._parts.get(row) if self._parts is not None else None
+        if parts is None:
+            if self._parts is None:
+                self._parts = {}
+            w = self.out_w
+            tiles, counts = np.unique(self.pos_tile[row * w:(row + 1) * w],
+                                      return_counts=True)
+            # in the order the row's positions first appear (left to right)
+            first = {int(t): i for i, t in reversed(list(enumerate(
+                self.pos_tile[row * w:(row + 1) * w].tolist())))}
+            parts = sorted(((int(t), int(c)) for t, c in zip(tiles, counts, strict=True)),
+                           key=lambda tc: first[tc[0]])
+            self._parts[row] = parts
+        return parts
+
+
+@dataclass(frozen=True)
+class KindIds:
+    """The ledger ids of one pipeline's activity kinds.
+
+    The node plans are shared by every pipeline of a run; each pipeline registers their
+    kinds in its own ledger (``workplan.register_kinds``) and hands this object to whoever
+    books: ``node[role][name]`` for a node's roles (:data:`NODE_KINDS`), ``mvm[lane.key]``
+    for a lane's MVM.
+    """
+
+    node: dict[str, dict[str, int]]
+    mvm: dict[tuple[str, int, int], int]
+
+    def of(self, role: str, name: str) -> int:
+        """Id of node *name*'s kind for *role*."""
+        return self.node[role][name]

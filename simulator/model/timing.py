@@ -60,15 +60,26 @@ class TimingRules:
         self.unit_rate = {u: getattr(tc, u).count * getattr(tc, u).values_per_cycle * clock
                           for u in TILE_UNITS}
         self.tile_register_bytes = int(hw.tile.output_register_bytes)
-        ps = hw.components.ima.precision_select
-        self.select_units = int(ps.count)
-        self.select_latency_ns = float(ps.latency_ns)
+        #: on-line units (at the eDRAM-to-IMA bus): decision latency after a group's last
+        #: byte, ns (``components.tile.<unit>.depth_cycles`` clock cycles)
+        self.unit_latency_ns = {
+            u: getattr(hw.components.tile, u).depth_cycles / clock
+            for u in ("precision_select", "precision_detect")}
         # NoC: flits of flit_bits; a hop costs the router pipeline plus one link cycle
         self.noc_cycle_ns = 1.0 / float(hw.noc.clock_ghz)
         self.flit_bits = int(hw.noc.flit_bits)
         self.hop_ns = (int(hw.noc.router_latency_cycles) + 1) * self.noc_cycle_ns
         self.offchip_bytes_per_ns = float(hw.offchip.bandwidth_gbps) / int(hw.offchip.links)
+        #: the network input enters over offchip.input_links links of chip 0
+        self.input_bytes_per_ns = self.offchip_bytes_per_ns * int(hw.offchip.input_links)
+        #: a partial sum crossing the tile bus from the IMA output register, bytes
+        self.psum_bytes = self.psum_bits / 8.0
+        self.ima_register_bytes = float(hw.ima.output_register_bytes)
         self.multicast = bool(hw.noc.multicast)
+
+    def online_ns(self, unit: str | None) -> float:
+        """Decision latency of on-line unit *unit* after a group's last byte (0 for None)."""
+        return self.unit_latency_ns[unit] if unit else 0.0
 
     # -- memory -----------------------------------------------------------------------
     def bank_ns(self, nbytes: float) -> float:
@@ -100,3 +111,7 @@ class TimingRules:
     def offchip_ns(self, nbytes: float) -> float:
         """Time a packet of *nbytes* holds one off-chip link."""
         return nbytes / self.offchip_bytes_per_ns
+
+    def input_ns(self, nbytes: float) -> float:
+        """Time *nbytes* of the network input take over the input link(s)."""
+        return nbytes / self.input_bytes_per_ns

@@ -1,13 +1,13 @@
 """Which rows of a feature map travel where: the fan-out plan of every tensor edge.
 
-A producer's output position is computed on one tile (a weight layer's position on the
-merge tile of the replica that computed it; a digital node's row on the tile of that
-row). Every tile that holds a lane of a weight consumer keeps in its eDRAM the input
-channels its lanes read (their row blocks' channels) of every producer row; a digital
-consumer's tile keeps the producer rows its own output rows need (its rows are spread
-over its tiles, row r on tile r mod n). Of a weight consumer, a tile needs the columns
-of each producer row that the windows of its replicas' output positions read, and the
-channels its lanes' row blocks read. A part of a row that was computed on another tile
+A producer's output position is computed on one tile (``NodePlan.pos_tile``: a weight
+layer's position on the merge tile of the replica that computed it; a digital node's
+position where ``mapping.place`` put it; the network input's at the input port,
+``noc_routes.PORT``). Of each producer row, a tile keeps in its
+eDRAM the columns that the windows of the consumer positions computed with its data read
+(a weight consumer: the positions of the replicas with a lane on the tile, and only the
+channels those lanes' row blocks read; a digital consumer: its positions on the tile,
+every channel). A part of a row that was computed on another tile
 travels over the NoC: one packet per (producer row, source tile, destination tile), or
 with ``noc.multicast`` one packet per (row, source tile) for all its destinations,
 carrying the union of their columns and channels. The engine, the analytic estimate and the bound
@@ -38,16 +38,12 @@ def plan_edge(graph: nx.DiGraph, hw, plans: dict[str, NodePlan], u: str, v: str,
     ep = EdgePlan(u, v, rbytes, cap, release_rule(graph, u, v), kh, sh, ph, dh,
                   channels=c_u)
     pu, pv = plans[u], plans[v]
-    if pu.kind == "input" or pv.kind == "output":
-        return ep  # the network input is in every tile's eDRAM; outputs leave the chip
+    if pv.kind == "output":
+        return ep  # outputs leave the chip (docs/model.md, "what is still left out")
     # sources: the tile that computed each producer position
     positions = h_u * w_u
     idx = np.arange(positions)
-    if pu.kind in WEIGHT_KINDS:
-        rep_tiles = np.array([rp.merge_tile for rp in pu.replica_plans])
-        pos_tile = rep_tiles[idx % pu.replicas]
-    else:
-        pos_tile = np.array(pu.tiles)[(idx // w_u) % len(pu.tiles)]
+    pos_tile = np.asarray(pu.pos_tile)
     src = sorted(set(pos_tile.tolist()))
     col = {t: j for j, t in enumerate(src)}
     counts = np.zeros((h_u, len(src)), dtype=np.int64)
@@ -57,18 +53,17 @@ def plan_edge(graph: nx.DiGraph, hw, plans: dict[str, NodePlan], u: str, v: str,
         dst = sorted({lane.tile for lane in pv.lanes})
         dcol = {t: j for j, t in enumerate(dst)}
         masks = np.zeros((len(dst), c_u), dtype=bool)
+        rep_tiles = np.zeros((pv.replicas, len(dst)), dtype=bool)
         for lane in pv.lanes:
             c0, c1 = lane.in_channels
             masks[dcol[lane.tile], c0:min(c1, c_u)] = True
-        need = _window_need(pv, a, ep, h_u, w_u, dcol)
+            rep_tiles[lane.replica, dcol[lane.tile]] = True
+        on = rep_tiles[pv.pos_replica]  # (positions of v, dst): computed with lanes there
     else:
-        dst = list(dict.fromkeys(pv.tiles))
+        dst = list(dict.fromkeys(np.asarray(pv.pos_tile).tolist()))
         masks = np.ones((len(dst), c_u), dtype=bool)
-        need = np.zeros((h_u, len(dst), w_u), dtype=bool)
-        thr = pv.thresholds[u]
-        for r in range(pv.out_h):
-            hi = int(-(-int(thr[r]) // w_u))
-            need[_first_row(a, pv.kind, r, ep, h_u):hi, dst.index(pv.row_tile(r)), :] = True
+        on = np.asarray(pv.pos_tile)[:, None] == np.array(dst)[None, :]
+    need = _window_need(pv, a, on, h_u, w_u)
     src_of = np.array([col[t] for t in pos_tile.tolist()]).reshape(h_u, w_u)
     src_arr, dst_arr = np.array(src), np.array(dst)
     local = src_arr[:, None] == dst_arr[None, :]  # (src, dst) on the same tile
@@ -82,29 +77,32 @@ def plan_edge(graph: nx.DiGraph, hw, plans: dict[str, NodePlan], u: str, v: str,
     return ep
 
 
-def _window_need(pv: NodePlan, a: dict, ep: EdgePlan, h_u: int, w_u: int,
-                 dcol: dict[int, int]) -> np.ndarray:
-    """need[k, j, x]: a lane of the weight consumer on tile j reads input (k, x).
+def _window_need(pv: NodePlan, a: dict, on: np.ndarray, h_u: int, w_u: int) -> np.ndarray:
+    """need[k, j, x]: some output position of *pv* computed with data on destination tile
+    j (``on[p, j]``) reads input (k, x) of its producer.
 
-    Every output position is computed by one replica (position p by replica p mod R),
-    whose lanes read its window (kernel, stride, padding, dilation) from their tiles.
+    A conv, a pool or a join reads the window of each position (kernel, stride, padding,
+    dilation; a join the same position); a linear layer, a global pool or a flatten
+    reads the whole map.
     """
-    need = np.zeros((h_u, len(dcol), w_u), dtype=bool)
-    if pv.kind != "conv" or (h_u == 1 and w_u == 1):
-        need[:] = True  # a linear layer reads its whole input vector
+    need = np.zeros((h_u, on.shape[1], w_u), dtype=bool)
+    kind = pv.kind
+    if kind in ("add", "concat"):
+        kh = kw = sh = sw = dh = dw = 1
+        ph = pw = 0
+    elif (kind == "conv" and not (h_u == 1 and w_u == 1)) or (
+            kind in ("maxpool", "avgpool") and not is_global(a)):
+        kh, kw = a.get("kernel") or (1, 1)
+        sh, sw = a.get("stride") or (1, 1)
+        ph, pw = a.get("padding") or (0, 0)
+        dh, dw = a.get("dilation") or (1, 1)
+    else:
+        need[:, on.any(axis=0), :] = True  # reads its whole input vector / map
         return need
-    kh, kw = a.get("kernel") or (1, 1)
-    sh, sw = a.get("stride") or (1, 1)
-    ph, pw = a.get("padding") or (0, 0)
-    dh, dw = a.get("dilation") or (1, 1)
-    rep_tiles = np.zeros((pv.replicas, len(dcol)), dtype=bool)
-    for lane in pv.lanes:
-        rep_tiles[lane.replica, dcol[lane.tile]] = True
     p = np.arange(pv.positions)
     oy, ox = p // pv.out_w, p % pv.out_w
-    rep = p % pv.replicas
-    for j in range(len(dcol)):
-        sel = rep_tiles[rep, j]
+    for j in range(on.shape[1]):
+        sel = on[:, j]
         y0, x0 = oy[sel] * sh - ph, ox[sel] * sw - pw
         for i in range(kh):
             iy = y0 + i * dh
@@ -113,15 +111,6 @@ def _window_need(pv: NodePlan, a: dict, ep: EdgePlan, h_u: int, w_u: int,
                 ok = (iy >= 0) & (iy < h_u) & (ix >= 0) & (ix < w_u)
                 need[iy[ok], j, ix[ok]] = True
     return need
-
-
-def _first_row(a: dict, kind: str, r: int, ep: EdgePlan, h_u: int) -> int:
-    """First producer row that output row *r* of a digital consumer reads."""
-    if kind in ("maxpool", "avgpool") and not is_global(a):
-        return max(0, min(h_u - 1, r * ep.stride - ep.pad))
-    if kind in ("add", "concat"):
-        return min(r, h_u - 1)
-    return 0
 
 
 def row_packets(ep: EdgePlan, row: int, multicast: bool, act_bits: int,

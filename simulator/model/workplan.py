@@ -11,7 +11,8 @@ One lane MVM with b bit planes costs, per plane, one read of each of its crossba
 DAC drive and one input-register bit per row per crossbar, and one S+H sample, ADC
 conversion, IMA shift-and-add and IMA output-register write per active column; and per
 group, the eDRAM read and bus transfer of the group (rows × B/8 bytes) plus, for dynamic
-policies, one precision selection.
+policies, one inspection by the on-line unit the policy needs (ReDy's statistics unit, or the
+lossless policies' detect unit).
 
 A *replica* merges the partial sums of its lanes per output position: each tile holding
 some of its row blocks adds its own partial sums, the tiles other than the replica's
@@ -27,9 +28,12 @@ import numpy as np
 from simulator.model.dataflow import rows_needed
 from simulator.model.edges import edram_alloc, map_dims
 from simulator.model.ledger import ActivityKind, EnergyLedger, event_vector
+from simulator.model.noc_routes import PORT
 from simulator.model.plan import (
+    NODE_KINDS,
     WEIGHT_KINDS,
     ImaPart,
+    KindIds,
     Lane,
     NodePlan,
     ReplicaPlan,
@@ -37,26 +41,26 @@ from simulator.model.plan import (
 from simulator.model.timing import psum_bits
 from simulator.model.transfers import plan_edge
 
-__all__ = ["build_plan", "conversion_ns", "plan_structure", "register_kinds"]
+__all__ = ["build_plan", "conversion_ns", "kind_ids_in", "plan_structure", "register_kinds"]
 
 #: tile digital unit that executes each non-weight node kind
 DIGITAL_UNIT = {"maxpool": "maxpool", "avgpool": "tile_shift_add", "add": "tile_shift_add"}
 
 
-def build_plan(graph: nx.DiGraph, mapping, hw, ledger: EnergyLedger, dynamic: bool,
-               ) -> dict[str, NodePlan]:
-    """Build the node plans of one pipeline and register their activity kinds in *ledger*."""
+def build_plan(graph: nx.DiGraph, mapping, hw, ledger: EnergyLedger, unit: str | None,
+               ) -> tuple[dict[str, NodePlan], KindIds]:
+    """Build the node plans of one pipeline and register their activity kinds in *ledger*
+    (*unit*: the on-line unit of its policy, see :func:`register_kinds`)."""
     plans = plan_structure(graph, mapping, hw)
-    register_kinds(plans, ledger, dynamic)
-    return plans
+    return plans, register_kinds(plans, ledger, unit)
 
 
 def plan_structure(graph: nx.DiGraph, mapping, hw) -> dict[str, NodePlan]:
     """The node plans without ledger ids: the same for every pipeline of a run.
 
-    :func:`register_kinds` gives them their activity-kind ids in one pipeline's ledger;
-    it registers in a fixed order, so the ids are the same for every pipeline and one
-    structure can serve several pipelines.
+    :func:`register_kinds` registers their activity kinds in one pipeline's ledger and
+    returns that pipeline's ids (:class:`~simulator.model.plan.KindIds`); the plans
+    themselves never hold an id, so one structure serves several pipelines.
     """
     B = int(hw.activations.bits)
     plans: dict[str, NodePlan] = {}
@@ -73,6 +77,12 @@ def plan_structure(graph: nx.DiGraph, mapping, hw) -> dict[str, NodePlan]:
         for prod in producers:
             _, ph, pw = map_dims(tuple(graph.nodes[prod]["out_shape"]))
             plan.thresholds[prod] = _thresholds(a, kind, oh, ph, pw)
+        pt = getattr(mapping, "position_tiles", {}).get(name)
+        if kind == "input":  # the network input comes in at the input port
+            pt = np.full(oh * ow, PORT)
+        if pt is None:  # rows round robin over the node's tiles
+            pt = np.repeat(np.array(plan.tiles)[np.arange(oh) % len(plan.tiles)], ow)
+        plan.pos_tile = np.asarray(pt, dtype=np.int64)
         if kind in WEIGHT_KINDS:
             _weight_plan(plan, a, mapping.layers[name], hw)
         else:
@@ -82,13 +92,17 @@ def plan_structure(graph: nx.DiGraph, mapping, hw) -> dict[str, NodePlan]:
             plan.row_act = float(ev.get("activation", 0.0))
             plan.row_in_bytes = float(ev.pop("_in_bytes", 0.0))
             plan.row_out_bytes = float(ev.pop("_out_bytes", 0.0))
-            plan.kinds["kind_output"] = ActivityKind(
+            plan.kinds["output"] = ActivityKind(
                 f"{name}/row", name, event_vector({}), event_vector(ev))
-        plan.kinds["kind_noc"] = ActivityKind(
+        plan.kinds["noc"] = ActivityKind(
             f"{name}/noc", name, event_vector({"router_flit_hop": 1}), event_vector({}))
-        plan.kinds["kind_recv"] = ActivityKind(
+        plan.kinds["recv"] = ActivityKind(
             f"{name}/noc-recv", name, event_vector({"edram_byte": 1}), event_vector({}))
-        plan.kinds["kind_offchip"] = ActivityKind(
+        plan.kinds["send"] = ActivityKind(
+            f"{name}/noc-send", name, event_vector({"edram_byte": 1}), event_vector({}))
+        plan.kinds["port"] = ActivityKind(
+            f"{name}/input", name, event_vector({"input_byte": 1}), event_vector({}))
+        plan.kinds["offchip"] = ActivityKind(
             f"{name}/offchip", name, event_vector({"offchip_byte": 1}), event_vector({}))
         plans[name] = plan
     alloc = edram_alloc(graph, hw)
@@ -100,22 +114,38 @@ def plan_structure(graph: nx.DiGraph, mapping, hw) -> dict[str, NodePlan]:
     return plans
 
 
-def register_kinds(plans: dict[str, NodePlan], ledger: EnergyLedger, dynamic: bool) -> None:
-    """Register every plan's activity kinds in *ledger* and store their ids on the plans.
+def register_kinds(plans: dict[str, NodePlan], ledger: EnergyLedger, unit: str | None,
+                   ) -> KindIds:
+    """Register every plan's activity kinds in *ledger*; returns the pipeline's ids.
 
-    Dynamic policies (every policy but ``static``) add one precision selection per group.
+    *unit*: the on-line unit the pipeline's policy needs (``precision_select``,
+    ``precision_detect``; None or False for ``static``): every group is inspected by it once
+    (its event booked per group).
     """
-    select = event_vector({"precision_select": 1})
+    select = event_vector({unit: 1}) if unit else None
+    node: dict[str, dict[str, int]] = {role: {} for role in NODE_KINDS}
+    mvm: dict[tuple[str, int, int], int] = {}
     for plan in sorted(plans.values(), key=lambda p: p.order):
-        for attr, kind in plan.kinds.items():
-            setattr(plan, attr, ledger.register(kind))
+        for role, kind in plan.kinds.items():
+            node[role][plan.name] = ledger.register(kind)
         for lane in plan.lanes:
             kind = lane.kind
-            if dynamic:
+            if select is not None:
                 kind = ActivityKind(kind.name, kind.layer, kind.per_unit,
                                     kind.per_occurrence + select, kind.busy,
                                     kind.busy_per_unit)
-            lane.kind_mvm = ledger.register(kind)
+            mvm[lane.key] = ledger.register(kind)
+    return KindIds(node, mvm)
+
+
+def kind_ids_in(plans: dict[str, NodePlan], ledger: EnergyLedger) -> KindIds:
+    """The ids under which :func:`register_kinds` registered *plans* in *ledger* (found by
+    the kinds' names, which are unique within a pipeline)."""
+    index = {k.name: i for i, k in enumerate(ledger.kinds)}
+    node = {role: {p.name: index[p.kinds[role].name] for p in plans.values()
+                   if role in p.kinds} for role in NODE_KINDS}
+    mvm = {lane.key: index[lane.kind.name] for p in plans.values() for lane in p.lanes}
+    return KindIds(node, mvm)
 
 
 def _weight_plan(plan: NodePlan, a: dict, lm, hw) -> None:
@@ -132,20 +162,29 @@ def _weight_plan(plan: NodePlan, a: dict, lm, hw) -> None:
     plan.replicas = lm.replicas
     plan.row_blocks = len(lm.row_blocks)
     plan.merges = _merges_per_position(lm)
+    pbits = psum_bits(hw)
+    # every row block's partial sums (its output channels) cross its tile's bus from the
+    # IMA output registers to the tile's adders
+    psum_bytes = sum(rb.out_channels[1] - rb.out_channels[0] for rb in lm.row_blocks) \
+        * pbits / 8.0
     out_events = {
         "tile_shift_add": plan.merges,
         "activation": plan.out_c if plan.act else 0,
         "tile_output_register": plan.out_c,
         "edram_byte": plan.out_c * B / 8.0,
+        "bus_byte": psum_bytes,
     }
-    plan.kinds["kind_output"] = ActivityKind(
+    plan.kinds["output"] = ActivityKind(
         f"{name}/output", name, event_vector({}), event_vector(out_events))
     P = plan.positions
-    pbits = psum_bits(hw)
+    plan.pos_replica = np.zeros(P, dtype=np.int64)
+    plan.pos_index = np.zeros(P, dtype=np.int64)
     for r in range(lm.replicas):
         slots = lm.placement[r]
         idx = 0
-        positions = np.arange(r, P, lm.replicas)
+        positions = np.asarray(lm.replica_positions[r], dtype=np.int64)
+        plan.pos_replica[positions] = r
+        plan.pos_index[positions] = np.arange(len(positions))
         lanes: list[Lane] = []
         for rb_i, rb in enumerate(lm.row_blocks):
             n_x = len(rb.crossbar_cols)
@@ -165,6 +204,7 @@ def _weight_plan(plan: NodePlan, a: dict, lm, hw) -> None:
             cols = sum(my_cols)
             lane = Lane(name, r, rb_i, n_rows, n_x, cols, ima_parts, positions, conv_ns,
                         tile=int(my_slots[0].tile),
+                        outputs=rb.out_channels[1] - rb.out_channels[0],
                         in_channels=(rb.rows[0] // k2, -(-rb.rows[1] // k2)))
             read_ev = {"crossbar_read": n_x, "dac_drive": n_rows * n_x,
                        "input_register_bit": n_rows * n_x}
@@ -209,7 +249,10 @@ def _replica_plan(r: int, lanes: list[Lane], lm, merge_tile: int, pbits: int) ->
     merges = [int(x) for x in local]
     merges[0] += cross
     psum = [0] + [int(present[i].sum()) * pbits for i in range(1, len(tiles))]
-    return ReplicaPlan(r, lanes, merge_tile, tiles, lane_tile, merges, psum)
+    bus = [0.0] * len(tiles)
+    for la, ti in zip(lanes, lane_tile, strict=True):
+        bus[ti] += la.outputs * pbits / 8.0
+    return ReplicaPlan(r, lanes, merge_tile, tiles, lane_tile, merges, psum, bus)
 
 
 def _merges_per_position(lm) -> int:

@@ -12,8 +12,10 @@ Model, per pipeline, ``N`` images; per image ``G`` lane MVMs (Σ row blocks × o
 positions of the weight layers), ``V`` graph nodes, ``P`` output positions and ``H``
 output rows (Σ over all nodes):
 
-- SimPy events: ``group`` ``EVENTS_PER_NODE·V + EVENTS_PER_POSITION·P·N`` (the engine
-  batches an output position's MVMs into a few events since the timing model of issue 10);
+- SimPy events: ``group`` ``EVENTS_PER_NODE·V + (EVENTS_PER_POSITION·P +
+  EVENTS_PER_ROW·H)·N`` (the engine batches an output position's MVMs into a few events
+  since the timing model of issue 10; rows add the input port's and the fan-outs' events
+  since issue 18);
   ``plane`` ``EVENTS_PER_PLANE·B·G·N`` (B = activation bits, an upper bound: the captured
   planes are not known yet);
   ``analytic`` none;
@@ -48,9 +50,12 @@ from simulator.core.config_io import ConfigError
 #: SimPy events at ``group`` fidelity, per graph node once (set-up; measured 31 digits,
 #: 20 ResNet-18) ...
 EVENTS_PER_NODE = 25.0
-#: ... and per output position and image (measured 0.70 digits, 0.38 ResNet-18: the
-#: geometric mean, so either network's estimate is within 40 %)
-EVENTS_PER_POSITION = 0.52
+#: ... per output position and image, and per output row and image (the input port, the
+#: fan-outs' arrivals): fitted to digits (1,324 events at N = 4) and ResNet-18 (168,236)
+#: after issue 18, with EVENTS_PER_NODE as set-up: 231 b + 37 c = 274.75 and
+#: 91,879 b + 1,075 c = 41,846.5 -> b = 0.40, c = 4.9
+EVENTS_PER_POSITION = 0.40
+EVENTS_PER_ROW = 4.9
 #: SimPy events per bit plane at ``plane`` fidelity, per B planes of every lane MVM
 #: (measured with ReDy's planes 4.28 digits, 4.37 ResNet-18; static streams all B planes,
 #: so the bound carries a margin)
@@ -204,7 +209,8 @@ def estimate_run(sim, pipelines: int, graph: nx.DiGraph, mapping, activation_bit
     seconds = ROW_SECONDS * work.rows * n + ANALYTIC_MVM_SECONDS * mvms
     events = 0.0
     if fid == "group":
-        events = EVENTS_PER_NODE * work.nodes + EVENTS_PER_POSITION * work.positions * n
+        events = EVENTS_PER_NODE * work.nodes + (EVENTS_PER_POSITION * work.positions
+                                                 + EVENTS_PER_ROW * work.rows) * n
         seconds += GROUP_MVM_SECONDS * mvms
     elif fid == "plane":
         events = EVENTS_PER_PLANE * planes

@@ -26,9 +26,10 @@ class SimulationOptions(StrictModel):
     fidelity: Literal["plane", "group", "analytic"] = "group"
     images: int = Field(1, ge=1, description="images streamed through the pipeline")
     warmup_images: int = Field(
-        1, ge=0, description="first image completions left out of the measured throughput "
-        "(it needs images >= warmup_images + 2; a value written in the file is checked "
-        "against images, the default is lowered to images - 2 with fewer images)")
+        1, ge=0, description="the steady-state throughput window starts no earlier than "
+        "this image's completion (image 0 always fills the pipeline; docs/model.md); it "
+        "needs images >= warmup_images + 2; a value written in the file is checked against "
+        "images, the default is lowered to images - 2 with fewer images")
     time_bins: int = Field(400, ge=10, le=100000, description="bins of the timeline outputs")
     power_gating: bool = Field(True, description="tiles holding no layer leak nothing")
     workers: int = Field(

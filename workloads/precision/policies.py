@@ -164,6 +164,18 @@ BUILTIN_STATS: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {
     "redy": redy_stats}
 #: built-in policies whose window never changes a code (their pipelines share one pass)
 LOSSLESS: frozenset[str] = frozenset({"static", "zero-skip", "msb-trim"})
+#: the chip's on-line unit each built-in policy needs (docs/precision.md): the lossless ones
+#: only the detect unit (an OR tree over the group: its highest set bit, and a zero flag),
+#: ReDy its statistics unit (Σx, Σx², max)
+ONLINE_UNIT: dict[str, str | None] = {"static": None, "zero-skip": "precision_detect",
+                                      "msb-trim": "precision_detect",
+                                      "redy": "precision_select"}
+
+
+def online_unit(policy: str) -> str | None:
+    """The on-line unit (``precision_select``, ``precision_detect`` or None) a policy needs;
+    a custom policy may use any statistic of the group, so it gets the statistics unit."""
+    return ONLINE_UNIT.get(policy, "precision_select")
 
 
 def window_limits(low: torch.Tensor, planes: torch.Tensor,

@@ -7,9 +7,11 @@ shift-and-add, and work in lockstep. Per group:
 1. wait for a free slot of the input register (``TimingRules.input_slots`` per lane; a
    slot is freed when its group's last plane is converted), then load the group from the
    tile's eDRAM bank over the bus (``TileMemory.load``);
-2. dynamic policies: the IMA's precision-selection unit inspects it
-   (``precision_select.latency_ns``, a server per IMA). The group is already in the
-   register, so this overlaps the streaming of the previous group;
+2. dynamic policies: the tile's on-line unit (ReDy's statistics unit or the lossless
+   policies' detect unit) takes the group's values as they cross the bus, at bus rate,
+   and has its decision ``depth_cycles`` after the last byte (``TimingRules.online_ns``):
+   the first read waits for it. The unit is pipelined at bus rate, so it never queues;
+   while the lane streams the previous group this latency is hidden;
 3. stream its b planes: crossbar read (r) → S+H → conversion by the held ADCs (c). The
    reader starts a plane once the S+H is free (the converter took the previous sample),
    the converter takes a sample once it finished the previous one, so
@@ -32,6 +34,7 @@ from collections import deque
 import simpy
 
 from simulator.engine.components.adc_pool import trace_hold
+from simulator.engine.components.edram_buffer import ready_for_row
 from simulator.model.plan import Lane
 
 _NEG = -1e30
@@ -40,15 +43,16 @@ _NEG = -1e30
 class LaneState:
     """One lane's pipeline state and its group rule (``group`` fidelity)."""
 
-    __slots__ = ("lane", "memory", "select", "pools", "slots", "reader_free", "take",
+    __slots__ = ("lane", "memory", "pools", "slots", "reader_free", "take",
                  "conv_free", "busy", "prev_end", "nbytes", "r", "c", "fast", "ledger",
-                 "trace", "select_ns", "kind", "_x", "_b", "_left", "_p", "last_end", "rec")
+                 "trace", "unit_ns", "kind", "_x", "_b", "_left", "_p", "last_end", "rec",
+                 "image_end", "or_hold")
 
-    def __init__(self, lane: Lane, rules, memory, select, pools, ledger, trace=None) -> None:
+    def __init__(self, lane: Lane, rules, memory, unit_ns: float, pools, ledger, kind: int,
+                 channel, trace=None) -> None:
         self.lane = lane
         self.memory = memory  # the TileMemory of the lane's tile
-        self.select = select  # the IMA's precision-selection Server (None: static policy)
-        self.select_ns = rules.select_latency_ns
+        self.unit_ns = unit_ns  # the on-line unit's decision after the load (0: static)
         # shared ADCs: [(FluidAdcPool, crossbars, ADC-ns of work, longest job)] per IMA
         # part; None: an ADC per crossbar
         self.pools = pools
@@ -62,9 +66,14 @@ class LaneState:
         self.r, self.c = rules.read_ns, lane.conv_ns
         self.fast = pools is None and lane.conv_ns <= rules.read_ns
         self.ledger = ledger
-        self.rec = ledger.appender()
+        self.rec = channel.append  # the engine's RecordChannel into the ledger
         self.trace = trace
-        self.kind = lane.kind_mvm
+        self.kind = kind  # the ledger id of the lane's MVM (the pipeline's KindIds)
+        #: when watched (a list): per image, the end of its last streamed group
+        self.image_end: list[float] | None = None
+        #: its next first read not before this: the adders held by a congested bus
+        #: (replica.py, ``or_delay``)
+        self.or_hold = _NEG
 
     def group(self, loaded: float, b: int, hold: float = _NEG) -> float:
         """Stream one group of *b* planes that is in the input register at *loaded*
@@ -73,8 +82,7 @@ class LaneState:
         was inspected and left the register)."""
         slots = self.slots
         slots.popleft()
-        if self.select is not None:
-            loaded = self.select.reserve(loaded, self.select_ns)[1]
+        loaded += self.unit_ns
         if b == 0:  # skipped: loaded and inspected, no plane streamed; it leaves the
             # register in order, once the reader is past the previous group
             end = loaded if loaded > self.reader_free else self.reader_free
@@ -111,8 +119,7 @@ class LaneState:
         its first sample is ready for conversion, or None for a skipped group (done)."""
         slots = self.slots
         slots.popleft()
-        if self.select is not None:
-            loaded = self.select.reserve(loaded, self.select_ns)[1]
+        loaded += self.unit_ns
         if b == 0:
             end = loaded if loaded > self.reader_free else self.reader_free
             slots.append(end)
@@ -247,14 +254,14 @@ class SharedAdcArbiter:
 class PlaneLane:
     """A lane's loader, reader and converter processes (``plane`` fidelity)."""
 
-    def __init__(self, env: simpy.Environment, lane: Lane, rules, memory, select, adcs,
-                 waits, room, planes, ow: int, images: int, done, ledger, trace=None,
-                 held_back=None, depth: int = 2) -> None:
+    def __init__(self, env: simpy.Environment, lane: Lane, rules, memory, unit_ns: float, adcs,
+                 waits, room, planes, ow: int, images: int, done, ledger, kind: int,
+                 trace=None, held_back=None, depth: int = 2) -> None:
         self.env = env
         self.lane = lane
         self.rules = rules
         self.memory = memory
-        self.select = select
+        self.unit_ns = unit_ns  # the on-line unit's decision after the load (0: static)
         self.jobs = adcs  # shared ADCs: [(simpy.Container, job ns)] per crossbar; None: own
         self.waits = waits  # [(arrival progress per image at the lane's tile, thresholds)]
         self.room = room
@@ -267,7 +274,10 @@ class PlaneLane:
         self.held_back = held_back
         self.depth = depth  # positions the replica may have ahead of its output path
         self.ledger = ledger
+        self.kind = kind  # the ledger id of the lane's MVM
         self.trace = trace
+        #: when watched (a list): per image, the end of its last streamed group
+        self.image_end: list[float] | None = None
         self.slots = simpy.Container(env, rules.input_slots, init=rules.input_slots)
         self.loaded = simpy.Store(env)
         self.sample_hold = simpy.Store(env, capacity=1)
@@ -280,23 +290,14 @@ class PlaneLane:
         self.env.process(self.converter())
 
     def loader(self):
-        """Groups into free input-register slots, inspected by the selection unit."""
+        """Groups into free input-register slots, inspected by the on-line unit."""
         env, lane, nbytes = self.env, self.lane, self.lane.rows * self.rules.act_bytes
         for img in range(self.images):
             bs = self.planes[img]
             for k, pos in enumerate(lane.positions.tolist()):
-                row = pos // self.ow
-                for progs, thr in self.waits:
-                    if progs[img].level < thr[row]:
-                        yield progs[img].wait(thr[row])
-                for counter, cap, h in self.room:
-                    need = img * h + row - cap + 1
-                    if counter.level < need:
-                        yield counter.wait(need)
+                yield from ready_for_row(self.waits, self.room, img, pos // self.ow)
                 yield self.slots.get(1)
-                ready = self.memory.load(env.now, nbytes)
-                if self.select is not None:
-                    ready = self.select.reserve(ready, self.rules.select_latency_ns)[1]
+                ready = self.memory.load(env.now, nbytes) + self.unit_ns
                 if ready > env.now:
                     yield env.timeout(ready - env.now)
                 yield self.loaded.put((img, pos, int(bs[k])))
@@ -308,18 +309,18 @@ class PlaneLane:
         for seq in range(self.images * n):
             img, pos, b = yield self.loaded.get()
             if seq >= self.depth and self.held_back is not None and b:
-                out_end = yield self.held_back(seq - self.depth)
+                out_end, _ = yield self.held_back(seq - self.depth)
                 if out_end > env.now:
                     yield env.timeout(out_end - env.now)
             if b == 0:
-                self.ledger.record(env.now, env.now, self.lane.kind_mvm, 0, 1)
+                self.ledger.record(env.now, env.now, self.kind, 0, 1)
                 self.slots.put(1)
                 self.done(img, pos)
                 continue
             start = env.now
             for i in range(b):
                 yield env.timeout(r)
-                yield self.sample_hold.put((img, pos, b, start, i == b - 1))
+                yield self.sample_hold.put((img, pos, b, start, i == b - 1, i == 0, seq))
 
     def converter(self):
         """The ADCs convert each sampled plane: one job per crossbar, each on the next
@@ -328,7 +329,16 @@ class PlaneLane:
         c = lane.conv_ns
         prev_end = 0.0
         while True:
-            img, pos, b, start, last = yield self.sample_hold.get()
+            img, pos, b, start, last, first, seq = yield self.sample_hold.get()
+            if first and seq and self.held_back is not None:
+                # the adders take this position's first plane once the previous
+                # position's results left them (replica.py, ``or_delay``): only a
+                # congested bus holds them longer than a read
+                ev = self.held_back(seq - 1)
+                if ev.triggered and ev.value[1] > self.rules.read_ns:
+                    t = prev_end + ev.value[1] - c
+                    if t > env.now:
+                        yield env.timeout(t - env.now)
             if self.jobs is None:
                 yield env.timeout(c)
             else:
@@ -337,7 +347,10 @@ class PlaneLane:
                 end = env.now
                 self.busy += end - max(start, prev_end)
                 prev_end = end
-                self.ledger.record(start, end, lane.kind_mvm, b, 1)
+                if self.image_end is not None:
+                    self.image_end.extend([end] * (img + 1 - len(self.image_end)))
+                    self.image_end[img] = end
+                self.ledger.record(start, end, self.kind, b, 1)
                 if self.trace:
                     self.trace.mvm(lane, start, end, b)
                     trace_hold(self.trace, lane, start + self.rules.read_ns, end)

@@ -7,18 +7,22 @@ clock (``components.tile.<unit>``; one value per clock per instance in ISAAC).
 
 - :class:`TileUnits`: the units of one tile.
 - :class:`DigitalNode`: a max-pool, average pool, residual add, concat or flatten node.
-  Its output rows are spread over its tiles (row r on tile r mod n); a row waits for its
-  inputs in that tile's eDRAM and for room in its consumers' buffers, then goes eDRAM
-  read → unit → (activation) → eDRAM write, pipelined one value per clock
-  (``cut_through``). Concat, flatten and the output node are address bookkeeping and
-  take no time.
+  Each of its output positions is computed on one tile (``NodePlan.pos_tile``,
+  ``mapping.place``); a row waits for its inputs in the eDRAM of every tile that computes
+  some of it and for room in its consumers' buffers, then each of those tiles runs its
+  share of the row (its positions / the row's) eDRAM read → unit → (activation) → eDRAM
+  write, pipelined one value per clock (``cut_through``), all tiles at once; the row is
+  done when the last share is. Concat, flatten and the output node are address
+  bookkeeping and take no time.
 """
 
 from __future__ import annotations
 
 import simpy
 
+from simulator.engine.components.edram_buffer import ready_for_row
 from simulator.engine.components.server import Server, cut_through
+from simulator.engine.components.stats import Stats, server_stats
 from simulator.model.timing import TILE_UNITS, UNIT_LABELS, TimingRules
 
 
@@ -34,12 +38,23 @@ class TileUnits:
         """*values* through *unit* as a ``cut_through`` stage."""
         return (self.servers[unit], self.rules.unit_ns(unit, values), lat)
 
+    def server_list(self) -> list[Server]:
+        """Its reservation servers, one per unit kind."""
+        return list(self.servers.values())
+
+    def stats(self) -> Stats:
+        """Busy time of each unit kind."""
+        out = Stats()
+        for s in self.servers.values():
+            out.merge(server_stats(s))
+        return out
+
 
 class DigitalNode:
     """SimPy process of one non-weight node (see the module docstring)."""
 
     def __init__(self, env: simpy.Environment, plan, rules: TimingRules, images: int, inputs,
-                 room, memory, units, output, ledger, trace=None) -> None:
+                 room, memory, units, output, ledger, kind: int, trace=None) -> None:
         self.env = env
         self.plan = plan
         self.rules = rules
@@ -50,6 +65,7 @@ class DigitalNode:
         self.units = units  # units(tile) -> TileUnits
         self.output = output  # NodeOutput
         self.ledger = ledger
+        self.kind = kind  # the ledger id of a row's activity
         self.trace = trace
 
     def run(self):
@@ -57,30 +73,30 @@ class DigitalNode:
         env, plan = self.env, self.plan
         cyc = self.rules.cycle_ns
         timed = bool(plan.unit or plan.row_in_bytes or plan.row_out_bytes)
-        waits = {t: self.inputs(t) for t in dict.fromkeys(plan.tiles)}
+        waits = {t: self.inputs(t) for t in dict.fromkeys(plan.pos_tile.tolist())}
+        w = plan.out_w
         for img in range(self.images):
             for row in range(plan.out_h):
-                tile = plan.row_tile(row)
-                for progs, thr in waits[tile]:
-                    need = thr[row]
-                    if progs[img].level < need:
-                        yield progs[img].wait(need)
-                for counter, cap, h in self.room:
-                    need = img * h + row - cap + 1
-                    if counter.level < need:
-                        yield counter.wait(need)
+                parts = plan.row_parts(row)
+                for tile, _ in parts:
+                    yield from ready_for_row(waits[tile], (), img, row)
+                yield from ready_for_row((), self.room, img, row)
                 now = env.now
                 end = now
                 if timed:
-                    mem, units = self.memory(tile), self.units(tile)
-                    stages = [mem.read_stage(plan.row_in_bytes)]
-                    if plan.unit:
-                        stages.append(units.stage(plan.unit, plan.row_values, cyc))
-                    if plan.row_act:
-                        stages.append(units.stage("activation", plan.row_act, cyc))
-                    stages.append(mem.write_stage(plan.row_out_bytes, cyc))
-                    _, end = cut_through(stages, now)
-                    if self.trace:
-                        self.trace.digital(plan.name, tile, now, end)
-                self.ledger.record(now, end, plan.kind_output, 0, 1)
+                    for tile, n in parts:  # each tile computes its positions of the row
+                        f = n / w
+                        mem, units = self.memory(tile), self.units(tile)
+                        stages = [mem.read_stage(plan.row_in_bytes * f)]
+                        if plan.unit:
+                            stages.append(units.stage(plan.unit, plan.row_values * f, cyc))
+                        if plan.row_act:
+                            stages.append(units.stage("activation", plan.row_act * f, cyc))
+                        stages.append(mem.write_stage(plan.row_out_bytes * f, cyc))
+                        _, e = cut_through(stages, now)
+                        if e > end:
+                            end = e
+                        if self.trace:
+                            self.trace.digital(plan.name, tile, now, e)
+                self.ledger.record(now, end, self.kind, 0, 1)
                 self.output.row_done(img, row, end)

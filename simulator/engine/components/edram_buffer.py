@@ -1,5 +1,8 @@
 """Bounded input buffers in the tiles' eDRAM: the producer stalls when one is full.
 
+:func:`ready_for_row` is the one wait every producer process makes before an output row:
+for its inputs, then for room in its consumers' buffers and send windows.
+
 A consumer's buffer for a producer holds ``cap_rows`` producer rows (see
 ``edges.edram_alloc``). The consumer frees rows as its own output rows complete:
 rows below its next window (sliding-window ops), the rows it has consumed (joins never
@@ -59,9 +62,23 @@ class InputBuffers:
         """(released counter, capacity rows, producer rows per image) of its bounded edges."""
         return self.by_producer.get(producer, [])
 
-    def wait_room(self, producer: str, image: int, out_row: int):
-        """Stall until every consumer's buffer has room for output row *out_row*."""
-        for counter, cap, h in self.of(producer):
-            need = image * h + out_row - cap + 1
-            if counter.level < need:
-                yield counter.wait(need)
+
+
+def ready_for_row(waits, room, img: int, row: int):
+    """Wait until output row *row* of image *img* may start (use with ``yield from``).
+
+    First for its inputs: every ``(arrival progress per image, thresholds)`` of *waits*
+    (the producers' rows in the tile's eDRAM, ``thresholds[row]`` leading positions), then
+    for room: every ``(released counter, capacity rows, producer rows per image)`` of
+    *room* (the consumers' buffers and the send windows) must have released the row that
+    the new one would overwrite, ``img * rows + row - capacity``.
+    """
+    for progs, thr in waits:
+        need = thr[row]
+        prog = progs[img]
+        if prog.level < need:
+            yield prog.wait(need)
+    for counter, cap, h in room:
+        need = img * h + row - cap + 1
+        if counter.level < need:
+            yield counter.wait(need)

@@ -11,6 +11,7 @@ contend for them. Banks and bus are :class:`~simulator.engine.components.server.
 from __future__ import annotations
 
 from simulator.engine.components.server import Server
+from simulator.engine.components.stats import Stats, server_stats
 from simulator.model.timing import TimingRules
 
 
@@ -101,3 +102,11 @@ class TileMemory:
     def read_stage(self, nbytes: float) -> tuple[Server, float, float]:
         """A bank read of *nbytes* as the first ``cut_through`` stage."""
         return (self.banks, self.rules.bank_ns(nbytes), 0.0)
+
+    def servers(self) -> list[Server]:
+        """Its reservation servers: the banks and the bus."""
+        return [self.banks, self.bus]
+
+    def stats(self) -> Stats:
+        """Busy time per bank and of the bus."""
+        return server_stats(self.banks).merge(server_stats(self.bus))

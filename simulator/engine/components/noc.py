@@ -11,15 +11,17 @@ the body follows it pipelined, and every port or link is held for the packet's f
 bytes / (``offchip.bandwidth_gbps`` / ``offchip.links``).
 
 Energy: one ``router_flit_hop`` per flit per router traversed, booked on the producer's
-``noc`` activity kind; activations are written into the destination tile's eDRAM on
-arrival (``edram_byte``, a bank held for the write), partial sums go to the merge tile's
-adders.
+``noc`` activity kind; activations are read from the source tile's eDRAM before they leave
+(``edram_byte``, a bank held for the read) and written into the destination tile's eDRAM on
+arrival (a bank held for the write); partial sums leave the source tile's adders and go to
+the merge tile's adders; the network input leaves the input port (no eDRAM read).
 """
 
 from __future__ import annotations
 
 from simulator.engine.components.server import Server
-from simulator.model.noc_routes import NocTopology
+from simulator.engine.components.stats import Stats, server_stats
+from simulator.model.noc_routes import STAGE_LABELS, NocTopology, stage_where
 from simulator.model.timing import TimingRules
 
 TRAFFIC_KINDS = ("activations", "psum")
@@ -29,25 +31,37 @@ class Noc:
     """The ports and links of all chips as servers, and the packets sent over them."""
 
     def __init__(self, topo: NocTopology, rules: TimingRules, ledger=None, clock=None,
-                 trace=None) -> None:
+                 trace=None, ids=None) -> None:
         self.topo = topo
         self.rules = rules
-        self.ledger = ledger
+        self.ledger = ledger  # with *ids* (the pipeline's KindIds): packets are booked
+        self.ids = ids
         self.clock = clock
         self.trace = trace
         self.servers: dict[tuple, Server] = {}
         self._routes: dict[tuple[int, int], tuple[list, int, bool]] = {}
         self.traffic = {k: {"packets": 0, "bytes": 0.0, "flits": 0, "flit_hops": 0}
                         for k in TRAFFIC_KINDS}
+        self._watch: Server | None = None  # a port or link whose per-image end is kept
+        self.watched: list[float] = []
+
+    def watch(self, key: tuple) -> None:
+        """Keep, per image, when port or link *key* ends its last packet of that image
+        (``watched``; the steady-state window of the busiest unit, runner/simulate.py)."""
+        self._watch = self.server(key)
+
+    def _note(self, img: int, end: float) -> None:
+        w = self.watched
+        if img >= len(w):
+            w.extend([0.0] * (img + 1 - len(w)))
+        if end > w[img]:
+            w[img] = end
 
     def server(self, key: tuple) -> Server:
         """The port or link *key* (created on first use)."""
         s = self.servers.get(key)
         if s is None:
-            where = (f"tile {key[1]}" if len(key) == 2 else f"{key[1]}->{key[2]}")
-            label = {"inj": "NoC injection port", "ej": "NoC ejection port",
-                     "link": "NoC link", "offchip": "off-chip link"}[key[0]]
-            s = Server(label, where, 1, "noc", self.clock)
+            s = Server(STAGE_LABELS[key[0]], stage_where(key), 1, "noc", self.clock)
             self.servers[key] = s
         return s
 
@@ -63,25 +77,35 @@ class Noc:
         return r
 
     def send(self, t: float, src: int, dsts: list[int], bits: float, kind: str, plan,
-             recv: list | None = None) -> list[float]:
+             recv: list | None = None, src_mem=None, img: int = 0) -> list[float]:
         """Send one packet of *bits* from tile *src* at *t* to every tile of *dsts*.
 
         One destination: a unicast; several: a multicast tree (each port and link of the
-        union of the XY routes held once). *recv* (the destinations' ``TileMemory``)
-        writes the payload into their eDRAM. Returns the arrival time at each destination.
+        union of the XY routes held once). *src_mem* (the source's ``TileMemory``) reads
+        the payload from its eDRAM first: the injection starts a clock cycle after the
+        read and cannot end before it (cut-through). *recv* (the destinations'
+        ``TileMemory``) writes the payload into their eDRAM. Returns the arrival time at
+        each destination. *img*: the image the payload belongs to (for ``watch``).
         """
         rules = self.rules
+        ws = self._watch
         flits = rules.flits(bits)
         dur = flits * rules.noc_cycle_ns
         nbytes = bits / 8.0
         hop = rules.hop_ns
         trace = self.trace if self.trace and self.trace.keep_packet() else None
+        s0, e0 = t - hop, float("-inf")  # the stage "before" the first one
+        if src_mem is not None:
+            s_b, e_b = src_mem.banks.reserve(t, nbytes / rules.bank_bytes_per_ns)
+            s0, e0 = s_b + rules.cycle_ns - hop, e_b + rules.cycle_ns - hop
         if len(dsts) == 1:
             stages, n_routers, offchip = self._route(src, dsts[0])
-            s_prev, e_prev = t - hop, float("-inf")
+            s_prev, e_prev = s0, e0
             for server, key, off in stages:
                 s_prev, e_prev = server.reserve(s_prev + hop, rules.offchip_ns(nbytes)
                                                 if off else dur, e_prev + hop)
+                if server is ws:
+                    self._note(img, e_prev)
                 if trace:
                     trace.link(key, plan.name, s_prev, e_prev)
             end = e_prev
@@ -97,13 +121,15 @@ class Noc:
                 path = self.topo.path(src, dst)
                 routers |= path.routers
                 offchip = offchip or path.offchip
-                s_prev, e_prev = t - hop, float("-inf")
+                s_prev, e_prev = s0, e0
                 for server, key, off in self._route(src, dst)[0]:
                     span = held.get(key)
                     if span is None:
                         span = server.reserve(s_prev + hop, rules.offchip_ns(nbytes)
                                               if off else dur, e_prev + hop)
                         held[key] = span
+                        if server is ws:
+                            self._note(img, span[1])
                         if trace:
                             trace.link(key, plan.name, span[0], span[1])
                     s_prev, e_prev = span
@@ -120,13 +146,23 @@ class Noc:
         tr["flit_hops"] += flits * n_routers
         ledger = self.ledger
         if ledger is not None:
-            ledger.record(t, last, plan.kind_noc, flits * n_routers, 1)
+            node = self.ids.node
+            ledger.record(t, last, node["noc"][plan.name], flits * n_routers, 1)
             if recv is not None:
-                ledger.record(t, last, plan.kind_recv, nbytes * len(dsts), 1)
+                ledger.record(t, last, node["recv"][plan.name], nbytes * len(dsts), 1)
+            if src_mem is not None:
+                ledger.record(t, last, node["send"][plan.name], nbytes, 1)
             if offchip:
-                ledger.record(t, last, plan.kind_offchip, nbytes, 1)
+                ledger.record(t, last, node["offchip"][plan.name], nbytes, 1)
         return arrivals
 
     def link_busy(self) -> dict[tuple, float]:
         """Busy time of every port and link used, by key."""
         return {k: s.busy_ns for k, s in self.servers.items()}
+
+    def stats(self) -> Stats:
+        """Busy time of every port and link used, by key and by (label, where)."""
+        out = Stats(links=self.link_busy())
+        for s in self.servers.values():
+            out.merge(server_stats(s))
+        return out

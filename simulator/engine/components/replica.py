@@ -8,6 +8,15 @@ position's values flow through its activation units (layers with a fused activat
 its output register and an eDRAM bank write, pipelined one value per clock
 (``cut_through``). The position is complete when the write ends.
 
+Partial sums reach the tile's adders over its eDRAM-to-IMA bus from the IMA output
+registers (``ima.output_register_bytes`` each): a lane's results wait in its IMA's register
+until the bus takes them, and the IMA's adders (shift-and-add), which accumulated them,
+hold what the register cannot. ``or_delay`` is how long after its own end a lane's adders
+were held: the bus transfer's queueing (its start − the merge) plus, when the IMA's results
+of the position exceed its register, the time the bus takes for the excess. A lane's next
+group converts its first plane (r + c after its first read) no earlier than its previous
+end + ``or_delay``: that binds only when ``or_delay`` > r, i.e. under a congested bus.
+
 A position's values wait in the tile output register (``tile.output_register_bytes``)
 from the merge until their eDRAM write; the register is shared by the replicas that
 merge on the tile, so a replica holds at most D = max(2, its share / position bytes)
@@ -34,7 +43,7 @@ from collections import deque
 
 import simpy
 
-from simulator.engine.components.server import cut_through
+from simulator.engine.components.edram_buffer import ready_for_row
 
 _NEG = -1e30
 
@@ -43,8 +52,9 @@ class ReplicaMerge:
     """The output path of the replicas of one weight layer."""
 
     def __init__(self, env: simpy.Environment, plan, rules, noc, units, memory, output,
-                 ledger, publish: bool = False) -> None:
+                 ledger, kind: int, publish: bool = False) -> None:
         self.env = env
+        self.kind = kind  # the ledger id of a position's output activity
         self.publish = publish  # plane fidelity: merges are SimPy events the lanes wait on
         self.plan = plan
         self.noc = noc
@@ -66,6 +76,23 @@ class ReplicaMerge:
         self.depth = {rp.index: max(2, int(rules.tile_register_bytes / on_tile[rp.merge_tile]
                                            // pos_bytes))
                       for rp in plan.replica_plans}
+        bus_rate = rules.bus_bytes_per_ns
+        #: per replica: the bus stage of its lanes' partial sums at each of its tiles, and
+        #: the time the bus takes for what the fullest IMA there cannot hold in its output
+        #: register (``or_delay``)
+        self.bus: dict[int, list] = {}
+        self.spill: dict[int, list[float]] = {}
+        for rp in plan.replica_plans:
+            self.bus[rp.index] = [(memory(t).bus, rp.bus_bytes[i] / bus_rate, 0.0)
+                                  for i, t in enumerate(rp.tiles)]
+            per_ima: dict[tuple[int, int], float] = {}  # (tile index, IMA) -> bytes
+            for la, ti in zip(rp.lanes, rp.lane_tile, strict=True):
+                key = (ti, la.parts[0].ima)
+                per_ima[key] = per_ima.get(key, 0.0) + la.outputs * rules.psum_bytes
+            self.spill[rp.index] = [
+                max([0.0] + [b - rules.ima_register_bytes for (ti, _), b in per_ima.items()
+                             if ti == i]) / bus_rate for i in range(len(rp.tiles))]
+        self.cyc = cyc
         for rp in plan.replica_plans:
             m = rp.merge_tile
             if m not in self.tail:
@@ -79,30 +106,54 @@ class ReplicaMerge:
             if rp.merges[0]:
                 self.adds[rp.index] = units(m).stage("tile_shift_add", rp.merges[0], cyc)
             self.remote[rp.index] = [
-                (i, units(t).stage("tile_shift_add", rp.merges[i], 0.0) if rp.merges[i]
+                (i, units(t).stage("tile_shift_add", rp.merges[i], cyc) if rp.merges[i]
                  else None, rp.psum_bits[i])
                 for i, t in enumerate(rp.tiles) if i]
+        self.or_delay = 0.0  # after the last merge: see the module docstring
 
     def merge(self, rp, img: int, pos: int, seq: int, t: float) -> float:
         """The last lane of position *pos* of replica *rp* converted at *t*: merge it.
 
-        Returns when the position's output path ends (its eDRAM write).
+        Each tile's partial sums cross its bus from the IMA output registers, a remote
+        tile adds its own and sends them to the merge tile, which adds them all and runs
+        the output path. Returns when the position's output path ends (its eDRAM write);
+        ``or_delay`` is left at how long the lanes' adders were held after their ends.
         """
+        t0 = t
+        bus = self.bus[rp.index]
+        spill = self.spill[rp.index]
+        delay = 0.0
         for i, adds, bits in self.remote[rp.index]:
-            ti = t if adds is None else adds[0].reserve(t, adds[1])[1]
-            a = self.noc.send(ti, rp.tiles[i], [rp.merge_tile], bits, "psum", self.plan)[0]
+            stage = bus[i]
+            bs, be = stage[0].reserve(t0, stage[1])
+            if bs - t0 + spill[i] > delay:
+                delay = bs - t0 + spill[i]
+            ti = be if adds is None else adds[0].reserve(bs + adds[2], adds[1],
+                                                         be + adds[2])[1]
+            a = self.noc.send(ti, rp.tiles[i], [rp.merge_tile], bits, "psum", self.plan,
+                              img=img)[0]
             if a > t:
                 t = a
+        s_prev, e_prev = bus[0][0].reserve(t0, bus[0][1])
+        if s_prev - t0 + spill[0] > delay:
+            delay = s_prev - t0 + spill[0]
+        if t > t0:  # the remote sums arrive later: the adds wait for them
+            cyc = self.cyc
+            if t - cyc > s_prev:
+                s_prev = t - cyc
+            if t - cyc > e_prev:
+                e_prev = t - cyc
         adds = self.adds.get(rp.index)
-        stages = self.tail[rp.merge_tile]
         if adds is not None:
-            stages = [adds, *stages]
-        start = t
-        _, end = cut_through(stages, t)
-        self.ledger.record(start, end, self.plan.kind_output, 0, 1)
+            s_prev, e_prev = adds[0].reserve(s_prev + adds[2], adds[1], e_prev + adds[2])
+        for server, dur, lat in self.tail[rp.merge_tile]:
+            s_prev, e_prev = server.reserve(s_prev + lat, dur, e_prev + lat)
+        end = e_prev
+        self.or_delay = delay
+        self.ledger.record(t0, end, self.kind, 0, 1)
         self.output.position_done(img, pos, end)
         if self.publish:
-            self.merged(rp.index, seq).succeed(end)
+            self.merged(rp.index, seq).succeed((end, delay))
         return end
 
     def merged(self, replica: int, seq: int) -> simpy.Event:
@@ -123,7 +174,10 @@ class GroupReplica:
         self.plan = plan
         self.rp = rp
         self.states = states  # LaneState per lane of the replica
-        self.waits = waits  # [(arrival progress per image, thresholds)] at its tiles
+        # tile -> [(arrival progress per image, thresholds)]: the inputs at each of its
+        # lanes' tiles
+        self.waits = waits
+        self.all_waits = [w for ws in waits.values() for w in ws]
         self.room = room  # [(released counter, capacity rows, rows per image)]
         self.planes = planes  # ReplicaPlanes of the layer
         self.images = images
@@ -137,14 +191,20 @@ class GroupReplica:
         n = len(positions)
         pos_list = positions.tolist()
         rows = (positions // self.plan.out_w).tolist()
-        # the lanes' loads, batched per tile: (memory, [lane index], [bytes])
+        # the lanes' loads, batched per tile: (memory, [lane index], [bytes], inputs there)
         batches = []
         for tile in dict.fromkeys(la.tile for la in rp.lanes):
             idx = [i for i, la in enumerate(rp.lanes) if la.tile == tile]
-            batches.append((states[idx[0]].memory, idx, [states[i].nbytes for i in idx]))
+            batches.append((states[idx[0]].memory, idx, [states[i].nbytes for i in idx],
+                            self.waits[tile]))
+        arrived = [0.0] * len(batches)  # when the current row's inputs reached each tile
         loaded = [0.0] * len(states)
         shared = self.arbiter is not None and any(st.pools is not None for st in states)
         behind = deque([_NEG] * merge.depth[rp.index])  # output-path ends, oldest first
+        # a lane's adders held after its end (module docstring): its next first read
+        # waits until its end + delay − (r + c), which binds only when delay > r
+        r = states[0].r
+        held = False
         for img in range(self.images):
             per_lane = self.planes.of(img, rp.index)  # [position][lane]
             cur = -1
@@ -152,17 +212,28 @@ class GroupReplica:
                 row = rows[k]
                 if row != cur:
                     cur = row
-                    for progs, thr in self.waits:
-                        need = thr[row]
-                        if progs[img].level < need:
-                            yield progs[img].wait(need)
+                    yield from ready_for_row(self.all_waits, self.room, img, row)
+                    # a tile's lanes load as soon as the row is there (and there is room),
+                    # as plane fidelity's loaders do, not when the last tile has it
+                    room_at = 0.0
                     for counter, cap, h in self.room:
                         need = img * h + row - cap + 1
-                        if counter.level < need:
-                            yield counter.wait(need)
+                        if need > 0:
+                            a = counter.reached_at(need)
+                            if a > room_at:
+                                room_at = a
+                    for j, batch in enumerate(batches):
+                        t = room_at
+                        for progs, thr in batch[3]:
+                            need = thr[row]
+                            if need:
+                                a = progs[img].reached_at[need - 1]
+                                if a > t:
+                                    t = a
+                        arrived[j] = t
                 now = env.now
-                for mem, idx, sizes in batches:
-                    t = now
+                for j, (mem, idx, sizes, _) in enumerate(batches):
+                    t = arrived[j]
                     for i in idx:
                         f = states[i].slots[0]
                         if f > t:
@@ -170,6 +241,10 @@ class GroupReplica:
                     for i, e in zip(idx, mem.load_batch(t, sizes), strict=True):
                         loaded[i] = e
                 hold = behind.popleft()
+                if held:  # rare: a congested bus held the adders
+                    for st in states:
+                        if st.or_hold > hold:
+                            hold = st.or_hold
                 if shared:
                     last = yield self.arbiter.request(states, loaded, per_lane[k], hold)
                     last = max(now, last)
@@ -180,34 +255,35 @@ class GroupReplica:
                         if e > last:
                             last = e
                 behind.append(merge.merge(rp, img, pos, img * n + k, last))
+                held = merge.or_delay > r
+                if held:
+                    for st in states:
+                        st.or_hold = st.prev_end + merge.or_delay - st.r - st.c
+            for st in states:
+                if st.image_end is not None:  # a watched lane: its image is done
+                    st.image_end.append(st.prev_end)
 
 
 class ReplicaPlanes:
     """A layer's bit planes as [position k][lane] lists per replica, one image at a time.
 
-    Replica r computes positions r, r + R, r + 2R, ...; its lanes are its row blocks in
-    order, so its lists are a strided view of the (row blocks, positions) array of an
-    image. They are converted for all replicas of an image at once (and kept for the
-    one image the replicas are working on at most a few images apart).
+    Replica r computes the positions of its lanes' ``positions`` (``mapping.place``); its
+    lanes are its row blocks in order. The lists are made for all replicas of an image at
+    once (and kept for the one image the replicas are working on at most a few images
+    apart).
     """
 
-    def __init__(self, planes, replicas: int) -> None:
+    def __init__(self, planes, replica_positions) -> None:
         self.planes = planes  # uint8 (images, row blocks, positions)
-        self.replicas = replicas
+        self.positions = replica_positions  # [replica] -> its positions
         self.cache: dict[int, list] = {}
 
     def of(self, img: int, replica: int) -> list[list[int]]:
         """Bit planes of replica *replica*'s positions in image *img*: [k][row block]."""
         got = self.cache.get(img)
         if got is None:
-            import numpy as np
-
             arr = self.planes[img]
-            rb, p = arr.shape
-            n = -(-p // self.replicas)
-            pad = np.zeros((rb, n * self.replicas), dtype=arr.dtype)
-            pad[:, :p] = arr
-            got = pad.reshape(rb, n, self.replicas).transpose(2, 1, 0).tolist()
+            got = [arr[:, pos].T.tolist() for pos in self.positions]
             self.cache = {k: v for k, v in self.cache.items() if k >= img - 2}
             self.cache[img] = got
         return got[replica]
@@ -223,7 +299,7 @@ class PlaneMerge:
     def callback(self, rp, n_positions: int):
         """The ``done(img, pos)`` callable of the lanes of replica *rp*."""
         lanes = len(rp.lanes)
-        reps = self.merge.plan.replicas
+        index = self.merge.plan.pos_index  # a position's index in its replica's list
 
         def done(img: int, pos: int) -> None:
             key = (img, pos)
@@ -232,6 +308,6 @@ class PlaneMerge:
                 self.pending[key] = left
                 return
             self.pending.pop(key, None)
-            self.merge.merge(rp, img, pos, img * n_positions + pos // reps,
+            self.merge.merge(rp, img, pos, img * n_positions + int(index[pos]),
                              self.merge.env.now)
         return done

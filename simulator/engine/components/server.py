@@ -79,23 +79,8 @@ class Server:
                     self.busy_ns += e - t
                 return t, e
             # a request before the last reservation: the first gap that fits
-            i = bisect_right(en, t)
-            s = t
-            n = len(st)
-            while i < n:
-                e = s + dur
-                if e < end_min:
-                    e = end_min
-                if e <= st[i]:
-                    break
-                if en[i] > s:
-                    s = en[i]
-                i += 1
-            else:
-                e = s + dur
-                if e < end_min:
-                    e = end_min
-            self._book(0, i, s, e)
+            s, e, pos = _fit(st, en, t, dur, end_min)
+            self._book(0, pos, s, e)
             return s, e
         for i in range(self.count):  # an instance idle from t on: take it at once
             en = self._en[i]

@@ -563,7 +563,7 @@ class UnitArea:
     area_share: float
     power_share: float
     energy_pj_per_group: float | None
-    mm2_per_ima: float
+    mm2_per_tile: float  # the unit is one per tile, at its bus
 
 
 @dataclass(frozen=True)
@@ -598,7 +598,7 @@ def overhead(data: dict[str, Any], study: Study) -> Overhead:
             added_mm2=added, chip_mm2=chip["area_mm2"], area_share=added / chip["area_mm2"],
             power_share=chip["power_w_redy"] / chip["power_w"] - 1,
             energy_pj_per_group=comp.get("energy_pj_per_event"),
-            mm2_per_ima=comp.get("area_mm2", 0) / isaac["redy_chip"]["ima"]["count_per_tile"])
+            mm2_per_tile=comp.get("area_mm2", 0))
     rows = []
     for r in data["networks"]:
         p = r.get("pipelines") or {}

@@ -322,13 +322,14 @@ def _overhead(fx: StudyFacts, study: Study, root: Path) -> list[str]:
     lines = ["### The precision unit's overhead", ""]
     a = fx.overhead.area
     if a:
-        lines += [f"Area: the precision-selection unit (one per IMA, {_pct(a.tile_share, '.2f')}"
+        lines += [f"Area: the precision-selection unit (one per tile at its bus, "
+                  f"{_pct(a.tile_share, '.2f')}"
                   f" of a tile) adds {a.added_mm2:.2f} mm² to the {a.chip_mm2:.2f} mm² chip: "
                   f"**{_pct(a.area_share, '.2f')}** "
                   f"(and {_pct(a.power_share, '.2f')} of the "
                   "full-activity power). The paper calls the overhead negligible; the "
                   f"unit's figures ({_f(a.energy_pj_per_group, 'g')} pJ per group, "
-                  f"{a.mm2_per_ima:.4f} mm² per IMA) are our estimates, not published numbers"
+                  f"{a.mm2_per_tile:.4f} mm² per tile) are our estimates, not published numbers"
                   + (f" (`{os.path.relpath(study.path(study.spec.isaac.hardware), root)}` "
                      "gives their derivation)" if study.spec.isaac else "") + ".", ""]
     rows = [[r.network, _f(r.energy_uj, ".4g"), _pct(r.of_redy, ".2f"), _pct(r.of_static, ".2f")]
@@ -623,11 +624,10 @@ def _closing(fx: StudyFacts, study: Study) -> list[str]:
             "- **Latency: ReDy is slower than static** where one would expect it no slower "
             "(fewer bit planes): "
             + "; ".join(f"{s.network} ×{s.ratio:.3f} ({s.fidelity})" for s in c.slower)
-            + ". The precision-selection unit is "
-            "one per IMA, shared by its crossbars, and every dynamic pipeline (msb-trim "
-            "too) passes each group through it; when lanes are short of work its latency "
-            "no longer hides behind streaming. It is a modelling choice (one unit per IMA) "
-            "worth revisiting, not a paper result.")
+            + ". ReDy's statistics unit works at bus rate and decides 8.3 ns after a "
+            "group's last byte; that is exposed only when a lane is short of work, so a "
+            "slower ReDy comes from elsewhere (the summary names the resource, "
+            "`slower_than_static`, and docs/model.md the paths).")
     if c.bound_by:
         lines.append(
             "- **Throughput.** ReDy cuts conversions, not the traffic between tiles: the "

@@ -22,7 +22,7 @@ COMPONENT_GROUPS: dict[str, tuple[str, ...]] = {
     "bus": ("bus",),
     "NoC": ("router", "offchip"),
     "digital (act., pool)": ("activation", "maxpool"),
-    "precision unit": ("precision_select",),
+    "precision unit": ("precision_select", "precision_detect"),  # statistics / detect
 }
 
 
