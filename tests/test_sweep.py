@@ -236,7 +236,7 @@ def test_tasks_share_no_mutable_network(tmp_path: Path, cache_dir: Path) -> None
     assert light.note and light.traced.graph.number_of_nodes() > 0
     mapped = T.map_task(trace, hw, sc)
     scales = T.scales_task(trace, sc, str(cache_dir))
-    T.capture_task(trace, mapped, scales, sc, ["redy"], 8, str(tmp_path / "fresh-cache"))
+    T.capture_task(trace, mapped, scales, sc, ["redy"], hw, str(tmp_path / "fresh-cache"))
     own = T.private_workload(trace)
     assert own is T.private_workload(trace)  # one copy per process and workload
     assert not [n for n, m in own.traced.module.named_modules() if "forward" in m.__dict__]
