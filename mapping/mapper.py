@@ -42,7 +42,7 @@ WEIGHT_KINDS = ("conv", "linear")
 #: with a hardware spec that records what is read and checks it against this list.
 HARDWARE_KEYS = (
     "crossbar.rows", "crossbar.cols", "crossbar.cell_bits",
-    "weights.bits", "weights.unit_column",
+    "weights.bits", "weights.unit_column", "activations.bits",
     "ima.crossbars", "tile.imas",
     "chip.tiles", "chip.mesh_cols", "chip.tiles_per_router",
 )

@@ -516,3 +516,24 @@ def test_a_point_whose_tasks_failed_is_recorded(tmp_path: Path) -> None:
     assert point_status(tmp_path / "points" / "p", "h") == "failed"
     assert point_status(tmp_path / "points" / "p", "other") is None
     assert (tmp_path / "points" / "p" / "error.txt").read_text() == "Traceback: ..."
+
+
+def test_exact_mode_captures_are_per_adc(tmp_path: Path) -> None:
+    """Points that change only the ADC share their bit planes in the fast mode (the ADC
+    does not enter the capture) and not in the exact crossbar mode (it does), where every
+    pipeline also gets its own forward pass."""
+    from simulator.explore.sweep.graph import PointJob, point_keys
+    from simulator.explore.sweep.spec import build_point
+
+    _files(tmp_path, [])
+    keys = {}
+    for mode in ("fast", "exact"):
+        for bits in (6, 8):
+            sc, hw = build_point(tmp_path / "scen.yaml", {"accuracy.crossbar": mode},
+                                 {"ima.adc_bits": bits})
+            job = PointJob(f"{mode}-{bits}", sc, hw, "h", tmp_path, {}, {})
+            keys[mode, bits] = point_keys(job).capture
+    assert keys["fast", 6] == keys["fast", 8]
+    assert keys["exact", 6]["redy"] != keys["exact", 8]["redy"]
+    assert keys["exact", 6]["static"] != keys["exact", 8]["static"]
+    assert keys["exact", 6]["static"] != keys["exact", 6]["redy"]

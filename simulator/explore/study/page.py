@@ -624,8 +624,9 @@ def _closing(fx: StudyFacts, study: Study) -> list[str]:
             "- **Latency: ReDy is slower than static** where one would expect it no slower "
             "(fewer bit planes): "
             + "; ".join(f"{s.network} ×{s.ratio:.3f} ({s.fidelity})" for s in c.slower)
-            + ". ReDy's statistics unit works at bus rate and decides 8.3 ns after a "
-            "group's last byte; that is exposed only when a lane is short of work, so a "
+            + ". ReDy's statistics unit works at bus rate and decides a few clock cycles "
+            "after a group's last byte (`components.tile.precision_select.depth_cycles` of "
+            "the hardware file); that is exposed only when a lane is short of work, so a "
             "slower ReDy comes from elsewhere (the summary names the resource, "
             "`slower_than_static`, and docs/model.md the paths).")
     if c.bound_by:
@@ -640,19 +641,14 @@ def _closing(fx: StudyFacts, study: Study) -> list[str]:
     transient = [_above(a) for a in c.above if not a.steady]
     if steady:
         lines.append(
-            "- **Measured throughput above its bound after a long warm-up: a finite "
-            "window, not a faster unit.** "
+            "- **Measured throughput above its bound after a long warm-up: a defect.** "
             f"{len(steady)} pipeline(s) measure above the bound although they streamed "
             "more warm-up images than they hold in flight: " + "; ".join(steady[:6])
             + (f"; and {len(steady) - 6} more (study.json)" if len(steady) > 6 else "")
-            + ". The bound counts the busiest unit's work per image, and that unit is busy "
-            "only part of the run. The measurement is completions per window (the images "
-            "after the warm-up, over t[N] − t[w]); a window is shorter than its images' work "
-            "on that unit by the work the unit did for them before t[w] less the work it "
-            "did for later images before t[N]. That lead shrinks over the window (at the "
-            "end no later image is left: the drain), so a window estimate reads fast by the "
-            "lead's change ÷ the window; the long-run rate cannot exceed the bound. Read "
-            "the bound as the chip's rate where the two differ by a few per cent.")
+            + ". The measurement is taken in steady state (the fill and the drain left "
+            "out, docs/outputs.md) and the bound is the busiest unit's work per image, so a "
+            "measurement above it is a bug in the measurement window, to report "
+            "(tests/test_throughput_bound.py checks the shipped scenarios); use the bound.")
     if transient:
         lines.append(
             "- **Measured throughput above its bound, during the fill.** "
@@ -660,9 +656,8 @@ def _closing(fx: StudyFacts, study: Study) -> list[str]:
             "flight, so their measurement window is still part of the fill: "
             + "; ".join(transient[:4])
             + (f"; and {len(transient) - 4} more" if len(transient) > 4 else "")
-            + ". These are transients, not steady-state figures (a steady-state figure "
-            "needs more warm-up images than latency × bound). redysim could warn when "
-            "warmup_images is below latency × bound.")
+            + ". These are transients, not steady-state figures, and summary.json should "
+            "have reported the bound instead (`throughput_is`): a defect to report.")
     fid = fx.fidelity
     if fid:
         agree = "agree exactly" if fid.all_counts_equal else "**disagree**"
