@@ -29,14 +29,15 @@ from torch import nn
 from simulator.core.config_io import ConfigError, path_is_file
 from workloads.errors import WorkloadError
 from workloads.graph import TracedWorkload, trace_model
-from workloads.spec import TRAINED_HERE, WorkloadSpec
+from workloads.spec import (
+    DEFAULT_TUNE_IMAGES_DATASET,
+    DEFAULT_TUNE_IMAGES_OTHER,
+    TRAINED_HERE,
+    WorkloadSpec,
+)
 
 __all__ = ["Workload", "load_workload", "missing_files", "workload_files"]
 
-#: tuning images of a labelled dataset when ``redysim tune --images`` is not given
-DEFAULT_TUNE_IMAGES_DATASET = 256
-#: tuning inputs of an unlabelled model when ``--images`` is not given
-DEFAULT_TUNE_IMAGES_OTHER = 4
 #: largest tensor of test images a dataset may load (accuracy_images: 0 on ImageNet's 50,000
 #: validation images would need 28 GiB)
 MAX_INPUT_GIB = 4.0

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torchvision.models as tvm
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -30,25 +29,34 @@ __all__ = [
     "load_weights",
 ]
 
-#: torchvision constructors (always built with ``weights=None``) and extra keyword arguments.
-TORCHVISION_MODELS: dict[str, tuple[Any, dict[str, Any]]] = {
-    "alexnet": (tvm.alexnet, {}),
-    "vgg11": (tvm.vgg11, {}),
-    "vgg16": (tvm.vgg16, {}),
-    "resnet18": (tvm.resnet18, {}),
-    "resnet34": (tvm.resnet34, {}),
-    "resnet50": (tvm.resnet50, {}),
-    "mobilenet_v2": (tvm.mobilenet_v2, {}),
-    "squeezenet1_1": (tvm.squeezenet1_1, {}),
+#: torchvision constructors (names in ``torchvision.models``, always built with
+#: ``weights=None``) and extra keyword arguments; torchvision is imported only to build one.
+TORCHVISION_MODELS: dict[str, tuple[str, dict[str, Any]]] = {
+    "alexnet": ("alexnet", {}),
+    "vgg11": ("vgg11", {}),
+    "vgg16": ("vgg16", {}),
+    "resnet18": ("resnet18", {}),
+    "resnet34": ("resnet34", {}),
+    "resnet50": ("resnet50", {}),
+    "mobilenet_v2": ("mobilenet_v2", {}),
+    "squeezenet1_1": ("squeezenet1_1", {}),
     "googlenet": (
-        tvm.googlenet,
+        "googlenet",
         {"transform_input": False, "aux_logits": False, "init_weights": True},
     ),
-    "densenet121": (tvm.densenet121, {}),
+    "densenet121": ("densenet121", {}),
 }
 
 #: Every accepted built-in name (plus ``package.module:factory``).
 MODEL_NAMES: tuple[str, ...] = (*TORCHVISION_MODELS, "digits", "resnet-digits")
+
+
+def _torchvision_ctor(name: str) -> tuple[Any, dict[str, Any]]:
+    """The torchvision constructor of *name* and its extra keyword arguments."""
+    import torchvision.models as tvm
+
+    ctor, extra = TORCHVISION_MODELS[name]
+    return getattr(tvm, ctor), extra
 
 
 def _valid_names() -> str:
@@ -64,7 +72,7 @@ def build_torchvision(name: str, seed: int = 0, num_classes: int = 1000,
     dropped, and the input transform is folded into the preprocessing by the caller
     (mean = std = 0.5, which is what ``transform_input=True`` computes).
     """
-    ctor, extra = TORCHVISION_MODELS[name]
+    ctor, extra = _torchvision_ctor(name)
     torch.manual_seed(seed)
     model = ctor(weights=None, num_classes=num_classes, **extra)
     if state is not None:
@@ -97,7 +105,7 @@ def build_model(
     ``weights_path`` loads a state dict over the constructed model.
     """
     if name in TORCHVISION_MODELS:
-        ctor, extra = TORCHVISION_MODELS[name]
+        ctor, extra = _torchvision_ctor(name)
         torch.manual_seed(seed)
         model = ctor(weights=None, num_classes=num_classes, **extra)
         shape: tuple[int, ...] = (3, input_size, input_size)

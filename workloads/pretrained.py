@@ -19,12 +19,13 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import torch
-
 from workloads.errors import WorkloadError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 __all__ = [
     "OFFLINE_ENV",
@@ -83,6 +84,8 @@ def resolve_weights(model: str, name: str) -> Any:
 
 def cache_file(weights: Any) -> Path:
     """Where torchvision caches these weights: ``<hub dir>/checkpoints/<file of the URL>``."""
+    import torch
+
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
 
 

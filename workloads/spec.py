@@ -21,6 +21,16 @@ __all__ = ["TRAINED_HERE", "DatasetSpec", "WorkloadSpec"]
 #: models redysim trains on scikit-learn's digits (their data is the digits split)
 TRAINED_HERE = ("digits", "resnet-digits")
 
+#: tuning images of a labelled dataset when ``redysim tune --images`` is not given
+DEFAULT_TUNE_IMAGES_DATASET = 256
+#: tuning inputs of an unlabelled model when ``--images`` is not given
+DEFAULT_TUNE_IMAGES_OTHER = 4
+#: ``redysim tune``'s default search grids (:mod:`workloads.precision.tune`); here, with no
+#: torch import, so that building the command line's parser stays cheap
+K_GRID: tuple[float, ...] = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0)
+EPS_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0)
+MIN_BITS_GRID: tuple[int, ...] = (1, 2, 3, 4)
+
 
 class DatasetSpec(StrictModel):
     """A labelled image folder (see workloads.datasets and docs/accuracy.md)."""

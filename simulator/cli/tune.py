@@ -22,12 +22,13 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from simulator.core.config_io import ConfigError
-from workloads.loader import DEFAULT_TUNE_IMAGES_DATASET, DEFAULT_TUNE_IMAGES_OTHER
+from workloads.spec import DEFAULT_TUNE_IMAGES_DATASET, DEFAULT_TUNE_IMAGES_OTHER
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 
 def _number_list(cast: type, minimum: float, what: str):
@@ -51,7 +52,7 @@ _ints = _number_list(int, 1, "integers")
 
 def add_tune_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register the ``tune`` sub-command on *sub* (the subparsers of redysim's parser)."""
-    from workloads.precision.tune import EPS_GRID, K_GRID, MIN_BITS_GRID
+    from workloads.spec import EPS_GRID, K_GRID, MIN_BITS_GRID
 
     def fmt(grid: tuple[Any, ...]) -> str:
         return ",".join(f"{v:g}" for v in grid)

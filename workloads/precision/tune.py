@@ -22,10 +22,7 @@ from workloads.precision.passes import run_pipeline
 from workloads.precision.policies import LayerOverride, PolicySpec
 from workloads.precision.quantize import QuantConfig
 from workloads.precision.records import LayerSpec, PipelinePrecision
-
-K_GRID: tuple[float, ...] = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0)
-EPS_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0)
-MIN_BITS_GRID: tuple[int, ...] = (1, 2, 3, 4)
+from workloads.spec import EPS_GRID, K_GRID, MIN_BITS_GRID
 
 
 def mean_bits(pp: PipelinePrecision) -> float:

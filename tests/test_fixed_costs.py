@@ -1,0 +1,82 @@
+"""Fixed costs of a run (issue 20 item 4): what the command line imports, and a rerun that
+reads every artifact from the cache. Properties only; the seconds are measured by
+bench/quickstart_time.py (docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from simulator.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("torch", "torchvision", "matplotlib", "dask", "distributed")
+
+
+def _imported(code: str) -> set[str]:
+    """The HEAVY packages that *code*, run in a fresh interpreter, leaves in sys.modules."""
+    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         env=env, cwd=ROOT, check=True).stdout
+    return set(out.split())
+
+
+def test_command_line_parser_imports_nothing_heavy() -> None:
+    """``redysim --help``, ``hw``, ``plot``: no torch, torchvision, matplotlib or Dask."""
+    assert _imported("import simulator.cli.main as m\nm.build_parser()") == set()
+
+
+def test_run_modules_leave_plots_dask_and_torchvision_out() -> None:
+    """What ``redysim run`` imports before its first step: torch, but not torchvision
+    (only to build a torchvision model), matplotlib (only to draw) or Dask (sweeps)."""
+    got = _imported("import simulator.runner.flow, simulator.results.write, "
+                    "simulator.runner.scenario, workloads.models, workloads.loader")
+    assert got == {"torch"}
+
+
+@pytest.fixture()
+def digits(tmp_path: Path) -> Path:
+    data = yaml.safe_load((ROOT / "configs" / "scenarios" / "digits.yaml").read_text())
+    data["hardware"] = str(ROOT / "configs" / "hardware" / "isaac8.yaml")
+    data["simulation"].update(images=1, fidelity="analytic", workers=1)
+    data["workload"]["accuracy_images"] = 16
+    p = tmp_path / "digits1.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+def _figures(folder: Path) -> dict:
+    s = json.loads((folder / "summary.json").read_text())
+    s.pop("wall_s")
+    s.pop("estimate", None)
+    return s
+
+
+def test_rerun_reads_every_artifact_from_the_cache(digits: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    cache = tmp_path / "cache"
+    args = ["run", str(digits), "--force", "--cache", str(cache)]
+    assert main([*args, "-o", str(tmp_path / "a")]) == 0
+    first = capsys.readouterr().err
+    assert "artifact cache" in first and "read nothing" in first
+    assert main([*args, "-o", str(tmp_path / "b")]) == 0
+    again = capsys.readouterr().err
+    assert "computed nothing" in again and "1 workload" in again
+    assert _figures(tmp_path / "a") == _figures(tmp_path / "b")
+    for name in ("layers.csv", "tiles.csv", "timeline.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_no_cache_stores_nothing(digits: Path, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDYSIM_CACHE", str(tmp_path / "env-cache"))
+    assert main(["run", str(digits), "-o", str(tmp_path / "o"), "--quiet", "--no-cache"]) == 0
+    assert (tmp_path / "o" / "summary.json").is_file()
+    assert not (tmp_path / "env-cache").exists()
