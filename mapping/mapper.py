@@ -44,7 +44,7 @@ HARDWARE_KEYS = (
     "crossbar.rows", "crossbar.cols", "crossbar.cell_bits",
     "weights.bits", "weights.unit_column", "activations.bits",
     "ima.crossbars", "tile.imas",
-    "chip.tiles", "chip.mesh_cols", "chip.tiles_per_router",
+    "chip.tiles", "chip.mesh_cols", "chip.tiles_per_router", "tile.edram_bytes",
 )
 
 

@@ -41,6 +41,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from mapping.buffers import edram_alloc, min_rows, row_bytes
 from mapping.errors import MappingError
 
 __all__ = ["PLACEMENTS", "CrossbarSlot", "annotate_graph", "assign_positions", "place_layers",
@@ -239,6 +240,36 @@ def route_between(t_src: int, t_dst: int, hw: Any) -> tuple[int, list[tuple[int,
 
 def annotate_graph(graph: nx.DiGraph, layers: dict[str, Any], hw: Any,
                    mode: str = "bands") -> dict[str, np.ndarray]:
+    """Annotate the graph (:func:`_annotate`) and return the tile of every output
+    position of every node that has one.
+
+    With ``bands``, a node without weights whose input buffer its tiles' eDRAM cannot
+    hold (a global pool gathers the whole map on the tile of its one position) is spread
+    as with ``interleaved`` instead, over its last producer's tiles; if that is still too
+    small and the producer has no weights either, the producer is spread too, and so on
+    until every buffer fits or nothing is left to spread (the event engine then names the
+    buffer that is too small). docs/mapping.md says what this models."""
+    spread: set[str] = set()
+    bits = int(hw.activations.bits)
+    while True:
+        pos_tiles = _annotate(graph, layers, hw, mode, spread)
+        if mode != "bands":
+            return pos_tiles
+        more = set()
+        for (u, v), nb in edram_alloc(graph, hw).items():
+            if nb // max(row_bytes(graph, u, bits), 1e-9) >= min_rows(graph, u, v):
+                continue
+            if v not in layers and v not in spread:
+                more.add(v)
+            elif v in spread and u not in layers and u not in spread:
+                more.add(u)
+        if not more:
+            return pos_tiles
+        spread |= more
+
+
+def _annotate(graph: nx.DiGraph, layers: dict[str, Any], hw: Any, mode: str,
+              spread: set[str]) -> dict[str, np.ndarray]:
     """Annotate nodes (``tiles chip replicas crossbars``) and edges (``hops route offchip``);
     returns the tile of every output position of every node that has a tile (weight
     layers: their replicas' merge tiles; see the module docstring for the others).
@@ -265,7 +296,7 @@ def annotate_graph(graph: nx.DiGraph, layers: dict[str, Any], hw: Any,
             last = preds[-1]
             tiles, chip = where[last]
             _, oh, ow = dims(graph.nodes[n]["out_shape"])
-            if mode == "bands" and last in pos_tiles:
+            if mode == "bands" and last in pos_tiles and n not in spread:
                 # each position where the centre of its window was computed
                 pt = pos_tiles[last][centre_positions(
                     graph.nodes[n], dims(graph.nodes[last]["out_shape"]), oh * ow)]

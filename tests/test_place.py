@@ -468,3 +468,32 @@ def test_tile_aligned_placement_gives_every_layer_its_own_tiles() -> None:
     # the aligned footprint (whole tiles per layer) fits in the chip
     tiles = sum(-(-lm.crossbars * lm.replicas // per_tile) for lm in m.layers.values())
     assert tiles <= hw.chip.tiles
+
+
+@pytest.mark.parametrize(("model", "edram"), [("resnet18", 65536), ("resnet18", 32768),
+                                               ("resnet50", 65536)])
+def test_bands_every_buffer_fits(model: str, edram: int) -> None:
+    """With bands, every bounded input buffer holds the rows its consumer needs at once
+    (a global pool: the whole map): where a band cannot, the node is spread over its
+    producer's tiles. ResNet-18's global pool needs its 7 rows of 512 x 7 bytes (25,088
+    bytes) at once, ResNet-50's 7 rows of 2048 x 7 (100,352 bytes: more than one 64 KB
+    tile); at 64 KB ResNet-18 keeps its pool on the one tile of its band."""
+    from mapping.buffers import min_rows, row_bytes
+    from simulator.model.workplan import plan_structure
+    from workloads.graph import trace_model
+    from workloads.models import build_model
+
+    hw = load_hardware(ISAAC8).with_changes({"tile.edram_bytes": edram})
+    module, shape = build_model(model, input_size=224)
+    m = map_network(trace_model(module, shape, model).graph, hw, MappingOptions())
+    g = m.graph
+    need = min_rows(g, "add_15" if model == "resnet50" else "add_7", "avgpool")
+    assert need == 7
+    assert need * row_bytes(g, "add_15" if model == "resnet50" else "add_7", 8) == (
+        7 * 2048 * 7 if model == "resnet50" else 7 * 512 * 7)
+    for v, plan in plan_structure(g, m, hw).items():
+        for u, ep in plan.in_edges.items():
+            if ep.cap_rows is not None:
+                assert ep.cap_rows >= min_rows(g, u, v), (u, v, ep.cap_rows)
+    spread = len(g.nodes["avgpool"]["tiles"]) > 1
+    assert spread == (model == "resnet50" or edram < 65536)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from simulator.model.edges import is_global, map_dims, release_rule, row_bytes
+from mapping.buffers import is_global, map_dims, release_rule, row_bytes
 from simulator.model.plan import WEIGHT_KINDS, EdgePlan, NodePlan
 
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
+from mapping.buffers import edram_alloc, map_dims
 from simulator.model.dataflow import rows_needed
-from simulator.model.edges import edram_alloc, map_dims
 from simulator.model.ledger import ActivityKind, EnergyLedger, event_vector
 from simulator.model.noc_routes import PORT
 from simulator.model.plan import (

@@ -1,6 +1,10 @@
 """Shapes and buffer rules of the graph's tensor edges: a node's (C, H, W), the bytes of a
 producer row, how a consumer frees the rows it read, and how each tile's eDRAM is shared
-among the input buffers of the nodes on it."""
+among the input buffers of the nodes on it.
+
+It sits in the mapping layer because placement checks that every buffer fits
+(``place.annotate_graph``); the model of work (``simulator/model/``) builds the buffers
+from the same rules."""
 
 from __future__ import annotations
 
