@@ -537,3 +537,21 @@ def test_exact_mode_captures_are_per_adc(tmp_path: Path) -> None:
     assert keys["exact", 6]["redy"] != keys["exact", 8]["redy"]
     assert keys["exact", 6]["static"] != keys["exact", 8]["static"]
     assert keys["exact", 6]["static"] != keys["exact", 6]["redy"]
+
+
+def test_point_hash_follows_the_simulator_source(tmp_path: Path, monkeypatch) -> None:
+    """A point finished by other code is not resumed: its hash covers the source of the
+    simulator and the mapper, not only what builds and captures the workload."""
+    import simulator.runner.cache as cache
+    from simulator.explore.sweep.spec import build_point, point_hash
+
+    _files(tmp_path, [])
+    sc, hw = build_point(tmp_path / "scen.yaml", {}, {})
+    before = point_hash(sc, hw)
+    assert point_hash(sc, hw) == before
+    monkeypatch.setattr(cache, "_SOURCE_VERSION", None)
+    monkeypatch.setattr(cache, "_ROOT", tmp_path)  # a tree with other sources
+    (tmp_path / "mapping").mkdir()
+    (tmp_path / "mapping" / "place.py").write_text("# another placement\n")
+    monkeypatch.setattr(cache, "_CODE_VERSION", cache.code_version())
+    assert point_hash(sc, hw) != before

@@ -178,6 +178,24 @@ def code_version() -> str:
     return _CODE_VERSION
 
 
+_SOURCE_VERSION: str | None = None
+
+
+def source_version() -> str:
+    """Hash of :func:`code_version` and every source file of the simulator, the mapper
+    and the workloads: what a sweep point's results depend on (its resume key), where the
+    artifact cache's keys need only what builds and captures a workload."""
+    global _SOURCE_VERSION
+    if _SOURCE_VERSION is None:
+        h = hashlib.sha256(code_version().encode())
+        for top in ("simulator", "mapping", "workloads"):
+            for f in sorted((_ROOT / top).rglob("*.py")):
+                h.update(f.relative_to(_ROOT).as_posix().encode())
+                h.update(f.read_bytes())
+        _SOURCE_VERSION = h.hexdigest()
+    return _SOURCE_VERSION
+
+
 # --------------------------------------------------------------------------- the store
 
 

@@ -174,12 +174,14 @@ def build_point(scenario_path: Path, scenario_changes: dict[str, Any],
 
 
 def point_hash(sc: Any, hw: Any) -> str:
-    """Digest of everything a point's results depend on (resume key)."""
-    from simulator.runner.cache import code_version, workload_key
+    """Digest of everything a point's results depend on (resume key): the scenario, the
+    hardware, the workload and the source of the whole simulator (a point finished by
+    other code is run again)."""
+    from simulator.runner.cache import source_version, workload_key
 
     blob = json.dumps({"scenario": sc.model_dump(mode="json"),
                        "hardware": hw.model_dump(mode="json"),
-                       "workload": workload_key(sc), "code": code_version()},
+                       "workload": workload_key(sc), "code": source_version()},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
