@@ -182,13 +182,17 @@ _SOURCE_VERSION: str | None = None
 
 
 def source_version() -> str:
-    """Hash of :func:`code_version` and every source file of the simulator, the mapper
-    and the workloads: what a sweep point's results depend on (its resume key), where the
-    artifact cache's keys need only what builds and captures a workload."""
+    """Hash of :func:`code_version` and every source file a point's results come from:
+    the simulator's layers up to the results writer, the mapper and the workloads (its
+    resume key; the artifact cache's keys need only what builds and captures a workload).
+    The exploration and the CLI above are left out, so a change to a study's page does
+    not rerun its sweeps."""
     global _SOURCE_VERSION
     if _SOURCE_VERSION is None:
         h = hashlib.sha256(code_version().encode())
-        for top in ("simulator", "mapping", "workloads"):
+        for top in ("simulator/core", "simulator/hardware", "simulator/model",
+                    "simulator/engine", "simulator/runner", "simulator/results", "mapping",
+                    "workloads"):
             for f in sorted((_ROOT / top).rglob("*.py")):
                 h.update(f.relative_to(_ROOT).as_posix().encode())
                 h.update(f.read_bytes())

@@ -263,9 +263,11 @@ def _networks(fx: StudyFacts, study: Study) -> list[str]:
               "From `summary.json` `decomposition`: dynamic energy per image over *all* "
               "measured images (analytic counts, the same per-event energies), static → "
               "zero-group skipping → msb-trim → ReDy. Each step's saving is against the "
-              "step before it (ReDy against msb-trim). Zero-group skipping and msb-trim are "
-              "charged the precision unit, so the first step is the zero saving net of the "
-              "unit's energy and can be negative.", ""]
+              "step before it (ReDy against msb-trim). Each step is charged the on-line unit "
+              "it needs: zero-group skipping and msb-trim the detect unit (an OR tree), ReDy "
+              "its statistics unit, so the first step is the zero saving net of the detect "
+              "unit's energy and is negative only where that unit costs more than it "
+              "saves.", ""]
     rows = [[d.network, d.images, _f(d.bits_static), _f(d.bits_zero), _f(d.bits_msb),
              _f(d.bits_redy) if d.bits_redy is not None else "—", _pct(d.zero, ".2f"),
              _pct(d.msb, ".2f"), _pct(d.lossy, ".2f"), _pct(d.total, ".2f")]
@@ -301,9 +303,9 @@ def _networks(fx: StudyFacts, study: Study) -> list[str]:
     lines += ["### ADC conversions, bits, latency and throughput", "",
               "ADC conversions per image (millions) and mean bit planes per activation "
               "group of the simulated images; latency of one image (first in to last out) "
-              "and throughput: *measured* (mean interval between image completions after "
-              "the warm-up images, event engine) with the busiest unit's bound beside it, "
-              "or only the *bound* where one image was simulated, marked “bound”. Points: "
+              "and throughput: *measured* in steady state (event engine; the fill and the "
+              "drain left out) with the busiest unit's bound beside it, or only the *bound* "
+              "where one image was simulated, marked “bound”. Points: "
               + "; ".join(_stream(st) for st in et.streams) + ".", ""]
     rows = [[c.network, c.fidelity, _f(c.adc_static_m, ".4g"), _f(c.adc_redy_m, ".4g"),
              _f(c.bits_static), _f(c.bits_msb), _f(c.bits_redy),
@@ -442,8 +444,8 @@ def _sensitivity(fx: StudyFacts, study: Study) -> list[str]:
              "parameters as in § Per network unless the sweep moves them) with "
              "`redysim sweep`; hardware keys change the chip through "
              "`HardwareSpec.with_changes`, so derived counts, energies and areas follow "
-             "(docs/hardware.md). Throughput: measured (mean interval between completions "
-             "after the warm-up) / the busiest unit's bound.", ""]
+             "(docs/hardware.md). Throughput: measured in steady state (— where the streamed "
+             "images do not reach it) / the busiest unit's bound.", ""]
     for i, sw in enumerate(fx.sensitivity):
         how = f" Points run as {_stream(sw.stream, measured=True)}." if sw.stream else ""
         lines += [f"### {sw.title}", "", f"`{sw.sweep}`: {sw.note}{how}", ""]
