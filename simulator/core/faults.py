@@ -75,7 +75,10 @@ def checkpoint(point: str, path: str | os.PathLike[str] | None = None) -> None:
             with open(os.environ[FILE_ENV], "a") as f:
                 f.write(line)
         while action == "pause":
-            time.sleep(3600)
+            # short sleeps: a signal that the kernel hands to another thread (torch's
+            # pool) sets Python's flag but does not wake the main thread's sleep; the
+            # handler runs when the sleep returns
+            time.sleep(0.05)
     elif action in _ERRORS:
         code = _ERRORS[action]
         raise OSError(code, os.strerror(code), os.fspath(path) if path is not None else None)

@@ -131,7 +131,9 @@ class WorkerGroup:
         """Wait for every submitted job; their results in submission order."""
         while self._queue or self._running:
             self._start_queued()
-            ready, _, _ = select.select(list(self._running), [], [])
+            # a timeout, so that a signal delivered to another thread of this process
+            # (torch's pool) gets its Python handler run within it
+            ready, _, _ = select.select(list(self._running), [], [], 0.25)
             for fd in ready:
                 child = self._running[fd]
                 chunk = os.read(fd, _CHUNK)
