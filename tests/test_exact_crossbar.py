@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_nets import tiny_net
 from torch import nn
 
 from simulator.core.column_sum import adc_bits_never_clip, adc_bits_rule, column_sum_max
@@ -203,16 +204,6 @@ def test_conv_matches_independent_reference(flip: bool) -> None:
 
 
 # --------------------------------------------------------------------------- rules
-
-
-def tiny_net() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),                      # 0: signed input
-        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU(),            # 2: depthwise
-        nn.Conv2d(8, 12, 3, stride=2, padding=1, groups=4), nn.ReLU(),  # 4: grouped
-        nn.Conv2d(12, 6, 1, bias=False), nn.ReLU(),                     # 6: 1x1
-        nn.Flatten(), nn.Linear(6 * 4 * 4, 5))                          # 9: linear
 
 
 LAYERS = {

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
+from tiny_nets import tiny_net
 from torch import nn
 
 from workloads.errors import WorkloadError
@@ -23,16 +24,6 @@ def four_planes(codes, *, signed, bits, **params):
     n = codes.shape[0]
     return (torch.full((n,), bits - 4, dtype=torch.int64),
             torch.full((n,), 4, dtype=torch.int64))
-
-
-def tiny_net() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),                      # 0: signed input
-        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU(),            # 2: depthwise
-        nn.Conv2d(8, 12, 3, stride=2, padding=1, groups=4), nn.ReLU(),  # 4: grouped
-        nn.Conv2d(12, 6, 1, bias=False), nn.ReLU(),                     # 6: 1x1
-        nn.Flatten(), nn.Linear(6 * 4 * 4, 5))                          # 9: linear
 
 
 LAYERS = {

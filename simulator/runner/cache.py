@@ -189,10 +189,9 @@ def source_version() -> str:
     not rerun its sweeps."""
     global _SOURCE_VERSION
     if _SOURCE_VERSION is None:
-        h = hashlib.sha256(code_version().encode())
+        h = hashlib.sha256(code_version().encode())  # covers workloads/ and flow.py
         for top in ("simulator/core", "simulator/hardware", "simulator/model",
-                    "simulator/engine", "simulator/runner", "simulator/results", "mapping",
-                    "workloads"):
+                    "simulator/engine", "simulator/runner", "simulator/results", "mapping"):
             for f in sorted((_ROOT / top).rglob("*.py")):
                 h.update(f.relative_to(_ROOT).as_posix().encode())
                 h.update(f.read_bytes())
