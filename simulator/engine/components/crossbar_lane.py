@@ -45,7 +45,7 @@ class LaneState:
     __slots__ = ("lane", "memory", "pools", "slots", "reader_free", "take",
                  "conv_free", "busy", "prev_end", "nbytes", "r", "c", "fast", "ledger",
                  "trace", "unit_ns", "kind", "_x", "_b", "_left", "_p", "last_end", "rec",
-                 "image_end", "or_hold")
+                 "image_end")
 
     def __init__(self, lane: Lane, rules, memory, unit_ns: float, pools, ledger, kind: int,
                  channel, trace=None) -> None:
@@ -70,9 +70,6 @@ class LaneState:
         self.kind = kind  # the ledger id of the lane's MVM (the pipeline's KindIds)
         #: when watched (a list): per image, the end of its last streamed group
         self.image_end: list[float] | None = None
-        #: its next first read not before this: the adders held by a congested bus
-        #: (replica.py, ``or_delay``)
-        self.or_hold = _NEG
 
     def group(self, loaded: float, b: int, hold: float = _NEG) -> float:
         """Stream one group of *b* planes that is in the input register at *loaded*
