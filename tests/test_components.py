@@ -255,6 +255,13 @@ def test_steady_state_window() -> None:
     assert window_ns(done, ref, win) == pytest.approx(400.0)
     # the longer of the two spans: a unit that took 450 ns for those images counts
     assert window_ns(done, [*ref[:5], 650.0, 700.0, 800.0], win) == pytest.approx(450.0)
+    # a NoC link interleaving images: it finished image 1 late (at 350) and image 5 at
+    # 600, 250 ns apart, but was busy 110 ns with each of images 2..5: 440 ns, longer
+    # than both intervals (400 and 250): the window takes 440 ns
+    late = [100.0, 350.0, *ref[2:]]
+    assert window_ns(done, late, win, [110.0] * 8) == pytest.approx(440.0)
+    # busy less than the intervals: they stand
+    assert window_ns(done, ref, win, [90.0] * 8) == pytest.approx(400.0)
     # a warm-up of 3 starts the window at image 3
     assert steady_state_window(done, ref, 3).first == 3
     # a larger warm-up: 5 = 5, no interval left

@@ -255,7 +255,9 @@ class ChipSimulation:
                      for n, progs in self.progress.items()}
         return EngineResult(done, max(done), stats.lanes, stats.links, stats.units,
                             self.noc.traffic, list(entered), node_done,
-                            list(self.watched or []))
+                            list(self.watched or []),
+                            list(self.noc.watched_busy) if self.watched is self.noc.watched
+                            else [])
 
     def stats(self) -> Stats:
         """The statistics of every tile (its memory, units, IMAs and lanes) and the NoC."""
