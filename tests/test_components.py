@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import simpy
 
-from simulator.engine.components.adc_pool import FluidAdcPool
+from simulator.engine.components.adc_pool import FluidAdcPool, SharedAdcArbiter
+from simulator.engine.components.crossbar_lane import LaneState
 from simulator.engine.components.edram_port import TileMemory
 from simulator.engine.components.noc import Noc
 from simulator.engine.components.server import Server, cut_through
@@ -194,6 +196,48 @@ def test_fluid_pool_longest_job() -> None:
     assert pool.convert(0.0, 2, 110.0, 100.0) == pytest.approx(100.0)
 
 
+def _arbited_lanes(times: list[float], b: int, c: float) -> list[float]:
+    """Lanes of one crossbar each on one IMA with one ADC (r = 100 ns, a conversion c ns),
+    lane i asking for a group of b planes (loaded at once) at times[i]; returns when each
+    lane's group is converted (group fidelity's :class:`SharedAdcArbiter`)."""
+    from types import SimpleNamespace as NS
+
+    env = simpy.Environment()
+    pool = FluidAdcPool(1, clock=lambda: env.now)
+    rules = NS(input_slots=2, act_bytes=1, read_ns=100.0)
+    ledger = NS(record=lambda *a: None)
+    states = [LaneState(NS(rows=128, conv_ns=c), rules, None, 0.0, [(pool, 1, c, c)],
+                        ledger, 0, NS(append=lambda rec: None)) for _ in times]
+    arbiter = SharedAdcArbiter(env, 100.0)
+    ends = [0.0] * len(times)
+
+    def ask(i: int):
+        yield env.timeout(times[i])
+        ends[i] = yield arbiter.request([states[i]], [env.now], [b], float("-inf"))
+
+    for i in range(len(times)):
+        env.process(ask(i))
+    env.run()
+    return ends
+
+
+def test_shared_adc_groups_asked_apart_convert_in_time_order() -> None:
+    # One ADC, c = 80 ns, r = 100 ns; lane A asks for 4 planes at 0, lane B at 10. Their
+    # samples are taken in the order they are ready, as a FIFO ADC serves jobs (plane
+    # fidelity): A1 ready 100 -> [100, 180]; B1 ready 110 -> [180, 260]; A2 read by 200,
+    # ADC free at 260 -> [260, 340]; B2 (read by 210, its converter free at 260) ->
+    # [340, 420]; A3 (ready max(300, 340)) -> [420, 500]; B3 -> [500, 580]; A4 ->
+    # [580, 660]; B4 -> [660, 740]. Booking A's four planes when it asks, before B's
+    # request is known (the arbiter before this test), gave A the ADC at 100, 200, 300,
+    # 400 and ended it at 480, B taking the gaps.
+    assert _arbited_lanes([0.0, 10.0], 4, 80.0) == pytest.approx([660.0, 740.0])
+    # asked at the same instant: ties go in request order, the same alternation
+    assert _arbited_lanes([0.0, 0.0], 4, 80.0) == pytest.approx([660.0, 740.0])
+    # B asks after A's last sample was converted: nothing to interleave. A: planes every
+    # 100 ns from 100, each converted in 80: [400, 480]; B asks at 500: 600..(900, 980]
+    assert _arbited_lanes([0.0, 500.0], 4, 80.0) == pytest.approx([480.0, 980.0])
+
+
 # ----------------------------------------------------------------------------- results
 def test_steady_state_window() -> None:
     # 8 images complete at 250, 400, 500, 600, 700, 800, 900, 950 ns; the busiest unit
@@ -211,6 +255,13 @@ def test_steady_state_window() -> None:
     assert window_ns(done, ref, win) == pytest.approx(400.0)
     # the longer of the two spans: a unit that took 450 ns for those images counts
     assert window_ns(done, [*ref[:5], 650.0, 700.0, 800.0], win) == pytest.approx(450.0)
+    # a NoC link interleaving images: it finished image 1 late (at 350) and image 5 at
+    # 600, 250 ns apart, but was busy 110 ns with each of images 2..5: 440 ns, longer
+    # than both intervals (400 and 250): the window takes 440 ns
+    late = [100.0, 350.0, *ref[2:]]
+    assert window_ns(done, late, win, [110.0] * 8) == pytest.approx(440.0)
+    # busy less than the intervals: they stand
+    assert window_ns(done, ref, win, [90.0] * 8) == pytest.approx(400.0)
     # a warm-up of 3 starts the window at image 3
     assert steady_state_window(done, ref, 3).first == 3
     # a larger warm-up: 5 = 5, no interval left

@@ -19,8 +19,8 @@ import numpy as np
 import simpy
 
 from simulator.core.errors import SimulationError
-from simulator.engine.components.adc_pool import SimpyAdcPools
-from simulator.engine.components.crossbar_lane import LaneState, PlaneLane, SharedAdcArbiter
+from simulator.engine.components.adc_pool import SharedAdcArbiter, SimpyAdcPools
+from simulator.engine.components.crossbar_lane import LaneState, PlaneLane
 from simulator.engine.components.digital_unit import DigitalNode, TileUnits
 from simulator.engine.components.edram_buffer import InputBuffers
 from simulator.engine.components.edram_port import TileMemory
@@ -88,8 +88,8 @@ class ChipSimulation:
         self.adc_size = int(hw.ima.adcs)
         self.adc_rate = float(hw.ima.adc_rate_gsps)
         self.shared_adcs = int(hw.ima.adcs) < int(hw.ima.crossbars)
-        self.arbiter = (SharedAdcArbiter(env) if fidelity == "group" and self.shared_adcs
-                        else None)
+        self.arbiter = (SharedAdcArbiter(env, rules.read_ns)
+                        if fidelity == "group" and self.shared_adcs else None)
         self.simpy_adcs = (SimpyAdcPools(env, self.adc_size, self.adc_rate, lanes)
                            if fidelity == "plane" and self.shared_adcs else None)
         self.progress: dict[str, list[FeatureMapProgress]] = {
@@ -255,7 +255,9 @@ class ChipSimulation:
                      for n, progs in self.progress.items()}
         return EngineResult(done, max(done), stats.lanes, stats.links, stats.units,
                             self.noc.traffic, list(entered), node_done,
-                            list(self.watched or []))
+                            list(self.watched or []),
+                            list(self.noc.watched_busy) if self.watched is self.noc.watched
+                            else [])
 
     def stats(self) -> Stats:
         """The statistics of every tile (its memory, units, IMAs and lanes) and the NoC."""

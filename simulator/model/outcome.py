@@ -22,3 +22,6 @@ class EngineResult:
     node_done_ns: dict[str, list[float]] = field(default_factory=dict)
     #: per image, the end of the last group of the lane the engine was asked to watch
     watched_ns: list[float] = field(default_factory=list)
+    #: per image, how long the watched NoC port or link was reserved for that image's
+    #: packets (empty for a watched lane: a lane serves its images in order)
+    watched_busy_ns: list[float] = field(default_factory=list)

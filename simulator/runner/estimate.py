@@ -51,11 +51,13 @@ from simulator.core.config_io import ConfigError
 #: 20 ResNet-18) ...
 EVENTS_PER_NODE = 25.0
 #: ... per output position and image, and per output row and image (the input port, the
-#: fan-outs' arrivals): fitted to digits (1,324 events at N = 4) and ResNet-18 (168,236)
-#: after issue 18, with EVENTS_PER_NODE as set-up: 231 b + 37 c = 274.75 and
-#: 91,879 b + 1,075 c = 41,846.5 -> b = 0.40, c = 4.9
-EVENTS_PER_POSITION = 0.40
-EVENTS_PER_ROW = 4.9
+#: fan-outs' arrivals): fitted to digits (1,957 events at N = 4) and ResNet-18 (290,001)
+#: since a position is merged at its own simulated time (a timeout per weight-layer
+#: position; 2026-12-04), with EVENTS_PER_NODE as set-up: 231 b + 37 c = 433 and
+#: 91,879 b + 1,075 c = 72,287.75 -> b = 0.70, c = 7.3 (before: 1,324 and 168,236 events,
+#: b = 0.40, c = 4.9)
+EVENTS_PER_POSITION = 0.70
+EVENTS_PER_ROW = 7.3
 #: SimPy events per bit plane at ``plane`` fidelity, per B planes of every lane MVM
 #: (measured with ReDy's planes 4.28 digits, 4.37 ResNet-18; static streams all B planes,
 #: so the bound carries a margin)

@@ -162,14 +162,23 @@ def steady_state_window(done_ns: list[float], ref_ns: list[float], warmup: int,
         f"{n - 1}: the drain excluded)"))
 
 
-def window_ns(done_ns: list[float], ref_ns: list[float], win: SteadyState) -> float:
-    """Time the pipeline took for the images of a steady-state window: the longer of the
-    interval between the completions of images w and v and the interval between the
-    busiest unit finishing them. Over a short window the completions can read short when
-    the latency between the busiest unit and the output changes (a dynamic policy's work
-    differs per image); the busiest unit's own span cannot be shorter than its work on
-    those images."""
-    return max(done_ns[win.last] - done_ns[win.first], ref_ns[win.last] - ref_ns[win.first])
+def window_ns(done_ns: list[float], ref_ns: list[float], win: SteadyState,
+              ref_busy_ns: list[float] | None = None) -> float:
+    """Time the pipeline took for the images of a steady-state window: the longest of
+    the interval between the completions of images w and v, the interval between the
+    busiest unit finishing them and, when *ref_busy_ns* (how long that unit was busy
+    with each image, as the engine reserved it) is given, its busy time on images
+    w+1..v. Over a short window the completions can read short when the latency between
+    the busiest unit and the output changes (a dynamic policy's work differs per image),
+    and a unit that interleaves consecutive images (a NoC link) can finish image w late
+    and image v on time; in a steady state the unit cannot serve the window's images in
+    less time than it was busy with them."""
+    span = max(done_ns[win.last] - done_ns[win.first], ref_ns[win.last] - ref_ns[win.first])
+    if ref_busy_ns:
+        busy = sum(ref_busy_ns[win.first + 1:win.last + 1])
+        if busy > span:
+            span = busy
+    return span
 
 
 def streamed_images_needed(latency_ns: float, bound_ips: float, warmup: int) -> int:
@@ -226,8 +235,11 @@ def simulate_pipeline(graph: nx.DiGraph, mapping, hw, planes: dict[str, np.ndarr
     ledger.flush()
     ledger.end_ns = max(ledger.end_ns, timing.end_ns)
     done, entered = timing.image_done_ns, timing.image_in_ns or [0.0] * images
+    ref_busy = None
     if watch is not None and len(timing.watched_ns) == images:
         ref, where = timing.watched_ns, f"the busiest unit ({busiest[0]} {busiest[1]})"
+        if len(timing.watched_busy_ns) == images:
+            ref_busy = timing.watched_busy_ns
     elif layer and plans[layer].kind != "input" and timing.node_done_ns.get(layer):
         ref, where = timing.node_done_ns[layer], f"layer {layer} (the busiest unit's)"
     else:
@@ -235,7 +247,7 @@ def simulate_pipeline(graph: nx.DiGraph, mapping, hw, planes: dict[str, np.ndarr
     win = steady_state_window(done, ref, warmup, where)
     measured = None
     if win.last > win.first:
-        span = window_ns(done, ref, win)
+        span = window_ns(done, ref, win, ref_busy)
         measured = (win.last - win.first) / span * 1e9
         # the bound over the same images (a dynamic policy's work differs per image)
         window = {k: v[win.first + 1:win.last + 1] for k, v in planes.items()}
@@ -252,7 +264,8 @@ def simulate_pipeline(graph: nx.DiGraph, mapping, hw, planes: dict[str, np.ndarr
         headline, measured = bound, None
     elif measured is not None:
         basis = (f"{win.reason}; {span / (win.last - win.first):.1f} ns per image, the "
-                 "longer of the completions' interval and that unit's")
+                 "longest of the completions' interval, that unit's and (a NoC port or "
+                 "link) its busy time on those images")
         headline = measured
     else:
         need = streamed_images_needed(done[0] - entered[0], bound, warmup)

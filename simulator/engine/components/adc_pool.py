@@ -19,6 +19,7 @@ fidelity arbitrates. With fewer ADCs than crossbars (sharing):
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_right
 
 import simpy
@@ -106,6 +107,92 @@ class FluidAdcPool:
         if k > 0:
             del self.bt[:k]
             del self.use[:k]
+
+
+class SharedAdcArbiter:
+    """Converts the planes of all lanes on shared ADC pools in the order their samples are
+    ready (``group`` fidelity), across groups asked for at different times.
+
+    A replica hands its position's groups here (``request``) and waits for the event,
+    whose value is when its last lane is converted. Every pending sample (a plane read
+    into a lane's S+H) sits in one heap keyed by the time it is ready; a sample ready at
+    *g* is converted, on its IMA's :class:`FluidAdcPool`, once the simulation clock
+    reaches *g* − *lookahead*. The lookahead is a crossbar read (``read_ns``): a group
+    asked for at *t* has its first sample no earlier than *t* + read (it is loaded, then
+    read), so when a sample is converted every sample ready before it is already in the
+    heap, and the pools serve samples in time order, as ``plane`` fidelity's FIFO pools
+    do, whenever the groups were asked for. Ties go in request order, then lane order.
+    A group asked for later whose sample is nevertheless ready earlier than one already
+    converted (possible only when its load completed before it was asked for) takes the
+    capacity the converted ones left, as a late request does in a FIFO.
+    """
+
+    def __init__(self, env: simpy.Environment, lookahead: float) -> None:
+        self.env = env
+        self.lookahead = lookahead
+        self.heap: list[tuple[float, int, int, int]] = []  # (ready, request, lane, _)
+        self.pending: dict[int, list] = {}  # request -> [states, lanes left, last, event]
+        self.seq = 0
+        self.wake_at = float("inf")  # the earliest wake-up scheduled
+
+    def request(self, states, loaded, bs, hold) -> simpy.Event:
+        """Event whose value is when the position's last lane is converted."""
+        env = self.env
+        ev = env.event()
+        j = self.seq
+        self.seq += 1
+        last = float("-inf")
+        left = 0
+        for i, st in enumerate(states):
+            g = st.begin(loaded[i], bs[i], hold)
+            if g is None:  # skipped: done
+                if st.last_end > last:
+                    last = st.last_end
+            else:
+                heapq.heappush(self.heap, (g, j, i, 0))
+                left += 1
+        if not left:
+            ev.succeed(last)
+            return ev
+        self.pending[j] = [states, left, last, ev]
+        self._schedule()
+        return ev
+
+    def _schedule(self) -> None:
+        """A wake-up when the earliest pending sample may be converted (zero-delay when
+        it already may: after the replicas woken at this instant asked)."""
+        if not self.heap:
+            return
+        t = self.heap[0][0] - self.lookahead
+        now = self.env.now
+        if t < now:
+            t = now
+        if t < self.wake_at:
+            self.wake_at = t
+            self.env.timeout(t - now).callbacks.append(self._wake)
+
+    def _wake(self, _ev) -> None:
+        now = self.env.now
+        if now < self.wake_at:  # superseded by an earlier wake-up that already ran
+            return
+        self.wake_at = float("inf")
+        heap, pending = self.heap, self.pending
+        horizon = now + self.lookahead
+        while heap and heap[0][0] <= horizon:
+            _, j, i, _ = heapq.heappop(heap)
+            req = pending[j]
+            st = req[0][i]
+            g = st.advance()
+            if g is not None:
+                heapq.heappush(heap, (g, j, i, 0))
+                continue
+            if st.last_end > req[2]:
+                req[2] = st.last_end
+            req[1] -= 1
+            if not req[1]:
+                del pending[j]
+                req[3].succeed(req[2])
+        self._schedule()
 
 
 class SimpyAdcPools:

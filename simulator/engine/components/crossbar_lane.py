@@ -28,7 +28,6 @@ shift-and-add, and work in lockstep. Per group:
 
 from __future__ import annotations
 
-import heapq
 from collections import deque
 
 import simpy
@@ -46,7 +45,7 @@ class LaneState:
     __slots__ = ("lane", "memory", "pools", "slots", "reader_free", "take",
                  "conv_free", "busy", "prev_end", "nbytes", "r", "c", "fast", "ledger",
                  "trace", "unit_ns", "kind", "_x", "_b", "_left", "_p", "last_end", "rec",
-                 "image_end", "or_hold")
+                 "image_end")
 
     def __init__(self, lane: Lane, rules, memory, unit_ns: float, pools, ledger, kind: int,
                  channel, trace=None) -> None:
@@ -71,9 +70,6 @@ class LaneState:
         self.kind = kind  # the ledger id of the lane's MVM (the pipeline's KindIds)
         #: when watched (a list): per image, the end of its last streamed group
         self.image_end: list[float] | None = None
-        #: its next first read not before this: the adders held by a congested bus
-        #: (replica.py, ``or_delay``)
-        self.or_hold = _NEG
 
     def group(self, loaded: float, b: int, hold: float = _NEG) -> float:
         """Stream one group of *b* planes that is in the input register at *loaded*
@@ -115,8 +111,9 @@ class LaneState:
 
     # -- shared ADCs: the planes of several lanes converted in the order they are ready --
     def begin(self, loaded: float, b: int, hold: float = _NEG) -> float | None:
-        """Start a group on a shared ADC pool (see :func:`convert_in_order`): returns when
-        its first sample is ready for conversion, or None for a skipped group (done)."""
+        """Start a group on a shared ADC pool (``adc_pool.SharedAdcArbiter``): returns
+        when its first sample is ready for conversion, or None for a skipped group
+        (done)."""
         slots = self.slots
         slots.popleft()
         loaded += self.unit_ns
@@ -188,67 +185,6 @@ class LaneState:
             if e > end:
                 end = e
         return end
-
-
-def convert_in_order(requests: list[tuple[list[LaneState], list[float], list[int], float]],
-                     ) -> list[float]:
-    """Groups of several lanes on shared ADC pools: their planes are converted in the
-    order their samples are ready (FIFO, as ``plane`` fidelity's pool serves them; ties in
-    request order), each on its IMA's fluid pool.
-
-    *requests*: (lane states, load times, bit planes, hold) of one output position each.
-    Returns when the last lane of each request is done.
-    """
-    heap = []
-    last = [_NEG] * len(requests)
-    for j, (states, loaded, bs, hold) in enumerate(requests):
-        for i, st in enumerate(states):
-            g = st.begin(loaded[i], bs[i], hold)
-            if g is None:
-                last[j] = max(last[j], st.last_end)
-            else:
-                heap.append((g, j, i))
-    heapq.heapify(heap)
-    while heap:
-        _, j, i = heapq.heappop(heap)
-        st = requests[j][0][i]
-        g = st.advance()
-        if g is None:
-            last[j] = max(last[j], st.last_end)
-        else:
-            heapq.heappush(heap, (g, j, i))
-    return last
-
-
-class SharedAdcArbiter:
-    """Converts the groups asked for at one simulated instant together (group fidelity).
-
-    The replica processes woken by one event (a row arriving) run one after the other
-    at the same simulated time; each hands its position's groups here and waits for a
-    zero-delay event, processed after all of them, that converts every request's planes
-    in the order they are ready (:func:`convert_in_order`). So replicas starting together
-    share the ADC pools as the plane-level FIFO does, whatever order SimPy woke them in.
-    """
-
-    def __init__(self, env: simpy.Environment) -> None:
-        self.env = env
-        self.batch: list[tuple] = []
-        self.events: list[simpy.Event] = []
-
-    def request(self, states, loaded, bs, hold) -> simpy.Event:
-        """Event whose value is when the position's last lane is converted."""
-        if not self.batch:
-            self.env.timeout(0).callbacks.append(self._resolve)
-        ev = self.env.event()
-        self.batch.append((states, list(loaded), bs, hold))
-        self.events.append(ev)
-        return ev
-
-    def _resolve(self, _ev) -> None:
-        batch, events = self.batch, self.events
-        self.batch, self.events = [], []
-        for ev, end in zip(events, convert_in_order(batch), strict=True):
-            ev.succeed(end)
 
 
 class PlaneLane:

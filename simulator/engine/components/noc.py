@@ -44,18 +44,24 @@ class Noc:
                         for k in TRAFFIC_KINDS}
         self._watch: Server | None = None  # a port or link whose per-image end is kept
         self.watched: list[float] = []
+        self.watched_busy: list[float] = []
 
     def watch(self, key: tuple) -> None:
         """Keep, per image, when port or link *key* ends its last packet of that image
-        (``watched``; the steady-state window of the busiest unit, runner/simulate.py)."""
+        (``watched``) and how long it is reserved for that image's packets
+        (``watched_busy``): the steady-state window of the busiest unit,
+        runner/simulate.py. Packets of consecutive images can interleave on it, so the
+        interval between its ends of two images can be shorter than its work on them."""
         self._watch = self.server(key)
 
-    def _note(self, img: int, end: float) -> None:
-        w = self.watched
+    def _note(self, img: int, start: float, end: float) -> None:
+        w, wb = self.watched, self.watched_busy
         if img >= len(w):
             w.extend([0.0] * (img + 1 - len(w)))
+            wb.extend([0.0] * (img + 1 - len(wb)))
         if end > w[img]:
             w[img] = end
+        wb[img] += end - start
 
     def server(self, key: tuple) -> Server:
         """The port or link *key* (created on first use)."""
@@ -105,7 +111,7 @@ class Noc:
                 s_prev, e_prev = server.reserve(s_prev + hop, rules.offchip_ns(nbytes)
                                                 if off else dur, e_prev + hop)
                 if server is ws:
-                    self._note(img, e_prev)
+                    self._note(img, s_prev, e_prev)
                 if trace:
                     trace.link(key, plan.name, s_prev, e_prev)
             end = e_prev
@@ -129,7 +135,7 @@ class Noc:
                                               if off else dur, e_prev + hop)
                         held[key] = span
                         if server is ws:
-                            self._note(img, span[1])
+                            self._note(img, span[0], span[1])
                         if trace:
                             trace.link(key, plan.name, span[0], span[1])
                     s_prev, e_prev = span

@@ -25,21 +25,20 @@ output path (a slow output path throttles the crossbars instead of queueing with
 bound).
 
 - :class:`ReplicaMerge` (both fidelities): the output path of every replica of a layer.
-  In ``plane`` fidelity a merge runs at the simulated time the position's last lane
-  finished; in ``group`` fidelity as soon as the replica has computed the position (an
-  advance reservation of the units and links, see ``server``).
+  In both fidelities a merge runs at the simulated time the position's last lane
+  finished (``group`` fidelity: a timeout the replica's process schedules when it has
+  computed the position), so the tile bus, adders, NoC and output path are asked in time
+  order with the other replicas' merges, as FIFO resources would serve them.
 - :class:`GroupReplica` (``group`` fidelity): one SimPy process per replica runs its
   lanes' groups position by position
   (:class:`~simulator.engine.components.crossbar_lane.LaneState`), loading the groups of its
-  lanes on one tile together (``TileMemory.load_batch``); it waits only for input rows
-  and buffer room (per output row).
+  lanes on one tile together (``TileMemory.load_batch``); it waits for input rows and
+  buffer room (per output row) and for the output path of position k − D.
 - :class:`PlaneMerge` (``plane`` fidelity): collects the lanes' conversions of a position
   and merges it when the last lane is done.
 """
 
 from __future__ import annotations
-
-from collections import deque
 
 import simpy
 
@@ -200,16 +199,26 @@ class GroupReplica:
         arrived = [0.0] * len(batches)  # when the current row's inputs reached each tile
         loaded = [0.0] * len(states)
         shared = self.arbiter is not None and any(st.pools is not None for st in states)
-        behind = deque([_NEG] * merge.depth[rp.index])  # output-path ends, oldest first
-        # a lane's adders held after its end (module docstring): its next first read
-        # waits until its end + delay − (r + c), which binds only when delay > r
+        depth = merge.depth[rp.index]
+        ends: dict[int, float] = {}  # position sequence -> its output-path end, once merged
+        waiting: dict[int, simpy.Event] = {}  # sequences the process waits to see merged
+        last_delay = [-1, 0.0]  # the latest merge: its sequence and ``or_delay``
         r = states[0].r
-        held = False
+
+        def merged(seq: int, img: int, pos: int, t: float) -> None:
+            """Merge a position at *t*, the simulated time its last lane converted."""
+            ends[seq] = merge.merge(rp, img, pos, seq, t)
+            last_delay[0], last_delay[1] = seq, merge.or_delay
+            ev = waiting.pop(seq, None)
+            if ev is not None:
+                ev.succeed()
+
         for img in range(self.images):
             per_lane = self.planes.of(img, rp.index)  # [position][lane]
             cur = -1
             for k, pos in enumerate(pos_list):
                 row = rows[k]
+                seq = img * n + k
                 if row != cur:
                     cur = row
                     yield from ready_for_row(self.all_waits, self.room, img, row)
@@ -231,20 +240,34 @@ class GroupReplica:
                                 if a > t:
                                     t = a
                         arrived[j] = t
-                now = env.now
-                for j, (mem, idx, sizes, _) in enumerate(batches):
+                # the loads start once the row is there and a register slot is free (an
+                # advance reservation when that is later than now)
+                starts = []
+                for j, (_mem, idx, _sizes, _) in enumerate(batches):
                     t = arrived[j]
                     for i in idx:
                         f = states[i].slots[0]
                         if f > t:
                             t = f
-                    for i, e in zip(idx, mem.load_batch(t, sizes), strict=True):
+                    starts.append(t)
+                now = env.now
+                for j, (mem, idx, sizes, _) in enumerate(batches):
+                    for i, e in zip(idx, mem.load_batch(starts[j], sizes), strict=True):
                         loaded[i] = e
-                hold = behind.popleft()
-                if held:  # rare: a congested bus held the adders
+                # the lanes start position k once position k - depth left the output path
+                if seq >= depth:
+                    if seq - depth not in ends:
+                        ev = waiting[seq - depth] = env.event()
+                        yield ev
+                    hold = ends.pop(seq - depth)
+                else:
+                    hold = _NEG
+                if last_delay[0] == seq - 1 and last_delay[1] > r:
+                    # rare: a congested bus held the adders after the previous position
                     for st in states:
-                        if st.or_hold > hold:
-                            hold = st.or_hold
+                        h = st.prev_end + last_delay[1] - st.r - st.c
+                        if h > hold:
+                            hold = h
                 if shared:
                     last = yield self.arbiter.request(states, loaded, per_lane[k], hold)
                     last = max(now, last)
@@ -254,11 +277,14 @@ class GroupReplica:
                         e = states[i].group(loaded[i], b, hold)
                         if e > last:
                             last = e
-                behind.append(merge.merge(rp, img, pos, img * n + k, last))
-                held = merge.or_delay > r
-                if held:
-                    for st in states:
-                        st.or_hold = st.prev_end + merge.or_delay - st.r - st.c
+                # merged at the simulated time its last lane converted, as in plane
+                # fidelity, so the bus, adders, NoC and output path are asked in time
+                # order with the other replicas' merges
+                if last > env.now:
+                    env.timeout(last - env.now).callbacks.append(
+                        lambda _ev, s=seq, i=img, p=pos, t=last: merged(s, i, p, t))
+                else:
+                    merged(seq, img, pos, last)
             for st in states:
                 if st.image_end is not None:  # a watched lane: its image is done
                     st.image_end.append(st.prev_end)

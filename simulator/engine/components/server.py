@@ -18,9 +18,11 @@ stage k ``lat`` after it entered stage k − 1 and the tail cannot leave stage k
 ``lat`` after it left stage k − 1, so a stage waiting for a slower upstream stays held
 (virtual cut-through; docs/model.md).
 
-Busy intervals are kept until no request can reach them any more (they end before the
-current simulated time) and are then handed over in bulk (``drain``), so the per-request
-cost is a few list operations.
+Busy intervals are kept until they end before the current simulated time and are then
+handed over in bulk (``drain``), so the per-request cost is a few list operations. A
+request for a time before the end of the intervals handed over (a replica that loads a
+group whose register slot freed while it waited for something else) starts at that end
+(``floor``): it cannot see the gaps of the history dropped, and must not double-book it.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class Server:
     """
 
     __slots__ = ("label", "where", "cls", "count", "_st", "_en", "busy_ns", "clock",
-                 "done_st", "done_en")
+                 "done_st", "done_en", "floor")
 
     def __init__(self, label: str, where: str, count: int = 1, cls: str | None = None,
                  clock=None) -> None:
@@ -58,11 +60,15 @@ class Server:
         self.clock = clock
         self.done_st: list[float] = []  # final busy intervals (pruned from the calendars)
         self.done_en: list[float] = []
+        #: per instance, the end of the last interval handed over: no request starts before
+        self.floor: list[float] = [_NEG] * count
 
     # ------------------------------------------------------------------ reservation
     def reserve(self, t: float, dur: float, end_min: float = _NEG) -> tuple[float, float]:
         """Book the earliest ``[s, e]`` with ``s >= t`` and ``e = max(s + dur, end_min)``."""
         if self.count == 1:
+            if t < self.floor[0]:
+                t = self.floor[0]
             st, en = self._st[0], self._en[0]
             if not en or t >= en[-1]:  # idle from t on: the usual case, inlined
                 e = t + dur
@@ -82,9 +88,10 @@ class Server:
             s, e, pos = _fit(st, en, t, dur, end_min)
             self._book(0, pos, s, e)
             return s, e
+        floor = self.floor
         for i in range(self.count):  # an instance idle from t on: take it at once
             en = self._en[i]
-            if not en or t >= en[-1]:
+            if (not en or t >= en[-1]) and t >= floor[i]:
                 e = t + dur
                 if e < end_min:
                     e = end_min
@@ -92,7 +99,8 @@ class Server:
                 return t, e
         best = None
         for i in range(self.count):
-            s, e, pos = _fit(self._st[i], self._en[i], t, dur, end_min)
+            s, e, pos = _fit(self._st[i], self._en[i], t if t >= floor[i] else floor[i],
+                             dur, end_min)
             if best is None or s < best[0]:
                 best = (s, e, pos, i)
                 if s <= t:
@@ -131,6 +139,8 @@ class Server:
             st = self._st[i]
             self.done_st.extend(st[:k])
             self.done_en.extend(en[:k])
+            if en[k - 1] > self.floor[i]:
+                self.floor[i] = en[k - 1]
             del st[:k]
             del en[:k]
 
