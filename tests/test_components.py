@@ -23,7 +23,12 @@ from simulator.hardware.spec import HardwareSpec, load_hardware
 from simulator.model.ledger import EVENTS, ActivityKind, EnergyLedger, event_vector
 from simulator.model.noc_routes import NocTopology
 from simulator.model.timing import TimingRules
-from simulator.runner.simulate import steady_state_window, streamed_images_needed, window_ns
+from simulator.runner.simulate import (
+    steady_state_window,
+    streamed_images_needed,
+    window_ns,
+    window_terms,
+)
 
 ISAAC8 = Path(__file__).resolve().parents[1] / "configs" / "hardware" / "isaac8.yaml"
 BANK = 38.4      # eDRAM bank: 256 bits x 1.2 GHz, B/ns
@@ -260,6 +265,9 @@ def test_steady_state_window() -> None:
     # than both intervals (400 and 250): the window takes 440 ns
     late = [100.0, 350.0, *ref[2:]]
     assert window_ns(done, late, win, [110.0] * 8) == pytest.approx(440.0)
+    terms = window_terms(done, late, win, [110.0] * 8)
+    assert max(terms, key=terms.__getitem__) == "the busiest unit's busy time on those images"
+    assert terms["the busiest unit's interval"] == pytest.approx(250.0)
     # busy less than the intervals: they stand
     assert window_ns(done, ref, win, [90.0] * 8) == pytest.approx(400.0)
     # a warm-up of 3 starts the window at image 3

@@ -173,12 +173,18 @@ def window_ns(done_ns: list[float], ref_ns: list[float], win: SteadyState,
     and a unit that interleaves consecutive images (a NoC link) can finish image w late
     and image v on time; in a steady state the unit cannot serve the window's images in
     less time than it was busy with them."""
-    span = max(done_ns[win.last] - done_ns[win.first], ref_ns[win.last] - ref_ns[win.first])
+    return max(window_terms(done_ns, ref_ns, win, ref_busy_ns).values())
+
+
+def window_terms(done_ns: list[float], ref_ns: list[float], win: SteadyState,
+                 ref_busy_ns: list[float] | None = None) -> dict[str, float]:
+    """The spans :func:`window_ns` takes the longest of, by what they measure."""
+    terms = {"the completions' interval": done_ns[win.last] - done_ns[win.first],
+             "the busiest unit's interval": ref_ns[win.last] - ref_ns[win.first]}
     if ref_busy_ns:
-        busy = sum(ref_busy_ns[win.first + 1:win.last + 1])
-        if busy > span:
-            span = busy
-    return span
+        terms["the busiest unit's busy time on those images"] = sum(
+            ref_busy_ns[win.first + 1:win.last + 1])
+    return terms
 
 
 def streamed_images_needed(latency_ns: float, bound_ips: float, warmup: int) -> int:
@@ -247,7 +253,9 @@ def simulate_pipeline(graph: nx.DiGraph, mapping, hw, planes: dict[str, np.ndarr
     win = steady_state_window(done, ref, warmup, where)
     measured = None
     if win.last > win.first:
-        span = window_ns(done, ref, win, ref_busy)
+        terms = window_terms(done, ref, win, ref_busy)
+        span_by = max(terms, key=terms.__getitem__)
+        span = terms[span_by]
         measured = (win.last - win.first) / span * 1e9
         # the bound over the same images (a dynamic policy's work differs per image)
         window = {k: v[win.first + 1:win.last + 1] for k, v in planes.items()}
@@ -263,9 +271,10 @@ def simulate_pipeline(graph: nx.DiGraph, mapping, hw, planes: dict[str, np.ndarr
                       f"{measured:.1f} img/s: {win.reason.replace('measured in', 'in')})")
         headline, measured = bound, None
     elif measured is not None:
-        basis = (f"{win.reason}; {span / (win.last - win.first):.1f} ns per image, the "
-                 "longest of the completions' interval, that unit's and (a NoC port or "
-                 "link) its busy time on those images")
+        n = win.last - win.first
+        basis = (f"{win.reason}; {span / n:.1f} ns per image, set by {span_by} (the "
+                 "longest of " + ", ".join(f"{k} {v / n:.1f}" for k, v in terms.items())
+                 + " ns per image)")
         headline = measured
     else:
         need = streamed_images_needed(done[0] - entered[0], bound, warmup)
