@@ -21,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.layout_engine import ConstrainedLayoutEngine  # noqa: E402
 
 #: Fixed colours of the two standard pipelines; other pipelines take EXTRA_COLOURS in turn.
 PIPELINE_COLOURS = {"static": "#4C72B0", "redy": "#DD8452"}
@@ -92,6 +93,10 @@ def _title_prefix(summary: dict[str, Any]) -> str:
 
 
 def _save(fig: Figure, results_dir: Path, stem: str, formats: Sequence[str]) -> list[Path]:
+    if not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
+        # the layout is done (``tight_layout`` leaves a placeholder engine behind, which makes
+        # ``savefig`` lay out every text once more before drawing): same pixels, ~1/3 less
+        fig.set_layout_engine(None)
     paths = []
     for fmt in formats:
         p = Path(results_dir) / f"{stem}.{fmt}"
