@@ -33,12 +33,16 @@ def test_command_line_parser_imports_nothing_heavy() -> None:
     assert _imported("import simulator.cli.main as m\nm.build_parser()") == set()
 
 
-def test_run_modules_leave_plots_dask_and_torchvision_out() -> None:
-    """What ``redysim run`` imports before its first step: torch, but not torchvision
-    (only to build a torchvision model), matplotlib (only to draw) or Dask (sweeps)."""
+def test_run_modules_import_nothing_heavy() -> None:
+    """What ``redysim run`` imports before its first step, and loading a scenario: no torch
+    (only to build a network or run a pass), torchvision (only to build a torchvision
+    model), matplotlib (only to draw) or Dask (sweeps)."""
     got = _imported("import simulator.runner.flow, simulator.results.write, "
-                    "simulator.runner.scenario, workloads.models, workloads.loader")
-    assert got == {"torch"}
+                    "simulator.runner.scenario, workloads.loader\n"
+                    "from simulator.runner.scenario import load_scenario\n"
+                    "load_scenario('configs/scenarios/quickstart.yaml')")
+    assert got == set()
+    assert _imported("import workloads.models") == {"torch"}
 
 
 @pytest.fixture()
@@ -72,6 +76,20 @@ def test_rerun_reads_every_artifact_from_the_cache(digits: Path, tmp_path: Path,
     assert _figures(tmp_path / "a") == _figures(tmp_path / "b")
     for name in ("layers.csv", "tiles.csv", "timeline.csv"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_rerun_from_the_cache_imports_no_torch(digits: Path, tmp_path: Path) -> None:
+    """A run whose every artifact is cached (a rerun) reads the graph, the scales and the
+    bit planes, none of which holds a torch object, and never imports torch; the
+    first run, which builds and captures, does."""
+    cache = tmp_path / "cache"
+    run = (f"import contextlib, io\nfrom simulator.cli.main import main\n"
+           f"with contextlib.redirect_stdout(io.StringIO()):\n"
+           f"    assert main(['run', {str(digits)!r}, '-o', {str(tmp_path / 'out')!r}, "
+           f"'--force', '--quiet', '--cache', {str(cache)!r}]) == 0")
+    assert "torch" in _imported(run)
+    assert _imported(run) == {"matplotlib"}  # the plots; no torch
+    assert (tmp_path / "out" / "report.html").is_file()
 
 
 def test_no_cache_stores_nothing(digits: Path, tmp_path: Path,
