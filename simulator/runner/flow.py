@@ -235,7 +235,8 @@ def map_step(wl: Workload, hw: HardwareSpec, sc: Scenario) -> tuple[Workload, Ne
 
 def run(scenario: Scenario | str | Path, progress: Progress | None = None,
         bars: bool = False, hardware: HardwareSpec | None = None,
-        cache: ArtifactCache | None = None, allow_large: bool = False) -> RunResult:
+        cache: ArtifactCache | None = None, allow_large: bool = False,
+        while_simulating: Callable[[], None] | None = None) -> RunResult:
     """Run a scenario end to end and return the result object (nothing is written).
 
     *progress* receives one line per phase; *bars* shows tqdm progress bars for the
@@ -245,7 +246,9 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     after mapping, the run's events, memory and time are estimated
     (:mod:`simulator.runner.estimate`, reported through *progress*); a run whose memory estimate
     exceeds the memory available raises :class:`~simulator.runner.estimate.RunTooLarge` unless
-    *allow_large*.
+    *allow_large*. *while_simulating* is called once the pipelines' simulations all run in
+    worker processes, before waiting for them (with ``simulation.workers`` > 1 only):
+    ``redysim run`` imports matplotlib there, while the parent would otherwise wait.
     """
     say = progress or (lambda _msg: None)
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
@@ -312,6 +315,8 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
                 f"{sc.simulation.images} image(s)"
                 + (f", {workers} processes)" if workers > 1 else ")"))
             if workers > 1:
+                if while_simulating is not None:
+                    while_simulating()  # the parent would only wait: e.g. import the plots'
                 done = group.collect()
             else:
                 done = [_simulate_job((_job(sc, i, name, pp), bars), args)
