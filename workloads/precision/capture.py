@@ -162,7 +162,9 @@ class LayerRunner:
         self.xlayer: CrossbarLayer | None = None
         if weight_bits:
             w_codes, w_scale = quantize_weight_codes(w, weight_bits)
-            self.weight = w_codes * w_scale
+            # in place unless the exact mode keeps the codes: one layer-sized buffer, not
+            # two (VGG-16's first dense layer is 411 MB; docs/benchmarks.md, peak memory)
+            self.weight = w_codes * w_scale if crossbar is not None else w_codes.mul_(w_scale)
         else:
             self.weight = w
         self.bias = module.bias.detach().float() if module.bias is not None else None

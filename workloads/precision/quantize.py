@@ -59,7 +59,7 @@ def quantize_weight_codes(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, tor
     amax = w.reshape(w.shape[0], -1).abs().amax(dim=1)
     scale = torch.where(amax > 0, amax / q, torch.ones_like(amax))
     scale = scale.reshape(-1, *([1] * (w.dim() - 1)))
-    return torch.round(w / scale).clamp_(-q, q), scale
+    return (w / scale).round_().clamp_(-q, q), scale  # in place: one weight-sized buffer
 
 
 def _spec_module(spec: Any) -> tuple[str, bool]:
