@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -98,3 +99,46 @@ def test_no_cache_stores_nothing(digits: Path, tmp_path: Path,
     assert main(["run", str(digits), "-o", str(tmp_path / "o"), "--quiet", "--no-cache"]) == 0
     assert (tmp_path / "o" / "summary.json").is_file()
     assert not (tmp_path / "env-cache").exists()
+
+
+def test_passes_side_by_side_only_when_their_weight_copies_are_small() -> None:
+    import networkx as nx
+
+    from simulator.runner.flow import PARALLEL_PASSES_MAX_BYTES, pass_workers
+
+    g = nx.DiGraph()
+    g.add_node("conv", weights=11_000_000)  # ResNet-18-sized: 44 MB of float32 per pass
+    sc = SimpleNamespace(workload=SimpleNamespace(device="cpu"))
+    specs = {"conv": None}
+    assert pass_workers(sc, g, specs, passes=2, workers=3) == 2
+    assert pass_workers(sc, g, specs, passes=3, workers=2) == 2
+    assert pass_workers(sc, g, specs, passes=1, workers=3) == 1  # one pass
+    assert pass_workers(sc, g, specs, passes=2, workers=1) == 1  # no simulation workers
+    sc.workload.device = "auto"  # a GPU cannot be shared with forked children
+    assert pass_workers(sc, g, specs, passes=2, workers=3) == 1
+    sc.workload.device = "cpu"
+    g.nodes["conv"]["weights"] = PARALLEL_PASSES_MAX_BYTES // 8 + 1  # two copies: too big
+    assert pass_workers(sc, g, specs, passes=2, workers=3) == 1
+
+
+def test_passes_side_by_side_capture_the_same_bit_planes(digits: Path) -> None:
+    """The lossless pass and the ReDy pass in two forked processes give what one pass after
+    the other in this process gives."""
+    from simulator.runner.flow import run
+    from simulator.runner.scenario import load_scenario
+
+    got = {}
+    for workers in (1, 3):
+        sc = load_scenario(digits)
+        sc.simulation.workers = workers
+        got[workers] = run(sc).precision
+    assert list(got[1]) == list(got[3]) == list(sc.pipelines)
+    assert sorted(sc.pipelines) == ["msb-trim", "redy", "static"]  # two passes
+    for name, pp in got[1].items():
+        other = got[3][name]
+        assert other.accuracy == pp.accuracy and other.top5 == pp.top5
+        assert bool((other.logits == pp.logits).all())
+        for layer, lp in pp.layers.items():
+            assert (other.layers[layer].planes == lp.planes).all()
+            assert (other.layers[layer].low == lp.low).all()
+            assert other.layers[layer].hist.tolist() == lp.hist.tolist()

@@ -280,10 +280,14 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     scales = scales_step(sc, wl, specs, cache)
     xbar = exact_step(sc, wl, specs, hw, scales, cache, say)
     groups = capture_groups(sc.pipelines, exact=xbar is not None)
+    side = pass_workers(sc, wl.traced.graph, specs, len(groups), workers)
     say(f"capturing activations of {wl.eval_count} image(s) and applying "
-        f"{len(sc.pipelines)} precision policies ({len(groups)} forward pass(es))"
+        f"{len(sc.pipelines)} precision policies ({len(groups)} forward pass(es)"
+        + (f", side by side in {side} processes)" if side > 1 else ")")
         + (f"; simulating each pipeline as soon as it is captured ({workers} processes)"
            if workers > 1 else ""))
+    if side > 1:  # one capture step: the passes run in forked processes, all at once
+        groups = [[p for pipes in groups for p in pipes]]
     from tqdm import tqdm
 
     from simulator.core.workers import WorkerGroup
@@ -301,7 +305,7 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
             for pipes in tqdm(groups, desc="capture + policies", unit="pass",
                               disable=not bars, leave=False):
                 got = capture_step(sc, wl, specs, scales, dict(pipes), weight_bits, cache,
-                                   xbar)
+                                   xbar, workers=side)
                 for name, _ in pipes:
                     prec[name] = got[name]
                     if workers > 1:
@@ -396,11 +400,13 @@ def exact_step(sc: Scenario, wl: Workload, specs: dict[str, LayerSpec], hw: Hard
 def capture_step(sc: Scenario, wl: Workload, specs: dict[str, LayerSpec],
                  scales: dict[str, float], pipes: dict[str, Any], weight_bits: int,
                  cache: ArtifactCache | None = None, exact: ExactCrossbar | None = None,
-                 ) -> dict[str, PipelinePrecision]:
+                 workers: int = 1) -> dict[str, PipelinePrecision]:
     """The bit planes of the pipelines *pipes* (name -> policy spec) that share one forward
     pass (:func:`workloads.precision.passes.capture_groups`), through *cache* when given;
     *exact*: the exact crossbar mode's model (:func:`exact_step`). The weights are quantized
-    to the chip's *weight_bits*, so the accuracy is the chip's."""
+    to the chip's *weight_bits*, so the accuracy is the chip's. *pipes* may need several
+    passes: with *workers* > 1 those to compute run side by side in forked processes
+    (:func:`pass_workers` says when that is worth it)."""
     faults.checkpoint("capture")
     xbar, key = exact if exact is not None else (None, None)
     _, fetch_precision = _fetcher(cache, sc, specs, weight_bits, key)
@@ -412,9 +418,31 @@ def capture_step(sc: Scenario, wl: Workload, specs: dict[str, LayerSpec],
         return compute_precision(
             wl.traced.module, specs, wl.eval_inputs, scales, sc.quantization, todo,
             labels=wl.eval_labels, keep_images=wl.keep_images, weight_bits=weight_bits,
-            crossbar=xbar, device=capture_device(sc))
+            crossbar=xbar, device=capture_device(sc), workers=workers)
 
     return fetch_precision(pipes, compute)
+
+
+#: most bytes of weight copies that forward passes running side by side may add: each
+#: pass holds the network's weights quantized to the chip's bits (float32) next to the
+#: shared float model, so VGG-16 (553 MB of weights) runs its passes one after the other
+#: and stays under 2 GB (docs/benchmarks.md, "Fixed costs")
+PARALLEL_PASSES_MAX_BYTES = 256 << 20
+
+
+def pass_workers(sc: Scenario, graph: Any, specs: dict[str, LayerSpec], passes: int,
+                 workers: int) -> int:
+    """Processes in which a first run's *passes* forward passes run side by side (1: one
+    after the other, in this process, each pipeline's simulation forked as soon as its
+    pass is done). Side by side when the run has simulation *workers* > 1, on the CPU
+    (``workload.device: cpu``), and when the passes' weight copies stay under
+    :data:`PARALLEL_PASSES_MAX_BYTES`: on two cores the ResNet-18 quick start's passes
+    (1.4 s lossless, 2.7 s ReDy) take the time of the longer one."""
+    procs = min(workers, passes)
+    if procs <= 1 or sc.workload.device != "cpu":
+        return 1
+    weights = sum(int(graph.nodes[n].get("weights") or 0) for n in specs if n in graph)
+    return procs if 4 * weights * procs <= PARALLEL_PASSES_MAX_BYTES else 1
 
 
 def float_accuracy_step(sc: Scenario, wl: Workload, cache: ArtifactCache | None = None,
