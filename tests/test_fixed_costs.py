@@ -101,10 +101,13 @@ def test_no_cache_stores_nothing(digits: Path, tmp_path: Path,
     assert not (tmp_path / "env-cache").exists()
 
 
-def test_passes_side_by_side_only_when_their_weight_copies_are_small() -> None:
+def test_passes_side_by_side_only_when_their_weight_copies_are_small(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     import networkx as nx
 
     from simulator.runner.flow import PARALLEL_PASSES_MAX_BYTES, pass_workers
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
 
     g = nx.DiGraph()
     g.add_node("conv", weights=11_000_000)  # ResNet-18-sized: 44 MB of float32 per pass
@@ -114,6 +117,9 @@ def test_passes_side_by_side_only_when_their_weight_copies_are_small() -> None:
     assert pass_workers(sc, g, specs, passes=3, workers=2) == 2
     assert pass_workers(sc, g, specs, passes=1, workers=3) == 1  # one pass
     assert pass_workers(sc, g, specs, passes=2, workers=1) == 1  # no simulation workers
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert pass_workers(sc, g, specs, passes=2, workers=3) == 1  # one core
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
     sc.workload.device = "auto"  # a GPU cannot be shared with forked children
     assert pass_workers(sc, g, specs, passes=2, workers=3) == 1
     sc.workload.device = "cpu"

@@ -434,11 +434,12 @@ def pass_workers(sc: Scenario, graph: Any, specs: dict[str, LayerSpec], passes: 
                  workers: int) -> int:
     """Processes in which a first run's *passes* forward passes run side by side (1: one
     after the other, in this process, each pipeline's simulation forked as soon as its
-    pass is done). Side by side when the run has simulation *workers* > 1, on the CPU
-    (``workload.device: cpu``), and when the passes' weight copies stay under
-    :data:`PARALLEL_PASSES_MAX_BYTES`: on two cores the ResNet-18 quick start's passes
-    (1.4 s lossless, 2.7 s ReDy) take the time of the longer one."""
-    procs = min(workers, passes)
+    pass is done). Side by side when the run has simulation *workers* > 1 and the machine
+    more than one core, on the CPU (``workload.device: cpu``), and when the passes' weight
+    copies stay under :data:`PARALLEL_PASSES_MAX_BYTES`: on two idle cores the ResNet-18
+    quick start's passes (~1.4 s lossless, ~2.7 s ReDy) take the time of the longer one;
+    on cores other work keeps busy they gain nothing (docs/benchmarks.md)."""
+    procs = min(workers, passes, os.cpu_count() or 1)
     if procs <= 1 or sc.workload.device != "cpu":
         return 1
     weights = sum(int(graph.nodes[n].get("weights") or 0) for n in specs if n in graph)
