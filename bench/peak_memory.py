@@ -2,7 +2,8 @@
 
 Usage::
 
-    .venv/bin/python bench/peak_memory.py [SCENARIO] [--fidelity F] [--warm] [-- extra args]
+    .venv/bin/python bench/peak_memory.py [SCENARIO] [--fidelity F] [--warm]
+                                          [--pythonpath CHECKOUT] [-- extra args]
 
 Runs ``python -m simulator.cli.main run SCENARIO -o TMP --force --quiet`` in a fresh
 process with an artifact cache of its own (empty; ``--warm``: filled by one unmeasured run
@@ -54,14 +55,15 @@ def _mem_kb(pid: int) -> tuple[int, int]:
         return 0, 0
 
 
-def measure(scenario: Path, fidelity: str | None, cache: Path, extra: list[str]) -> dict:
+def measure(scenario: Path, fidelity: str | None, cache: Path, extra: list[str],
+            code: Path = ROOT) -> dict:
     out = Path(tempfile.mkdtemp(prefix="redysim-mem-"))
-    env = {**os.environ, "REDYSIM_CACHE": str(cache), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "REDYSIM_CACHE": str(cache), "PYTHONPATH": str(code)}
     cmd = [sys.executable, "-m", "simulator.cli.main", "run", str(scenario), "-o",
            str(out / "out"), "--force", "--quiet", *(["--fidelity", fidelity] if fidelity
                                                       else []), *extra]
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+    p = subprocess.Popen(cmd, cwd=code, env=env, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE)
     tree_rss = tree_pss = 0
     while True:
@@ -89,14 +91,18 @@ def main(argv: list[str] | None = None) -> int:
                                                        "vgg16.yaml"))
     ap.add_argument("--fidelity", choices=["plane", "group", "analytic"])
     ap.add_argument("--warm", action="store_true", help="measure a rerun (cache filled)")
+    ap.add_argument("--pythonpath", default=str(ROOT),
+                    help="the checkout whose code runs (before/after comparisons)")
     ap.add_argument("extra", nargs="*", help="more arguments of redysim run (after --)")
     args = ap.parse_args(argv)
+    code = Path(args.pythonpath).resolve()
     cache = Path(tempfile.mkdtemp(prefix="redysim-mem-cache-"))
     try:
+        scenario = Path(args.scenario).resolve()
         if args.warm:
-            measure(Path(args.scenario), args.fidelity, cache, args.extra)
-        print(json.dumps({"scenario": args.scenario, "warm": args.warm,
-                          **measure(Path(args.scenario), args.fidelity, cache, args.extra)}))
+            measure(scenario, args.fidelity, cache, args.extra, code)
+        print(json.dumps({"scenario": str(scenario), "code": str(code), "warm": args.warm,
+                          **measure(scenario, args.fidelity, cache, args.extra, code)}))
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     return 0
