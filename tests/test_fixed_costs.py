@@ -111,7 +111,8 @@ def test_passes_side_by_side_only_when_their_weight_copies_are_small(
 
     g = nx.DiGraph()
     g.add_node("conv", weights=11_000_000)  # ResNet-18-sized: 44 MB of float32 per pass
-    sc = SimpleNamespace(workload=SimpleNamespace(device="cpu"))
+    sc = SimpleNamespace(workload=SimpleNamespace(device="cpu"),
+                         accuracy=SimpleNamespace(crossbar="fast"))
     specs = {"conv": None}
     assert pass_workers(sc, g, specs, passes=2, workers=3) == 2
     assert pass_workers(sc, g, specs, passes=3, workers=2) == 2
@@ -123,6 +124,9 @@ def test_passes_side_by_side_only_when_their_weight_copies_are_small(
     sc.workload.device = "auto"  # a GPU cannot be shared with forked children
     assert pass_workers(sc, g, specs, passes=2, workers=3) == 1
     sc.workload.device = "cpu"
+    sc.accuracy.crossbar = "exact"  # passes with crossbars: one after the other
+    assert pass_workers(sc, g, specs, passes=2, workers=3) == 1
+    sc.accuracy.crossbar = "fast"
     g.nodes["conv"]["weights"] = PARALLEL_PASSES_MAX_BYTES // 8 + 1  # two copies: too big
     assert pass_workers(sc, g, specs, passes=2, workers=3) == 1
 

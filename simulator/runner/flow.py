@@ -438,9 +438,11 @@ def pass_workers(sc: Scenario, graph: Any, specs: dict[str, LayerSpec], passes: 
     more than one core, on the CPU (``workload.device: cpu``), and when the passes' weight
     copies stay under :data:`PARALLEL_PASSES_MAX_BYTES`: on two idle cores the ResNet-18
     quick start's passes (~1.4 s lossless, ~2.7 s ReDy) take the time of the longer one;
-    on cores other work keeps busy they gain nothing (docs/benchmarks.md)."""
+    on cores other work keeps busy they gain nothing (docs/benchmarks.md). The exact
+    crossbar mode's passes stay one after the other: each holds the crossbars' stored
+    cells and column sums too, which this rule does not size."""
     procs = min(workers, passes, os.cpu_count() or 1)
-    if procs <= 1 or sc.workload.device != "cpu":
+    if procs <= 1 or sc.workload.device != "cpu" or sc.accuracy.crossbar == "exact":
         return 1
     weights = sum(int(graph.nodes[n].get("weights") or 0) for n in specs if n in graph)
     return procs if 4 * weights * procs <= PARALLEL_PASSES_MAX_BYTES else 1
