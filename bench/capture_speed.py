@@ -7,7 +7,9 @@ calibrated, the mapper's row blocks), one torch thread, ``--images`` photo crops
 best of ``--repeat`` wall times of: a float forward pass; the shared pass of the lossless
 pipelines (static + msb-trim); a ReDy pass (k = 3, ε = 0); and a ReDy pass through the
 im2col (custom-policy) path, which is how every pipeline was computed before the statistics
-path. Ratios to the float pass are what to compare across machines; the load average is
+path; then the quick start's whole capture (static, msb-trim and ReDy: two passes) one pass
+after the other and side by side in two forked processes, as a first ``redysim run`` does.
+Ratios to the float pass are what to compare across machines; the load average is
 printed beside them.
 """
 
@@ -53,9 +55,9 @@ def main() -> None:
             times.append(time.perf_counter() - t)
         return min(times)
 
-    def passes(pipes: dict) -> None:
+    def passes(pipes: dict, workers: int = 1) -> None:
         compute_precision(mod, specs, x, scales, sc.quantization, pipes, weight_bits=bits,
-                          keep_images=1)
+                          keep_images=1, workers=workers)
 
     with torch.no_grad():
         t_float = best(lambda: mod(x))
@@ -65,11 +67,19 @@ def main() -> None:
         "redy k=3 (statistics path)": {"redy": PolicySpec(policy="redy")},
         "redy k=3 (im2col path)": {"redy": PolicySpec(policy="workloads.precision.policies:redy")},
     }
+    three = {"static": PolicySpec(policy="static"), "msb-trim": PolicySpec(policy="msb-trim"),
+             "redy": PolicySpec(policy="redy")}
     print(f"ResNet-18, {args.images} images, 1 thread, best of {args.repeat}; "
           f"load {os.getloadavg()}")
     print(f"{'float forward':<34} {t_float:7.2f} s   1.00x")
     for name, pipes in cases.items():
         t = best(lambda p=pipes: passes(p))
+        print(f"{name:<34} {t:7.2f} s  {t / t_float:5.2f}x   load {os.getloadavg()[0]:.2f}")
+    # the quick start's capture on a first run: its two passes, one after the other, and
+    # side by side in two forked processes (what `redysim run` does since issue 20)
+    for name, workers in (("3 policies, 2 passes in turn", 1),
+                          ("3 policies, 2 passes side by side", 2)):
+        t = best(lambda w=workers: passes(three, w))
         print(f"{name:<34} {t:7.2f} s  {t / t_float:5.2f}x   load {os.getloadavg()[0]:.2f}")
 
 

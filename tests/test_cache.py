@@ -187,13 +187,15 @@ def test_hardware_change_reuses_everything(tmp_path: Path) -> None:
     sc.simulation.workers = 1
     cache = ArtifactCache(tmp_path / "cache")
     first = run(sc, cache=cache)
-    assert cache.misses == {"workload": 1, "scales": 1, "precision": 2, "float_accuracy": 1}
+    assert cache.misses == {"workload": 1, "workload_graph": 1, "scales": 1, "precision": 2,
+                            "float_accuracy": 1}
     clear_memory()  # read from disk, as a fresh worker process would
     again = ArtifactCache(tmp_path / "cache")
     hw = load_hardware(ISAAC8).with_changes({"ima.crossbars_per_adc": 2})
     second = run(sc, hardware=hw, cache=again)
     assert again.misses == {}  # no trace, no forward pass
-    assert again.hits == {"workload": 1, "scales": 1, "precision": 2, "float_accuracy": 1}
+    # the graph alone: the fx module and the inputs are never read
+    assert again.hits == {"workload_graph": 1, "scales": 1, "precision": 2, "float_accuracy": 1}
     assert second.hardware.ima.adcs == 4
     for name, pp in first.precision.items():
         for layer, lp in pp.layers.items():

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -33,12 +34,16 @@ def test_command_line_parser_imports_nothing_heavy() -> None:
     assert _imported("import simulator.cli.main as m\nm.build_parser()") == set()
 
 
-def test_run_modules_leave_plots_dask_and_torchvision_out() -> None:
-    """What ``redysim run`` imports before its first step: torch, but not torchvision
-    (only to build a torchvision model), matplotlib (only to draw) or Dask (sweeps)."""
+def test_run_modules_import_nothing_heavy() -> None:
+    """What ``redysim run`` imports before its first step, and loading a scenario: no torch
+    (only to build a network or run a pass), torchvision (only to build a torchvision
+    model), matplotlib (only to draw) or Dask (sweeps)."""
     got = _imported("import simulator.runner.flow, simulator.results.write, "
-                    "simulator.runner.scenario, workloads.models, workloads.loader")
-    assert got == {"torch"}
+                    "simulator.runner.scenario, workloads.loader\n"
+                    "from simulator.runner.scenario import load_scenario\n"
+                    "load_scenario('configs/scenarios/quickstart.yaml')")
+    assert got == set()
+    assert _imported("import workloads.models") == {"torch"}
 
 
 @pytest.fixture()
@@ -74,9 +79,76 @@ def test_rerun_reads_every_artifact_from_the_cache(digits: Path, tmp_path: Path,
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
+def test_rerun_from_the_cache_imports_no_torch(digits: Path, tmp_path: Path) -> None:
+    """A run whose every artifact is cached (a rerun) reads the graph, the scales and the
+    bit planes, none of which holds a torch object, and never imports torch; the
+    first run, which builds and captures, does."""
+    cache = tmp_path / "cache"
+    run = (f"import contextlib, io\nfrom simulator.cli.main import main\n"
+           f"with contextlib.redirect_stdout(io.StringIO()):\n"
+           f"    assert main(['run', {str(digits)!r}, '-o', {str(tmp_path / 'out')!r}, "
+           f"'--force', '--quiet', '--cache', {str(cache)!r}]) == 0")
+    assert "torch" in _imported(run)
+    assert _imported(run) == {"matplotlib"}  # the plots; no torch
+    assert (tmp_path / "out" / "report.html").is_file()
+
+
 def test_no_cache_stores_nothing(digits: Path, tmp_path: Path,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REDYSIM_CACHE", str(tmp_path / "env-cache"))
     assert main(["run", str(digits), "-o", str(tmp_path / "o"), "--quiet", "--no-cache"]) == 0
     assert (tmp_path / "o" / "summary.json").is_file()
     assert not (tmp_path / "env-cache").exists()
+
+
+def test_passes_side_by_side_only_when_their_weight_copies_are_small(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import networkx as nx
+
+    from simulator.runner.flow import PARALLEL_PASSES_MAX_BYTES, pass_workers
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+
+    g = nx.DiGraph()
+    g.add_node("conv", weights=11_000_000)  # ResNet-18-sized: 44 MB of float32 per pass
+    sc = SimpleNamespace(workload=SimpleNamespace(device="cpu"),
+                         accuracy=SimpleNamespace(crossbar="fast"))
+    specs = {"conv": None}
+    assert pass_workers(sc, g, specs, passes=2, workers=3) == 2
+    assert pass_workers(sc, g, specs, passes=3, workers=2) == 2
+    assert pass_workers(sc, g, specs, passes=1, workers=3) == 1  # one pass
+    assert pass_workers(sc, g, specs, passes=2, workers=1) == 1  # no simulation workers
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert pass_workers(sc, g, specs, passes=2, workers=3) == 1  # one core
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    sc.workload.device = "auto"  # a GPU cannot be shared with forked children
+    assert pass_workers(sc, g, specs, passes=2, workers=3) == 1
+    sc.workload.device = "cpu"
+    sc.accuracy.crossbar = "exact"  # passes with crossbars: one after the other
+    assert pass_workers(sc, g, specs, passes=2, workers=3) == 1
+    sc.accuracy.crossbar = "fast"
+    g.nodes["conv"]["weights"] = PARALLEL_PASSES_MAX_BYTES // 8 + 1  # two copies: too big
+    assert pass_workers(sc, g, specs, passes=2, workers=3) == 1
+
+
+def test_passes_side_by_side_capture_the_same_bit_planes(digits: Path) -> None:
+    """The lossless pass and the ReDy pass in two forked processes give what one pass after
+    the other in this process gives."""
+    from simulator.runner.flow import run
+    from simulator.runner.scenario import load_scenario
+
+    got = {}
+    for workers in (1, 3):
+        sc = load_scenario(digits)
+        sc.simulation.workers = workers
+        got[workers] = run(sc).precision
+    assert list(got[1]) == list(got[3]) == list(sc.pipelines)
+    assert sorted(sc.pipelines) == ["msb-trim", "redy", "static"]  # two passes
+    for name, pp in got[1].items():
+        other = got[3][name]
+        assert other.accuracy == pp.accuracy and other.top5 == pp.top5
+        assert bool((other.logits == pp.logits).all())
+        for layer, lp in pp.layers.items():
+            assert (other.layers[layer].planes == lp.planes).all()
+            assert (other.layers[layer].low == lp.low).all()
+            assert other.layers[layer].hist.tolist() == lp.hist.tolist()

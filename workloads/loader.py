@@ -21,14 +21,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from simulator.core.config_io import ConfigError, path_is_file
 from workloads.errors import WorkloadError
-from workloads.graph import TracedWorkload, trace_model
 from workloads.spec import (
     DEFAULT_TUNE_IMAGES_DATASET,
     DEFAULT_TUNE_IMAGES_OTHER,
@@ -42,7 +38,14 @@ __all__ = ["Workload", "load_workload", "missing_files", "workload_files"]
 #: validation images would need 28 GiB)
 MAX_INPUT_GIB = 4.0
 
-TuningSource = Callable[[int | None], tuple[torch.Tensor, torch.Tensor | None, str]]
+if TYPE_CHECKING:  # pragma: no cover - torch is imported where a workload is built, so
+    # that the scenario's checks (missing_files) and the Workload type cost no torch import
+    import torch
+    from torch import nn
+
+    from workloads.graph import TracedWorkload
+
+    TuningSource = Callable[[int | None], tuple[torch.Tensor, torch.Tensor | None, str]]
 
 
 @dataclass
@@ -64,6 +67,16 @@ class Workload:
     info: dict[str, Any] = field(default_factory=dict)
     keep_images: int | None = None
     tuning: TuningSource | None = None
+
+    @property
+    def eval_count(self) -> int:
+        """How many images are measured."""
+        return len(self.eval_inputs)
+
+    @property
+    def has_labels(self) -> bool:
+        """Whether the measured images have labels (an accuracy is reported)."""
+        return self.eval_labels is not None
 
 
 @dataclass
@@ -140,6 +153,8 @@ def _build(spec: WorkloadSpec, base_dir: Path) -> _Built:
 
 
 def _random_trained_here(name: str, seed: int) -> tuple[nn.Module, tuple[int, ...]]:
+    import torch
+
     torch.manual_seed(seed)
     if name == "digits":
         from workloads.trained.digits import DigitsCNN
@@ -226,6 +241,8 @@ def _digits_data(spec: WorkloadSpec) -> _Data:
 
 
 def _dataset_data(spec: WorkloadSpec, base_dir: Path, built: _Built, outputs: int) -> _Data:
+    import torch
+
     from workloads.datasets import default_transform, load_images, scan_dataset, split_parts
 
     ds = spec.dataset
@@ -277,6 +294,8 @@ def _unlabelled_data(spec: WorkloadSpec, shape: tuple[int, ...], preset: Any = N
 def _stream(spec: WorkloadSpec, shape: tuple[int, ...], preset: Any,
             n: int) -> tuple[torch.Tensor, str]:
     """The first *n* seeded inputs of an unlabelled model, and what they are."""
+    import torch
+
     if len(shape) == 3 and shape[0] == 3 and shape[1] == shape[2]:
         from workloads.inputs import IMAGENET_MEAN, IMAGENET_STD, sample_images
 
@@ -324,6 +343,8 @@ class _DatasetTuning:
     where: str
 
     def __call__(self, n: int | None) -> tuple[torch.Tensor, torch.Tensor, str]:
+        import torch
+
         from workloads.datasets import load_images, split_parts
 
         k = n or DEFAULT_TUNE_IMAGES_DATASET
@@ -357,6 +378,9 @@ class _StreamTuning:
 
 def load_workload(spec: WorkloadSpec, base_dir: Path) -> Workload:
     """Build the model with its weights, check its input, load the data, trace it."""
+    from torch import nn
+
+    from workloads.graph import trace_model
     from workloads.models import calibrate_batchnorm, check_input
 
     base_dir = Path(base_dir)

@@ -122,7 +122,7 @@ def tuning_inputs(sc: Any, wl: Any, images: int | None
 def _energy_fn(graph: Any, mapping: Any, hw: Any) -> Any:
     """Mean dynamic energy per image (pJ) of a pipeline's measured images on the chip."""
     from simulator.runner.image_energy import ImageEnergyModel
-    from workloads.precision.policies import online_unit
+    from workloads.precision.options import online_unit
 
     models: dict[str | None, Any] = {}  # per on-line unit the policy needs
 

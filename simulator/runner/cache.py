@@ -4,7 +4,10 @@ Three kinds of artifact, each a pickled file under ``<cache dir>/artifacts/<kind
 
 - ``workload``: the traced workload (fx module with BatchNorm folded, dataflow graph) with
   its calibration and evaluation inputs and labels, as :func:`simulator.runner.flow.load_workload`
-  builds it;
+  builds it; ``workload_graph`` (same key): its torch-free part (the dataflow graph, the
+  note, the image counts), which is all that mapping, simulating and writing results read
+  (:class:`LazyWorkload`: a rerun reads the fx module and the inputs only if a capture
+  has to run, and otherwise never imports torch);
 - ``scales``: the static per-layer activation scales, and ``float_accuracy``;
 - ``precision``: one pipeline's per-group bit planes (:class:`PipelinePrecision`), from the
   forward pass with its policy applied inside.
@@ -67,11 +70,11 @@ from simulator.core.fsmode import mkstemp
 T = TypeVar("T")
 
 #: Bump when the pickled content or the key recipe changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 #: Artifacts kept in memory per process and kind (the workload of ResNet-18 is ~50 MB).
-MEMORY_SLOTS = {"workload": 2, "scales": 16, "float_accuracy": 16, "precision": 16,
-                "adc_range": 16}
+MEMORY_SLOTS = {"workload": 2, "workload_graph": 4, "scales": 16, "float_accuracy": 16,
+                "precision": 16, "adc_range": 16}
 
 _ROOT = Path(__file__).resolve().parents[2]
 
@@ -321,12 +324,94 @@ def workload_key(sc: Any) -> str:
                     "files": referenced_files(section, sc.base_dir)})
 
 
-def cached_workload(cache: ArtifactCache, sc: Any, load: Callable[[Any], T]) -> T:
-    """``load(sc)`` through the cache; the graph is copied (mapping annotates it in place)."""
-    wl = cache.get_or_compute("workload", workload_key(sc), lambda: load(sc))
+def cached_workload(cache: ArtifactCache, sc: Any, load: Callable[[Any], T],
+                    lazy: bool = False) -> T:
+    """``load(sc)`` through the cache; the graph is copied (mapping annotates it in place).
+
+    *lazy*: a :class:`LazyWorkload` instead, read from the small ``workload_graph``
+    artifact (the dataflow graph, the note, the counts: no torch object), whose module and
+    inputs are read from the ``workload`` artifact (or built) only when first used; a
+    rerun that finds every artifact cached never reads them, nor imports torch.
+    """
+    key = workload_key(sc)
+    if lazy:
+        full = _Once(lambda: cache.get_or_compute("workload", key, lambda: load(sc)))
+        info = cache.get_or_compute("workload_graph", key, lambda: workload_graph(full()))
+        traced = LazyTraced(info["graph"].copy(), info["name"], info["input_shape"], full)
+        return LazyWorkload(traced, info["note"], info["info"], info["keep_images"],  # type: ignore[return-value]
+                            info["eval_count"], info["has_labels"], full)
+    wl = cache.get_or_compute("workload", key, lambda: load(sc))
     traced = wl.traced  # type: ignore[attr-defined]
     return dataclasses.replace(wl, traced=dataclasses.replace(traced,  # type: ignore[type-var]
                                                               graph=traced.graph.copy()))
+
+
+def workload_graph(wl: Any) -> dict[str, Any]:
+    """The torch-free part of a workload (:class:`workloads.loader.Workload`) that mapping,
+    simulating and writing results read: the ``workload_graph`` artifact."""
+    return {"graph": wl.traced.graph, "name": wl.traced.name,
+            "input_shape": tuple(wl.traced.input_shape), "note": wl.note, "info": wl.info,
+            "keep_images": wl.keep_images, "eval_count": wl.eval_count,
+            "has_labels": wl.has_labels}
+
+
+class _Once:
+    """``fn()`` computed on the first call, then remembered."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self._fn: Callable[[], Any] | None = fn
+        self._value: Any = None
+
+    def __call__(self) -> Any:
+        if self._fn is not None:
+            self._value, self._fn = self._fn(), None
+        return self._value
+
+
+@dataclasses.dataclass
+class LazyTraced:
+    """The traced network as :class:`workloads.graph.TracedWorkload` has it, with the fx
+    ``module`` read (or built) on first use."""
+
+    graph: Any
+    name: str
+    input_shape: tuple[int, ...]
+    full: Callable[[], Any] = dataclasses.field(repr=False, compare=False)
+
+    @property
+    def module(self) -> Any:
+        """The runnable fx module (BatchNorm folded)."""
+        return self.full().traced.module
+
+
+@dataclasses.dataclass
+class LazyWorkload:
+    """A :class:`workloads.loader.Workload` whose graph, note and counts are at hand and
+    whose inputs (torch tensors) are read or built on first use."""
+
+    traced: LazyTraced
+    note: str
+    info: dict[str, Any]
+    keep_images: int | None
+    eval_count: int
+    has_labels: bool
+    full: Callable[[], Any] = dataclasses.field(repr=False, compare=False)
+
+    @property
+    def calib_inputs(self) -> Any:
+        return self.full().calib_inputs
+
+    @property
+    def eval_inputs(self) -> Any:
+        return self.full().eval_inputs
+
+    @property
+    def eval_labels(self) -> Any:
+        return self.full().eval_labels
+
+    @property
+    def tuning(self) -> Any:
+        return self.full().tuning
 
 
 class CaptureCache:

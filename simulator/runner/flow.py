@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +29,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from mapping.mapper import NetworkMapping, map_network
 from simulator.core import faults
@@ -37,18 +37,20 @@ from simulator.hardware.spec import HardwareSpec, load_hardware
 from simulator.runner.estimate import RunEstimate, check_fits, check_workload_fits, estimate_run
 from simulator.runner.scenario import Scenario, check_scenario, check_warmup, load_scenario
 from simulator.runner.simulate import PipelineResult, simulate_pipeline
-from workloads.device import resolve_device
 from workloads.errors import WorkloadError
-from workloads.graph import TracedWorkload
 from workloads.loader import Workload
-from workloads.loader import load_workload as _load_workload
-from workloads.precision.crossbar import CrossbarModel
-from workloads.precision.passes import calibrate_adc, capture_groups, compute_precision
-from workloads.precision.quantize import calibrate_scales
+from workloads.precision.options import capture_groups
 from workloads.precision.records import LayerSpec, PipelinePrecision
 
+# torch, and the workloads modules built on it, are imported where a network is built or
+# an activation pass runs: a rerun that reads every artifact from the cache never needs
+# them (tests/test_fixed_costs.py)
 if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
     from simulator.runner.cache import ArtifactCache
+    from workloads.graph import TracedWorkload
+    from workloads.precision.crossbar import CrossbarModel
 
 Progress = Callable[[str], None]
 
@@ -74,7 +76,24 @@ class RunResult:
 def load_workload(sc: Scenario) -> Workload:
     """Build the model named in the scenario, its inputs, and trace it
     (:func:`workloads.loader.load_workload`)."""
-    return _load_workload(sc.workload, sc.base_dir)
+    from workloads.loader import load_workload as build
+
+    _torch_threads()
+    return build(sc.workload, sc.base_dir)
+
+
+#: torch's intra-op threads in a run (set by :func:`run`; None: torch's own default)
+_THREADS: int | None = None
+
+
+def _torch_threads() -> None:
+    """Apply :func:`run`'s thread count to torch, before a network is built or a pass runs
+    (torch is imported only then)."""
+    if _THREADS is not None:
+        import torch
+
+        if torch.get_num_threads() != _THREADS:
+            torch.set_num_threads(_THREADS)
 
 
 def layer_specs(traced: TracedWorkload, mapping) -> dict[str, LayerSpec]:
@@ -114,6 +133,8 @@ def crossbar_model(hw: HardwareSpec) -> CrossbarModel:
     """The exact crossbar mode's parameters (``accuracy.crossbar: exact``), from the
     hardware: crossbar geometry and cells, weight bits and encoding, the ADC's resolution,
     transfer function (``ima.adc_model``, ``ima.adc_range_percentile``) and read noise."""
+    from workloads.precision.crossbar import CrossbarModel
+
     return CrossbarModel(
         rows=hw.crossbar.rows, cols=hw.crossbar.cols, cell_bits=hw.crossbar.cell_bits,
         weight_bits=hw.weights.bits, unit_column=hw.weights.unit_column,
@@ -145,6 +166,8 @@ def describe_crossbar(xb: CrossbarModel) -> str:
 def capture_device(sc: Scenario) -> torch.device:
     """The scenario's ``workload.device``, resolved (a ConfigError naming the file when
     cuda is asked for and absent)."""
+    from workloads.device import resolve_device
+
     try:
         return resolve_device(sc.workload.device)
     except WorkloadError as exc:
@@ -175,7 +198,7 @@ def prepare(sc: Scenario, wall: dict[str, float] | None = None,
     for msg in hw.warnings():
         say(f"warning: {msg}")
     say(f"building and tracing {sc.workload.model}")
-    wl = trace_step(sc, cache, allow_large=True)
+    wl = trace_step(sc, cache, allow_large=True, lazy=True)
     wall["trace"] = time.perf_counter() - t
     t = time.perf_counter()
     mapping = map_network(wl.traced.graph, hw, sc.mapping)
@@ -186,16 +209,18 @@ def prepare(sc: Scenario, wall: dict[str, float] | None = None,
 
 
 def trace_step(sc: Scenario, cache: ArtifactCache | None = None,
-               allow_large: bool = False) -> Workload:
+               allow_large: bool = False, lazy: bool = False) -> Workload:
     """The scenario's traced workload: built and traced, or read from *cache* (then its
     graph is a private copy: mapping annotates the graph in place). Inputs too large for
-    the memory available are refused first, unless *allow_large*."""
+    the memory available are refused first, unless *allow_large*. *lazy* (with *cache*):
+    a :class:`simulator.runner.cache.LazyWorkload`, whose fx module and inputs are read
+    only when first used (a sweep's tasks pickle the whole workload instead)."""
     if not allow_large:
         check_workload_fits(sc.workload, sc.source)
     if cache is not None:
         from simulator.runner.cache import cached_workload
 
-        return cached_workload(cache, sc, load_workload)
+        return cached_workload(cache, sc, load_workload, lazy=lazy)
     return load_workload(sc)
 
 
@@ -210,7 +235,8 @@ def map_step(wl: Workload, hw: HardwareSpec, sc: Scenario) -> tuple[Workload, Ne
 
 def run(scenario: Scenario | str | Path, progress: Progress | None = None,
         bars: bool = False, hardware: HardwareSpec | None = None,
-        cache: ArtifactCache | None = None, allow_large: bool = False) -> RunResult:
+        cache: ArtifactCache | None = None, allow_large: bool = False,
+        while_simulating: Callable[[], None] | None = None) -> RunResult:
     """Run a scenario end to end and return the result object (nothing is written).
 
     *progress* receives one line per phase; *bars* shows tqdm progress bars for the
@@ -220,15 +246,21 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     after mapping, the run's events, memory and time are estimated
     (:mod:`simulator.runner.estimate`, reported through *progress*); a run whose memory estimate
     exceeds the memory available raises :class:`~simulator.runner.estimate.RunTooLarge` unless
-    *allow_large*.
+    *allow_large*. *while_simulating* is called once the pipelines' simulations all run in
+    worker processes, before waiting for them (with ``simulation.workers`` > 1 only):
+    ``redysim run`` imports matplotlib there, while the parent would otherwise wait.
     """
     say = progress or (lambda _msg: None)
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     check_scenario(sc)  # again: a Scenario built in Python or changed after loading
     check_warmup(sc)
     # torch's intra-op threads spin while waiting: on a busy 2-core machine two threads
-    # made the activation pass 5-30x slower, one thread costs ~0.3 s when idle
-    torch.set_num_threads(int(os.environ.get("REDYSIM_TORCH_THREADS", "1")))
+    # made the activation pass 5-30x slower, one thread costs ~0.3 s when idle (applied
+    # when torch is first needed: a rerun from the cache never imports it)
+    global _THREADS
+    _THREADS = int(os.environ.get("REDYSIM_TORCH_THREADS", "1"))
+    if "torch" in sys.modules:
+        _torch_threads()
     wall: dict[str, float] = {}
     hw, wl, mapping = prepare(sc, wall, say, hardware, cache, allow_large)
     est = estimate_step(sc, wl.traced.graph, mapping, hw, allow_large, say)
@@ -243,14 +275,19 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     t = time.perf_counter()
     specs = layer_specs(wl.traced, mapping)
     weight_bits = int(hw.weights.bits)
-    capture_device(sc)  # a device asked for and absent fails here, before any pass
+    if sc.workload.device != "cpu":
+        capture_device(sc)  # a device asked for and absent fails here, before any pass
     scales = scales_step(sc, wl, specs, cache)
     xbar = exact_step(sc, wl, specs, hw, scales, cache, say)
     groups = capture_groups(sc.pipelines, exact=xbar is not None)
-    say(f"capturing activations of {len(wl.eval_inputs)} image(s) and applying "
-        f"{len(sc.pipelines)} precision policies ({len(groups)} forward pass(es))"
+    side = pass_workers(sc, wl.traced.graph, specs, len(groups), workers)
+    say(f"capturing activations of {wl.eval_count} image(s) and applying "
+        f"{len(sc.pipelines)} precision policies ({len(groups)} forward pass(es)"
+        + (f", side by side in {side} processes)" if side > 1 else ")")
         + (f"; simulating each pipeline as soon as it is captured ({workers} processes)"
            if workers > 1 else ""))
+    if side > 1:  # one capture step: the passes run in forked processes, all at once
+        groups = [[p for pipes in groups for p in pipes]]
     from tqdm import tqdm
 
     from simulator.core.workers import WorkerGroup
@@ -268,7 +305,7 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
             for pipes in tqdm(groups, desc="capture + policies", unit="pass",
                               disable=not bars, leave=False):
                 got = capture_step(sc, wl, specs, scales, dict(pipes), weight_bits, cache,
-                                   xbar)
+                                   xbar, workers=side)
                 for name, _ in pipes:
                     prec[name] = got[name]
                     if workers > 1:
@@ -282,6 +319,8 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
                 f"{sc.simulation.images} image(s)"
                 + (f", {workers} processes)" if workers > 1 else ")"))
             if workers > 1:
+                if while_simulating is not None:
+                    while_simulating()  # the parent would only wait: e.g. import the plots'
                 done = group.collect()
             else:
                 done = [_simulate_job((_job(sc, i, name, pp), bars), args)
@@ -316,11 +355,18 @@ def scales_step(sc: Scenario, wl: Workload, specs: dict[str, LayerSpec],
                 cache: ArtifactCache | None = None) -> dict[str, float]:
     """The static activation scale of every grouped layer (through *cache* when given)."""
     fetch, _ = _fetcher(cache, sc, specs, None)
-    return fetch("scales", lambda: calibrate_scales(wl.traced.module, specs, wl.calib_inputs,
-                                                     sc.quantization))
+
+    def compute() -> dict[str, float]:
+        from workloads.precision.quantize import calibrate_scales
+
+        _torch_threads()
+        return calibrate_scales(wl.traced.module, specs, wl.calib_inputs, sc.quantization)
+
+    return fetch("scales", compute)
 
 
-ExactCrossbar = tuple[CrossbarModel, dict[str, Any]]  # the model, and its cache key
+if TYPE_CHECKING:  # pragma: no cover
+    ExactCrossbar = tuple[CrossbarModel, dict[str, Any]]  # the model, and its cache key
 
 
 def exact_step(sc: Scenario, wl: Workload, specs: dict[str, LayerSpec], hw: HardwareSpec,
@@ -338,9 +384,15 @@ def exact_step(sc: Scenario, wl: Workload, specs: dict[str, LayerSpec], hw: Hard
     if xbar.calibrated:
         fetch, _ = _fetcher(cache, sc, specs, int(hw.weights.bits), key)
         cal = xbar
-        lsb = fetch("adc_range", lambda: calibrate_adc(
-            wl.traced.module, specs, wl.calib_inputs, scales, sc.quantization, cal,
-            device=capture_device(sc)))
+
+        def compute() -> dict[str, float]:
+            from workloads.precision.passes import calibrate_adc
+
+            _torch_threads()
+            return calibrate_adc(wl.traced.module, specs, wl.calib_inputs, scales,
+                                 sc.quantization, cal, device=capture_device(sc))
+
+        lsb = fetch("adc_range", compute)
         xbar = xbar.with_lsb(lsb)
     return xbar, key
 
@@ -348,26 +400,59 @@ def exact_step(sc: Scenario, wl: Workload, specs: dict[str, LayerSpec], hw: Hard
 def capture_step(sc: Scenario, wl: Workload, specs: dict[str, LayerSpec],
                  scales: dict[str, float], pipes: dict[str, Any], weight_bits: int,
                  cache: ArtifactCache | None = None, exact: ExactCrossbar | None = None,
-                 ) -> dict[str, PipelinePrecision]:
+                 workers: int = 1) -> dict[str, PipelinePrecision]:
     """The bit planes of the pipelines *pipes* (name -> policy spec) that share one forward
     pass (:func:`workloads.precision.passes.capture_groups`), through *cache* when given;
     *exact*: the exact crossbar mode's model (:func:`exact_step`). The weights are quantized
-    to the chip's *weight_bits*, so the accuracy is the chip's."""
+    to the chip's *weight_bits*, so the accuracy is the chip's. *pipes* may need several
+    passes: with *workers* > 1 those to compute run side by side in forked processes
+    (:func:`pass_workers` says when that is worth it)."""
     faults.checkpoint("capture")
     xbar, key = exact if exact is not None else (None, None)
     _, fetch_precision = _fetcher(cache, sc, specs, weight_bits, key)
-    device = capture_device(sc)
-    return fetch_precision(pipes, lambda todo: compute_precision(
-        wl.traced.module, specs, wl.eval_inputs, scales, sc.quantization, todo,
-        labels=wl.eval_labels, keep_images=wl.keep_images, weight_bits=weight_bits,
-        crossbar=xbar, device=device))
+
+    def compute(todo: dict[str, Any]) -> dict[str, PipelinePrecision]:
+        from workloads.precision.passes import compute_precision
+
+        _torch_threads()
+        return compute_precision(
+            wl.traced.module, specs, wl.eval_inputs, scales, sc.quantization, todo,
+            labels=wl.eval_labels, keep_images=wl.keep_images, weight_bits=weight_bits,
+            crossbar=xbar, device=capture_device(sc), workers=workers)
+
+    return fetch_precision(pipes, compute)
+
+
+#: most bytes of weight copies that forward passes running side by side may add: each
+#: pass holds the network's weights quantized to the chip's bits (float32) next to the
+#: shared float model, so VGG-16 (553 MB of weights) runs its passes one after the other
+#: and stays under 2 GB (docs/benchmarks.md, "Fixed costs")
+PARALLEL_PASSES_MAX_BYTES = 256 << 20
+
+
+def pass_workers(sc: Scenario, graph: Any, specs: dict[str, LayerSpec], passes: int,
+                 workers: int) -> int:
+    """Processes in which a first run's *passes* forward passes run side by side (1: one
+    after the other, in this process, each pipeline's simulation forked as soon as its
+    pass is done). Side by side when the run has simulation *workers* > 1 and the machine
+    more than one core, on the CPU (``workload.device: cpu``), and when the passes' weight
+    copies stay under :data:`PARALLEL_PASSES_MAX_BYTES`: on two idle cores the ResNet-18
+    quick start's passes (~1.4 s lossless, ~2.7 s ReDy) take the time of the longer one;
+    on cores other work keeps busy they gain nothing (docs/benchmarks.md). The exact
+    crossbar mode's passes stay one after the other: each holds the crossbars' stored
+    cells and column sums too, which this rule does not size."""
+    procs = min(workers, passes, os.cpu_count() or 1)
+    if procs <= 1 or sc.workload.device != "cpu" or sc.accuracy.crossbar == "exact":
+        return 1
+    weights = sum(int(graph.nodes[n].get("weights") or 0) for n in specs if n in graph)
+    return procs if 4 * weights * procs <= PARALLEL_PASSES_MAX_BYTES else 1
 
 
 def float_accuracy_step(sc: Scenario, wl: Workload, cache: ArtifactCache | None = None,
                         ) -> tuple[float | None, float | None]:
     """Top-1 and top-5 accuracy (%) of the unquantized model, or (None, None) without
     labels (through *cache* when given)."""
-    if wl.eval_labels is None:
+    if not wl.has_labels:
         return None, None
     fetch, _ = _fetcher(cache, sc, {}, None)
     return fetch("float_accuracy", lambda: _float_accuracy(wl))
@@ -401,6 +486,7 @@ def _float_accuracy(wl: Workload) -> tuple[float, float]:
     """Top-1 and top-5 accuracy (%) of the unquantized model on the measured images."""
     from workloads.precision.metrics import float_logits, top1, topk
 
+    _torch_threads()
     logits = float_logits(wl.traced.module, wl.eval_inputs)
     return top1(logits, wl.eval_labels), topk(logits, wl.eval_labels, 5)
 

@@ -29,7 +29,7 @@ import numpy as np
 from simulator.model.ledger import EVENTS, EnergyLedger
 from simulator.model.plan import WEIGHT_KINDS, KindIds, NodePlan
 from simulator.model.workplan import kind_ids_in, register_kinds
-from workloads.precision.policies import online_unit
+from workloads.precision.options import online_unit
 
 __all__ = ["ImageEnergyModel", "decomposition", "spread"]
 

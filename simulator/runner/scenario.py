@@ -14,9 +14,7 @@ from pydantic import Field, field_validator
 
 from mapping.mapper import MappingOptions
 from simulator.core.config_io import ConfigError, StrictModel, load_yaml, path_is_file, validate
-from workloads.precision.crossbar import AccuracyOptions
-from workloads.precision.policies import PolicySpec
-from workloads.precision.quantize import QuantConfig
+from workloads.precision.options import AccuracyOptions, PolicySpec, QuantConfig
 from workloads.spec import WorkloadSpec
 
 

@@ -26,7 +26,7 @@ from simulator.model.plan import KindIds, Lane, NodePlan
 from simulator.model.power import static_power_mw
 from simulator.model.timing import TILE_UNITS, TimingRules
 from simulator.model.workplan import plan_structure, register_kinds
-from workloads.precision.policies import online_unit
+from workloads.precision.options import online_unit
 
 BUSY_CLASSES = ("crossbar", "adc", "digital", "edram", "bus", "noc")
 

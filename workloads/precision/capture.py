@@ -162,7 +162,9 @@ class LayerRunner:
         self.xlayer: CrossbarLayer | None = None
         if weight_bits:
             w_codes, w_scale = quantize_weight_codes(w, weight_bits)
-            self.weight = w_codes * w_scale
+            # in place unless the exact mode keeps the codes: one layer-sized buffer, not
+            # two (VGG-16's first dense layer is 411 MB; docs/benchmarks.md, peak memory)
+            self.weight = w_codes * w_scale if crossbar is not None else w_codes.mul_(w_scale)
         else:
             self.weight = w
         self.bias = module.bias.detach().float() if module.bias is not None else None
@@ -340,6 +342,9 @@ class LayerRunner:
                 continue
             w_blk = self._full_weight()[:, r0:r1]
             if n_lossy > 0.25 * lossy.numel():  # most groups: unfold the whole block
+                if o is not None:  # fold the gathered corrections back first
+                    dense.copy_(o.permute(0, 2, 1))
+                    o = None
                 step = max(1, CHUNK_ELEMENTS // max(1, (r1 - r0) * npos))
                 lo2, pl2 = low.reshape(n, 1, npos), planes.reshape(n, 1, npos)
                 for i in range(0, n, step):
@@ -367,9 +372,11 @@ class LayerRunner:
                 if o is None:
                     o = dense.permute(0, 2, 1).contiguous()
                 o.index_put_((im, po), (diff * self.scale) @ w_blk.T, accumulate=True)
-            if o is not None:  # fold the gathered corrections back before the next block
-                dense.copy_(o.permute(0, 2, 1))
-                o = None
+        # the gathered corrections, kept in the (n, P, C_out) copy over consecutive gathered
+        # blocks (each output still gets its blocks' corrections in block order), folded
+        # back once: a copy and a transpose of the layer's output per layer, not per block
+        if o is not None:
+            dense.copy_(o.permute(0, 2, 1))
 
     # -- the exact crossbar mode ----------------------------------------------------------
     def _crossbar_conv(self, codes: torch.Tensor, out: torch.Tensor,

@@ -44,13 +44,12 @@ import math
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field
 
 from simulator.core.column_sum import adc_bits_never_clip
-from simulator.core.config_io import StrictModel
+from workloads.precision.options import AccuracyOptions  # noqa: F401 - re-exported
 
 __all__ = ["ADC_MODELS", "AccuracyOptions", "CrossbarLayer", "CrossbarModel", "lsb_from_hist"]
 
@@ -58,15 +57,6 @@ __all__ = ["ADC_MODELS", "AccuracyOptions", "CrossbarLayer", "CrossbarModel", "l
 ADC_MODELS = ("ideal", "calibrated")
 #: elements of the plane/column matrices handled at once (bounds memory)
 CHUNK_ELEMENTS = 1 << 22
-
-
-class AccuracyOptions(StrictModel):
-    """How the accuracy path computes each mapped layer (scenario section ``accuracy``)."""
-
-    crossbar: Literal["fast", "exact"] = Field(
-        "fast", description="fast: float product of the windowed codes (exact while no column "
-        "sum exceeds the ADC's range); exact: bit planes x weight slices x row blocks "
-        "through the hardware's ADC (ima.adc_bits, ima.adc_model, ima.adc_noise_lsb)")
 
 
 @dataclass(frozen=True)

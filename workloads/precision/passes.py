@@ -17,7 +17,8 @@ from workloads.errors import WorkloadError
 from workloads.precision.capture import LayerRunner
 from workloads.precision.crossbar import CrossbarModel, lsb_from_hist
 from workloads.precision.metrics import top1, topk
-from workloads.precision.policies import LOSSLESS, PolicySpec
+from workloads.precision.options import capture_groups  # noqa: F401 - re-exported
+from workloads.precision.policies import PolicySpec
 from workloads.precision.quantize import QuantConfig
 from workloads.precision.records import LayerSpec, PipelinePrecision
 
@@ -151,20 +152,6 @@ def _pass_job(pipes: list[tuple[str, PolicySpec]]) -> dict[str, PipelinePrecisio
     model, layers, inputs, scales, qcfg, labels, batch_size, keep, wbits, xbar = _SHARED
     return _run_pass(model, layers, inputs, scales, qcfg, pipes, labels, batch_size, keep,
                      wbits, xbar)
-
-
-def capture_groups(pipelines: Mapping[str, PolicySpec],
-                   exact: bool = False) -> list[list[tuple[str, PolicySpec]]]:
-    """The forward passes that capture *pipelines*: the lossless built-in pipelines share
-    one (their planes are exact functions of the same activations), every other pipeline
-    gets its own (its errors propagate through the rest of the network). In the *exact*
-    crossbar mode every pipeline gets its own: which planes stream changes what the ADC
-    does (a signed group's sign-extension planes, read noise on every plane)."""
-    if exact:
-        return [[(n, p)] for n, p in pipelines.items()]
-    lossless = [(n, p) for n, p in pipelines.items() if p.policy in LOSSLESS]
-    return ([lossless] if lossless else []) + [[(n, p)] for n, p in pipelines.items()
-                                               if p.policy not in LOSSLESS]
 
 
 def compute_precision(model: nn.Module, layers: Mapping[str, LayerSpec], inputs: torch.Tensor,

@@ -11,16 +11,22 @@ path
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from pydantic import Field, field_validator
 
-from simulator.core.config_io import StrictModel
+from workloads.precision.options import (  # noqa: F401 - re-exported: the torch-free part
+    BUILTIN_NAMES,
+    LOSSLESS,
+    ONLINE_UNIT,
+    LayerOverride,
+    PolicySpec,
+    import_policy,
+    online_unit,
+)
 
 Policy = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
@@ -162,20 +168,7 @@ BUILTIN: dict[str, Policy] = {"static": static, "zero-skip": zero_skip, "msb-tri
 BUILTIN_STATS: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {
     "static": static_stats, "zero-skip": zero_skip_stats, "msb-trim": msb_trim_stats,
     "redy": redy_stats}
-#: built-in policies whose window never changes a code (their pipelines share one pass)
-LOSSLESS: frozenset[str] = frozenset({"static", "zero-skip", "msb-trim"})
-#: the chip's on-line unit each built-in policy needs (docs/precision.md): the lossless ones
-#: only the detect unit (an OR tree over the group: its highest set bit, and a zero flag),
-#: ReDy its statistics unit (Σx, Σx², max)
-ONLINE_UNIT: dict[str, str | None] = {"static": None, "zero-skip": "precision_detect",
-                                      "msb-trim": "precision_detect",
-                                      "redy": "precision_select"}
-
-
-def online_unit(policy: str) -> str | None:
-    """The on-line unit (``precision_select``, ``precision_detect`` or None) a policy needs;
-    a custom policy may use any statistic of the group, so it gets the statistics unit."""
-    return ONLINE_UNIT.get(policy, "precision_select")
+assert tuple(BUILTIN) == BUILTIN_NAMES  # options.py validates policy names without torch
 
 
 def window_limits(low: torch.Tensor, planes: torch.Tensor,
@@ -213,64 +206,7 @@ def apply_window(codes: torch.Tensor, low: torch.Tensor, planes: torch.Tensor, s
     return torch.minimum(torch.maximum(rounded, lo), hi)
 
 
-class LayerOverride(StrictModel):
-    """Per-layer ReDy parameters (unset fields take the pipeline's value)."""
-
-    k: float | None = Field(None, ge=0)
-    epsilon: float | None = Field(None, ge=0)
-    min_bits: int | None = Field(None, ge=1, le=16)
-
-
-class PolicySpec(StrictModel):
-    """One precision pipeline: the policy and its parameters (network-wide and per layer)."""
-
-    policy: str = Field(
-        "static", description="static | zero-skip | msb-trim | redy | package.module:fn")
-    k: float = Field(3.0, ge=0, description="redy: clip level μ + k·σ")
-    epsilon: float = Field(0.0, ge=0, description="redy: drop low planes of weight ≤ ε·σ")
-    min_bits: int = Field(1, ge=1, le=16, description="redy: fewest (magnitude) planes")
-    skip_zero_groups: bool = Field(True, description="all-zero groups stream nothing")
-    layers: dict[str, LayerOverride] = Field(
-        default_factory=dict, description="per-layer overrides of k, epsilon, min_bits")
-    params: dict[str, Any] = Field(
-        default_factory=dict, description="extra keyword arguments for a custom policy")
-
-    @field_validator("policy")
-    @classmethod
-    def _known_policy(cls, v: str) -> str:
-        if v in BUILTIN:
-            return v
-        if ":" not in v:
-            raise ValueError(f"unknown policy {v!r}; valid: {', '.join(BUILTIN)} or a dotted "
-                             "path 'package.module:function'")
-        _import_policy(v)
-        return v
-
-    def params_for(self, layer: str, module: str | None = None) -> dict[str, Any]:
-        """Keyword parameters of the policy for *layer* (override looked up by layer name,
-        then by module name)."""
-        p: dict[str, Any] = {"k": self.k, "epsilon": self.epsilon, "min_bits": self.min_bits,
-                             "skip_zero_groups": self.skip_zero_groups}
-        ov = self.layers.get(layer) or (self.layers.get(module) if module else None)
-        if ov is not None:
-            p.update({key: val for key, val in ov.model_dump().items() if val is not None})
-        p.update(self.params)
-        return p
-
-
-def _import_policy(path: str) -> Policy:
-    mod_name, _, fn_name = path.partition(":")
-    if not mod_name or not fn_name:
-        raise ValueError(f"policy {path!r}: a custom policy is 'package.module:function'")
-    try:
-        mod = importlib.import_module(mod_name)
-    except Exception as exc:  # noqa: BLE001 - report any import failure to the user
-        raise ValueError(f"policy {path!r}: cannot import module {mod_name!r} "
-                         f"({type(exc).__name__}: {exc})") from None
-    fn = getattr(mod, fn_name, None)
-    if fn is None or not callable(fn):
-        raise ValueError(f"policy {path!r}: module {mod_name!r} has no function {fn_name!r}")
-    return fn
+_import_policy = import_policy
 
 
 def resolve_policy(spec: PolicySpec | str) -> Policy:

@@ -9,27 +9,17 @@ Every listed layer input is quantized with one scale calibrated on a few inputs:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
-from simulator.core.config_io import StrictModel
 from workloads.errors import WorkloadError
+from workloads.precision.options import QuantConfig  # noqa: F401 - re-exported
 
 #: values kept per layer for percentile calibration (deterministic stride subsampling above it)
 _PERCENTILE_MAX_VALUES = 1 << 25
 _PERCENTILE_BATCH_VALUES = 1 << 22
-
-
-class QuantConfig(StrictModel):
-    """Static activation quantization: bit width and scale calibration."""
-
-    bits: int = Field(8, ge=2, le=16, description="static activation precision B")
-    calibration: Literal["max", "percentile"] = Field(
-        "max", description="scale from max|x| or from a percentile of |x|")
-    percentile: float = Field(99.99, gt=0, le=100, description="percentile of |x| (0, 100]")
 
 
 def qmax(bits: int, signed: bool) -> int:
@@ -69,7 +59,7 @@ def quantize_weight_codes(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, tor
     amax = w.reshape(w.shape[0], -1).abs().amax(dim=1)
     scale = torch.where(amax > 0, amax / q, torch.ones_like(amax))
     scale = scale.reshape(-1, *([1] * (w.dim() - 1)))
-    return torch.round(w / scale).clamp_(-q, q), scale
+    return (w / scale).round_().clamp_(-q, q), scale  # in place: one weight-sized buffer
 
 
 def _spec_module(spec: Any) -> tuple[str, bool]:

@@ -4,13 +4,13 @@ window and its statistics per layer (:class:`LayerPrecision`) and per pipeline
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-import torch
 
-from workloads.precision.policies import PolicySpec
+from workloads.precision.options import PolicySpec
 
 
 @dataclass
@@ -54,14 +54,33 @@ class LayerPrecision:
 
 @dataclass
 class PipelinePrecision:
-    """One pipeline's policy, per-layer windows and (optionally) accuracy and logits."""
+    """One pipeline's policy, per-layer windows and (optionally) accuracy and logits.
+
+    ``logits``: a torch tensor (measured images, outputs). Pickled as a numpy array, so
+    that reading a record (the artifact cache, a forked worker's result) never imports
+    torch: read back in a process that has imported torch they are a tensor again, in one
+    that has not (a rerun from the cache) a numpy array.
+    """
 
     policy: PolicySpec
     layers: dict[str, LayerPrecision]
     accuracy: float | None = None
-    logits: torch.Tensor | None = None
+    logits: Any = None
     top5: float | None = None
     images: int = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        lg = state.get("logits")
+        if lg is not None and not isinstance(lg, np.ndarray):  # a torch tensor
+            state["logits"] = lg.detach().cpu().numpy()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        lg = state.get("logits")
+        if isinstance(lg, np.ndarray) and "torch" in sys.modules:
+            state = {**state, "logits": sys.modules["torch"].from_numpy(lg)}
+        self.__dict__.update(state)
 
     def image_mean_bits(self) -> np.ndarray:
         """Mean planes per group of each measured image (over all layers)."""
