@@ -109,6 +109,7 @@ class ChipSimulation:
                     self.buffers.bound(plan, plans[v], ep, self.progress[v])
         self.output_nodes = [n for n, p in plans.items() if p.kind == "output"]
         self.ports: list[InputPort] = []
+        self._thresholds: dict[tuple[str, str], list[int]] = {}
         self.watch = watch
         self.watched: list[float] | None = None
         if watch is not None and watch[0] in ("inj", "ej", "io", "link", "offchip"):
@@ -146,7 +147,11 @@ class ChipSimulation:
         for prod in plan.producers:
             f = self.fanouts.get((prod, plan.name))
             progs = f.of(tile) if f is not None and tile in f.arrivals else self.progress[prod]
-            out.append((progs, plan.thresholds[prod]))
+            key = (plan.name, prod)
+            thr = self._thresholds.get(key)
+            if thr is None:  # a list of ints: numpy scalars are slow in the event loop
+                thr = self._thresholds[key] = plan.thresholds[prod].tolist()
+            out.append((progs, thr))
         return out
 
     def _pools(self, lane):

@@ -41,8 +41,8 @@ class Server:
     horizon before which intervals are final).
     """
 
-    __slots__ = ("label", "where", "cls", "count", "_st", "_en", "busy_ns", "clock",
-                 "done_st", "done_en")
+    __slots__ = ("label", "where", "cls", "count", "_st", "_en", "_st0", "_en0", "busy_ns",
+                 "clock", "done_st", "done_en")
 
     def __init__(self, label: str, where: str, count: int = 1, cls: str | None = None,
                  clock=None) -> None:
@@ -54,6 +54,7 @@ class Server:
         self.count = count
         self._st: list[list[float]] = [[] for _ in range(count)]
         self._en: list[list[float]] = [[] for _ in range(count)]
+        self._st0, self._en0 = self._st[0], self._en[0]  # instance 0 (the only one, often)
         self.busy_ns = 0.0
         self.clock = clock
         self.done_st: list[float] = []  # final busy intervals (pruned from the calendars)
@@ -62,9 +63,12 @@ class Server:
     # ------------------------------------------------------------------ reservation
     def reserve(self, t: float, dur: float, end_min: float = _NEG) -> tuple[float, float]:
         """Book the earliest ``[s, e]`` with ``s >= t`` and ``e = max(s + dur, end_min)``."""
+        # the hottest function of the group engine (one call per unit, bank, bus, port or
+        # link a request uses): the single-instance case is written out in full, without
+        # helper calls (issue 20)
         if self.count == 1:
-            st, en = self._st[0], self._en[0]
-            if not en or t >= en[-1]:  # idle from t on: the usual case, inlined
+            st, en = self._st0, self._en0
+            if not en or t >= en[-1]:  # idle from t on: the usual case
                 e = t + dur
                 if e < end_min:
                     e = end_min
@@ -78,23 +82,82 @@ class Server:
                             self._prune(0)
                     self.busy_ns += e - t
                 return t, e
-            # a request before the last reservation: the first gap that fits
-            s, e, pos = _fit(st, en, t, dur, end_min)
-            self._book(0, pos, s, e)
+            # a request before the last reservation: the first gap that fits (``_fit``)
+            i = bisect_right(en, t)  # intervals[i:] end after t
+            s = t
+            n = len(st)
+            while i < n:
+                e = s + dur
+                if e < end_min:
+                    e = end_min
+                if e <= st[i]:
+                    break
+                if en[i] > s:
+                    s = en[i]
+                i += 1
+            else:
+                e = s + dur
+                if e < end_min:
+                    e = end_min
+            if e <= s:
+                return s, e
+            # book [s, e] before interval i (``_book``)
+            self.busy_ns += e - s
+            if i and en[i - 1] == s:
+                if i < n and st[i] == e:  # fills a gap exactly: join both neighbours
+                    en[i - 1] = en[i]
+                    del st[i]
+                    del en[i]
+                else:
+                    en[i - 1] = e
+            elif i < n and st[i] == e:
+                st[i] = s
+            else:
+                st.insert(i, s)
+                en.insert(i, e)
+            if len(st) > _PRUNE:
+                self._prune(0)
             return s, e
+        ens = self._en
         for i in range(self.count):  # an instance idle from t on: take it at once
-            en = self._en[i]
+            en = ens[i]
             if not en or t >= en[-1]:
                 e = t + dur
                 if e < end_min:
                     e = end_min
-                self._book(i, len(en), t, e)
+                if e > t:  # ``_book`` at the end of the calendar
+                    self.busy_ns += e - t
+                    st = self._st[i]
+                    if en and en[-1] == t:
+                        en[-1] = e
+                    else:
+                        st.append(t)
+                        en.append(e)
+                    if len(st) > _PRUNE:
+                        self._prune(i)
                 return t, e
-        best = None
-        for i in range(self.count):
-            s, e, pos = _fit(self._st[i], self._en[i], t, dur, end_min)
-            if best is None or s < best[0]:
-                best = (s, e, pos, i)
+        best_s = best = None
+        sts = self._st
+        for i in range(self.count):  # the instance whose first fitting gap starts first
+            st, en = sts[i], ens[i]
+            j = bisect_right(en, t)  # ``_fit``, written out
+            s = t
+            n = len(st)
+            while j < n:
+                e = s + dur
+                if e < end_min:
+                    e = end_min
+                if e <= st[j]:
+                    break
+                if en[j] > s:
+                    s = en[j]
+                j += 1
+            else:
+                e = s + dur
+                if e < end_min:
+                    e = end_min
+            if best is None or s < best_s:
+                best_s, best = s, (s, e, j, i)
                 if s <= t:
                     break
         s, e, pos, i = best
