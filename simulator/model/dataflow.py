@@ -68,10 +68,14 @@ class FeatureMapProgress(WaitableLevel):
         """Mark positions [first, first+count) complete and wake satisfied waiters."""
         n = self.positions
         done = self.done
-        done[first : first + count] = [True] * (min(first + count, n) - first)
-        if first > self.level:
+        end = first + count
+        if end > n:
+            end = n
+        done[first:end] = [True] * (end - first)
+        old = self.level
+        if first > old:
             return
-        old = p = self.level
+        p = end if end > old else old  # [old, end) is complete now: scan on from there
         while p < n and done[p]:
             p += 1
         self.level = p
