@@ -70,7 +70,9 @@ class TileMemory:
                 read_end.append(acc)
         else:
             reserve = self.banks.reserve
-            acc = [reserve(t, d)[0] for d in bank_ns]
+            acc = []
+            for d in bank_ns:
+                acc.append(reserve(t, d)[0])
             read_end = []
             j = 0
             for d in read_ns:
@@ -83,29 +85,28 @@ class TileMemory:
         # other without a gap share one reservation
         reserve = self.bus.reserve
         ends = []
-        seg_start = seg_end = None
+        seg_start = seg_end = read_end[0]
         seg_len = 0.0
         first_of_seg = 0
         for i in range(n):
             ready = read_end[i]
-            if seg_end is not None and ready > seg_end:  # a gap: book the segment so far
-                s, _ = reserve(seg_start, seg_len)
+            if ready > seg_end:  # a gap: book the segment so far
+                s = reserve(seg_start, seg_len)[0]
                 shift = s - seg_start
                 if shift:
                     for j in range(first_of_seg, i):
                         ends[j] += shift
                 prev = ends[-1]
-                seg_start = seg_end = None
                 if ready < prev:
                     ready = prev
-            if seg_start is None:
-                seg_start, seg_len, first_of_seg = ready, 0.0, i
-                seg_end = ready
+                seg_start = seg_end = ready
+                seg_len = 0.0
+                first_of_seg = i
             d = bus_ns[i]
             seg_end += d
             seg_len += d
             ends.append(seg_end)
-        s, _ = reserve(seg_start, seg_len)
+        s = reserve(seg_start, seg_len)[0]
         shift = s - seg_start
         if shift:
             for j in range(first_of_seg, n):

@@ -41,10 +41,16 @@ class Noc:
         self.servers: dict[tuple, Server] = {}
         self._routes: dict[tuple[int, int], tuple[list, int, bool]] = {}
         self._sizes: dict[float, tuple[int, float, float, float, float]] = {}
-        self.traffic = {k: {"packets": 0, "bytes": 0.0, "flits": 0, "flit_hops": 0}
-                        for k in TRAFFIC_KINDS}
+        # per kind: [packets, bytes, flits, flit hops] (``traffic``)
+        self._traffic = {k: [0, 0.0, 0, 0] for k in TRAFFIC_KINDS}
         self._watch: Server | None = None  # a port or link whose per-image end is kept
         self.watched: list[float] = []
+
+    @property
+    def traffic(self) -> dict[str, dict[str, float]]:
+        """Packets, bytes, flits and flit hops sent so far, per kind of traffic."""
+        return {k: {"packets": p, "bytes": b, "flits": f, "flit_hops": h}
+                for k, (p, b, f, h) in self._traffic.items()}
 
     def watch(self, key: tuple) -> None:
         """Keep, per image, when port or link *key* ends its last packet of that image
@@ -171,11 +177,11 @@ class Noc:
     def _book(self, t: float, last: float, kind: str, plan, flits: int, nbytes: float,
               n_routers: int, n_dsts: int, recv: bool, read: bool, offchip: bool) -> None:
         """Count a packet's traffic and book its energy (see the module docstring)."""
-        tr = self.traffic[kind]
-        tr["packets"] += 1
-        tr["bytes"] += nbytes
-        tr["flits"] += flits
-        tr["flit_hops"] += flits * n_routers
+        tr = self._traffic[kind]
+        tr[0] += 1
+        tr[1] += nbytes
+        tr[2] += flits
+        tr[3] += flits * n_routers
         ledger = self.ledger
         if ledger is not None:
             node = self.ids.node

@@ -220,10 +220,14 @@ class GroupReplica:
         held = False
         all_waits, room = self.all_waits, self.room
         do_merge = merge.merge
-        # lanes whose group is the closed form (an ADC per crossbar, c <= r, no trace):
-        # (lane index, state, c, its register slots, its records' append, its kind)
-        inline = [st.fast and not st.trace for st in states]
-        unit_ns = [st.unit_ns for st in states]
+        # per lane: (state, its group is the closed form (an ADC per crossbar, c <= r, no
+        # trace), its register slots, the on-line unit's latency, c, its records' append,
+        # its ledger kind)
+        lanes = [(st, st.fast and not st.trace, st.slots, st.unit_ns, st.c, st.rec, st.kind)
+                 for st in states]
+        queues = [st.slots for st in states]
+        one_tile = len(batches) == 1
+        load0, plan0 = batches[0][0].load_planned, batches[0][2]
         for img in range(self.images):
             per_lane = self.planes.of(img, rp.index)  # [position][lane]
             cur = -1
@@ -259,14 +263,21 @@ class GroupReplica:
                                     t = a
                         arrived[j] = t
                 now = env.now
-                for j, (mem, idx, plan, _) in enumerate(batches):
-                    t = arrived[j]
-                    for i in idx:
-                        f = states[i].slots[0]
-                        if f > t:
-                            t = f
-                    for i, e in zip(idx, mem.load_planned(t, plan), strict=True):
-                        loaded[i] = e
+                if one_tile:  # the replica's lanes all on one tile
+                    t = arrived[0]
+                    for q in queues:
+                        if q[0] > t:
+                            t = q[0]
+                    loaded = load0(t, plan0)
+                else:
+                    for j, (mem, idx, plan, _) in enumerate(batches):
+                        t = arrived[j]
+                        for i in idx:
+                            f = queues[i][0]
+                            if f > t:
+                                t = f
+                        for i, e in zip(idx, mem.load_planned(t, plan), strict=True):
+                            loaded[i] = e
                 hold = behind.popleft()
                 if held:  # rare: a congested bus held the adders
                     for st in states:
@@ -279,11 +290,10 @@ class GroupReplica:
                     last = now
                     i = 0
                     for b in per_lane[k]:
-                        st = states[i]
-                        if b and inline[i]:  # ``LaneState.group``, fast case
-                            slots = st.slots
+                        st, fast, slots, unit, c, rec, kind = lanes[i]
+                        if b and fast:  # ``LaneState.group``, fast case
                             slots.popleft()
-                            x = loaded[i] + unit_ns[i]
+                            x = loaded[i] + unit
                             if st.reader_free > x:
                                 x = st.reader_free
                             if hold > x:
@@ -291,7 +301,6 @@ class GroupReplica:
                             first = x + r
                             if first < st.conv_free:
                                 first = st.conv_free
-                            c = st.c
                             e = first + c + (b - 1) * r
                             st.conv_free = e
                             st.take = st.reader_free = e - c
@@ -299,7 +308,7 @@ class GroupReplica:
                             pe = st.prev_end
                             st.busy += e - (x if x > pe else pe)
                             st.prev_end = e
-                            st.rec((x, e, st.kind, b, 1, 1.0))
+                            rec((x, e, kind, b, 1, 1.0))
                         else:
                             e = st.group(loaded[i], b, hold)
                         if e > last:

@@ -119,8 +119,8 @@ class Server:
                 self._prune(0)
             return s, e
         ens = self._en
-        for i in range(self.count):  # an instance idle from t on: take it at once
-            en = ens[i]
+        i = 0
+        for en in ens:  # an instance idle from t on: take it at once
             if not en or t >= en[-1]:
                 e = t + dur
                 if e < end_min:
@@ -136,10 +136,11 @@ class Server:
                     if len(st) > _PRUNE:
                         self._prune(i)
                 return t, e
+            i += 1
         best_s = best = None
-        sts = self._st
-        for i in range(self.count):  # the instance whose first fitting gap starts first
-            st, en = sts[i], ens[i]
+        i = 0
+        for st in self._st:  # the instance whose first fitting gap starts first
+            en = ens[i]
             j = bisect_right(en, t)  # ``_fit``, written out
             s = t
             n = len(st)
@@ -157,12 +158,13 @@ class Server:
                 if e < end_min:
                     e = end_min
             if best is None or s < best_s:
-                best_s, best = s, (s, e, j, i)
+                best_s, best = s, (e, j, i)
                 if s <= t:
                     break
-        s, e, pos, i = best
-        self._book(i, pos, s, e)
-        return s, e
+            i += 1
+        e, pos, i = best
+        self._book(i, pos, best_s, e)
+        return best_s, e
 
     def _book(self, i: int, pos: int, s: float, e: float) -> None:
         if e <= s:
