@@ -15,6 +15,8 @@ report (``stats``). See docs/model.md.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import simpy
 
@@ -76,7 +78,9 @@ class ChipSimulation:
         self.trace = trace
         self.rules = rules = TimingRules(hw, load_timing)
         self.act_bits = int(hw.activations.bits)
-        clock = self._clock = lambda: env.now
+        # the simulated time, as the servers' calendars read it (``Environment.now`` bound
+        # to env: one call, no lambda around it)
+        clock = self._clock = partial(type(env).now.fget, env)
         self.kinds = {cls: busy_kind(ledger, label, cls) for cls, label in (
             ("edram", "eDRAM banks"), ("bus", "eDRAM-to-IMA bus"),
             ("digital", "tile digital units"), ("noc", "NoC ports and links"))}

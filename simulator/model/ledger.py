@@ -214,13 +214,21 @@ class EnergyLedger:
         # busy time spread exactly over the bins each interval overlaps
         dur = t1 - t0
         for bi, cls in enumerate(self.busy_classes):
-            per_unit = self._busy_mult(cls, "busy_per_unit")[kind] * units * bscale
-            mult = self._busy_mult(cls, "busy")[kind] * bscale
-            mult = mult + np.divide(per_unit, dur, out=np.zeros_like(dur), where=dur > 0)
+            b_unit = self._busy_mult(cls, "busy_per_unit")
+            b_occ = self._busy_mult(cls, "busy")
+            # only the rows of kinds that keep this class busy at all (the others have a
+            # zero multiplier): the same values, on fewer rows
+            rows = ((b_unit != 0) | (b_occ != 0))[kind]
+            if not rows.any():
+                continue
+            k, sc, d = kind[rows], bscale[rows], dur[rows]
+            per_unit = b_unit[k] * units[rows] * sc
+            mult = b_occ[k] * sc
+            mult = mult + np.divide(per_unit, d, out=np.zeros_like(d), where=d > 0)
             sel = mult > 0
             if sel.any():
-                self._busy_bins[bi, :nbins] += _spread(t0[sel], t1[sel], mult[sel], self.bin_ns,
-                                                       nbins)
+                self._busy_bins[bi, :nbins] += _spread(t0[rows][sel], t1[rows][sel], mult[sel],
+                                                       self.bin_ns, nbins)
 
     def _coarsen(self) -> None:
         """Double the bin width, merging the bins recorded so far pairwise."""
