@@ -204,9 +204,15 @@ class EnergyLedger:
         b0 = (t0 // self.bin_ns).astype(np.int64)
         per_unit_e = self._kind_component_energy("per_unit")
         per_occ_e = self._kind_component_energy("per_occurrence")
-        w_all = units[:, None] * per_unit_e[kind] + occ[:, None] * per_occ_e[kind]
+        # column by column, for the components some kind of these rows books at all (a
+        # component whose energies are all zero books nothing): the same values as the
+        # whole (rows x components) product, without its zero columns
+        present = np.unique(kind)
         for ci in range(len(COMPONENTS)):
-            w = w_all[:, ci]
+            pu, po = per_unit_e[:, ci], per_occ_e[:, ci]
+            if not (pu[present].any() or po[present].any()):
+                continue
+            w = units * pu[kind] + occ * po[kind]
             if w.any():
                 self._energy_bins[ci, : nbins] += np.bincount(b0, weights=w, minlength=nbins)[
                     :nbins
