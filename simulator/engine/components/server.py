@@ -118,6 +118,37 @@ class Server:
             if len(st) > _PRUNE:
                 self._prune(0)
             return s, e
+        if self.count == 2:  # (two eDRAM banks, the usual tile) the same rule, unrolled
+            st, en = self._st0, self._en0
+            if en and t < en[-1]:
+                i = 1
+                st, en = self._st[1], self._en[1]
+                if en and t < en[-1]:  # neither is idle from t on: the first gap that fits
+                    s0, e0, p0 = _fit(self._st0, self._en0, t, dur, end_min)
+                    if s0 <= t:
+                        self._book(0, p0, s0, e0)
+                        return s0, e0
+                    s, e, pos = _fit(st, en, t, dur, end_min)
+                    if s < s0:
+                        self._book(1, pos, s, e)
+                        return s, e
+                    self._book(0, p0, s0, e0)
+                    return s0, e0
+            else:
+                i = 0
+            e = t + dur  # instance i is idle from t on
+            if e < end_min:
+                e = end_min
+            if e > t:  # ``_book`` at the end of the calendar
+                self.busy_ns += e - t
+                if en and en[-1] == t:
+                    en[-1] = e
+                else:
+                    st.append(t)
+                    en.append(e)
+                if len(st) > _PRUNE:
+                    self._prune(i)
+            return t, e
         ens = self._en
         i = 0
         for en in ens:  # an instance idle from t on: take it at once
