@@ -207,7 +207,7 @@ class EnergyLedger:
         # column by column, for the components some kind of these rows books at all (a
         # component whose energies are all zero books nothing): the same values as the
         # whole (rows x components) product, without its zero columns
-        present = np.unique(kind)
+        present = np.bincount(kind, minlength=nk) > 0  # the kinds of these rows
         for ci in range(len(COMPONENTS)):
             pu, po = per_unit_e[:, ci], per_occ_e[:, ci]
             if not (pu[present].any() or po[present].any()):
