@@ -64,7 +64,8 @@ def fewer_collections():
     run, so cyclic garbage (SimPy's events and processes) stays bounded.
     """
     old = gc.get_threshold()
-    gc.set_threshold(max(old[0], GC_THRESHOLD), *old[1:])
+    if old[0]:  # (a threshold of 0 turns automatic collection off: left so)
+        gc.set_threshold(max(old[0], GC_THRESHOLD), *old[1:])
     try:
         yield
     finally:
