@@ -13,7 +13,6 @@ import bisect
 import heapq
 import itertools
 
-import numpy as np
 import simpy
 
 
@@ -47,9 +46,11 @@ class FeatureMapProgress(WaitableLevel):
     def __init__(self, env: simpy.Environment, positions: int) -> None:
         super().__init__(env)
         self.positions = positions
-        self.done = np.zeros(positions, dtype=bool)
+        # plain lists, not arrays: numpy scalars read back from them (np.float64) would
+        # spread into every time computed from them and make the engine's arithmetic slow
+        self.done = [False] * positions
         #: time at which the prefix first covered each position
-        self.reached_at = np.zeros(positions)
+        self.reached_at = [0.0] * positions
         self.finished_at: float | None = None
         #: callables (old_prefix, new_prefix) run whenever the prefix advances
         self.listeners: list = []
@@ -65,16 +66,21 @@ class FeatureMapProgress(WaitableLevel):
 
     def complete(self, first: int, count: int = 1) -> None:
         """Mark positions [first, first+count) complete and wake satisfied waiters."""
-        self.done[first : first + count] = True
-        if first > self.level:
-            return
-        old = p = self.level
         n = self.positions
-        while p < n and self.done[p]:
+        done = self.done
+        end = first + count
+        if end > n:
+            end = n
+        done[first:end] = [True] * (end - first)
+        old = self.level
+        if first > old:
+            return
+        p = end if end > old else old  # [old, end) is complete now: scan on from there
+        while p < n and done[p]:
             p += 1
         self.level = p
         if p != old:
-            self.reached_at[old:p] = self.env.now
+            self.reached_at[old:p] = [self.env.now] * (p - old)
             for fn in self.listeners:
                 fn(old, p)
         if p == n and self.finished_at is None:

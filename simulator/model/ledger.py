@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 
@@ -182,8 +183,9 @@ class EnergyLedger:
         for ch in self._channels:
             if ch.rows:
                 rows += ch.take()
-        if rows:
-            self._fold(np.asarray(rows, dtype=float))
+        if rows:  # (from a flat iterator: twice as fast as from the list of tuples)
+            self._fold(np.fromiter(chain.from_iterable(rows), float,
+                                   count=6 * len(rows)).reshape(-1, 6))
 
     def _fold(self, arr: np.ndarray) -> None:
         """Fold records (rows t0, t1, kind, units, occurrences, busy scale)."""
@@ -202,9 +204,15 @@ class EnergyLedger:
         b0 = (t0 // self.bin_ns).astype(np.int64)
         per_unit_e = self._kind_component_energy("per_unit")
         per_occ_e = self._kind_component_energy("per_occurrence")
-        w_all = units[:, None] * per_unit_e[kind] + occ[:, None] * per_occ_e[kind]
+        # column by column, for the components some kind of these rows books at all (a
+        # component whose energies are all zero books nothing): the same values as the
+        # whole (rows x components) product, without its zero columns
+        present = np.bincount(kind, minlength=nk) > 0  # the kinds of these rows
         for ci in range(len(COMPONENTS)):
-            w = w_all[:, ci]
+            pu, po = per_unit_e[:, ci], per_occ_e[:, ci]
+            if not (pu[present].any() or po[present].any()):
+                continue
+            w = units * pu[kind] + occ * po[kind]
             if w.any():
                 self._energy_bins[ci, : nbins] += np.bincount(b0, weights=w, minlength=nbins)[
                     :nbins
@@ -212,13 +220,21 @@ class EnergyLedger:
         # busy time spread exactly over the bins each interval overlaps
         dur = t1 - t0
         for bi, cls in enumerate(self.busy_classes):
-            per_unit = self._busy_mult(cls, "busy_per_unit")[kind] * units * bscale
-            mult = self._busy_mult(cls, "busy")[kind] * bscale
-            mult = mult + np.divide(per_unit, dur, out=np.zeros_like(dur), where=dur > 0)
+            b_unit = self._busy_mult(cls, "busy_per_unit")
+            b_occ = self._busy_mult(cls, "busy")
+            # only the rows of kinds that keep this class busy at all (the others have a
+            # zero multiplier): the same values, on fewer rows
+            rows = ((b_unit != 0) | (b_occ != 0))[kind]
+            if not rows.any():
+                continue
+            k, sc, d = kind[rows], bscale[rows], dur[rows]
+            per_unit = b_unit[k] * units[rows] * sc
+            mult = b_occ[k] * sc
+            mult = mult + np.divide(per_unit, d, out=np.zeros_like(d), where=d > 0)
             sel = mult > 0
             if sel.any():
-                self._busy_bins[bi, :nbins] += _spread(t0[sel], t1[sel], mult[sel], self.bin_ns,
-                                                       nbins)
+                self._busy_bins[bi, :nbins] += _spread(t0[rows][sel], t1[rows][sel], mult[sel],
+                                                       self.bin_ns, nbins)
 
     def _coarsen(self) -> None:
         """Double the bin width, merging the bins recorded so far pairwise."""

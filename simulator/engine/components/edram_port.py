@@ -37,58 +37,76 @@ class TileMemory:
         the same schedule as one request per group at *t*. With ``load_timing`` off the
         loads take no time.
         """
+        return self.load_planned(t, self.batch_plan(sizes))
+
+    def batch_plan(self, sizes) -> tuple:
+        """What :meth:`load_planned` needs of a batch of *sizes* bytes, computed once (a
+        replica loads the same sizes at every position)."""
         rules = self.rules
         n = len(sizes)
-        if not rules.load_timing:
+        rate, bus_rate = rules.bank_bytes_per_ns, rules.bus_bytes_per_ns
+        nb = min(rules.banks, n)
+        share = [0.0] * nb
+        for i, sz in enumerate(sizes):
+            share[i % nb] += sz
+        return (n, nb, [sh / rate for sh in share],
+                [sz / rate for sz in sizes], [sz / bus_rate for sz in sizes],
+                sum(sizes) / rate if n > 1 else 0.0)
+
+    def load_planned(self, t: float, plan: tuple) -> list[float]:
+        """:meth:`load_batch` of a :meth:`batch_plan` (the same arithmetic)."""
+        n, nb, bank_ns, read_ns, bus_ns, total_ns = plan
+        if not self.rules.load_timing:
             return [t] * n
         if n == 1:
-            e = self.banks.reserve(t, sizes[0] / rules.bank_bytes_per_ns)[1]
-            return [self.bus.reserve(e, sizes[0] / rules.bus_bytes_per_ns)[1]]
-        nb = min(rules.banks, n)
-        rate, bus_rate = rules.bank_bytes_per_ns, rules.bus_bytes_per_ns
+            e = self.banks.reserve(t, bank_ns[0])[1]
+            return [self.bus.reserve(e, bus_ns[0])[1]]
         if nb == 1:
-            _, e = self.banks.reserve(t, sum(sizes) / rate)
+            _, e = self.banks.reserve(t, total_ns)
             read_end = []
-            acc = e - sum(sizes) / rate
-            for sz in sizes:
-                acc += sz / rate
+            acc = e - total_ns
+            for d in read_ns:
+                acc += d
                 read_end.append(acc)
         else:
-            share = [0.0] * nb
-            for i, sz in enumerate(sizes):
-                share[i % nb] += sz
-            start = [self.banks.reserve(t, share[j] / rate)[0] for j in range(nb)]
-            acc = list(start)
+            reserve = self.banks.reserve
+            acc = []
+            for d in bank_ns:
+                acc.append(reserve(t, d)[0])
             read_end = []
-            for i, sz in enumerate(sizes):
-                j = i % nb
-                acc[j] += sz / rate
+            j = 0
+            for d in read_ns:
+                acc[j] += d
                 read_end.append(acc[j])
+                j += 1
+                if j == nb:
+                    j = 0
         # the bus carries the groups in order, each once read; groups that follow each
         # other without a gap share one reservation
-        bus = self.bus
+        reserve = self.bus.reserve
         ends = []
-        seg_start = seg_end = None
+        seg_start = seg_end = read_end[0]
         seg_len = 0.0
         first_of_seg = 0
-        for i, sz in enumerate(sizes):
+        for i in range(n):
             ready = read_end[i]
-            if seg_end is not None and ready > seg_end:  # a gap: book the segment so far
-                s, _ = bus.reserve(seg_start, seg_len)
+            if ready > seg_end:  # a gap: book the segment so far
+                s = reserve(seg_start, seg_len)[0]
                 shift = s - seg_start
-                for j in range(first_of_seg, i):
-                    ends[j] += shift
+                if shift:
+                    for j in range(first_of_seg, i):
+                        ends[j] += shift
                 prev = ends[-1]
-                seg_start = seg_end = None
                 if ready < prev:
                     ready = prev
-            if seg_start is None:
-                seg_start, seg_len, first_of_seg = ready, 0.0, i
-                seg_end = ready
-            seg_end += sz / bus_rate
-            seg_len += sz / bus_rate
+                seg_start = seg_end = ready
+                seg_len = 0.0
+                first_of_seg = i
+            d = bus_ns[i]
+            seg_end += d
+            seg_len += d
             ends.append(seg_end)
-        s, _ = bus.reserve(seg_start, seg_len)
+        s = reserve(seg_start, seg_len)[0]
         shift = s - seg_start
         if shift:
             for j in range(first_of_seg, n):

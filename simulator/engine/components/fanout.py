@@ -35,6 +35,7 @@ class Fanout:
         self.memory = memory  # tile -> TileMemory
         self.act_bits = act_bits
         self.multicast = noc.rules.multicast
+        self._rows: dict[int, list[tuple]] = {}  # producer row -> its packets (``_packets``)
         images = len(produced)
         if not ep.remote:
             self.arrivals = {d: produced for d in ep.dst_tiles}
@@ -46,6 +47,21 @@ class Fanout:
         for img in range(images):
             produced[img].listeners.append(
                 lambda old, new, img=img: self._on_rows(img, new))
+
+    def _packets(self, row: int) -> list[tuple]:
+        """``row_packets`` of producer row *row*, with the destination tiles and the
+        source's and destinations' ``TileMemory`` (cached per row: every image sends the
+        same packets)."""
+        got = self._rows.get(row)
+        if got is None:
+            dst = self.ep.dst_tiles
+            got = []
+            for src, dsts, bits in row_packets(self.ep, row, self.multicast, self.act_bits):
+                tiles = [dst[j] for j in dsts]
+                got.append((src, dsts, bits, tiles, [self.memory(t) for t in tiles],
+                            None if src == PORT else self.memory(src)))
+            self._rows[row] = got
+        return got
 
     def of(self, tile: int) -> list[FeatureMapProgress]:
         """Arrival progress (per image) at destination *tile*."""
@@ -61,13 +77,19 @@ class Fanout:
         self.sent[img] = rows
         now = self.env.now
         dst = ep.dst_tiles
+        noc = self.noc
         for k in range(r0, rows):
             arrive = [now] * len(dst)
-            for src, dsts, bits in row_packets(ep, k, self.multicast, self.act_bits):
-                tiles = [dst[j] for j in dsts]
-                ends = self.noc.send(now, src, tiles, bits, "activations", prod,
-                                     [self.memory(t) for t in tiles],
-                                     None if src == PORT else self.memory(src), img)
+            for src, dsts, bits, tiles, mems, src_mem in self._packets(k):
+                if len(dsts) == 1:
+                    e = noc.send_one(now, src, tiles[0], bits, "activations", prod, mems[0],
+                                     src_mem, img)
+                    j = dsts[0]
+                    if e > arrive[j]:
+                        arrive[j] = e
+                    continue
+                ends = noc.send(now, src, tiles, bits, "activations", prod, mems, src_mem,
+                                img)
                 for j, e in zip(dsts, ends, strict=True):
                     if e > arrive[j]:
                         arrive[j] = e

@@ -40,11 +40,18 @@ class Noc:
         self.trace = trace
         self.servers: dict[tuple, Server] = {}
         self._routes: dict[tuple[int, int], tuple[list, int, bool]] = {}
-        self.traffic = {k: {"packets": 0, "bytes": 0.0, "flits": 0, "flit_hops": 0}
-                        for k in TRAFFIC_KINDS}
+        self._sizes: dict[float, tuple[int, float, float, float, float]] = {}
+        # per kind: [packets, bytes, flits, flit hops] (``traffic``)
+        self._traffic = {k: [0, 0.0, 0, 0] for k in TRAFFIC_KINDS}
         self._watch: Server | None = None  # a port or link whose per-image end is kept
         self.watched: list[float] = []
         self.watched_busy: list[float] = []
+
+    @property
+    def traffic(self) -> dict[str, dict[str, float]]:
+        """Packets, bytes, flits and flit hops sent so far, per kind of traffic."""
+        return {k: {"packets": p, "bytes": b, "flits": f, "flit_hops": h}
+                for k, (p, b, f, h) in self._traffic.items()}
 
     def watch(self, key: tuple) -> None:
         """Keep, per image, when port or link *key* ends its last packet of that image
@@ -93,74 +100,104 @@ class Noc:
         ``TileMemory``) writes the payload into their eDRAM. Returns the arrival time at
         each destination. *img*: the image the payload belongs to (for ``watch``).
         """
+        if len(dsts) == 1:
+            return [self.send_one(t, src, dsts[0], bits, kind, plan,
+                                  None if recv is None else recv[0], src_mem, img)]
         rules = self.rules
         ws = self._watch
-        flits = rules.flits(bits)
-        dur = flits * rules.noc_cycle_ns
-        nbytes = bits / 8.0
+        flits, dur, nbytes, bank_ns, off_ns = self._size(bits)
         hop = rules.hop_ns
         trace = self.trace if self.trace and self.trace.keep_packet() else None
         s0, e0 = t - hop, float("-inf")  # the stage "before" the first one
         if src_mem is not None:
-            s_b, e_b = src_mem.banks.reserve(t, nbytes / rules.bank_bytes_per_ns)
+            s_b, e_b = src_mem.banks.reserve(t, bank_ns)
             s0, e0 = s_b + rules.cycle_ns - hop, e_b + rules.cycle_ns - hop
-        if len(dsts) == 1:
-            stages, n_routers, offchip = self._route(src, dsts[0])
+        held: dict[tuple, tuple[float, float]] = {}
+        routers: set[int] = set()
+        offchip = False
+        arrivals = []
+        for j, dst in enumerate(dsts):
+            path = self.topo.path(src, dst)
+            routers |= path.routers
+            offchip = offchip or path.offchip
             s_prev, e_prev = s0, e0
-            for server, key, off in stages:
-                s_prev, e_prev = server.reserve(s_prev + hop, rules.offchip_ns(nbytes)
-                                                if off else dur, e_prev + hop)
-                if server is ws:
-                    self._note(img, s_prev, e_prev)
-                if trace:
-                    trace.link(key, plan.name, s_prev, e_prev)
+            for server, key, off in self._route(src, dst)[0]:
+                span = held.get(key)
+                if span is None:
+                    span = server.reserve(s_prev + hop, off_ns if off else dur, e_prev + hop)
+                    held[key] = span
+                    if server is ws:
+                        self._note(img, span[0], span[1])
+                    if trace:
+                        trace.link(key, plan.name, span[0], span[1])
+                s_prev, e_prev = span
             end = e_prev
             if recv is not None:
-                end = recv[0].banks.reserve(end, nbytes / rules.bank_bytes_per_ns)[1]
-            arrivals = [end]
+                end = recv[j].banks.reserve(end, bank_ns)[1]
+            arrivals.append(end)
+        self._book(t, max(arrivals), kind, plan, flits, nbytes, len(routers), len(dsts),
+                   recv is not None, src_mem is not None, offchip)
+        return arrivals
+
+    def send_one(self, t: float, src: int, dst: int, bits: float, kind: str, plan,
+                 recv=None, src_mem=None, img: int = 0) -> float:
+        """:meth:`send` to one destination tile *dst* (*recv*: its ``TileMemory`` or None);
+        returns the arrival time."""
+        rules = self.rules
+        flits, dur, nbytes, bank_ns, off_ns = self._size(bits)
+        hop = rules.hop_ns
+        trace = self.trace if self.trace and self.trace.keep_packet() else None
+        if src_mem is not None:
+            s_b, e_b = src_mem.banks.reserve(t, bank_ns)
+            s_prev, e_prev = s_b + rules.cycle_ns - hop, e_b + rules.cycle_ns - hop
         else:
-            held: dict[tuple, tuple[float, float]] = {}
-            routers: set[int] = set()
-            offchip = False
-            arrivals = []
-            for j, dst in enumerate(dsts):
-                path = self.topo.path(src, dst)
-                routers |= path.routers
-                offchip = offchip or path.offchip
-                s_prev, e_prev = s0, e0
-                for server, key, off in self._route(src, dst)[0]:
-                    span = held.get(key)
-                    if span is None:
-                        span = server.reserve(s_prev + hop, rules.offchip_ns(nbytes)
-                                              if off else dur, e_prev + hop)
-                        held[key] = span
-                        if server is ws:
-                            self._note(img, span[0], span[1])
-                        if trace:
-                            trace.link(key, plan.name, span[0], span[1])
-                    s_prev, e_prev = span
-                end = e_prev
-                if recv is not None:
-                    end = recv[j].banks.reserve(end, nbytes / rules.bank_bytes_per_ns)[1]
-                arrivals.append(end)
-            n_routers = len(routers)
-        last = max(arrivals)
-        tr = self.traffic[kind]
-        tr["packets"] += 1
-        tr["bytes"] += nbytes
-        tr["flits"] += flits
-        tr["flit_hops"] += flits * n_routers
+            s_prev, e_prev = t - hop, float("-inf")  # the stage "before" the first one
+        stages, n_routers, offchip = self._route(src, dst)
+        ws = self._watch
+        for server, key, off in stages:
+            s_prev, e_prev = server.reserve(s_prev + hop, off_ns if off else dur, e_prev + hop)
+            if server is ws:
+                self._note(img, s_prev, e_prev)
+            if trace:
+                trace.link(key, plan.name, s_prev, e_prev)
+        end = e_prev
+        if recv is not None:
+            end = recv.banks.reserve(end, bank_ns)[1]
+        self._book(t, end, kind, plan, flits, nbytes, n_routers, 1, recv is not None,
+                   src_mem is not None, offchip)
+        return end
+
+    def _size(self, bits: float) -> tuple[int, float, float, float, float]:
+        """(flits, ns per port or link, bytes, ns per eDRAM bank, ns per off-chip link) of a
+        packet of *bits* (cached per size)."""
+        got = self._sizes.get(bits)
+        if got is None:
+            rules = self.rules
+            flits = rules.flits(bits)
+            nbytes = bits / 8.0
+            got = self._sizes[bits] = (flits, flits * rules.noc_cycle_ns, nbytes,
+                                       nbytes / rules.bank_bytes_per_ns,
+                                       rules.offchip_ns(nbytes))
+        return got
+
+    def _book(self, t: float, last: float, kind: str, plan, flits: int, nbytes: float,
+              n_routers: int, n_dsts: int, recv: bool, read: bool, offchip: bool) -> None:
+        """Count a packet's traffic and book its energy (see the module docstring)."""
+        tr = self._traffic[kind]
+        tr[0] += 1
+        tr[1] += nbytes
+        tr[2] += flits
+        tr[3] += flits * n_routers
         ledger = self.ledger
         if ledger is not None:
             node = self.ids.node
             ledger.record(t, last, node["noc"][plan.name], flits * n_routers, 1)
-            if recv is not None:
-                ledger.record(t, last, node["recv"][plan.name], nbytes * len(dsts), 1)
-            if src_mem is not None:
+            if recv:
+                ledger.record(t, last, node["recv"][plan.name], nbytes * n_dsts, 1)
+            if read:
                 ledger.record(t, last, node["send"][plan.name], nbytes, 1)
             if offchip:
                 ledger.record(t, last, node["offchip"][plan.name], nbytes, 1)
-        return arrivals
 
     def link_busy(self) -> dict[tuple, float]:
         """Busy time of every port and link used, by key."""

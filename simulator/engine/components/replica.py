@@ -42,8 +42,6 @@ from __future__ import annotations
 
 import simpy
 
-from simulator.engine.components.edram_buffer import ready_for_row
-
 _NEG = -1e30
 
 
@@ -109,6 +107,7 @@ class ReplicaMerge:
                  else None, rp.psum_bits[i])
                 for i, t in enumerate(rp.tiles) if i]
         self.or_delay = 0.0  # after the last merge: see the module docstring
+        self._paths: dict[int, tuple] = {}  # replica -> its stages, flattened (``merge``)
 
     def merge(self, rp, img: int, pos: int, seq: int, t: float) -> float:
         """The last lane of position *pos* of replica *rp* converted at *t*: merge it.
@@ -119,33 +118,31 @@ class ReplicaMerge:
         ``or_delay`` is left at how long the lanes' adders were held after their ends.
         """
         t0 = t
-        bus = self.bus[rp.index]
-        spill = self.spill[rp.index]
+        paths = self._paths.get(rp.index)
+        if paths is None:
+            paths = self._paths[rp.index] = self._path_of(rp)
+        remote, bus0, bus_ns0, spill0, adds, tail, merge_tile = paths
         delay = 0.0
-        for i, adds, bits in self.remote[rp.index]:
-            stage = bus[i]
-            bs, be = stage[0].reserve(t0, stage[1])
-            if bs - t0 + spill[i] > delay:
-                delay = bs - t0 + spill[i]
-            ti = be if adds is None else adds[0].reserve(bs + adds[2], adds[1],
-                                                         be + adds[2])[1]
-            a = self.noc.send(ti, rp.tiles[i], [rp.merge_tile], bits, "psum", self.plan,
-                              img=img)[0]
+        for bus, bus_ns, spill, srv, dur, lat, src, bits in remote:
+            bs, be = bus.reserve(t0, bus_ns)
+            if bs - t0 + spill > delay:
+                delay = bs - t0 + spill
+            ti = be if srv is None else srv.reserve(bs + lat, dur, be + lat)[1]
+            a = self.noc.send_one(ti, src, merge_tile, bits, "psum", self.plan, img=img)
             if a > t:
                 t = a
-        s_prev, e_prev = bus[0][0].reserve(t0, bus[0][1])
-        if s_prev - t0 + spill[0] > delay:
-            delay = s_prev - t0 + spill[0]
+        s_prev, e_prev = bus0.reserve(t0, bus_ns0)
+        if s_prev - t0 + spill0 > delay:
+            delay = s_prev - t0 + spill0
         if t > t0:  # the remote sums arrive later: the adds wait for them
             cyc = self.cyc
             if t - cyc > s_prev:
                 s_prev = t - cyc
             if t - cyc > e_prev:
                 e_prev = t - cyc
-        adds = self.adds.get(rp.index)
         if adds is not None:
             s_prev, e_prev = adds[0].reserve(s_prev + adds[2], adds[1], e_prev + adds[2])
-        for server, dur, lat in self.tail[rp.merge_tile]:
+        for server, dur, lat in tail:
             s_prev, e_prev = server.reserve(s_prev + lat, dur, e_prev + lat)
         end = e_prev
         self.or_delay = delay
@@ -154,6 +151,18 @@ class ReplicaMerge:
         if self.publish:
             self.merged(rp.index, seq).succeed((end, delay))
         return end
+
+    def _path_of(self, rp) -> tuple:
+        """The stages ``merge`` runs for replica *rp*, flattened: ([(bus, bus ns, spill,
+        S+A server or None, its ns, its lat, source tile, bits)] of the remote tiles, the
+        merge tile's bus, bus ns and spill, its S+A stage, the tail, the merge tile)."""
+        bus, spill = self.bus[rp.index], self.spill[rp.index]
+        remote = []
+        for i, adds, bits in self.remote[rp.index]:
+            srv, dur, lat = adds if adds is not None else (None, 0.0, 0.0)
+            remote.append((bus[i][0], bus[i][1], spill[i], srv, dur, lat, rp.tiles[i], bits))
+        return (remote, bus[0][0], bus[0][1], spill[0], self.adds.get(rp.index),
+                self.tail[rp.merge_tile], rp.merge_tile)
 
     def merged(self, replica: int, seq: int) -> simpy.Event:
         """Event of the merge of the replica's *seq*-th position (value: output-path end)."""
@@ -185,16 +194,20 @@ class GroupReplica:
 
     def run(self):
         """Run the replica's groups, position by position, image by image."""
+        # the group engine's inner loop: the waits for a row (``ready_for_row``), the
+        # loads and the fast lanes' group rule (``LaneState.group``) are written out here,
+        # with the same arithmetic (issue 20)
         env, rp, states, merge = self.env, self.rp, self.states, self.merge
         positions = rp.lanes[0].positions
         n = len(positions)
         pos_list = positions.tolist()
         rows = (positions // self.plan.out_w).tolist()
-        # the lanes' loads, batched per tile: (memory, [lane index], [bytes], inputs there)
+        # the lanes' loads, batched per tile: (memory, [lane index], load plan, inputs there)
         batches = []
         for tile in dict.fromkeys(la.tile for la in rp.lanes):
             idx = [i for i, la in enumerate(rp.lanes) if la.tile == tile]
-            batches.append((states[idx[0]].memory, idx, [states[i].nbytes for i in idx],
+            mem = states[idx[0]].memory
+            batches.append((mem, idx, mem.batch_plan([states[i].nbytes for i in idx]),
                             self.waits[tile]))
         arrived = [0.0] * len(batches)  # when the current row's inputs reached each tile
         loaded = [0.0] * len(states)
@@ -204,15 +217,24 @@ class GroupReplica:
         waiting: dict[int, simpy.Event] = {}  # sequences the process waits to see merged
         last_delay = [-1, 0.0]  # the latest merge: its sequence and ``or_delay``
         r = states[0].r
+        all_waits, room = self.all_waits, self.room
+        do_merge = merge.merge
 
         def merged(seq: int, img: int, pos: int, t: float) -> None:
             """Merge a position at *t*, the simulated time its last lane converted."""
-            ends[seq] = merge.merge(rp, img, pos, seq, t)
+            ends[seq] = do_merge(rp, img, pos, seq, t)
             last_delay[0], last_delay[1] = seq, merge.or_delay
             ev = waiting.pop(seq, None)
             if ev is not None:
                 ev.succeed()
-
+        # per lane: (state, its group is the closed form (an ADC per crossbar, c <= r, no
+        # trace), its register slots, the on-line unit's latency, c, its records' append,
+        # its ledger kind)
+        lanes = [(st, st.fast and not st.trace, st.slots, st.unit_ns, st.c, st.rec, st.kind)
+                 for st in states]
+        queues = [st.slots for st in states]
+        one_tile = len(batches) == 1
+        load0, plan0 = batches[0][0].load_planned, batches[0][2]
         for img in range(self.images):
             per_lane = self.planes.of(img, rp.index)  # [position][lane]
             cur = -1
@@ -221,11 +243,19 @@ class GroupReplica:
                 seq = img * n + k
                 if row != cur:
                     cur = row
-                    yield from ready_for_row(self.all_waits, self.room, img, row)
+                    for progs, thr in all_waits:  # ``ready_for_row``
+                        need = thr[row]
+                        prog = progs[img]
+                        if prog.level < need:
+                            yield prog.wait(need)
+                    for counter, cap, h in room:
+                        need = img * h + row - cap + 1
+                        if counter.level < need:
+                            yield counter.wait(need)
                     # a tile's lanes load as soon as the row is there (and there is room),
                     # as plane fidelity's loaders do, not when the last tile has it
                     room_at = 0.0
-                    for counter, cap, h in self.room:
+                    for counter, cap, h in room:
                         need = img * h + row - cap + 1
                         if need > 0:
                             a = counter.reached_at(need)
@@ -240,20 +270,22 @@ class GroupReplica:
                                 if a > t:
                                     t = a
                         arrived[j] = t
-                # the loads start once the row is there and a register slot is free (an
-                # advance reservation when that is later than now)
-                starts = []
-                for j, (_mem, idx, _sizes, _) in enumerate(batches):
-                    t = arrived[j]
-                    for i in idx:
-                        f = states[i].slots[0]
-                        if f > t:
-                            t = f
-                    starts.append(t)
                 now = env.now
-                for j, (mem, idx, sizes, _) in enumerate(batches):
-                    for i, e in zip(idx, mem.load_batch(starts[j], sizes), strict=True):
-                        loaded[i] = e
+                if one_tile:  # the replica's lanes all on one tile
+                    t = arrived[0]
+                    for q in queues:
+                        if q[0] > t:
+                            t = q[0]
+                    loaded = load0(t, plan0)
+                else:
+                    for j, (mem, idx, plan, _) in enumerate(batches):
+                        t = arrived[j]
+                        for i in idx:
+                            f = queues[i][0]
+                            if f > t:
+                                t = f
+                        for i, e in zip(idx, mem.load_planned(t, plan), strict=True):
+                            loaded[i] = e
                 # the lanes start position k once position k - depth left the output path
                 if seq >= depth:
                     if seq - depth not in ends:
@@ -263,7 +295,8 @@ class GroupReplica:
                 else:
                     hold = _NEG
                 if last_delay[0] == seq - 1 and last_delay[1] > r:
-                    # rare: a congested bus held the adders after the previous position
+                    # rare: a congested bus held the adders after the previous position (its
+                    # next first read waits until its end + delay − (r + c))
                     for st in states:
                         h = st.prev_end + last_delay[1] - st.r - st.c
                         if h > hold:
@@ -273,10 +306,32 @@ class GroupReplica:
                     last = max(now, last)
                 else:
                     last = now
-                    for i, b in enumerate(per_lane[k]):
-                        e = states[i].group(loaded[i], b, hold)
+                    i = 0
+                    for b in per_lane[k]:
+                        st, fast, slots, unit, c, rec, kind = lanes[i]
+                        if b and fast:  # ``LaneState.group``, fast case
+                            slots.popleft()
+                            x = loaded[i] + unit
+                            if st.reader_free > x:
+                                x = st.reader_free
+                            if hold > x:
+                                x = hold
+                            first = x + r
+                            if first < st.conv_free:
+                                first = st.conv_free
+                            e = first + c + (b - 1) * r
+                            st.conv_free = e
+                            st.take = st.reader_free = e - c
+                            slots.append(e)
+                            pe = st.prev_end
+                            st.busy += e - (x if x > pe else pe)
+                            st.prev_end = e
+                            rec((x, e, kind, b, 1, 1.0))
+                        else:
+                            e = st.group(loaded[i], b, hold)
                         if e > last:
                             last = e
+                        i += 1
                 # merged at the simulated time its last lane converted, as in plane
                 # fidelity, so the bus, adders, NoC and output path are asked in time
                 # order with the other replicas' merges

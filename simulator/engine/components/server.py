@@ -22,7 +22,8 @@ Busy intervals are kept until they end before the current simulated time and are
 handed over in bulk (``drain``), so the per-request cost is a few list operations. A
 request for a time before the end of the intervals handed over (a replica that loads a
 group whose register slot freed while it waited for something else) starts at that end
-(``floor``): it cannot see the gaps of the history dropped, and must not double-book it.
+(``floors``, per instance): it cannot see the gaps of the history dropped, and must not
+double-book it.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ class Server:
     horizon before which intervals are final).
     """
 
-    __slots__ = ("label", "where", "cls", "count", "_st", "_en", "busy_ns", "clock",
-                 "done_st", "done_en", "floor")
+    __slots__ = ("label", "where", "cls", "count", "_st", "_en", "_st0", "_en0", "busy_ns",
+                 "clock", "done_st", "done_en", "floor", "floors")
 
     def __init__(self, label: str, where: str, count: int = 1, cls: str | None = None,
                  clock=None) -> None:
@@ -56,21 +57,29 @@ class Server:
         self.count = count
         self._st: list[list[float]] = [[] for _ in range(count)]
         self._en: list[list[float]] = [[] for _ in range(count)]
+        self._st0, self._en0 = self._st[0], self._en[0]  # instance 0 (the only one, often)
         self.busy_ns = 0.0
         self.clock = clock
         self.done_st: list[float] = []  # final busy intervals (pruned from the calendars)
         self.done_en: list[float] = []
-        #: per instance, the end of the last interval handed over: no request starts before
-        self.floor: list[float] = [_NEG] * count
+        #: per instance, the end of the last interval handed over: no request starts there
+        #: before it; ``floor`` is the latest of them (one comparison for most requests)
+        self.floors = [_NEG] * count
+        self.floor = _NEG
 
     # ------------------------------------------------------------------ reservation
     def reserve(self, t: float, dur: float, end_min: float = _NEG) -> tuple[float, float]:
         """Book the earliest ``[s, e]`` with ``s >= t`` and ``e = max(s + dur, end_min)``."""
+        # the hottest function of the group engine (one call per unit, bank, bus, port or
+        # link a request uses): the single-instance case is written out in full, without
+        # helper calls (issue 20)
+        if t < self.floor:  # a late request: the history it would reach is gone
+            if self.count > 1:
+                return self._reserve_late(t, dur, end_min)
+            t = self.floor
         if self.count == 1:
-            if t < self.floor[0]:
-                t = self.floor[0]
-            st, en = self._st[0], self._en[0]
-            if not en or t >= en[-1]:  # idle from t on: the usual case, inlined
+            st, en = self._st0, self._en0
+            if not en or t >= en[-1]:  # idle from t on: the usual case
                 e = t + dur
                 if e < end_min:
                     e = end_min
@@ -84,30 +93,120 @@ class Server:
                             self._prune(0)
                     self.busy_ns += e - t
                 return t, e
-            # a request before the last reservation: the first gap that fits
-            s, e, pos = _fit(st, en, t, dur, end_min)
-            self._book(0, pos, s, e)
+            # a request before the last reservation: the first gap that fits (``_fit``)
+            i = bisect_right(en, t)  # intervals[i:] end after t
+            s = t
+            n = len(st)
+            while i < n:
+                e = s + dur
+                if e < end_min:
+                    e = end_min
+                if e <= st[i]:
+                    break
+                if en[i] > s:
+                    s = en[i]
+                i += 1
+            else:
+                e = s + dur
+                if e < end_min:
+                    e = end_min
+            if e <= s:
+                return s, e
+            # book [s, e] before interval i (``_book``)
+            self.busy_ns += e - s
+            if i and en[i - 1] == s:
+                if i < n and st[i] == e:  # fills a gap exactly: join both neighbours
+                    en[i - 1] = en[i]
+                    del st[i]
+                    del en[i]
+                else:
+                    en[i - 1] = e
+            elif i < n and st[i] == e:
+                st[i] = s
+            else:
+                st.insert(i, s)
+                en.insert(i, e)
+            if len(st) > _PRUNE:
+                self._prune(0)
             return s, e
-        floor = self.floor
-        for i in range(self.count):  # an instance idle from t on: take it at once
-            en = self._en[i]
-            if (not en or t >= en[-1]) and t >= floor[i]:
+        if self.count == 2:  # (two eDRAM banks, the usual tile) the same rule, unrolled
+            st, en = self._st0, self._en0
+            if en and t < en[-1]:
+                i = 1
+                st, en = self._st[1], self._en[1]
+                if en and t < en[-1]:  # neither is idle from t on: the first gap that fits
+                    s0, e0, p0 = _fit(self._st0, self._en0, t, dur, end_min)
+                    if s0 <= t:
+                        self._book(0, p0, s0, e0)
+                        return s0, e0
+                    s, e, pos = _fit(st, en, t, dur, end_min)
+                    if s < s0:
+                        self._book(1, pos, s, e)
+                        return s, e
+                    self._book(0, p0, s0, e0)
+                    return s0, e0
+            else:
+                i = 0
+            e = t + dur  # instance i is idle from t on
+            if e < end_min:
+                e = end_min
+            if e > t:  # ``_book`` at the end of the calendar
+                self.busy_ns += e - t
+                if en and en[-1] == t:
+                    en[-1] = e
+                else:
+                    st.append(t)
+                    en.append(e)
+                if len(st) > _PRUNE:
+                    self._prune(i)
+            return t, e
+        ens = self._en
+        i = 0
+        for en in ens:  # an instance idle from t on: take it at once
+            if not en or t >= en[-1]:
                 e = t + dur
                 if e < end_min:
                     e = end_min
-                self._book(i, len(en), t, e)
+                if e > t:  # ``_book`` at the end of the calendar
+                    self.busy_ns += e - t
+                    st = self._st[i]
+                    if en and en[-1] == t:
+                        en[-1] = e
+                    else:
+                        st.append(t)
+                        en.append(e)
+                    if len(st) > _PRUNE:
+                        self._prune(i)
                 return t, e
-        best = None
-        for i in range(self.count):
-            s, e, pos = _fit(self._st[i], self._en[i], t if t >= floor[i] else floor[i],
-                             dur, end_min)
-            if best is None or s < best[0]:
-                best = (s, e, pos, i)
+            i += 1
+        best_s = best = None
+        i = 0
+        for st in self._st:  # the instance whose first fitting gap starts first
+            en = ens[i]
+            j = bisect_right(en, t)  # ``_fit``, written out
+            s = t
+            n = len(st)
+            while j < n:
+                e = s + dur
+                if e < end_min:
+                    e = end_min
+                if e <= st[j]:
+                    break
+                if en[j] > s:
+                    s = en[j]
+                j += 1
+            else:
+                e = s + dur
+                if e < end_min:
+                    e = end_min
+            if best is None or s < best_s:
+                best_s, best = s, (e, j, i)
                 if s <= t:
                     break
-        s, e, pos, i = best
-        self._book(i, pos, s, e)
-        return s, e
+            i += 1
+        e, pos, i = best
+        self._book(i, pos, best_s, e)
+        return best_s, e
 
     def _book(self, i: int, pos: int, s: float, e: float) -> None:
         if e <= s:
@@ -139,10 +238,36 @@ class Server:
             st = self._st[i]
             self.done_st.extend(st[:k])
             self.done_en.extend(en[:k])
-            if en[k - 1] > self.floor[i]:
-                self.floor[i] = en[k - 1]
+            if en[k - 1] > self.floors[i]:
+                self.floors[i] = en[k - 1]
+                if en[k - 1] > self.floor:
+                    self.floor = en[k - 1]
             del st[:k]
             del en[:k]
+
+    def _reserve_late(self, t: float, dur: float, end_min: float) -> tuple[float, float]:
+        """:meth:`reserve` for a request before some instance's ``floors``: on each
+        instance it starts no earlier than that instance's floor (the same rule)."""
+        floors = self.floors
+        for i in range(self.count):  # an instance idle from t on: take it at once
+            en = self._en[i]
+            if (not en or t >= en[-1]) and t >= floors[i]:
+                e = t + dur
+                if e < end_min:
+                    e = end_min
+                self._book(i, len(en), t, e)
+                return t, e
+        best = None
+        for i in range(self.count):
+            s, e, pos = _fit(self._st[i], self._en[i], t if t >= floors[i] else floors[i],
+                             dur, end_min)
+            if best is None or s < best[0]:
+                best = (s, e, pos, i)
+                if s <= t:
+                    break
+        s, e, pos, i = best
+        self._book(i, pos, s, e)
+        return s, e
 
     def drain(self) -> tuple[list[float], list[float]]:
         """All busy intervals (final ones and those still in the calendars)."""
