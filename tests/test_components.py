@@ -69,6 +69,31 @@ def test_server_instances_and_end_min() -> None:
     assert Server("x", "y").reserve(6.0, 1.0, 9.0) == (6.0, 9.0)
 
 
+def test_server_three_instances() -> None:
+    # three instances: the first three requests at 0 take one each; the fourth finds all
+    # busy until 10; a request at 5 for 3 ns then takes the earliest start, 10, on the
+    # first instance free from there (instance 1; instance 0 holds [10, 20])
+    s = Server("unit", "tile 0", count=3)
+    for _ in range(3):
+        assert s.reserve(0.0, 10.0) == (0.0, 10.0)
+    assert s.reserve(0.0, 10.0) == (10.0, 20.0)
+    assert s.reserve(5.0, 3.0) == (10.0, 13.0)
+    assert s.busy_ns == 43.0
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_server_late_request_does_not_reach_dropped_history(count: int) -> None:
+    # 65 intervals [2k, 2k + 1] on every instance, the clock at 1000: the 65th booking of
+    # an instance drops its history (all of it ended before 1000), whose last interval
+    # ends at 129. A request at 0.5 would fit the gap [1, 2] of that history, which the
+    # calendar no longer holds: it starts at 129 instead of double-booking it.
+    s = Server("eDRAM bank", "tile 0", count=count, clock=lambda: 1000.0)
+    for k in range(65):
+        for _ in range(count):
+            s.reserve(2.0 * k, 1.0)
+    assert s.reserve(0.5, 0.5) == (129.0, 129.5)
+
+
 def test_cut_through_two_stages() -> None:
     # stage 1 holds 5 ns, stage 2 (entered 1 ns after stage 1) 2 ns: it cannot end before
     # stage 1's end + 1: [1, 6]; with stage 2 busy until 3, it starts at 3, ends at

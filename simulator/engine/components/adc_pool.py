@@ -130,7 +130,7 @@ class SharedAdcArbiter:
     def __init__(self, env: simpy.Environment, lookahead: float) -> None:
         self.env = env
         self.lookahead = lookahead
-        self.heap: list[tuple[float, int, int, int]] = []  # (ready, request, lane, _)
+        self.heap: list[tuple[float, int, int]] = []  # (ready, request, lane)
         self.pending: dict[int, list] = {}  # request -> [states, lanes left, last, event]
         self.seq = 0
         self.wake_at = float("inf")  # the earliest wake-up scheduled
@@ -149,7 +149,7 @@ class SharedAdcArbiter:
                 if st.last_end > last:
                     last = st.last_end
             else:
-                heapq.heappush(self.heap, (g, j, i, 0))
+                heapq.heappush(self.heap, (g, j, i))
                 left += 1
         if not left:
             ev.succeed(last)
@@ -179,12 +179,12 @@ class SharedAdcArbiter:
         heap, pending = self.heap, self.pending
         horizon = now + self.lookahead
         while heap and heap[0][0] <= horizon:
-            _, j, i, _ = heapq.heappop(heap)
+            _, j, i = heapq.heappop(heap)
             req = pending[j]
             st = req[0][i]
             g = st.advance()
             if g is not None:
-                heapq.heappush(heap, (g, j, i, 0))
+                heapq.heappush(heap, (g, j, i))
                 continue
             if st.last_end > req[2]:
                 req[2] = st.last_end

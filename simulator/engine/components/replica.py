@@ -42,6 +42,8 @@ from __future__ import annotations
 
 import simpy
 
+from simulator.engine.components.edram_buffer import ready_for_row
+
 _NEG = -1e30
 
 
@@ -194,9 +196,8 @@ class GroupReplica:
 
     def run(self):
         """Run the replica's groups, position by position, image by image."""
-        # the group engine's inner loop: the waits for a row (``ready_for_row``), the
-        # loads and the fast lanes' group rule (``LaneState.group``) are written out here,
-        # with the same arithmetic (issue 20)
+        # the group engine's inner loop: the loads and the fast lanes' group rule
+        # (``LaneState.group``) are written out here, with the same arithmetic (issue 20)
         env, rp, states, merge = self.env, self.rp, self.states, self.merge
         positions = rp.lanes[0].positions
         n = len(positions)
@@ -243,15 +244,7 @@ class GroupReplica:
                 seq = img * n + k
                 if row != cur:
                     cur = row
-                    for progs, thr in all_waits:  # ``ready_for_row``
-                        need = thr[row]
-                        prog = progs[img]
-                        if prog.level < need:
-                            yield prog.wait(need)
-                    for counter, cap, h in room:
-                        need = img * h + row - cap + 1
-                        if counter.level < need:
-                            yield counter.wait(need)
+                    yield from ready_for_row(all_waits, room, img, row)
                     # a tile's lanes load as soon as the row is there (and there is room),
                     # as plane fidelity's loaders do, not when the last tile has it
                     room_at = 0.0

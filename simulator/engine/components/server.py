@@ -75,7 +75,7 @@ class Server:
         # helper calls (issue 20)
         if t < self.floor:  # a late request: the history it would reach is gone
             if self.count > 1:
-                return self._reserve_late(t, dur, end_min)
+                return self._reserve_any(t, dur, end_min)
             t = self.floor
         if self.count == 1:
             st, en = self._st0, self._en0
@@ -160,53 +160,7 @@ class Server:
                 if len(st) > _PRUNE:
                     self._prune(i)
             return t, e
-        ens = self._en
-        i = 0
-        for en in ens:  # an instance idle from t on: take it at once
-            if not en or t >= en[-1]:
-                e = t + dur
-                if e < end_min:
-                    e = end_min
-                if e > t:  # ``_book`` at the end of the calendar
-                    self.busy_ns += e - t
-                    st = self._st[i]
-                    if en and en[-1] == t:
-                        en[-1] = e
-                    else:
-                        st.append(t)
-                        en.append(e)
-                    if len(st) > _PRUNE:
-                        self._prune(i)
-                return t, e
-            i += 1
-        best_s = best = None
-        i = 0
-        for st in self._st:  # the instance whose first fitting gap starts first
-            en = ens[i]
-            j = bisect_right(en, t)  # ``_fit``, written out
-            s = t
-            n = len(st)
-            while j < n:
-                e = s + dur
-                if e < end_min:
-                    e = end_min
-                if e <= st[j]:
-                    break
-                if en[j] > s:
-                    s = en[j]
-                j += 1
-            else:
-                e = s + dur
-                if e < end_min:
-                    e = end_min
-            if best is None or s < best_s:
-                best_s, best = s, (e, j, i)
-                if s <= t:
-                    break
-            i += 1
-        e, pos, i = best
-        self._book(i, pos, best_s, e)
-        return best_s, e
+        return self._reserve_any(t, dur, end_min)  # three or more instances: rare
 
     def _book(self, i: int, pos: int, s: float, e: float) -> None:
         if e <= s:
@@ -245,9 +199,9 @@ class Server:
             del st[:k]
             del en[:k]
 
-    def _reserve_late(self, t: float, dur: float, end_min: float) -> tuple[float, float]:
-        """:meth:`reserve` for a request before some instance's ``floors``: on each
-        instance it starts no earlier than that instance's floor (the same rule)."""
+    def _reserve_any(self, t: float, dur: float, end_min: float) -> tuple[float, float]:
+        """:meth:`reserve` on any number of instances, each request starting no earlier
+        than its instance's ``floors`` (a late request; three or more instances)."""
         floors = self.floors
         for i in range(self.count):  # an instance idle from t on: take it at once
             en = self._en[i]
