@@ -1,4 +1,4 @@
-"""Command line: ``redysim run | map | hw | tune | plot | sweep | study``."""
+"""Command line: ``redysim run | map | hw | tune | plot | sweep | study | cache``."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``redysim``: one sub-command per module of this package."""
+    from simulator.cli.cache import add_cache_parser
     from simulator.cli.hw import add_hw_parser
     from simulator.cli.map import add_map_parser
     from simulator.cli.plot import add_plot_parser
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="redysim", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     for add in (add_run_parser, add_map_parser, add_hw_parser, add_tune_parser,
-                add_plot_parser, add_sweep_parser, add_study_parser):
+                add_plot_parser, add_sweep_parser, add_study_parser, add_cache_parser):
         add(sub)
     return p
 

@@ -48,6 +48,10 @@ Safe under concurrency (Dask workers, threads, two sweeps at once):
   (killed, out of memory) leaves no entry, its lock is released by the kernel, and its
   temporary file is removed by the next process that takes the lock;
 - an entry that cannot be read (truncated, from another version) is recomputed.
+
+Reading an entry from disk sets its modification time (its last use): ``redysim cache``
+(:mod:`simulator.runner.cache_usage`) lists the entries and removes the least recently
+used ones; a run never trims the cache.
 """
 
 from __future__ import annotations
@@ -248,6 +252,8 @@ class ArtifactCache:
                     self._count(self.hits, kind)
         else:
             self._count(self.hits, kind)
+            with contextlib.suppress(OSError):  # its last use, for ``redysim cache trim``
+                os.utime(path)
         with _MEMORY_LOCK:
             mem[mkey] = value
             while len(mem) > MEMORY_SLOTS.get(kind, 4):
