@@ -48,27 +48,39 @@ from simulator.model.plan import WEIGHT_KINDS, KindIds, NodePlan
 from simulator.model.timing import TimingRules
 from simulator.model.workplan import register_kinds
 
-#: the cyclic garbage collector's first threshold during the event loop (CPython's default:
-#: 700 allocations)
-GC_THRESHOLD = 100_000
+#: the cyclic garbage collector's thresholds during the event loop (CPython's defaults:
+#: 700 allocations, 10 and 10 collections of the younger generation)
+GC_THRESHOLDS = (100_000, 50, 100)
 
 
 @contextmanager
 def fewer_collections():
-    """Run the block with the garbage collector's young generation collected every
-    ``GC_THRESHOLD`` allocations instead of every 700 (restored afterwards).
+    """Run the block with the garbage collector working less (restored afterwards).
 
     The event loop allocates millions of small objects (events, records, reservations)
-    that live on; with the default threshold the collector traversed them again and again
-    (~27 % of the group engine's CPU on the quick start, issue 20). Collections still
-    run, so cyclic garbage (SimPy's events and processes) stays bounded.
+    that live on; with the default thresholds the collector traversed them again and again
+    (~27 % of the group engine's CPU on the quick start, issue 20). So during the block:
+
+    - the young generation is collected every ``GC_THRESHOLDS[0]`` allocations instead of
+      every 700, and the older ones after 50 and 100 collections of the one below instead
+      of 10 and 10;
+    - the objects that exist when it starts (the network, its mapping, the work plan, the
+      bit planes: everything the setup built) are frozen (``gc.freeze``): no collection
+      traverses them, which is also what keeps a forked worker from copying the pages of
+      the parent's objects it inherited. They are unfrozen afterwards.
+
+    Collections still run, so cyclic garbage (SimPy's events and processes) stays bounded.
     """
     old = gc.get_threshold()
+    frozen = gc.get_freeze_count()
     if old[0]:  # (a threshold of 0 turns automatic collection off: left so)
-        gc.set_threshold(max(old[0], GC_THRESHOLD), *old[1:])
+        gc.set_threshold(*(max(o, n) for o, n in zip(old, GC_THRESHOLDS, strict=True)))
+    gc.freeze()
     try:
         yield
     finally:
+        if not frozen:  # (a caller that froze objects itself keeps them frozen)
+            gc.unfreeze()
         gc.set_threshold(*old)
 
 
