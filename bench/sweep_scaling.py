@@ -5,6 +5,7 @@
     .venv/bin/python bench/sweep_scaling.py                        # 24 points, 1 and 2 workers
     .venv/bin/python bench/sweep_scaling.py --workers 1 16 --points 96 --images 128
     .venv/bin/python bench/sweep_scaling.py --json /tmp/scaling.json
+    .venv/bin/python bench/sweep_scaling.py --warm --workers 2 --images 8   # a rerun
 
 The sweep: the digits CNN (``configs/scenarios/digits.yaml``: static, msb-trim and ReDy),
 ``--fidelity`` group and ``--images`` streamed images, over hardware that the mapper does
@@ -13,9 +14,10 @@ then per point 1 plan, 3 simulations and 1 point task (``--points`` points, at l
 crossbars per ADC 1/2/4/8 x ADC rate 0.64/1.28 GS/s x router latency 1..K cycles).
 
 For each worker count, in this process: a local cluster of that many workers
-(:mod:`simulator.explore.sweep.cluster`, one thread each), started and ready (torch
-imported by the preload) before the clock starts; a fresh artifact cache and output
-folder; then ``run_sweep`` on it, recording Dask's task stream. Figures:
+(:mod:`simulator.explore.sweep.cluster`, one thread each), started and ready (the
+preload's imports done; torch is imported by the first task that needs it) before the
+clock starts; a fresh artifact cache and output folder (``--warm``: filled first); then
+``run_sweep`` on it, recording Dask's task stream. Figures:
 
 - *wall*: from the first task's start to the last task's end (the tasks' own clocks, as
   ``point.json`` records them: the graph; the cluster's start-up and the client's table
@@ -26,6 +28,14 @@ folder; then ``run_sweep`` on it, recording Dask's task stream. Figures:
 - the CPU seconds of the cluster's processes (user + sys, /proc), the share of the
   workers' capacity they got (CPU s / (N x wall)) and the load average before and after:
   on a shared machine the efficiency is only as good as the cores that were free.
+
+``--warm``: a rerun. Each worker count first runs the sweep once, untimed, on a cluster
+of its own to fill its artifact cache, then the measured sweep runs on a fresh cluster
+with that cache and a fresh output folder, so every trace, scales, capture and float task
+reads its artifact (the points are hardware-only: no forward pass). Printed beside the
+figures above: the cluster's start (process start to every worker ready: the preload's
+imports), the wall time per point, and per worker whether torch was imported and its
+resident memory (``VmRSS``, and the peak ``VmHWM``) after the sweep.
 
 Targets (issue 20): >= 85 % with 2 workers on 2 cores, >= 75 % with 16 workers on 16
 cores. On 16 workers give the sweep enough work per worker (the serial start — trace,
@@ -83,13 +93,29 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def measure(plan: Any, workers: int, tmp: Path) -> dict[str, Any]:
-    """One sweep on a ready local cluster of *workers* workers (see the docstring)."""
+def worker_state() -> dict[str, Any]:
+    """In a worker: whether torch is imported, and its resident memory (MB)."""
+    out: dict[str, Any] = {"torch": "torch" in sys.modules}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0]) / 1024
+    return out
+
+
+def measure(plan: Any, workers: int, tmp: Path, warm: bool = False) -> dict[str, Any]:
+    """One sweep on a ready local cluster of *workers* workers (see the docstring); *warm*:
+    its artifact cache filled first by the same sweep on a cluster of its own."""
     from distributed import get_task_stream
 
     from simulator.explore.sweep.cluster import dask_client
     from simulator.explore.sweep.run import run_sweep
 
+    cache = tmp / f"cache-{workers}"
+    if warm:
+        fill = run_sweep(plan, tmp / f"fill-{workers}", workers=workers,
+                         cache_dir=str(cache), progress=False)
+        assert not fill.failed, fill.failed
     t_start = time.perf_counter()
     with dask_client(None, workers) as client:
         client.wait_for_workers(workers, timeout=600)
@@ -100,11 +126,13 @@ def measure(plan: Any, workers: int, tmp: Path) -> dict[str, Any]:
         t0 = time.perf_counter()
         with get_task_stream(client) as ts:
             rep = run_sweep(plan, tmp / f"out-{workers}", scheduler=client.scheduler.address,
-                            cache_dir=str(tmp / f"cache-{workers}"), progress=False)
+                            cache_dir=str(cache), progress=False)
         command = time.perf_counter() - t0
         cpu, load1 = cpu_seconds(pids) - cpu0, loadavg()
         sched, own = cpu_seconds(pids[:1]) - sched0, time.process_time() - own0
+        state = client.run(worker_state)
     assert not rep.failed, rep.failed
+    assert not warm or not rep.computed, rep.computed  # a rerun reads every artifact
     kinds: dict[str, dict[str, float]] = {}
     for rec in ts.data:
         kind = key_kind(rec["key"])
@@ -125,7 +153,8 @@ def measure(plan: Any, workers: int, tmp: Path) -> dict[str, Any]:
             "task_s": sum(k["compute_s"] for k in kinds.values()),
             "transfer_s": sum(k["transfer_s"] for k in kinds.values()),
             "cluster_cpu_s": cpu, "scheduler_cpu_s": sched, "client_cpu_s": own,
-            "load_before": load0, "load_after": load1,
+            "load_before": load0, "load_after": load1, "warm": warm,
+            "workers_state": list(state.values()), "client_torch": "torch" in sys.modules,
             "kinds": dict(sorted(kinds.items(), key=lambda kv: KINDS.index(kv[0])
                                  if kv[0] in KINDS else 99)),
             "tasks": rep.tasks}
@@ -168,6 +197,15 @@ def report(results: list[dict[str, Any]]) -> None:
     for r in results:
         row += f"{r['transfer_s']:10.2f}{'':>7}"
     print(row)
+    print()
+    for r in results:
+        ws = r["workers_state"]
+        print(f"{r['workers']} worker(s){' (warm cache)' if r['warm'] else ''}: cluster start "
+              f"{r['cluster_start_s']:.1f} s; wall per point {r['wall_s'] / r['points']:.3f} s; "
+              f"torch imported in {sum(w['torch'] for w in ws)} of {len(ws)} workers "
+              f"(client: {'yes' if r['client_torch'] else 'no'}); worker RSS "
+              + ", ".join(f"{w['VmRSS']:.0f}" for w in ws) + " MB (peak "
+              + ", ".join(f"{w['VmHWM']:.0f}" for w in ws) + " MB)")
 
 
 def main() -> None:
@@ -178,6 +216,8 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=64, help="images streamed per point")
     ap.add_argument("--fidelity", default="group", choices=["group", "plane", "analytic"])
     ap.add_argument("--json", help="write every figure to this file")
+    ap.add_argument("--warm", action="store_true",
+                    help="measure a rerun: the artifact cache filled first (see the docstring)")
     args = ap.parse_args()
     from simulator.explore.sweep.spec import plan_sweep
 
@@ -186,9 +226,10 @@ def main() -> None:
         tmp = Path(t)
         plan = plan_sweep(sweep_file(tmp, max(24, args.points), args.images, args.fidelity))
         print(f"sweep: {len(plan.points)} points of the digits CNN, {args.fidelity} fidelity, "
-              f"{args.images} images, 3 pipelines; load {loadavg()}")
+              f"{args.images} images, 3 pipelines{', warm cache' if args.warm else ''}; "
+              f"load {loadavg()}")
         for n in args.workers:
-            r = measure(plan, n, tmp)
+            r = measure(plan, n, tmp, args.warm)
             results.append(r)
             print(f"{n} worker(s): wall {r['wall_s']:.1f} s, task time {r['task_s']:.1f} s, "
                   f"tasks {r['tasks']} (cluster start {r['cluster_start_s']:.1f} s)",

@@ -175,6 +175,51 @@ def test_no_process_left_behind(swept: dict[str, Any]) -> None:
     assert {p.pid for p in _children()} <= swept["before"]
 
 
+def test_rerun_imports_no_torch(swept: dict[str, Any], tmp_path: Path,
+                                cache_dir: Path) -> None:
+    """The 2x2 sweep again, in a fresh interpreter on a local cluster of two worker
+    processes, with the artifact cache the first sweep filled: every artifact is read, the
+    figures are the first sweep's, and torch is imported neither in the client nor in a
+    worker (the trace's value travels between them without it)."""
+    out = tmp_path / "again"
+    code = f"""
+import json, sys
+from simulator.explore.sweep.cluster import dask_client
+from simulator.explore.sweep.run import run_sweep
+from simulator.explore.sweep.spec import build_point, plan_sweep
+from simulator.explore.sweep.tasks import map_task, thread_counts, trace_task
+plan = plan_sweep({str(swept["plan"].source)!r})
+cache = {str(cache_dir)!r}
+with dask_client(None, 2) as client:
+    client.wait_for_workers(2, timeout=120)
+    a, b = sorted(client.scheduler_info()["workers"])
+    p = plan.points[0]
+    sc, hw = build_point(plan.scenario_path, p.scenario_changes, p.hardware_changes)
+    # the trace on one worker, read by a task of the other (the sweep's tasks are quick
+    # on a warm cache: Dask may well run them all on one worker)
+    trace = client.submit(trace_task, sc, cache, workers=[a], pure=False)
+    client.submit(map_task, trace, hw, sc, workers=[b], pure=False).result()
+    rep = run_sweep(plan, {str(out)!r}, scheduler=client.scheduler.address,
+                    cache_dir=cache, progress=False)
+    workers = client.run(thread_counts)
+print(json.dumps({{"ran": len(rep.ran), "computed": rep.computed,
+                  "client": "torch" in sys.modules, "workers": list(workers.values())}}))
+"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert got["ran"] == 4 and got["computed"] == {}
+    assert got["client"] is False
+    assert len(got["workers"]) == 2 and all(w["torch_imported"] == 0 for w in got["workers"])
+    first, again = _csv(swept["out"] / "sweep.csv"), _csv(out / "sweep.csv")
+    assert len(first) == len(again) == 8
+    for a, b in zip(first, again, strict=True):
+        assert {k: v for k, v in a.items() if not k.startswith("wall_s")} == \
+            {k: v for k, v in b.items() if not k.startswith("wall_s")}
+
+
 def test_resume_skips_finished_points(swept: dict[str, Any]) -> None:
     from simulator.explore.sweep.run import run_sweep
 
@@ -217,14 +262,16 @@ def test_mapping_reads_only_its_hardware_keys() -> None:
 
 
 def test_tasks_share_no_mutable_network(tmp_path: Path, cache_dir: Path) -> None:
-    """The trace task's value carries the network pickled and a light part without module
-    or inputs: a forward pass patches the layers it captures, and Dask may pickle a result
-    for another worker while a task runs (a study once sent a half-patched network). The
-    torch tasks work on this process's own copy, left unpatched after a capture."""
+    """The trace task's value holds no network: its light part (graph, note, counts) and the
+    workload's cache key, pickled without torch. A forward pass patches the layers it
+    captures, and Dask may pickle a result for another worker while a task runs (a study
+    once sent a half-patched network); the torch tasks read the network from their
+    process's artifact cache, left unpatched after a capture."""
     import pickle
 
     from simulator.explore.sweep import tasks as T
     from simulator.explore.sweep.spec import build_point
+    from simulator.runner.cache import ArtifactCache, workload_key
 
     plan = plan_sweep(_files(tmp_path, [{"key": "hardware.ima.crossbars_per_adc",
                                          "values": [1]}]))
@@ -232,16 +279,21 @@ def test_tasks_share_no_mutable_network(tmp_path: Path, cache_dir: Path) -> None
     sc, hw = build_point(plan.scenario_path, p.scenario_changes, p.hardware_changes)
     trace = T.trace_task(sc, str(cache_dir))
     light = trace.value.light
-    assert light.traced.module is None and light.eval_inputs is None
+    assert trace.value.token == workload_key(sc)
     assert light.note and light.traced.graph.number_of_nodes() > 0
+    with pytest.raises(RuntimeError, match="holds no network"):
+        light.traced.module  # noqa: B018 - the access is the test
+    with pytest.raises(RuntimeError, match="holds no network"):
+        light.eval_inputs  # noqa: B018
+    blob = pickle.dumps(trace.value)  # what another worker gets: no torch object in it
+    assert b"torch" not in blob and len(blob) < 100_000, len(blob)
     mapped = T.map_task(trace, hw, sc)
     scales = T.scales_task(trace, sc, str(cache_dir))
-    T.capture_task(trace, mapped, scales, sc, ["redy"], hw, str(tmp_path / "fresh-cache"))
-    own = T.private_workload(trace)
-    assert own is T.private_workload(trace)  # one copy per process and workload
-    assert not [n for n, m in own.traced.module.named_modules() if "forward" in m.__dict__]
-    shipped = pickle.loads(trace.value.blob)  # what another worker would get
-    assert not [n for n, m in shipped.traced.module.named_modules() if "forward" in m.__dict__]
+    fresh = tmp_path / "fresh-cache"  # the capture computes: it needs the network
+    T.capture_task(trace, mapped, scales, sc, ["redy"], hw, str(fresh))
+    own = T.task_workload(trace, sc, ArtifactCache(fresh)).traced.module
+    assert own is T.task_workload(trace, sc, ArtifactCache(fresh)).traced.module  # one per process
+    assert not [n for n, m in own.named_modules() if "forward" in m.__dict__]
 
 
 # ----------------------------------------------------------------------------- the recipe
@@ -297,20 +349,31 @@ def recipe(tmp_path_factory: pytest.TempPathFactory):
             p.wait(30)
 
 
-def test_workers_run_one_thread(recipe: str) -> None:
-    """Inside a worker of the recipe (started with --nthreads 1), a sweep task's torch and
-    native thread pools have one thread."""
+def test_workers_run_one_thread(recipe: str, tmp_path: Path) -> None:
+    """Inside a worker of the recipe (started with --nthreads 1, no thread variables in its
+    environment): a sweep task's setup imports no torch; a torch task (the trace task on a
+    fresh cache builds the network) leaves torch and the native pools at one thread."""
     from distributed import Client
 
-    from simulator.explore.sweep.tasks import thread_counts, worker_setup
+    from simulator.explore.sweep.spec import build_point
+    from simulator.explore.sweep.tasks import thread_counts, trace_task, worker_setup
 
-    def counts() -> dict[str, int]:
+    plan = plan_sweep(_files(tmp_path, [{"key": "hardware.ima.crossbars_per_adc",
+                                         "values": [1]}]))
+    p = plan.points[0]
+    sc, _ = build_point(plan.scenario_path, p.scenario_changes, p.hardware_changes)
+
+    def counts(sc: Any, cache: str) -> tuple[dict[str, int], dict[str, int]]:
         worker_setup()
-        return thread_counts()
+        setup = thread_counts()
+        trace_task(sc, cache)
+        return setup, thread_counts()
 
     with Client(recipe, timeout="30s") as client:
-        got = client.submit(counts, pure=False).result(timeout=120)
-    assert got["torch"] == 1 and got["torch_interop"] == 1
+        setup, got = client.submit(counts, sc, str(tmp_path / "cache"),
+                                   pure=False).result(timeout=120)
+    assert setup["torch_imported"] == 0, setup
+    assert got["torch_imported"] == 1 and got["torch"] == 1 and got["torch_interop"] == 1
     pools = {k: v for k, v in got.items() if not k.startswith("torch")}
     assert pools and all(v == 1 for v in pools.values()), got
 

@@ -12,7 +12,7 @@ share its task:
   energies share their mapping;
 - ``scales``: the trace and the ``quantization`` section;
 - ``capture``: the mapping (so the group layout and the weight bits), the scales and the
-  policies of one forward pass (:func:`workloads.precision.passes.capture_groups`):
+  policies of one forward pass (:func:`workloads.precision.options.capture_groups`):
   points that change only hardware the mapper does not read share their bit planes;
 - ``float``: the trace;
 - ``plan``: the mapping and the whole hardware spec;
@@ -98,7 +98,7 @@ def point_keys(job: PointJob) -> PointKeys:
     from mapping.mapper import hardware_view
     from simulator.runner.cache import referenced_files, workload_key
     from simulator.runner.flow import crossbar_key
-    from workloads.precision.passes import capture_groups
+    from workloads.precision.options import capture_groups
 
     sc, hw = job.sc, job.hw
     wkey = workload_key(sc)

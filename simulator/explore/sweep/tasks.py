@@ -21,11 +21,21 @@ whether the artifact was computed or read from the artifact cache
 through, so a rerun or another sweep reads them back. The point task writes the point's
 folder (:func:`write_point`) and returns the content of its ``point.json``.
 
-Inside a worker process: one thread for torch and for BLAS (:func:`worker_setup`), and
-tasks that run torch take a process-wide lock, so a worker started with several threads
-still runs one forward pass at a time; they work on a private copy of the traced network
-(:class:`Traced`), never on an object that Dask may be pickling for another worker at
-the same moment. No task starts processes of its own: the parallelism is the cluster's.
+Torch only where a network is built or a pass runs, as in a ``redysim run`` rerun: the
+trace task's value (:class:`Traced`) holds the workload's torch-free part (the dataflow
+graph, the note, the counts: the artifact cache's ``workload_graph``), and the torch tasks
+read the fx module and the inputs (the ``workload`` artifact) only when an artifact of
+theirs is missing (:func:`task_workload`). So a sweep whose artifacts are all cached (a
+rerun, a hardware-only point of a known network) imports torch in no worker, nor in the
+client.
+
+Inside a worker process: one thread for BLAS and OpenMP (:func:`worker_setup`), and for
+torch (intra- and inter-op) as soon as a task needs it, before it builds or reads a
+network (:func:`torch_setup`); tasks that run torch take a process-wide lock, so a worker
+started with several threads still runs one forward pass at a time. The network lives
+only in the process's artifact cache, never in a task's value: Dask never pickles it for
+another worker while a pass patches its layers. No task starts processes of its own: the
+parallelism is the cluster's.
 """
 
 from __future__ import annotations
@@ -33,8 +43,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import pickle
 import shutil
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -46,6 +56,7 @@ from simulator.core.fsmode import mkdtemp
 from simulator.explore.sweep.spec import POINT_JSON
 
 _SETUP_DONE = False
+_TORCH_DONE = False
 _SETUP_LOCK = threading.Lock()
 _TORCH_LOCK = threading.Lock()
 
@@ -64,12 +75,36 @@ class Done:
     """When the task started (``time.time()`` of its worker)."""
 
 
+def _one_thread_pools() -> None:
+    """One thread in every BLAS and OpenMP pool loaded so far (``threadpoolctl``)."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1)
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        pass
+
+
 def worker_setup() -> None:
-    """Once per worker process: one thread for torch (intra- and inter-op) and for the
-    BLAS and OpenMP pools (``threadpoolctl``), whatever the process was started with."""
+    """Once per worker process: one thread for the BLAS and OpenMP pools (``threadpoolctl``),
+    whatever the process was started with. Imports no torch (:func:`torch_setup` does,
+    when a task first needs it)."""
     global _SETUP_DONE
     with _SETUP_LOCK:
         if _SETUP_DONE:
+            return
+        _one_thread_pools()
+        _SETUP_DONE = True
+
+
+def torch_setup() -> None:
+    """Once per process, before its first network is built or read: import torch, one
+    thread for torch (intra- and inter-op) and for the pools torch brought (its OpenMP)."""
+    global _TORCH_DONE
+    if _TORCH_DONE:
+        return
+    with _SETUP_LOCK:
+        if _TORCH_DONE:
             return
         import torch
 
@@ -78,20 +113,19 @@ def worker_setup() -> None:
             torch.set_num_interop_threads(1)
         except RuntimeError:  # already set, or parallel work has started: leave it
             pass
-        try:
-            from threadpoolctl import threadpool_limits
-
-            threadpool_limits(limits=1)
-        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-            pass
-        _SETUP_DONE = True
+        _one_thread_pools()
+        _TORCH_DONE = True
 
 
 def thread_counts() -> dict[str, int]:
-    """Threads torch and the native thread pools use in this process (for tests)."""
-    import torch
+    """Threads torch (when imported) and the native thread pools use in this process (for
+    tests); ``torch_imported``: 1 when torch is in ``sys.modules``, else 0."""
+    out = {"torch_imported": int("torch" in sys.modules)}
+    if out["torch_imported"]:
+        import torch
 
-    out = {"torch": torch.get_num_threads(), "torch_interop": torch.get_num_interop_threads()}
+        out.update(torch=torch.get_num_threads(),
+                   torch_interop=torch.get_num_interop_threads())
     try:
         from threadpoolctl import threadpool_info
 
@@ -136,31 +170,50 @@ def _worker_name() -> str:
 
 @dataclass
 class Traced:
-    """The trace task's value: the workload pickled, and its light part.
+    """The trace task's value: the workload's artifact-cache key, and its light part.
 
-    Tasks never share a mutable torch module: a forward pass patches the layers it
-    captures, and Dask may pickle a task's result (to send it to another worker) while
-    another task of the same process runs. So the torch tasks each work on a copy of
-    their own, unpickled from *blob* (once per process and workload,
-    :func:`private_workload`), and the others read *light*: the same workload without its
-    module and inputs (graph, note, info)."""
+    *light*: the workload without its fx module and inputs (a
+    :class:`simulator.runner.cache.LazyWorkload` whose module and inputs are not at hand:
+    the graph, note, info and counts), which is what mapping, simulating and writing read;
+    it pickles without torch. The torch tasks read the rest from the artifact cache when
+    they need it (:func:`task_workload`)."""
 
     token: str
-    blob: bytes
     light: Any
 
 
-_PRIVATE: dict[str, Any] = {}
+def _no_network() -> Any:
+    raise RuntimeError("the trace task's value holds no network: the torch tasks read it "
+                       "with task_workload()")
 
 
-def private_workload(trace: Done) -> Any:
-    """This process's own copy of the traced workload (call with the torch lock held)."""
+def _build(sc: Any) -> Any:
+    """Build and trace the scenario's workload, torch set up first."""
+    from simulator.runner.flow import load_workload
+
+    torch_setup()
+    return load_workload(sc)
+
+
+def task_workload(trace: Done, sc: Any, cache: Any) -> Any:
+    """The traced workload for a torch task (call with the torch lock held): the trace's
+    light part, whose fx module and inputs are read from the artifact cache *cache* (or
+    built, where this process's cache lacks them: a cluster whose hosts keep caches of
+    their own) on first use, torch set up first. A task whose artifacts are all cached
+    never uses them, so never imports torch. The module is this process's, shared by its
+    torch tasks (one at a time) and never part of a task's value."""
     t: Traced = trace.value
-    if t.token not in _PRIVATE:
-        while len(_PRIVATE) >= 2:
-            _PRIVATE.pop(next(iter(_PRIVATE)))
-        _PRIVATE[t.token] = pickle.loads(t.blob)
-    return _PRIVATE[t.token]
+    got: list[Any] = []
+
+    def full() -> Any:
+        if not got:
+            torch_setup()
+            got.append(cache.get_or_compute("workload", t.token, lambda: _build(sc)))
+        return got[0]
+
+    light = t.light
+    return dataclasses.replace(light, full=full,
+                               traced=dataclasses.replace(light.traced, full=full))
 
 
 def _with_graph(wl: Any, mapped: Done) -> Any:
@@ -173,20 +226,20 @@ def _with_graph(wl: Any, mapped: Done) -> Any:
 
 
 def trace_task(sc: Any, cache_root: str | None) -> Done:
-    """The scenario's traced workload (through the artifact cache)."""
-    from simulator.runner.cache import workload_key
-    from simulator.runner.flow import trace_step
+    """The scenario's traced workload (through the artifact cache): its light part, read
+    from the ``workload_graph`` artifact; built and traced (torch) only when missing."""
+    from simulator.runner.cache import cached_workload, workload_key
+    from simulator.runner.estimate import check_workload_fits
 
     worker_setup()
     t0 = time.perf_counter()
     cache = _cache(cache_root)
+    check_workload_fits(sc.workload, sc.source)
     with _TORCH_LOCK:
-        wl = trace_step(sc, cache)
-        blob = pickle.dumps(wl, protocol=pickle.HIGHEST_PROTOCOL)
-    light = dataclasses.replace(
-        wl, traced=dataclasses.replace(wl.traced, module=None), calib_inputs=None,
-        eval_inputs=None, eval_labels=None, tuning=None)
-    return _done("trace", t0, Traced(workload_key(sc), blob, light), cache, "workload")
+        wl = cached_workload(cache, sc, _build, lazy=True)
+    light = dataclasses.replace(wl, full=_no_network,
+                                traced=dataclasses.replace(wl.traced, full=_no_network))
+    return _done("trace", t0, Traced(workload_key(sc), light), cache, "workload")
 
 
 def map_task(trace: Done, hw: Any, sc: Any) -> Done:
@@ -207,7 +260,7 @@ def scales_task(trace: Done, sc: Any, cache_root: str | None) -> Done:
     t0 = time.perf_counter()
     cache = _cache(cache_root)
     with _TORCH_LOCK:
-        wl = private_workload(trace)
+        wl = task_workload(trace, sc, cache)
         scales = scales_step(sc, wl, scale_specs(wl.traced), cache)
     return _done("scales", t0, scales, cache)
 
@@ -223,7 +276,7 @@ def capture_task(trace: Done, mapped: Done, scales: Done, sc: Any, names: list[s
     cache = _cache(cache_root)
     pipes = {n: sc.pipelines[n] for n in names}
     with _TORCH_LOCK:
-        wl = _with_graph(private_workload(trace), mapped)
+        wl = _with_graph(task_workload(trace, sc, cache), mapped)
         specs = layer_specs(wl.traced, mapped.value)
         exact = exact_step(sc, wl, specs, hw, scales.value, cache)
         got = capture_step(sc, wl, specs, scales.value, pipes, int(hw.weights.bits), cache,
@@ -239,7 +292,7 @@ def float_task(trace: Done, sc: Any, cache_root: str | None) -> Done:
     t0 = time.perf_counter()
     cache = _cache(cache_root)
     with _TORCH_LOCK:
-        acc = float_accuracy_step(sc, private_workload(trace), cache)
+        acc = float_accuracy_step(sc, task_workload(trace, sc, cache), cache)
     return _done("float", t0, acc, cache, "float_accuracy")
 
 
