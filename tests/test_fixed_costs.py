@@ -152,3 +152,20 @@ def test_passes_side_by_side_capture_the_same_bit_planes(digits: Path) -> None:
             assert (other.layers[layer].planes == lp.planes).all()
             assert (other.layers[layer].low == lp.low).all()
             assert other.layers[layer].hist.tolist() == lp.hist.tolist()
+
+
+def test_map_reads_the_traced_network_from_the_cache(digits: Path, tmp_path: Path) -> None:
+    """``redysim map`` goes through the artifact cache as ``run`` does: the first call
+    traces (torch) and stores the network, the second reads the graph only (no torch)
+    and prints the same mapping; ``--no-cache`` stores nothing."""
+    cache = tmp_path / "cache"
+    out = tmp_path / "map.txt"
+    call = (f"import contextlib\nfrom simulator.cli.main import main\n"
+            f"with open({str(out)!r}, 'w') as f, contextlib.redirect_stdout(f):\n"
+            f"    assert main(['map', {str(digits)!r}, '--cache', {str(cache)!r}]) == 0")
+    assert "torch" in _imported(call)
+    first = [ln for ln in out.read_text().splitlines() if "trace + map" not in ln]
+    assert _imported(call) == set()
+    assert [ln for ln in out.read_text().splitlines() if "trace + map" not in ln] == first
+    assert main(["map", str(digits), "--no-cache", "--cache", str(tmp_path / "none")]) == 0
+    assert not (tmp_path / "none").exists()

@@ -7,6 +7,8 @@ import json
 import time
 from pathlib import Path
 
+from simulator.cli.cache_options import add_cache_options, artifact_cache
+
 
 def add_map_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register the ``map`` sub-command on *sub* (the subparsers of redysim's parser)."""
@@ -17,6 +19,7 @@ def add_map_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     m.add_argument("--plot", help="write a picture of the placement (PNG)")
     m.add_argument("--yes", action="store_true",
                    help="build the workload even when its inputs exceed the memory estimate")
+    add_cache_options(m)
     m.set_defaults(func=cmd_map)
     return m
 
@@ -33,7 +36,8 @@ def cmd_map(args: argparse.Namespace) -> int:
         if target:
             check_writable_parent(Path(target))  # before any work
     t0 = time.perf_counter()
-    hw, wl, m = prepare(sc, allow_large=args.yes)
+    # the traced network from the artifact cache, as 'redysim run' reads it (no torch)
+    hw, wl, m = prepare(sc, allow_large=args.yes, cache=artifact_cache(args))
     noc = noc_summary(wl.traced.graph, m, hw)
     dt = time.perf_counter() - t0
     if args.graphml:

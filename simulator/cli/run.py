@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from simulator.cli.cache_options import add_cache_options, artifact_cache
 from simulator.core import faults
 
 
@@ -30,12 +31,7 @@ def add_run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="keep one lane MVM in N in the trace (default 1: all)")
     r.add_argument("--json", action="store_true", help="print summary.json to stdout")
     r.add_argument("--quiet", action="store_true", help="no progress messages")
-    r.add_argument("--cache", metavar="DIR",
-                   help="artifact cache folder: traced network, scales and bit planes are read "
-                        "from it when there and stored when not (default: $REDYSIM_CACHE/"
-                        "artifacts or the platform cache folder's)")
-    r.add_argument("--no-cache", dest="no_cache", action="store_true",
-                   help="compute everything afresh and store nothing in the artifact cache")
+    add_cache_options(r)
     r.add_argument("--yes", action="store_true",
                    help="run even when the run-size estimate exceeds the memory available")
     r.set_defaults(func=cmd_run)
@@ -98,11 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr)
 
     bars = not args.quiet and not args.json and sys.stderr.isatty()
-    cache = None
-    if not args.no_cache:  # a rerun reads its trace and bit planes (docs/benchmarks.md)
-        from simulator.runner.cache import ArtifactCache
-
-        cache = ArtifactCache(args.cache) if args.cache else ArtifactCache()
+    cache = artifact_cache(args)  # a rerun reads its trace and bit planes
     rr = run(sc, progress=say, bars=bars, hardware=hardware, allow_large=args.yes,
              cache=cache, while_simulating=_import_plots)
     if cache is not None:

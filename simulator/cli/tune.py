@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from simulator.cli.cache_options import add_cache_options, artifact_cache
 from simulator.core.config_io import ConfigError
 from workloads.spec import DEFAULT_TUNE_IMAGES_DATASET, DEFAULT_TUNE_IMAGES_OTHER
 
@@ -86,6 +87,7 @@ def add_tune_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress messages")
     p.add_argument("--yes", action="store_true",
                    help="build the workload even when its inputs exceed the memory estimate")
+    add_cache_options(p)
     p.set_defaults(func=cmd_tune)
     return p
 
@@ -201,7 +203,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     elif high:
         raise ConfigError(f"--min-bits-grid: values must be at most quantization.bits "
                           f"({sc.quantization.bits}) (got {', '.join(map(str, high))})")
-    hw, wl, mapping = prepare(sc, say=say, allow_large=bool(getattr(args, "yes", False)))
+    # the traced network from the artifact cache when there (stored when not)
+    hw, wl, mapping = prepare(sc, say=say, allow_large=bool(getattr(args, "yes", False)),
+                              cache=artifact_cache(args))
     specs = layer_specs(wl.traced, mapping)
     module = wl.traced.module
     scales = calibrate_scales(module, specs, wl.calib_inputs, sc.quantization)
