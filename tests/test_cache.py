@@ -215,3 +215,35 @@ def test_hardware_change_reuses_everything(tmp_path: Path) -> None:
     for name, pr in second.pipelines.items():
         assert plain.pipelines[name].latency_ns == pytest.approx(pr.latency_ns, rel=1e-12)
         assert plain.pipelines[name].counts() == pr.counts()
+
+
+# ----------------------------------------------------------------------------- torch objects
+
+
+def test_torch_storages_round_trip_without_torch_s_copies(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tensors (a parameter, integer, boolean and half ones, an empty one, views into one
+    storage) come back equal from disk; their storages are written from the tensors'
+    memory, never through torch's own ``__reduce__`` (which copies each into a bytes
+    object that stays held until the whole artifact is written)."""
+    import torch
+
+    base = torch.arange(12, dtype=torch.float32)
+    value = {"p": torch.nn.Parameter(torch.randn(3, 4)), "i": torch.arange(5),
+             "b": torch.tensor([True, False]), "h": torch.randn(4).half(),
+             "e": torch.empty(0), "view": base[2:8].reshape(2, 3), "base": base}
+
+    def refused(self, *args):
+        raise AssertionError("torch's own storage pickling was used")
+
+    monkeypatch.setattr(torch.storage.TypedStorage, "__reduce__", refused)
+    monkeypatch.setattr(torch.UntypedStorage, "__reduce__", refused)
+    ArtifactCache(tmp_path).get_or_compute("workload", "k", lambda: value)
+    monkeypatch.undo()
+    clear_memory()
+    got = ArtifactCache(tmp_path).get_or_compute("workload", "k", lambda: None)
+    assert sorted(got) == sorted(value)
+    for k, t in value.items():
+        assert got[k].dtype == t.dtype and torch.equal(got[k], t), k
+    assert isinstance(got["p"], torch.nn.Parameter) and got["p"].requires_grad
+    assert got["view"].storage_offset() == 2 and got["view"].stride() == (3, 1)

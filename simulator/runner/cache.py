@@ -38,6 +38,12 @@ Location: ``$REDYSIM_CACHE/artifacts`` or the platform cache folder
 (``platformdirs.user_cache_dir("redysim")``), never the repository. Each process also
 keeps the last few artifacts in memory.
 
+A torch CPU storage (the weights of a ``workload``) is pickled as its bytes, written to
+the file straight from the tensor's memory, and read back into a torch storage with one
+copy at a time (:func:`_storage_from_bytes`); torch's own pickling made a copy of every
+storage and held them all until the whole artifact was written (VGG-16: 553 MB more, and
+two copies of every weight while one is read; docs/benchmarks.md, "Peak memory").
+
 Safe under concurrency (Dask workers, threads, two sweeps at once):
 
 - an entry is computed under an exclusive lock on its own lock file (``flock``), and
@@ -59,6 +65,7 @@ import importlib.util
 import json
 import os
 import pickle
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -70,7 +77,7 @@ from simulator.core.fsmode import mkstemp
 T = TypeVar("T")
 
 #: Bump when the pickled content or the key recipe changes.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 #: Artifacts kept in memory per process and kind (the workload of ResNet-18 is ~50 MB).
 MEMORY_SLOTS = {"workload": 2, "workload_graph": 4, "scales": 16, "float_accuracy": 16,
@@ -285,11 +292,49 @@ def _remove_stale_temporaries(path: Path) -> None:
             stale.unlink()
 
 
+class _Pickler(pickle.Pickler):
+    """A pickler that writes a torch CPU storage as its bytes, from the storage's memory
+    (no copy; torch's own ``__reduce__`` saves every storage into a bytes object, which the
+    pickler's memo keeps until the end)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        torch = sys.modules.get("torch")
+        if torch is None:
+            return NotImplemented
+        typed = type(obj) is torch.storage.TypedStorage
+        if not typed and type(obj) is not torch.UntypedStorage:
+            return NotImplemented
+        raw = obj._untyped_storage if typed else obj
+        if raw.device.type != "cpu" or getattr(obj, "_fake_device", None) is not None:
+            return NotImplemented
+        n = raw.nbytes()
+        data = (torch.empty(0, dtype=torch.uint8).set_(raw, 0, (n,), (1,)).numpy() if n
+                else bytearray())
+        return _storage_from_bytes, (pickle.PickleBuffer(data), obj.dtype if typed else None)
+
+
+def _storage_from_bytes(data: bytearray | bytes, dtype: Any) -> Any:
+    """A torch CPU storage (typed when *dtype*) holding a copy of *data*, which is then
+    emptied: reading an artifact holds one storage's bytes twice, never all of them."""
+    import torch
+
+    raw = (torch.UntypedStorage.from_buffer(data, dtype=torch.uint8) if len(data)
+           else torch.UntypedStorage(0))
+    if isinstance(data, bytearray):
+        data.clear()  # unpickled for this call alone; the unpickler's memo keeps it
+    if dtype is None:
+        return raw
+    return torch.storage.TypedStorage(wrap_storage=raw, dtype=dtype, _internal=True)
+
+
 def _write_atomic(path: Path, value: Any) -> None:
     fd, tmp = mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+            if "torch" in sys.modules:  # a torch object may be in *value*
+                _Pickler(f, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+            else:
+                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
