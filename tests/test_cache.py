@@ -7,6 +7,7 @@ import multiprocessing as mp
 import os
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -14,8 +15,10 @@ import yaml
 from simulator.runner.cache import (
     ArtifactCache,
     CaptureCache,
+    cached_workload,
     clear_memory,
     default_cache_dir,
+    lazy_workload,
     referenced_files,
     workload_key,
 )
@@ -215,3 +218,79 @@ def test_hardware_change_reuses_everything(tmp_path: Path) -> None:
     for name, pr in second.pipelines.items():
         assert plain.pipelines[name].latency_ns == pytest.approx(pr.latency_ns, rel=1e-12)
         assert plain.pipelines[name].counts() == pr.counts()
+
+
+# ----------------------------------------------------------------------------- torch objects
+
+
+def test_torch_storages_round_trip_without_torch_s_copies(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tensors (a parameter, integer, boolean and half ones, an empty one, views into one
+    storage) come back equal from disk; their storages are written from the tensors'
+    memory, never through torch's own ``__reduce__`` (which copies each into a bytes
+    object that stays held until the whole artifact is written)."""
+    import torch
+
+    base = torch.arange(12, dtype=torch.float32)
+    value = {"p": torch.nn.Parameter(torch.randn(3, 4)), "i": torch.arange(5),
+             "b": torch.tensor([True, False]), "h": torch.randn(4).half(),
+             "e": torch.empty(0), "view": base[2:8].reshape(2, 3), "base": base}
+
+    def refused(self, *args):
+        raise AssertionError("torch's own storage pickling was used")
+
+    monkeypatch.setattr(torch.storage.TypedStorage, "__reduce__", refused)
+    monkeypatch.setattr(torch.UntypedStorage, "__reduce__", refused)
+    ArtifactCache(tmp_path).get_or_compute("workload", "k", lambda: value)
+    monkeypatch.undo()
+    clear_memory()
+    got = ArtifactCache(tmp_path).get_or_compute("workload", "k", lambda: None)
+    assert sorted(got) == sorted(value)
+    for k, t in value.items():
+        assert got[k].dtype == t.dtype and torch.equal(got[k], t), k
+    assert isinstance(got["p"], torch.nn.Parameter) and got["p"].requires_grad
+    assert got["view"].storage_offset() == 2 and got["view"].stride() == (3, 1)
+
+
+def _fake_workload(calls: list) -> object:
+    import networkx as nx
+
+    calls.append(1)
+    return SimpleNamespace(
+        traced=SimpleNamespace(graph=nx.DiGraph([("a", "b")]), name="n", input_shape=(1, 2),
+                               module={"weights": [1.0, 2.0]}),
+        note="note", info={}, keep_images=None, eval_count=1, has_labels=False)
+
+
+def test_lazy_workload_own_and_release(tmp_path: Path) -> None:
+    """A run takes its workload (own: out of the in-memory layer, so it may change it) and
+    lets it go (release: the next use reads it from disk, unchanged); a workload the
+    in-memory layer gave, another holder may have: own() copies it."""
+    sc = load_scenario(_scenario(tmp_path))
+    cache = ArtifactCache(tmp_path / "c")
+    calls: list = []
+    wl = cached_workload(cache, sc, lambda _sc: _fake_workload(calls), lazy=True)
+    other = cached_workload(cache, sc, lambda _sc: _fake_workload(calls), lazy=True)
+    key = workload_key(sc)
+    shared = other.traced.module  # the same object, from the in-memory layer
+    assert wl.traced.module is shared and calls == [1]
+    mine = wl.own()
+    assert mine.traced.module is shared and not cache.in_memory("workload", key)
+    mine.traced.module["weights"][0] = -1.0  # changed in place
+    assert wl.release()
+    assert wl.traced.module == {"weights": [1.0, 2.0]}  # read from disk again
+    assert wl.traced.module is not shared and calls == [1]
+    assert cache.in_memory("workload", key)
+    third = cached_workload(cache, sc, lambda _sc: _fake_workload(calls), lazy=True)
+    assert third.own().traced.module is not wl.traced.module  # a copy: wl holds it too
+    assert wl.traced.module == {"weights": [1.0, 2.0]}
+
+
+def test_lazy_workload_without_cache_is_built_again_after_release() -> None:
+    calls: list = []
+    wl = lazy_workload(_fake_workload(calls), lambda: _fake_workload(calls))
+    net = wl.traced.module
+    assert wl.own().traced.module is net and calls == [1]
+    assert wl.release() and not wl.release()  # nothing held the second time
+    assert wl.traced.module == net and wl.traced.module is not net and calls == [1, 1]
+    assert list(wl.traced.graph.edges) == [("a", "b")]

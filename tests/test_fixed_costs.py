@@ -169,3 +169,54 @@ def test_map_reads_the_traced_network_from_the_cache(digits: Path, tmp_path: Pat
     assert [ln for ln in out.read_text().splitlines() if "trace + map" not in ln] == first
     assert main(["map", str(digits), "--no-cache", "--cache", str(tmp_path / "none")]) == 0
     assert not (tmp_path / "none").exists()
+
+
+def test_passes_one_after_the_other_own_the_network(digits: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Passes one after the other in the run's process (forced here; VGG-16's weight
+    copies are too big to run them side by side): the network becomes the run's own, its
+    weights are quantized in place once for both passes, and it is let go before the
+    simulations are forked (a forked worker would hold its pages: docs/benchmarks.md,
+    "Peak memory"). The bit planes and figures are those of the passes side by side."""
+    import simulator.runner.flow as flow
+    import workloads.precision.quantize as quantize
+    from simulator.core import workers
+    from simulator.runner.cache import ArtifactCache, workload_key
+    from simulator.runner.scenario import load_scenario
+
+    traced, in_place, forks = [], [], []
+    trace_step, in_place_fn = flow.trace_step, quantize.quantize_weights_in_place
+    submit = workers.WorkerGroup.submit
+    cache = ArtifactCache(tmp_path / "cache")
+
+    def fork(group, fn, item, label):
+        wl = traced[0]
+        forks.append((label, wl.full.value is None,
+                      cache.in_memory("workload", workload_key(wl_sc))))
+        return submit(group, fn, item, label)
+
+    monkeypatch.setattr(flow, "trace_step",
+                        lambda *a, **k: traced.append(trace_step(*a, **k)) or traced[-1])
+    monkeypatch.setattr(quantize, "quantize_weights_in_place",
+                        lambda *a: in_place.append(a[2]) or in_place_fn(*a))
+    monkeypatch.setattr(workers.WorkerGroup, "submit", fork)
+    monkeypatch.setattr(flow, "PARALLEL_PASSES_MAX_BYTES", 0)
+    wl_sc = load_scenario(digits)
+    wl_sc.simulation.workers = 3
+    own = flow.run(wl_sc, cache=cache)
+    assert in_place == [8, 8]  # one call per pass; the second finds it done
+    # every simulation forked after the network was let go, out of the in-memory layer too
+    assert sorted(forks) == [(f"pipeline '{n}'", True, False) for n in sorted(wl_sc.pipelines)]
+    monkeypatch.undo()
+
+    sc = load_scenario(digits)
+    sc.simulation.workers = 3
+    side = flow.run(sc)  # the passes side by side, each quantizing a copy
+    for name, pp in side.precision.items():
+        assert own.precision[name].accuracy == pp.accuracy
+        assert bool((own.precision[name].logits == pp.logits).all())
+        for layer, lp in pp.layers.items():
+            assert (own.precision[name].layers[layer].planes == lp.planes).all()
+        a, b = own.pipelines[name], side.pipelines[name]
+        assert (a.latency_ns, a.throughput_ips) == (b.latency_ns, b.throughput_ips)
+        assert a.ledger.total_energy() == b.ledger.total_energy()

@@ -1,5 +1,7 @@
 """Static quantization: codes, scales and calibration."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -7,7 +9,15 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from torch import nn
 
-from workloads.precision.quantize import QuantConfig, calibrate_scales, dequantize, qmax, quantize
+from workloads.precision.quantize import (
+    QuantConfig,
+    calibrate_scales,
+    dequantize,
+    qmax,
+    quantize,
+    quantize_weights,
+    quantize_weights_in_place,
+)
 
 
 def test_config_validation():
@@ -71,3 +81,40 @@ def test_calibrate_zero_input_and_unknown_module():
     assert s["fc"] == pytest.approx(1 / 255)
     with pytest.raises(WorkloadError, match="no submodule"):
         calibrate_scales(m, {"fc": "7"}, torch.ones(2, 3), QuantConfig())
+
+
+def _net() -> nn.Module:
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(8, 8, 3, groups=2), nn.Linear(12, 5))
+    with torch.no_grad():
+        net[0].weight[2].zero_()  # a channel of zeros: scale 1, stays zero
+        net[2].weight[1, :3] = torch.tensor([-4.0, 4.0, 1.0])  # |min| = max
+    return net
+
+
+def test_weights_quantized_in_place_bit_for_bit():
+    """quantize_weights_in_place leaves in each listed module's weight what
+    quantize_weights returns for it (the passes' own copies), bit for bit; a second call
+    (the next pass) changes nothing; the module itself, not a copy, is changed."""
+    net = _net()
+    want = {i: quantize_weights(net[i].weight, 4) for i in range(3)}
+    w0 = net[0].weight
+    layers = {"a": "0", "b": SimpleNamespace(module="1"), "c": "2"}
+    assert quantize_weights_in_place(net, layers, 4)
+    assert net[0].weight is w0
+    for i in range(3):
+        assert torch.equal(net[i].weight.detach(), want[i])
+    assert quantize_weights_in_place(net, layers, 4)
+    for i in range(3):
+        assert torch.equal(net[i].weight.detach(), want[i])
+    with pytest.raises(ValueError, match="quantized to 4 bits already"):
+        quantize_weights_in_place(net, layers, 8)
+
+
+def test_weights_in_place_refused_unless_every_weight_is_float32():
+    net = _net()
+    before = [m.weight.detach().clone() for m in net]
+    net[2].double()
+    assert not quantize_weights_in_place(net, {"a": "0", "c": "2"}, 8)
+    assert not quantize_weights_in_place(net, {"a": "0", "x": "nope"}, 8)
+    assert torch.equal(net[0].weight.detach(), before[0])  # nothing changed

@@ -148,6 +148,34 @@ class WorkerGroup:
         return list(self._results)
 
 
+def trim_memory() -> None:
+    """Give back to the system what this process has freed, before it forks workers.
+
+    A forked child shares every page of its parent, freed heap pages included; when the
+    parent uses them again it copies them, and pages the parent lets go while a child
+    lives stay held by the child. A cycle collection frees what only cycles hold (a
+    torch.fx module's graph is cyclic), and on glibc ``malloc_trim(0)`` returns the free
+    pages of the heap (elsewhere nothing more is done).
+    """
+    import gc
+
+    gc.collect()
+    global _MALLOC_TRIM
+    if _MALLOC_TRIM is None:
+        _MALLOC_TRIM = False
+        try:
+            import ctypes
+
+            _MALLOC_TRIM = getattr(ctypes.CDLL(None), "malloc_trim", False)
+        except (OSError, AttributeError):  # pragma: no cover - not glibc
+            pass
+    if _MALLOC_TRIM:
+        _MALLOC_TRIM(0)
+
+
+_MALLOC_TRIM: Any = None
+
+
 # ----------------------------------------------------------------------------- parent
 def _start(fn: Callable[[T], R], item: T, index: int, label: str,
            running: dict[int, _Child]) -> None:

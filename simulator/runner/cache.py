@@ -38,6 +38,12 @@ Location: ``$REDYSIM_CACHE/artifacts`` or the platform cache folder
 (``platformdirs.user_cache_dir("redysim")``), never the repository. Each process also
 keeps the last few artifacts in memory.
 
+A torch CPU storage (the weights of a ``workload``) is pickled as its bytes, written to
+the file straight from the tensor's memory, and read back into a torch storage with one
+copy at a time (:func:`_storage_from_bytes`); torch's own pickling made a copy of every
+storage and held them all until the whole artifact was written (VGG-16: 553 MB more, and
+two copies of every weight while one is read; docs/benchmarks.md, "Peak memory").
+
 Safe under concurrency (Dask workers, threads, two sweeps at once):
 
 - an entry is computed under an exclusive lock on its own lock file (``flock``), and
@@ -63,6 +69,7 @@ import importlib.util
 import json
 import os
 import pickle
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -74,7 +81,7 @@ from simulator.core.fsmode import mkstemp
 T = TypeVar("T")
 
 #: Bump when the pickled content or the key recipe changes.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 #: Artifacts kept in memory per process and kind (the workload of ResNet-18 is ~50 MB).
 MEMORY_SLOTS = {"workload": 2, "workload_graph": 4, "scales": 16, "float_accuracy": 16,
@@ -224,6 +231,16 @@ class ArtifactCache:
         """File of artifact *kind* with *key*."""
         return self.root / kind / f"{key}.pkl"
 
+    def forget(self, kind: str, key: str) -> None:
+        """Drop the artifact (*kind*, *key*) from this process's in-memory layer (the disk
+        entry stays): the next lookup reads it from disk, a fresh object."""
+        with _MEMORY_LOCK:
+            _MEMORY.get(kind, {}).pop((str(self.root), key), None)
+
+    def in_memory(self, kind: str, key: str) -> bool:
+        """Whether the artifact (*kind*, *key*) is in this process's in-memory layer."""
+        return (str(self.root), key) in _MEMORY.get(kind, {})
+
     def has(self, kind: str, key: str) -> bool:
         """Whether the artifact (*kind*, *key*) is in memory or on disk (not read)."""
         return (str(self.root), key) in _MEMORY.get(kind, {}) or self.path(kind, key).is_file()
@@ -291,11 +308,49 @@ def _remove_stale_temporaries(path: Path) -> None:
             stale.unlink()
 
 
+class _Pickler(pickle.Pickler):
+    """A pickler that writes a torch CPU storage as its bytes, from the storage's memory
+    (no copy; torch's own ``__reduce__`` saves every storage into a bytes object, which the
+    pickler's memo keeps until the end)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        torch = sys.modules.get("torch")
+        if torch is None:
+            return NotImplemented
+        typed = type(obj) is torch.storage.TypedStorage
+        if not typed and type(obj) is not torch.UntypedStorage:
+            return NotImplemented
+        raw = obj._untyped_storage if typed else obj
+        if raw.device.type != "cpu" or getattr(obj, "_fake_device", None) is not None:
+            return NotImplemented
+        n = raw.nbytes()
+        data = (torch.empty(0, dtype=torch.uint8).set_(raw, 0, (n,), (1,)).numpy() if n
+                else bytearray())
+        return _storage_from_bytes, (pickle.PickleBuffer(data), obj.dtype if typed else None)
+
+
+def _storage_from_bytes(data: bytearray | bytes, dtype: Any) -> Any:
+    """A torch CPU storage (typed when *dtype*) holding a copy of *data*, which is then
+    emptied: reading an artifact holds one storage's bytes twice, never all of them."""
+    import torch
+
+    raw = (torch.UntypedStorage.from_buffer(data, dtype=torch.uint8) if len(data)
+           else torch.UntypedStorage(0))
+    if isinstance(data, bytearray):
+        data.clear()  # unpickled for this call alone; the unpickler's memo keeps it
+    if dtype is None:
+        return raw
+    return torch.storage.TypedStorage(wrap_storage=raw, dtype=dtype, _internal=True)
+
+
 def _write_atomic(path: Path, value: Any) -> None:
     fd, tmp = mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+            if "torch" in sys.modules:  # a torch object may be in *value*
+                _Pickler(f, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+            else:
+                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -341,11 +396,13 @@ def cached_workload(cache: ArtifactCache, sc: Any, load: Callable[[Any], T],
     """
     key = workload_key(sc)
     if lazy:
-        full = _Once(lambda: cache.get_or_compute("workload", key, lambda: load(sc)))
+        def read() -> tuple[Any, bool]:
+            shared = cache.in_memory("workload", key)  # another holder may have it
+            return cache.get_or_compute("workload", key, lambda: load(sc)), shared
+
+        full = _Source(read, lambda: cache.forget("workload", key))
         info = cache.get_or_compute("workload_graph", key, lambda: workload_graph(full()))
-        traced = LazyTraced(info["graph"].copy(), info["name"], info["input_shape"], full)
-        return LazyWorkload(traced, info["note"], info["info"], info["keep_images"],  # type: ignore[return-value]
-                            info["eval_count"], info["has_labels"], full)
+        return _lazy(info, full, copy_graph=True)  # type: ignore[return-value]
     wl = cache.get_or_compute("workload", key, lambda: load(sc))
     traced = wl.traced  # type: ignore[attr-defined]
     return dataclasses.replace(wl, traced=dataclasses.replace(traced,  # type: ignore[type-var]
@@ -361,17 +418,56 @@ def workload_graph(wl: Any) -> dict[str, Any]:
             "has_labels": wl.has_labels}
 
 
-class _Once:
-    """``fn()`` computed on the first call, then remembered."""
+def lazy_workload(wl: Any, load: Callable[[], Any]) -> LazyWorkload:
+    """A :class:`LazyWorkload` of the workload *wl*, built by this caller (no cache): its
+    own, so :meth:`LazyWorkload.own` changes nothing; after :meth:`LazyWorkload.release`
+    ``load()`` builds it again when it is used."""
+    full = _Source(lambda: (load(), False))
+    full.value, full.shared = wl, False
+    return _lazy(workload_graph(wl), full, copy_graph=False)
 
-    def __init__(self, fn: Callable[[], Any]) -> None:
-        self._fn: Callable[[], Any] | None = fn
-        self._value: Any = None
+
+def _lazy(info: dict[str, Any], full: _Source, copy_graph: bool) -> LazyWorkload:
+    """The :class:`LazyWorkload` of a ``workload_graph`` artifact *info* (its graph copied
+    when *copy_graph*: mapping annotates it in place)."""
+    graph = info["graph"].copy() if copy_graph else info["graph"]
+    traced = LazyTraced(graph, info["name"], info["input_shape"], full)
+    return LazyWorkload(traced, info["note"], info["info"], info["keep_images"],
+                        info["eval_count"], info["has_labels"], full)
+
+
+class _Source:
+    """The full workload of a :class:`LazyWorkload`: ``read()`` (the workload, and whether
+    another holder may have the same object: the cache's in-memory layer gave it) on the
+    first call, then remembered; ``forget()`` drops it from the cache's in-memory layer."""
+
+    def __init__(self, read: Callable[[], tuple[Any, bool]],
+                 forget: Callable[[], None] | None = None) -> None:
+        self._read, self._forget = read, forget
+        self.value: Any = None
+        self.shared = False
 
     def __call__(self) -> Any:
-        if self._fn is not None:
-            self._value, self._fn = self._fn(), None
-        return self._value
+        if self.value is None:
+            self.value, self.shared = self._read()
+        return self.value
+
+    def own(self) -> Any:
+        """The workload, this source's alone (see :meth:`LazyWorkload.own`)."""
+        value = self()
+        if self.shared:
+            import copy
+
+            self.value, self.shared = copy.deepcopy(value), False
+        elif self._forget is not None:
+            self._forget()
+        return self.value
+
+    def release(self) -> bool:
+        """Drop the workload (read again on the next call); whether one was held."""
+        held = self.value is not None
+        self.value, self.shared = None, False
+        return held
 
 
 @dataclasses.dataclass
@@ -393,7 +489,11 @@ class LazyTraced:
 @dataclasses.dataclass
 class LazyWorkload:
     """A :class:`workloads.loader.Workload` whose graph, note and counts are at hand and
-    whose inputs (torch tensors) are read or built on first use."""
+    whose inputs (torch tensors) are read or built on first use.
+
+    A run that changes the network in place (quantizes its weights for the passes, then
+    lets it go before forking its simulations: :func:`simulator.runner.flow.run`) takes it
+    with :meth:`own` and drops it with :meth:`release`."""
 
     traced: LazyTraced
     note: str
@@ -401,7 +501,21 @@ class LazyWorkload:
     keep_images: int | None
     eval_count: int
     has_labels: bool
-    full: Callable[[], Any] = dataclasses.field(repr=False, compare=False)
+    full: _Source = dataclasses.field(repr=False, compare=False)
+
+    def own(self) -> Any:
+        """The full workload (:class:`workloads.loader.Workload`), this object's alone from
+        now on, to change in place: taken out of the cache's in-memory layer (a later
+        workload of the same key reads the artifact from disk), or copied when the
+        in-memory layer gave it (another workload of this process may hold it). Call
+        :meth:`release` once done with it."""
+        return self.full.own()
+
+    def release(self) -> bool:
+        """Drop the network and the inputs from this object (after :meth:`own`: the
+        changed ones); the next use reads them from the cache again, or builds them.
+        Whether they were held (read or built since)."""
+        return self.full.release()
 
     @property
     def calib_inputs(self) -> Any:

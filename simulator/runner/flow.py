@@ -212,15 +212,22 @@ def trace_step(sc: Scenario, cache: ArtifactCache | None = None,
                allow_large: bool = False, lazy: bool = False) -> Workload:
     """The scenario's traced workload: built and traced, or read from *cache* (then its
     graph is a private copy: mapping annotates the graph in place). Inputs too large for
-    the memory available are refused first, unless *allow_large*. *lazy* (with *cache*):
-    a :class:`simulator.runner.cache.LazyWorkload`, whose fx module and inputs are read
-    only when first used (a sweep's tasks pickle the whole workload instead)."""
+    the memory available are refused first, unless *allow_large*. *lazy*: a
+    :class:`simulator.runner.cache.LazyWorkload`, whose fx module and inputs are read
+    from *cache* only when first used, and which a run may take and release
+    (:meth:`~simulator.runner.cache.LazyWorkload.own`; without a cache it is built now,
+    and built again when used after its release). A sweep's tasks pickle the whole
+    workload instead."""
     if not allow_large:
         check_workload_fits(sc.workload, sc.source)
     if cache is not None:
         from simulator.runner.cache import cached_workload
 
         return cached_workload(cache, sc, load_workload, lazy=lazy)
+    if lazy:
+        from simulator.runner.cache import lazy_workload
+
+        return lazy_workload(load_workload(sc), lambda: load_workload(sc))
     return load_workload(sc)
 
 
@@ -281,39 +288,58 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     xbar = exact_step(sc, wl, specs, hw, scales, cache, say)
     groups = capture_groups(sc.pipelines, exact=xbar is not None)
     side = pass_workers(sc, wl.traced.graph, specs, len(groups), workers)
+    # passes one after the other in this process (a network whose weight copies are too
+    # big to run passes side by side: VGG-16): the network is this run's own. Its weights
+    # are quantized in place, once for all passes, instead of a copy per pass, and it is
+    # let go before the simulations are forked, which would otherwise hold its pages
+    # (docs/benchmarks.md, "Peak memory"). The exact crossbar mode keeps the float weights
+    # (its passes quantize their own codes).
+    own = side == 1 and xbar is None and hasattr(wl, "release")
     say(f"capturing activations of {wl.eval_count} image(s) and applying "
         f"{len(sc.pipelines)} precision policies ({len(groups)} forward pass(es)"
         + (f", side by side in {side} processes)" if side > 1 else ")")
-        + (f"; simulating each pipeline as soon as it is captured ({workers} processes)"
+        + ((f"; then simulating the pipelines ({workers} processes)" if own else
+            f"; simulating each pipeline as soon as it is captured ({workers} processes)")
            if workers > 1 else ""))
     if side > 1:  # one capture step: the passes run in forked processes, all at once
         groups = [[p for pipes in groups for p in pipes]]
     from tqdm import tqdm
 
-    from simulator.core.workers import WorkerGroup
+    from simulator.core.workers import WorkerGroup, trim_memory
 
     index = {name: i for i, name in enumerate(sc.pipelines)}
     prec: dict[str, PipelinePrecision] = {}
     results: dict[str, PipelineResult] = {}
+    if own:  # the float weights, before the passes change them
+        float_acc, float_top5 = float_accuracy_step(sc, wl, cache)
     global _SHARED
     _SHARED = args  # inherited by the forked workers, not pickled
     # forked workers that an interrupt or a dead worker stops cleanly (simulator/core/workers.py,
     # docs/robustness.md); a pipeline's simulation is forked as soon as its pass is done,
-    # so it runs while the next pass captures
+    # so it runs while the next pass captures (once every pass is done when *own*)
     try:
         with WorkerGroup(workers) as group:
+            def simulate(name: str) -> None:
+                group.submit(_simulate_job, (_job(sc, index[name], name, prec[name]), False),
+                             f"pipeline '{name}'")
+
             for pipes in tqdm(groups, desc="capture + policies", unit="pass",
                               disable=not bars, leave=False):
                 got = capture_step(sc, wl, specs, scales, dict(pipes), weight_bits, cache,
-                                   xbar, workers=side)
+                                   xbar, workers=side, in_place=own)
                 for name, _ in pipes:
                     prec[name] = got[name]
-                    if workers > 1:
-                        group.submit(_simulate_job,
-                                     (_job(sc, index[name], name, got[name]), False),
-                                     f"pipeline '{name}'")
+                    if workers > 1 and not own:
+                        simulate(name)
+            if own:
+                if wl.release():  # type: ignore[attr-defined]
+                    trim_memory()  # give back its pages before forking
+                if workers > 1:
+                    for name in prec:  # in the order of the passes
+                        simulate(name)
             prec = {name: prec[name] for name in sc.pipelines}
-            float_acc, float_top5 = float_accuracy_step(sc, wl, cache)
+            if not own:  # while the simulations run
+                float_acc, float_top5 = float_accuracy_step(sc, wl, cache)
             wall["precision"] = time.perf_counter() - t
             say(f"simulating {len(prec)} pipeline(s) ({sc.simulation.fidelity}, "
                 f"{sc.simulation.images} image(s)"
@@ -400,33 +426,47 @@ def exact_step(sc: Scenario, wl: Workload, specs: dict[str, LayerSpec], hw: Hard
 def capture_step(sc: Scenario, wl: Workload, specs: dict[str, LayerSpec],
                  scales: dict[str, float], pipes: dict[str, Any], weight_bits: int,
                  cache: ArtifactCache | None = None, exact: ExactCrossbar | None = None,
-                 workers: int = 1) -> dict[str, PipelinePrecision]:
+                 workers: int = 1, in_place: bool = False) -> dict[str, PipelinePrecision]:
     """The bit planes of the pipelines *pipes* (name -> policy spec) that share one forward
     pass (:func:`workloads.precision.passes.capture_groups`), through *cache* when given;
     *exact*: the exact crossbar mode's model (:func:`exact_step`). The weights are quantized
     to the chip's *weight_bits*, so the accuracy is the chip's. *pipes* may need several
     passes: with *workers* > 1 those to compute run side by side in forked processes
-    (:func:`pass_workers` says when that is worth it)."""
+    (:func:`pass_workers` says when that is worth it).
+
+    *in_place* (a :class:`~simulator.runner.cache.LazyWorkload` *wl*, the default crossbar
+    mode, on the CPU): the network becomes *wl*'s own (:meth:`~simulator.runner.cache.
+    LazyWorkload.own`) and its weights are quantized in place, once for every later pass
+    (:func:`~workloads.precision.quantize.quantize_weights_in_place`, the same values as
+    each pass's copy), instead of one copy per pass; the caller then releases *wl*."""
     faults.checkpoint("capture")
     xbar, key = exact if exact is not None else (None, None)
     _, fetch_precision = _fetcher(cache, sc, specs, weight_bits, key)
 
     def compute(todo: dict[str, Any]) -> dict[str, PipelinePrecision]:
         from workloads.precision.passes import compute_precision
+        from workloads.precision.quantize import quantize_weights_in_place
 
         _torch_threads()
+        device = capture_device(sc)
+        model, bits = wl.traced.module, weight_bits
+        if in_place and xbar is None and device.type == "cpu":
+            model = wl.own().traced.module  # type: ignore[attr-defined]
+            if quantize_weights_in_place(model, specs, weight_bits):
+                bits = None  # the passes use the weights as they are
         return compute_precision(
-            wl.traced.module, specs, wl.eval_inputs, scales, sc.quantization, todo,
-            labels=wl.eval_labels, keep_images=wl.keep_images, weight_bits=weight_bits,
-            crossbar=xbar, device=capture_device(sc), workers=workers)
+            model, specs, wl.eval_inputs, scales, sc.quantization, todo,
+            labels=wl.eval_labels, keep_images=wl.keep_images, weight_bits=bits,
+            crossbar=xbar, device=device, workers=workers)
 
     return fetch_precision(pipes, compute)
 
 
 #: most bytes of weight copies that forward passes running side by side may add: each
 #: pass holds the network's weights quantized to the chip's bits (float32) next to the
-#: shared float model, so VGG-16 (553 MB of weights) runs its passes one after the other
-#: and stays under 2 GB (docs/benchmarks.md, "Fixed costs")
+#: shared float model, so VGG-16 (553 MB of weights) runs its passes one after the other,
+#: on the network's own weights quantized in place (:func:`run`), and stays under 2 GB
+#: (docs/benchmarks.md, "Peak memory")
 PARALLEL_PASSES_MAX_BYTES = 256 << 20
 
 
