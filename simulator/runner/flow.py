@@ -216,8 +216,8 @@ def trace_step(sc: Scenario, cache: ArtifactCache | None = None,
     :class:`simulator.runner.cache.LazyWorkload`, whose fx module and inputs are read
     from *cache* only when first used, and which a run may take and release
     (:meth:`~simulator.runner.cache.LazyWorkload.own`; without a cache it is built now,
-    and built again when used after its release). A sweep's tasks pickle the whole
-    workload instead."""
+    and built again when used after its release). A sweep's trace task hands on the same
+    light part (:mod:`simulator.explore.sweep.tasks`), never the network."""
     if not allow_large:
         check_workload_fits(sc.workload, sc.source)
     if cache is not None:
