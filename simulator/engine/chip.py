@@ -283,8 +283,7 @@ class ChipSimulation:
                                    self.memory, self.tile_units, self.outputs[name],
                                    self.ledger, self.ids.of("output", name), self.trace)
                 env.process(node.run())
-        with fewer_collections():
-            env.run()
+        env.run()  # (simulate_pipeline runs the whole simulation with fewer_collections)
         self._book_busy()
         if self.trace:
             self.trace.finalize()

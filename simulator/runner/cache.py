@@ -258,7 +258,7 @@ class ArtifactCache:
         value = self._read(path)
         if value is None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with _locked(path.with_suffix(".lock")):
+            with entry_lock(path):
                 value = self._read(path)  # another process may have written it meanwhile
                 if value is None:
                     _remove_stale_temporaries(path)
@@ -359,19 +359,28 @@ def _write_atomic(path: Path, value: Any) -> None:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Exclusive advisory lock on *path* (no-op where ``fcntl`` is missing)."""
+def entry_lock(entry: Path, wait: bool = True) -> Iterator[bool]:
+    """Exclusive advisory lock of the artifact file *entry* (on ``<key>.lock`` beside it):
+    yields True once held; with *wait* False, False at once when another process holds it
+    (``redysim cache trim`` skips such an entry). Where ``fcntl`` is missing: no lock,
+    True."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
-        yield
+        yield True
         return
-    with path.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+    with entry.with_suffix(".lock").open("a") as f:
         try:
-            yield
+            fcntl.flock(f, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # (only without waiting)
+            held = False
+        else:
+            held = True
+        try:
+            yield held
         finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            if held:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
 
 # --------------------------------------------------------------------------- flow hooks

@@ -19,12 +19,12 @@ one that another process holds would let two processes compute the same entry.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from simulator.core.config_io import ConfigError
+from simulator.runner.cache import entry_lock
 
 _UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9,
           "t": 1e12, "tb": 1e12, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
@@ -115,25 +115,9 @@ def trim(root: Path, max_bytes: int) -> TrimReport:
 
 
 def _remove_unlocked(path: Path) -> bool:
-    """Remove *path* under its lock file, if no other process holds that lock."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no advisory locks, remove as is
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        return True
-    lock = path.with_suffix(".lock")
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        try:
+    """Remove *path* under its entry lock, if no other process holds that lock."""
+    with entry_lock(path, wait=False) as held:
+        if held:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-            return True
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+        return held
