@@ -79,18 +79,41 @@ def test_rerun_reads_every_artifact_from_the_cache(digits: Path, tmp_path: Path,
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
-def test_rerun_from_the_cache_imports_no_torch(digits: Path, tmp_path: Path) -> None:
+def _exact(scenario: Path, folder: Path) -> Path:
+    """*scenario* in the exact crossbar mode, on isaac8 with a calibrated 6-bit ADC and read
+    noise (so a run also measures and caches the ADC's range: the ``adc_range`` artifact)."""
+    hw = folder / "isaac8-calibrated.yaml"
+    hw.write_text(yaml.safe_dump({"include": str(ROOT / "configs" / "hardware" / "isaac8.yaml"),
+                                  "ima": {"adc_bits": 6, "adc_model": "calibrated",
+                                          "adc_noise_lsb": 0.25}}))
+    data = yaml.safe_load(scenario.read_text())
+    data.update(hardware=str(hw), accuracy={"crossbar": "exact"})
+    p = folder / "digits1-exact.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+@pytest.mark.parametrize("crossbar", ["fast", "exact"])
+def test_rerun_from_the_cache_imports_no_torch(digits: Path, tmp_path: Path,
+                                               crossbar: str) -> None:
     """A run whose every artifact is cached (a rerun) reads the graph, the scales and the
     bit planes, none of which holds a torch object, and never imports torch; the
-    first run, which builds and captures, does."""
+    first run, which builds and captures, does. In the exact crossbar mode too: the
+    mode's cache key and progress line come from the torch-free
+    ``workloads.precision.crossbar_model``, the calibrated ADC's range from the cache."""
+    scenario = digits if crossbar == "fast" else _exact(digits, tmp_path)
     cache = tmp_path / "cache"
     run = (f"import contextlib, io\nfrom simulator.cli.main import main\n"
            f"with contextlib.redirect_stdout(io.StringIO()):\n"
-           f"    assert main(['run', {str(digits)!r}, '-o', {str(tmp_path / 'out')!r}, "
+           f"    assert main(['run', {str(scenario)!r}, '-o', {str(tmp_path / 'out')!r}, "
            f"'--force', '--quiet', '--cache', {str(cache)!r}]) == 0")
     assert "torch" in _imported(run)
+    first = _figures(tmp_path / "out")
     assert _imported(run) == {"matplotlib"}  # the plots; no torch
     assert (tmp_path / "out" / "report.html").is_file()
+    again = _figures(tmp_path / "out")
+    assert again == first
+    assert again["workload_info"]["accuracy_crossbar"] == crossbar
 
 
 def test_no_cache_stores_nothing(digits: Path, tmp_path: Path,

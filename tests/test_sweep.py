@@ -33,13 +33,14 @@ RECIPE_PIDS: set[int] = set()  # the cluster recipe's processes (not the sweep's
 
 
 def _files(folder: Path, axes: list[dict[str, Any]], name: str = "tiny",
-           simulation: dict[str, Any] | None = None) -> Path:
+           simulation: dict[str, Any] | None = None, **scenario: Any) -> Path:
+    """A sweep file over *axes* and its digits scenario (*scenario*: more of its keys)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "scen.yaml").write_text(yaml.safe_dump({
         "name": "digits-small", "hardware": str(ISAAC8),
         "workload": {"model": "digits", "calibration_images": 16, "accuracy_images": 32},
         "pipelines": {"static": {"policy": "static"}, "redy": {"policy": "redy", "k": 3.0}},
-        "simulation": simulation or {"images": 1}}))
+        "simulation": simulation or {"images": 1}, **scenario}))
     sweep = folder / "sweep.yaml"
     sweep.write_text(yaml.safe_dump({"name": name, "scenario": "scen.yaml", "axes": axes}))
     return sweep
@@ -215,6 +216,53 @@ print(json.dumps({{"ran": len(rep.ran), "computed": rep.computed,
     assert len(got["workers"]) == 2 and all(w["torch_imported"] == 0 for w in got["workers"])
     first, again = _csv(swept["out"] / "sweep.csv"), _csv(out / "sweep.csv")
     assert len(first) == len(again) == 8
+    for a, b in zip(first, again, strict=True):
+        assert {k: v for k, v in a.items() if not k.startswith("wall_s")} == \
+            {k: v for k, v in b.items() if not k.startswith("wall_s")}
+
+
+def test_exact_mode_rerun_imports_no_torch(tmp_path: Path) -> None:
+    """The exact crossbar mode (``accuracy.crossbar: exact``), an ideal and a calibrated
+    ADC: a cold sweep computes the captures and the ADC's range; the same sweep again, in a
+    fresh interpreter on a local cluster, reads them all and imports torch neither in the
+    client (the capture keys hold the mode's parameters: ``CrossbarModel.key`` of the
+    torch-free ``workloads.precision.crossbar_model``) nor in the worker."""
+    from simulator.explore.sweep.run import run_sweep
+
+    cache = tmp_path / "cache"
+    sweep = _files(tmp_path / "exact", [{"key": "hardware.ima.adc_model",
+                                         "values": ["ideal", "calibrated"]}],
+                   name="exact", simulation={"images": 1, "fidelity": "analytic"},
+                   accuracy={"crossbar": "exact"})
+    plan = plan_sweep(sweep)
+    cold = run_sweep(plan, tmp_path / "cold", workers=1, cache_dir=str(cache),
+                     progress=False)
+    assert not cold.failed and len(cold.ran) == 2
+    assert cold.computed == {"trace": 1, "scales": 1, "capture": 4, "float": 1}
+    code = f"""
+import json, sys
+from simulator.explore.sweep.cluster import dask_client
+from simulator.explore.sweep.run import run_sweep
+from simulator.explore.sweep.spec import plan_sweep
+from simulator.explore.sweep.tasks import thread_counts
+plan = plan_sweep({str(sweep)!r})
+with dask_client(None, 1) as client:
+    rep = run_sweep(plan, {str(tmp_path / "warm")!r}, scheduler=client.scheduler.address,
+                    cache_dir={str(cache)!r}, progress=False)
+    workers = client.run(thread_counts)
+print(json.dumps({{"ran": len(rep.ran), "computed": rep.computed,
+                  "client": "torch" in sys.modules, "workers": list(workers.values())}}))
+"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert got["ran"] == 2 and got["computed"] == {}
+    assert got["client"] is False
+    assert len(got["workers"]) == 1 and got["workers"][0]["torch_imported"] == 0
+    first, again = _csv(tmp_path / "cold" / "sweep.csv"), _csv(tmp_path / "warm" / "sweep.csv")
+    assert len(first) == len(again) == 2 * 2
     for a, b in zip(first, again, strict=True):
         assert {k: v for k, v in a.items() if not k.startswith("wall_s")} == \
             {k: v for k, v in b.items() if not k.startswith("wall_s")}

@@ -39,6 +39,7 @@ from simulator.runner.scenario import Scenario, check_scenario, check_warmup, lo
 from simulator.runner.simulate import PipelineResult, simulate_pipeline
 from workloads.errors import WorkloadError
 from workloads.loader import Workload
+from workloads.precision.crossbar_model import CrossbarModel
 from workloads.precision.options import capture_groups
 from workloads.precision.records import LayerSpec, PipelinePrecision
 
@@ -50,7 +51,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from simulator.runner.cache import ArtifactCache
     from workloads.graph import TracedWorkload
-    from workloads.precision.crossbar import CrossbarModel
 
 Progress = Callable[[str], None]
 
@@ -133,8 +133,6 @@ def crossbar_model(hw: HardwareSpec) -> CrossbarModel:
     """The exact crossbar mode's parameters (``accuracy.crossbar: exact``), from the
     hardware: crossbar geometry and cells, weight bits and encoding, the ADC's resolution,
     transfer function (``ima.adc_model``, ``ima.adc_range_percentile``) and read noise."""
-    from workloads.precision.crossbar import CrossbarModel
-
     return CrossbarModel(
         rows=hw.crossbar.rows, cols=hw.crossbar.cols, cell_bits=hw.crossbar.cell_bits,
         weight_bits=hw.weights.bits, unit_column=hw.weights.unit_column,
