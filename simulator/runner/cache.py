@@ -1,6 +1,6 @@
 """On-disk cache of the work a hardware change does not touch (sweeps, repeated runs).
 
-Three kinds of artifact, each a pickled file under ``<cache dir>/artifacts/<kind>/``:
+Kinds of artifact, each a pickled file under ``<cache dir>/artifacts/<kind>/``:
 
 - ``workload``: the traced workload (fx module with BatchNorm folded, dataflow graph) with
   its calibration and evaluation inputs and labels, as :func:`simulator.runner.flow.load_workload`
@@ -35,7 +35,8 @@ workload keys are covered as they are added:
   input signedness;
 - precision: the scales key, the policy spec (with the fingerprints of the files it names),
   and the **group layout** (each layer's row blocks). A point that differs only in hardware
-  or mapping reuses every artifact as long as the row blocks are the same; a different
+  or mapping reuses the workload, scales and bit planes as long as the row blocks are the
+  same; a different
   crossbar row count regroups the activations, so the lossy policies (ReDy) are
   recomputed for it from the cached workload, once per layout. In the exact crossbar mode
   (``accuracy.crossbar: exact``) the key adds the crossbar and ADC parameters
