@@ -18,8 +18,11 @@ from simulator.runner.cache import (
     cached_workload,
     clear_memory,
     default_cache_dir,
+    get_with_refs,
     lazy_workload,
+    mapping_key,
     referenced_files,
+    timing_plan_key,
     workload_key,
 )
 from simulator.runner.scenario import load_scenario
@@ -191,14 +194,16 @@ def test_hardware_change_reuses_everything(tmp_path: Path) -> None:
     cache = ArtifactCache(tmp_path / "cache")
     first = run(sc, cache=cache)
     assert cache.misses == {"workload": 1, "workload_graph": 1, "scales": 1, "precision": 2,
-                            "float_accuracy": 1}
+                            "float_accuracy": 1, "mapping": 1, "timing_plan": 1}
     clear_memory()  # read from disk, as a fresh worker process would
     again = ArtifactCache(tmp_path / "cache")
     hw = load_hardware(ISAAC8).with_changes({"ima.crossbars_per_adc": 2})
     second = run(sc, hardware=hw, cache=again)
-    assert again.misses == {}  # no trace, no forward pass
+    # no trace, no forward pass, no mapping (the mapper reads no ADC): only a new plan
+    assert again.misses == {"timing_plan": 1}
     # the graph alone: the fx module and the inputs are never read
-    assert again.hits == {"workload_graph": 1, "scales": 1, "precision": 2, "float_accuracy": 1}
+    assert again.hits == {"workload_graph": 1, "scales": 1, "precision": 2, "float_accuracy": 1,
+                          "mapping": 1}
     assert second.hardware.ima.adcs == 4
     for name, pp in first.precision.items():
         for layer, lp in pp.layers.items():
@@ -218,6 +223,108 @@ def test_hardware_change_reuses_everything(tmp_path: Path) -> None:
     for name, pr in second.pipelines.items():
         assert plain.pipelines[name].latency_ns == pytest.approx(pr.latency_ns, rel=1e-12)
         assert plain.pipelines[name].counts() == pr.counts()
+
+
+def test_mapping_and_timing_plan_keys_follow_what_they_read() -> None:
+    """The mapping's key changes with the workload, the mapping options, every hardware
+    value the mapper reads (mapping.mapper.HARDWARE_KEYS, which tests/test_sweep.py checks
+    against what it reads) and the code; the timing plan's with the mapping's and with
+    every value of the hardware."""
+    import simulator.runner.cache as cache_mod
+    from mapping.mapper import HARDWARE_KEYS, MappingOptions
+    from simulator.hardware.spec import load_hardware
+
+    hw, opts = load_hardware(ISAAC8), MappingOptions()
+    m0 = mapping_key("w", opts, hw)
+    p0 = timing_plan_key(m0, hw)
+    assert mapping_key("w", MappingOptions(), load_hardware(ISAAC8)) == m0  # by content
+    assert timing_plan_key(m0, load_hardware(ISAAC8)) == p0
+    assert mapping_key("v", opts, hw) != m0
+    for changed in ({"replicate": False}, {"stripe": 1}, {"placement": "interleaved"},
+                    {"tile_aligned": True}, {"chips": 2}, {"replicas": {"fc": 2}}):
+        assert mapping_key("w", opts.model_copy(update=changed), hw) != m0, changed
+    # a change of each hardware value the mapper reads: a new mapping, a new plan
+    changes = {"crossbar.rows": 64, "crossbar.cols": 64, "crossbar.cell_bits": 1,
+               "weights.bits": 4, "weights.unit_column": not hw.weights.unit_column,
+               "activations.bits": 4, "ima.crossbars": 4, "tile.imas": 4,
+               "chip.tiles": 64, "chip.mesh_cols": 2, "chip.tiles_per_router": 2,
+               "tile.edram_bytes": 2 * hw.tile.edram_bytes}
+    assert sorted(changes) == sorted(HARDWARE_KEYS)
+    for key, value in changes.items():
+        other = hw.with_changes({key: value})
+        mkey = mapping_key("w", opts, other)
+        assert mkey != m0 and timing_plan_key(mkey, other) != p0, key
+    # what only the plan reads: the same mapping, a new plan
+    for key, value in {"ima.adc_bits": 6, "ima.crossbars_per_adc": 2,
+                       "crossbar.read_ns": 2 * hw.crossbar.read_ns}.items():
+        other = hw.with_changes({key: value})
+        assert mapping_key("w", opts, other) == m0, key
+        assert timing_plan_key(m0, other) != p0, key
+    # other code (the mapper's, the model's: source_version): new keys
+    cache_mod.source_version()
+    old = cache_mod._SOURCE_VERSION
+    try:
+        cache_mod._SOURCE_VERSION = "other"
+        assert mapping_key("w", opts, hw) != m0
+    finally:
+        cache_mod._SOURCE_VERSION = old
+
+
+def test_get_with_refs_reads_fresh_objects_that_hold_the_caller_s(tmp_path: Path) -> None:
+    """An artifact stored with references (the mapping, the timing plan) is a fresh object
+    at each read, holding the reader's objects in place of the references and sharing
+    what the computed one shared; a failed computation leaves no entry."""
+    c = ArtifactCache(tmp_path)
+    hw = {"chip": "stands for the hardware spec"}
+    value: dict = {"hw": hw, "data": [1, 2]}
+    value["again"] = value["data"]
+
+    def never() -> dict:
+        raise AssertionError("computed again")
+
+    assert get_with_refs(c, "mapping", "k", lambda: value, {"hw": hw}) is value  # computed
+    assert b"stands for" not in c.path("mapping", "k").read_bytes()  # stored by name
+    mine = {"chip": "the reader's"}
+    for from_disk in (False, True):
+        if from_disk:
+            clear_memory()
+        got = get_with_refs(c, "mapping", "k", never, {"hw": mine})
+        assert got is not value and got["data"] == [1, 2]
+        assert got["hw"] is mine and got["again"] is got["data"]
+        assert get_with_refs(c, "mapping", "k", never, {"hw": mine}) is not got
+    assert got == {**value, "hw": mine}
+
+    def fails() -> dict:
+        raise ValueError("no fit")
+
+    with pytest.raises(ValueError, match="no fit"):
+        get_with_refs(c, "timing_plan", "bad", fails, {})
+    assert not c.path("timing_plan", "bad").exists()
+    assert sorted(f.name for f in (tmp_path / "timing_plan").iterdir()) == ["bad.lock"]
+
+
+def test_a_mapping_change_maps_and_plans_again(tmp_path: Path) -> None:
+    """A hardware change that the mapper reads (crossbar columns: more column blocks, the
+    same row blocks, so the same bit planes) maps and plans again, and gives the figures of
+    a run without the cache."""
+    from simulator.hardware.spec import load_hardware
+    from simulator.runner.flow import run
+
+    sc = load_scenario(_scenario(tmp_path))
+    sc.simulation.workers, sc.simulation.images, sc.simulation.fidelity = 1, 2, "analytic"
+    cache = ArtifactCache(tmp_path / "cache")
+    first = run(sc, cache=cache)
+    hw = load_hardware(ISAAC8).with_changes({"crossbar.cols": 64})
+    again = ArtifactCache(tmp_path / "cache")
+    second = run(sc, hardware=hw, cache=again)
+    assert again.misses == {"mapping": 1, "timing_plan": 1}
+    assert second.mapping.crossbars_used > first.mapping.crossbars_used
+    plain = run(sc, hardware=hw)
+    assert second.mapping.crossbars_used == plain.mapping.crossbars_used
+    for name, pr in plain.pipelines.items():
+        assert second.pipelines[name].latency_ns == pr.latency_ns
+        assert second.pipelines[name].counts() == pr.counts()
+        assert second.pipelines[name].ledger.total_energy() == pr.ledger.total_energy()
 
 
 # ----------------------------------------------------------------------------- torch objects

@@ -177,10 +177,15 @@ def test_passes_side_by_side_capture_the_same_bit_planes(digits: Path) -> None:
             assert other.layers[layer].hist.tolist() == lp.hist.tolist()
 
 
-def test_map_reads_the_traced_network_from_the_cache(digits: Path, tmp_path: Path) -> None:
+def test_map_reads_the_traced_network_from_the_cache(digits: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """``redysim map`` goes through the artifact cache as ``run`` does: the first call
-    traces (torch) and stores the network, the second reads the graph only (no torch)
-    and prints the same mapping; ``--no-cache`` stores nothing."""
+    traces (torch) and stores the network, its mapping and its timing plan (the NoC
+    traffic it prints), the next ones read them (no torch, no mapper, no planning) and
+    print the same mapping; ``--no-cache`` stores nothing."""
+    import simulator.runner.flow as flow
+    import simulator.runner.simulate as simulate
+
     cache = tmp_path / "cache"
     out = tmp_path / "map.txt"
     call = (f"import contextlib\nfrom simulator.cli.main import main\n"
@@ -192,6 +197,13 @@ def test_map_reads_the_traced_network_from_the_cache(digits: Path, tmp_path: Pat
     assert [ln for ln in out.read_text().splitlines() if "trace + map" not in ln] == first
     assert main(["map", str(digits), "--no-cache", "--cache", str(tmp_path / "none")]) == 0
     assert not (tmp_path / "none").exists()
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise AssertionError("computed again")
+
+    monkeypatch.setattr(flow, "map_network", refuse)
+    monkeypatch.setattr(simulate, "prepare_timing", refuse)
+    assert main(["map", str(digits), "--cache", str(cache), "--json"]) == 0
 
 
 def test_passes_one_after_the_other_own_the_network(digits: Path, tmp_path: Path,
@@ -243,3 +255,94 @@ def test_passes_one_after_the_other_own_the_network(digits: Path, tmp_path: Path
         a, b = own.pipelines[name], side.pipelines[name]
         assert (a.latency_ns, a.throughput_ips) == (b.latency_ns, b.throughput_ips)
         assert a.ledger.total_energy() == b.ledger.total_energy()
+
+
+def _no_times(summary: dict) -> dict:
+    """*summary* without the wall times and the estimate (which holds the run's)."""
+    return {k: v for k, v in summary.items() if k not in ("wall_s", "estimate")}
+
+
+def _same(a: object, b: object, where: str = "") -> None:
+    """*a* and *b* hold the same values, compared through containers, dataclasses, plain
+    objects, numpy arrays and networkx graphs (nodes, edges and their attributes in order);
+    the hardware spec by its values."""
+    import dataclasses
+
+    import networkx as nx
+    import numpy as np
+
+    from simulator.hardware.spec import HardwareSpec
+
+    assert type(a) is type(b), where
+    if isinstance(a, nx.DiGraph):
+        assert list(a.nodes) == list(b.nodes) and list(a.edges) == list(b.edges), where
+        for n in a.nodes:
+            _same(dict(a.nodes[n]), dict(b.nodes[n]), f"{where} node {n}")
+        for u, v in a.edges:
+            _same(dict(a.edges[u, v]), dict(b.edges[u, v]), f"{where} edge {u}->{v}")
+        _same(dict(a.graph), dict(b.graph), f"{where} graph")
+    elif isinstance(a, HardwareSpec):
+        assert a.resolved() == b.resolved(), where
+    elif isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and np.array_equal(a, b), where
+    elif isinstance(a, dict):
+        assert list(a) == list(b), where
+        for k in a:
+            _same(a[k], b[k], f"{where}[{k!r}]")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _same(x, y, f"{where}[{i}]")
+    elif dataclasses.is_dataclass(a) or hasattr(a, "__dict__"):
+        _same(dict(vars(a)), dict(vars(b)), f"{where}.{type(a).__name__}")
+    else:
+        assert a == b, where
+
+
+def test_rerun_reads_the_mapping_and_the_timing_plan_from_the_cache(
+        digits: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rerun neither maps nor plans (issue 20 item 4): the mapping and the timing plan
+    come from the artifact cache, from its in-memory layer or from disk (as a new process
+    reads them), each time fresh objects that hold this run's hardware spec and graph.
+    The graph it hands on is annotated as map_network annotates it, the mapping and the
+    plan are those a run without the cache computes, and so are the figures."""
+    import simulator.runner.flow as flow
+    import simulator.runner.simulate as simulate
+    from simulator.results.write import write_results
+    from simulator.runner.cache import ArtifactCache, clear_memory
+    from simulator.runner.cache_usage import usage
+    from simulator.runner.scenario import load_scenario
+
+    sc = load_scenario(digits)
+    root = tmp_path / "cache"
+    flow.run(sc, cache=ArtifactCache(root))
+    assert {"mapping", "timing_plan"} <= set(usage(root))  # `redysim cache info` lists them
+    plain = flow.run(sc)  # no cache: mapped and planned here
+    expected = write_results(plain, tmp_path / "plain", plots=False)
+    # a plan as the run makes it (its simulations then fill a memo of its node plans)
+    expected_plan = simulate.prepare_timing(plain.workload.traced.graph, plain.mapping,
+                                            plain.hardware)
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise AssertionError("computed again")
+
+    monkeypatch.setattr(flow, "map_network", refuse)
+    monkeypatch.setattr(simulate, "prepare_timing", refuse)
+    for from_disk in (False, True):
+        if from_disk:
+            clear_memory()
+        cache = ArtifactCache(root)
+        again = flow.run(sc, cache=cache)
+        assert cache.misses == {}
+        assert cache.hits["mapping"] == cache.hits["timing_plan"] == 1
+        m, hw = again.mapping, again.hardware
+        assert m.graph is again.workload.traced.graph and m.hw is hw
+        _same(again.workload.traced.graph, plain.workload.traced.graph, "graph")
+        _same(m, plain.mapping, "mapping")
+        plan = flow.timing_plan_step(sc, again.workload, m, hw, cache)  # read once more
+        assert plan.topo.hw is hw
+        for lane in (la for p in plan.plans.values() for la in p.lanes):
+            assert lane.positions is m.layers[lane.layer].replica_positions[lane.replica]
+        _same(plan, expected_plan, "plan")
+        got = write_results(again, tmp_path / f"again{from_disk}", plots=False)
+        assert _no_times(got) == _no_times(expected)

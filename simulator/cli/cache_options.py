@@ -10,7 +10,8 @@ from typing import Any
 def add_cache_options(p: argparse.ArgumentParser) -> None:
     """Add ``--cache DIR`` and ``--no-cache`` to the command parser *p*."""
     p.add_argument("--cache", metavar="DIR",
-                   help="artifact cache folder: traced network, scales and bit planes are read "
+                   help="artifact cache folder: traced network, mapping, timing plan, scales and "
+                        "bit planes are read "
                         "from it when there and stored when not (default: $REDYSIM_CACHE/"
                         "artifacts or the platform cache folder's)")
     p.add_argument("--no-cache", dest="no_cache", action="store_true",

@@ -28,7 +28,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     """Map a scenario's network and print the placement."""
     from mapping.report import format_mapping_table, mapping_to_json, plot_placement, write_graphml
     from simulator.core.outdir import check_writable_parent
-    from simulator.runner.flow import prepare
+    from simulator.runner.flow import prepare, timing_plan_step
     from simulator.runner.scenario import load_scenario
 
     sc = load_scenario(args.scenario)
@@ -36,9 +36,11 @@ def cmd_map(args: argparse.Namespace) -> int:
         if target:
             check_writable_parent(Path(target))  # before any work
     t0 = time.perf_counter()
-    # the traced network from the artifact cache, as 'redysim run' reads it (no torch)
-    hw, wl, m = prepare(sc, allow_large=args.yes, cache=artifact_cache(args))
-    noc = noc_summary(wl.traced.graph, m, hw)
+    # the traced network, its mapping and timing plan from the artifact cache, as
+    # 'redysim run' reads them (no torch)
+    cache = artifact_cache(args)
+    hw, wl, m = prepare(sc, allow_large=args.yes, cache=cache)
+    noc = noc_summary(m, timing_plan_step(sc, wl, m, hw, cache).noc)
     dt = time.perf_counter() - t0
     if args.graphml:
         write_graphml(m, Path(args.graphml))
@@ -53,13 +55,11 @@ def cmd_map(args: argparse.Namespace) -> int:
     return 0
 
 
-def noc_summary(graph, mapping, hw) -> dict:
-    """NoC traffic of one image and the worst-loaded port or link (the packets the
-    simulator sends: simulator.model.bound.noc_load)."""
+def noc_summary(mapping, noc) -> dict:
+    """NoC traffic of one image and the worst-loaded port or link (*noc*: the packets the
+    simulator sends, the timing plan's simulator.model.bound.NocLoad)."""
     from simulator.model.noc_routes import STAGE_LABELS, stage_where
-    from simulator.runner.simulate import prepare_timing
 
-    noc = prepare_timing(graph, mapping, hw).noc
     worst = max(noc.stage_ns, key=noc.stage_ns.__getitem__, default=None)
     out = {"placement": mapping.placement, "stripe": mapping.stripe,
            "bytes_per_image": {k: v["bytes"] for k, v in noc.traffic.items()},

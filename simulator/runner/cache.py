@@ -1,6 +1,6 @@
 """On-disk cache of the work a hardware change does not touch (sweeps, repeated runs).
 
-Three kinds of artifact, each a pickled file under ``<cache dir>/artifacts/<kind>/``:
+Kinds of artifact, each a pickled file under ``<cache dir>/artifacts/<kind>/``:
 
 - ``workload``: the traced workload (fx module with BatchNorm folded, dataflow graph) with
   its calibration and evaluation inputs and labels, as :func:`simulator.runner.flow.load_workload`
@@ -10,7 +10,16 @@ Three kinds of artifact, each a pickled file under ``<cache dir>/artifacts/<kind
   has to run, and otherwise never imports torch);
 - ``scales``: the static per-layer activation scales, and ``float_accuracy``;
 - ``precision``: one pipeline's per-group bit planes (:class:`PipelinePrecision`), from the
-  forward pass with its policy applied inside.
+  forward pass with its policy applied inside;
+- ``mapping``: the network's mapping on the chip (:func:`mapping.mapper.map_network`: the
+  :class:`~mapping.mapper.NetworkMapping` with the graph it annotated);
+- ``timing_plan``: the work plan, NoC routes and packets of one image that every pipeline
+  of a run shares (:func:`simulator.runner.simulate.prepare_timing`).
+
+The last two are pickles in which the objects the caller already holds (the hardware
+spec, and for the plan the mapping, its graph and its position arrays) are stored by
+name and replaced by the caller's own when read (:func:`get_with_refs`): a rerun gets a
+fresh mapping and plan that refer to its hardware and mapping as computed ones do.
 
 Keys (SHA-256 of a canonical JSON) never list today's workload fields by hand, so new
 workload keys are covered as they are added:
@@ -26,13 +35,20 @@ workload keys are covered as they are added:
   input signedness;
 - precision: the scales key, the policy spec (with the fingerprints of the files it names),
   and the **group layout** (each layer's row blocks). A point that differs only in hardware
-  or mapping reuses every artifact as long as the row blocks are the same; a different
+  or mapping reuses the workload, scales and bit planes as long as the row blocks are the
+  same; a different
   crossbar row count regroups the activations, so the lossy policies (ReDy) are
   recomputed for it from the cached workload, once per layout. In the exact crossbar mode
   (``accuracy.crossbar: exact``) the key adds the crossbar and ADC parameters
   (:meth:`workloads.precision.crossbar.CrossbarModel.key`) and ``workload.device``;
 - adc_range: the calibrated ADC's level size per layer (exact mode, ``ima.adc_model:
-  calibrated``): the scales key and the crossbar and ADC parameters.
+  calibrated``): the scales key and the crossbar and ADC parameters;
+- mapping: the workload key, the scenario's ``mapping`` section, the hardware values the
+  mapper reads (:func:`mapping.mapper.hardware_view`, the keys tests/test_sweep.py checks
+  against what :func:`~mapping.mapper.map_network` reads, as a sweep's map task is keyed)
+  and :func:`source_version` (the mapper's and the simulator's sources);
+- timing_plan: the mapping key and every value of the hardware spec
+  (:meth:`~simulator.hardware.spec.HardwareSpec.resolved`, derived ones included).
 
 Location: ``$REDYSIM_CACHE/artifacts`` or the platform cache folder
 (``platformdirs.user_cache_dir("redysim")``), never the repository. Each process also
@@ -64,8 +80,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import hashlib
 import importlib.util
+import io
 import json
 import os
 import pickle
@@ -85,7 +103,7 @@ CACHE_FORMAT = 3
 
 #: Artifacts kept in memory per process and kind (the workload of ResNet-18 is ~50 MB).
 MEMORY_SLOTS = {"workload": 2, "workload_graph": 4, "scales": 16, "float_accuracy": 16,
-                "precision": 16, "adc_range": 16}
+                "precision": 16, "adc_range": 16, "mapping": 4, "timing_plan": 2}
 
 _ROOT = Path(__file__).resolve().parents[2]
 
@@ -358,6 +376,66 @@ def _write_atomic(path: Path, value: Any) -> None:
         raise
 
 
+class _RefPickler(pickle.Pickler):
+    """A pickler that stores the objects of *refs* (name -> object) by their name."""
+
+    def __init__(self, f: Any, refs: dict[Any, Any]) -> None:
+        super().__init__(f, protocol=pickle.HIGHEST_PROTOCOL)
+        self._names = {id(obj): name for name, obj in refs.items()}
+
+    def persistent_id(self, obj: Any) -> Any:
+        return self._names.get(id(obj))
+
+
+class _RefUnpickler(pickle.Unpickler):
+    """The unpickler of :class:`_RefPickler`: a stored name reads as the object of *refs*."""
+
+    def __init__(self, f: Any, refs: dict[Any, Any]) -> None:
+        super().__init__(f)
+        self._refs = refs
+
+    def persistent_load(self, pid: Any) -> Any:
+        return self._refs[pid]
+
+
+def dumps_with_refs(value: Any, refs: dict[Any, Any]) -> bytes:
+    """*value* pickled, with the objects of *refs* (name -> object) stored by name."""
+    buf = io.BytesIO()
+    _RefPickler(buf, refs).dump(value)
+    return buf.getvalue()
+
+
+def loads_with_refs(blob: bytes, refs: dict[Any, Any]) -> Any:
+    """The value of :func:`dumps_with_refs`, each stored name replaced by its object in
+    *refs*. The garbage collector is off meanwhile: an unpickled work plan is ~10^5 new
+    objects that no collection can free, and the collections it triggers took 60 % of
+    reading the quick start's (docs/benchmarks.md, "Fixed costs")."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _RefUnpickler(io.BytesIO(blob), refs).load()
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def get_with_refs(cache: ArtifactCache, kind: str, key: str, compute: Callable[[], T],
+                  refs: dict[Any, Any]) -> T:
+    """``compute()`` through *cache* (kind, key), stored as :func:`dumps_with_refs` of
+    it: the objects of *refs* (name -> object: inputs the caller holds, such as the
+    hardware spec) are stored by name and read back as the caller's own. Returns the
+    computed object itself when it is computed here, else a fresh one read from memory
+    or disk (the in-memory layer holds the pickled bytes, never a shared object)."""
+    made: list[T] = []
+
+    def blob() -> bytes:
+        made.append(compute())
+        return dumps_with_refs(made[0], refs)
+
+    data = cache.get_or_compute(kind, key, blob)
+    return made[0] if made else loads_with_refs(data, refs)
+
+
 @contextlib.contextmanager
 def entry_lock(entry: Path, wait: bool = True) -> Iterator[bool]:
     """Exclusive advisory lock of the artifact file *entry* (on ``<key>.lock`` beside it):
@@ -394,6 +472,20 @@ def workload_key(sc: Any) -> str:
                     "files": referenced_files(section, sc.base_dir)})
 
 
+def mapping_key(wkey: str, options: Any, hw: Any) -> str:
+    """Key of the mapping of the workload of key *wkey* with the scenario's mapping
+    *options* on the hardware *hw* (see the module docstring)."""
+    from mapping.mapper import hardware_view
+
+    return _digest({"kind": "mapping", "code": source_version(), "workload": wkey,
+                    "mapping": options.model_dump(mode="json"), "hardware": hardware_view(hw)})
+
+
+def timing_plan_key(mkey: str, hw: Any) -> str:
+    """Key of the timing plan of the mapping of key *mkey* on the hardware *hw*."""
+    return _digest({"kind": "timing_plan", "mapping": mkey, "hardware": hw.resolved()})
+
+
 def cached_workload(cache: ArtifactCache, sc: Any, load: Callable[[Any], T],
                     lazy: bool = False) -> T:
     """``load(sc)`` through the cache; the graph is copied (mapping annotates it in place).
@@ -411,7 +503,7 @@ def cached_workload(cache: ArtifactCache, sc: Any, load: Callable[[Any], T],
 
         full = _Source(read, lambda: cache.forget("workload", key))
         info = cache.get_or_compute("workload_graph", key, lambda: workload_graph(full()))
-        return _lazy(info, full, copy_graph=True)  # type: ignore[return-value]
+        return _lazy(info, full, copy_graph=True, key=key)  # type: ignore[return-value]
     wl = cache.get_or_compute("workload", key, lambda: load(sc))
     traced = wl.traced  # type: ignore[attr-defined]
     return dataclasses.replace(wl, traced=dataclasses.replace(traced,  # type: ignore[type-var]
@@ -436,13 +528,14 @@ def lazy_workload(wl: Any, load: Callable[[], Any]) -> LazyWorkload:
     return _lazy(workload_graph(wl), full, copy_graph=False)
 
 
-def _lazy(info: dict[str, Any], full: _Source, copy_graph: bool) -> LazyWorkload:
+def _lazy(info: dict[str, Any], full: _Source, copy_graph: bool,
+          key: str | None = None) -> LazyWorkload:
     """The :class:`LazyWorkload` of a ``workload_graph`` artifact *info* (its graph copied
-    when *copy_graph*: mapping annotates it in place)."""
+    when *copy_graph*: mapping annotates it in place; *key*: the artifact's key)."""
     graph = info["graph"].copy() if copy_graph else info["graph"]
     traced = LazyTraced(graph, info["name"], info["input_shape"], full)
     return LazyWorkload(traced, info["note"], info["info"], info["keep_images"],
-                        info["eval_count"], info["has_labels"], full)
+                        info["eval_count"], info["has_labels"], full, key)
 
 
 class _Source:
@@ -511,6 +604,9 @@ class LazyWorkload:
     eval_count: int
     has_labels: bool
     full: _Source = dataclasses.field(repr=False, compare=False)
+    #: the artifact cache's key of this workload (:func:`workload_key`; None: built
+    #: without a cache), which the keys of its mapping and timing plan start from
+    key: str | None = None
 
     def own(self) -> Any:
         """The full workload (:class:`workloads.loader.Workload`), this object's alone from

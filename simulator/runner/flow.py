@@ -8,7 +8,9 @@ SimPy simulation per pipeline → :class:`RunResult`.
 calls one by one, as separate tasks shared between points:
 
 - :func:`trace_step`: the traced workload (network, inputs), through the artifact cache;
-- :func:`map_step`: the mapping of the traced network on a chip (on a copy of its graph);
+- :func:`map_step`: the mapping of the traced network on a chip (on a copy of its graph;
+  :func:`prepare` maps through the artifact cache with :func:`map_workload`, and
+  :func:`run` reads the timing plan through it with :func:`timing_plan_step`);
 - :func:`scales_step`, :func:`exact_step`, :func:`capture_step`, :func:`float_accuracy_step`:
   the static scales, the exact crossbar mode's ADC (calibrated when asked for), one forward
   pass's bit planes per pipeline, the float accuracy;
@@ -36,7 +38,7 @@ from simulator.core.config_io import ConfigError
 from simulator.hardware.spec import HardwareSpec, load_hardware
 from simulator.runner.estimate import RunEstimate, check_fits, check_workload_fits, estimate_run
 from simulator.runner.scenario import Scenario, check_scenario, check_warmup, load_scenario
-from simulator.runner.simulate import PipelineResult, simulate_pipeline
+from simulator.runner.simulate import PipelineResult, TimingPlan, simulate_pipeline
 from workloads.errors import WorkloadError
 from workloads.loader import Workload
 from workloads.precision.crossbar_model import CrossbarModel
@@ -180,7 +182,8 @@ def prepare(sc: Scenario, wall: dict[str, float] | None = None,
 
     Phase wall times go into *wall* ("trace", "map") when given. *hardware* replaces the
     scenario's hardware file (a variant built with ``with_changes``); with *cache* the
-    traced workload is read from / written to the artifact cache. Inputs too large for
+    traced workload and its mapping are read from / written to the artifact cache
+    (:func:`map_workload`). Inputs too large for
     the memory available are refused before anything is built, unless *allow_large*
     (:func:`simulator.runner.estimate.check_workload_fits`).
     """
@@ -199,7 +202,7 @@ def prepare(sc: Scenario, wall: dict[str, float] | None = None,
     wl = trace_step(sc, cache, allow_large=True, lazy=True)
     wall["trace"] = time.perf_counter() - t
     t = time.perf_counter()
-    mapping = map_network(wl.traced.graph, hw, sc.mapping)
+    mapping = map_workload(sc, wl, hw, cache)
     wall["map"] = time.perf_counter() - t
     say(f"mapped: {mapping.crossbars_used} crossbars on {mapping.tiles_used} tiles, "
         f"{mapping.chips} chip(s)")
@@ -229,6 +232,51 @@ def trace_step(sc: Scenario, cache: ArtifactCache | None = None,
     return load_workload(sc)
 
 
+def map_workload(sc: Scenario, wl: Workload, hw: HardwareSpec,
+                 cache: ArtifactCache | None = None) -> NetworkMapping:
+    """The mapping of *wl* (from :func:`trace_step`, its graph this caller's own) on *hw*
+    with the scenario's mapping options; *wl*'s graph is annotated as
+    :func:`~mapping.mapper.map_network` annotates it in place. With *cache* and a workload
+    read through it (a :class:`~simulator.runner.cache.LazyWorkload` with its key), the
+    mapping is read from the cache's ``mapping`` artifact, or computed and stored there:
+    a mapping read holds the graph as :func:`~mapping.mapper.map_network` left it, which
+    then replaces *wl*'s graph (``mapping.graph is wl.traced.graph`` either way)."""
+    key = getattr(wl, "key", None)
+    if cache is None or key is None:
+        return map_network(wl.traced.graph, hw, sc.mapping)
+    from simulator.runner.cache import get_with_refs, mapping_key
+
+    mapping = get_with_refs(cache, "mapping", mapping_key(key, sc.mapping, hw),
+                            lambda: map_network(wl.traced.graph, hw, sc.mapping), {"hw": hw})
+    wl.traced.graph = mapping.graph
+    return mapping
+
+
+def timing_plan_step(sc: Scenario, wl: Workload, mapping: NetworkMapping, hw: HardwareSpec,
+                     cache: ArtifactCache | None = None) -> TimingPlan:
+    """The work plan, routes and packets of one image that every pipeline of the run
+    shares (:func:`~simulator.runner.simulate.prepare_timing`) of the mapping
+    :func:`prepare` made; with *cache* (and a workload read through it), read from the
+    cache's ``timing_plan`` artifact or computed and stored there. A plan read refers to
+    *hw*, *mapping*, its graph and its position arrays as a computed one does."""
+    from simulator.runner import simulate
+
+    key = getattr(wl, "key", None)
+    if cache is None or key is None:
+        return simulate.prepare_timing(wl.traced.graph, mapping, hw)
+    from simulator.runner.cache import get_with_refs, mapping_key, timing_plan_key
+
+    refs: dict[Any, Any] = {"hw": hw, "mapping": mapping, "graph": mapping.graph}
+    for name, lm in mapping.layers.items():  # the plan's lanes hold these arrays
+        for r, positions in enumerate(lm.replica_positions):
+            refs[("replica_positions", name, r)] = positions
+    for name, tiles in mapping.position_tiles.items():  # and its nodes these
+        refs[("position_tiles", name)] = tiles
+    pkey = timing_plan_key(mapping_key(key, sc.mapping, hw), hw)
+    return get_with_refs(cache, "timing_plan", pkey,
+                         lambda: simulate.prepare_timing(wl.traced.graph, mapping, hw), refs)
+
+
 def map_step(wl: Workload, hw: HardwareSpec, sc: Scenario) -> tuple[Workload, NetworkMapping]:
     """Map *wl* on *hw* with the scenario's mapping options, on a copy of its graph (*wl*
     itself is left as it was: a sweep maps one traced workload for several chips).
@@ -247,7 +295,8 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     *progress* receives one line per phase; *bars* shows tqdm progress bars for the
     simulation (in simulated time). *hardware* replaces the scenario's hardware file (e.g.
     ``load_hardware(...).with_changes({...})``); *cache* (:class:`simulator.runner.cache.
-    ArtifactCache`) reuses the traced workload, scales and per-policy bit planes. Right
+    ArtifactCache`) reuses the traced workload, its mapping and timing plan, scales and
+    per-policy bit planes. Right
     after mapping, the run's events, memory and time are estimated
     (:mod:`simulator.runner.estimate`, reported through *progress*); a run whose memory estimate
     exceeds the memory available raises :class:`~simulator.runner.estimate.RunTooLarge` unless
@@ -269,11 +318,9 @@ def run(scenario: Scenario | str | Path, progress: Progress | None = None,
     wall: dict[str, float] = {}
     hw, wl, mapping = prepare(sc, wall, say, hardware, cache, allow_large)
     est = estimate_step(sc, wl.traced.graph, mapping, hw, allow_large, say)
-    from simulator.runner.simulate import prepare_timing
-
     t = time.perf_counter()
     # the work plan, routes and packets are the same for every pipeline: once, here
-    timing_plan = prepare_timing(wl.traced.graph, mapping, hw)
+    timing_plan = timing_plan_step(sc, wl, mapping, hw, cache)
     args = (wl.traced.graph, mapping, hw, sc.simulation, timing_plan)
     wall["plan"] = time.perf_counter() - t
     workers = min(sc.simulation.workers, len(sc.pipelines))
