@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import simpy
 
-from simulator.engine.components.edram_buffer import ready_for_row
+from simulator.engine.components.edram_buffer import ready_for_row, row_ready
 from simulator.model.event_loop import call_later
 
 _NEG = -1e30
@@ -250,7 +250,8 @@ class GroupReplica:
                 seq = img * n + k
                 if row != cur:
                     cur = row
-                    yield from ready_for_row(all_waits, room, img, row)
+                    if not row_ready(all_waits, room, img, row):
+                        yield from ready_for_row(all_waits, room, img, row)
                     # a tile's lanes load as soon as the row is there (and there is room),
                     # as plane fidelity's loaders do, not when the last tile has it
                     room_at = 0.0
@@ -269,7 +270,7 @@ class GroupReplica:
                                 if a > t:
                                     t = a
                         arrived[j] = t
-                now = env.now
+                now = env._now
                 if one_tile:  # the replica's lanes all on one tile
                     t = arrived[0]
                     for q in queues:
