@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from functools import partial
 
 import numpy as np
-import simpy
 
 from simulator.core.errors import SimulationError
 from simulator.engine.components.adc_pool import SharedAdcArbiter, SimpyAdcPools
@@ -41,6 +40,7 @@ from simulator.engine.components.server import Server
 from simulator.engine.components.stats import Stats, server_stats
 from simulator.engine.components.tile import Ima, Tile
 from simulator.model.dataflow import FeatureMapProgress, NodeOutput
+from simulator.model.event_loop import EventLoop
 from simulator.model.ledger import EVENTS, ActivityKind, EnergyLedger
 from simulator.model.noc_routes import NocTopology
 from simulator.model.outcome import EngineResult
@@ -104,7 +104,7 @@ class ChipSimulation:
         (``EngineResult.watched_ns``)."""
         if fidelity not in ("group", "plane"):
             raise ValueError(f"event engine runs 'group' or 'plane' fidelity, not {fidelity!r}")
-        env = self.env = simpy.Environment()
+        env = self.env = EventLoop()
         self.plans = plans
         self.planes = planes  # layer → uint8 (images, row_blocks, positions)
         self.ledger = ledger

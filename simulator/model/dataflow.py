@@ -15,6 +15,8 @@ import itertools
 
 import simpy
 
+from simulator.model.event_loop import TimedCall, call_later
+
 
 class WaitableLevel:
     """A level that only rises, with SimPy events for processes waiting on a threshold."""
@@ -124,11 +126,15 @@ class RowCounter(WaitableLevel):
 
 def at(env: simpy.Environment, t: float, fn) -> None:
     """Call *fn()* at simulated time *t* (now, if *t* is not in the future)."""
-    delay = t - env.now
+    delay = t - env._now
     if delay <= 0:
         fn()
     else:
-        env.timeout(delay).callbacks.append(lambda _ev: fn())
+        call_later(env, delay, _call, fn)
+
+
+def _call(entry: TimedCall) -> None:
+    entry.arg()
 
 
 class NodeOutput:

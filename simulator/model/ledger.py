@@ -62,19 +62,19 @@ class ActivityKind:
 class RecordChannel:
     """A component's own buffer of records for a ledger (:meth:`EnergyLedger.channel`).
 
-    ``append((t0, t1, kind, units, occurrences, busy_scale))`` is a plain list append, for
-    engines that book one record per MVM; the ledger folds the rows at its next flush
-    (every ``flush_every`` records booked through :meth:`EnergyLedger.record`, and before
-    every query).
+    ``append((t0, t1, kind, units))`` is a plain list append, for engines that book one
+    record per MVM: one occurrence, busy scale 1 (:meth:`EnergyLedger.record`'s defaults).
+    The ledger folds the rows at its next flush (every ``flush_every`` records booked
+    through :meth:`EnergyLedger.record`, and before every query).
     """
 
     __slots__ = ("append", "rows")
 
     def __init__(self) -> None:
-        self.rows: list[tuple[float, float, int, float, float, float]] = []
+        self.rows: list[tuple[float, float, int, float]] = []
         self.append = self.rows.append
 
-    def take(self) -> list[tuple[float, float, int, float, float, float]]:
+    def take(self) -> list[tuple[float, float, int, float]]:
         """The rows booked since the last call (the channel starts empty again)."""
         rows = self.rows[:]
         self.rows.clear()  # in place: ``append`` stays bound to this list
@@ -180,12 +180,24 @@ class EnergyLedger:
         self._size_aggregates()
         rows = self._buf[:]
         self._buf.clear()
+        short: list[tuple[float, float, int, float]] = []  # the channels' rows
         for ch in self._channels:
             if ch.rows:
-                rows += ch.take()
-        if rows:  # (from a flat iterator: twice as fast as from the list of tuples)
-            self._fold(np.fromiter(chain.from_iterable(rows), float,
-                                   count=6 * len(rows)).reshape(-1, 6))
+                short += ch.take()
+        if not rows and not short:
+            return
+        # one array, the buffer's rows then the channels' (the order of the sums), each
+        # from a flat iterator (twice as fast as from the list of tuples)
+        arr = np.empty((len(rows) + len(short), 6))
+        if rows:
+            arr[:len(rows)] = np.fromiter(chain.from_iterable(rows), float,
+                                          count=6 * len(rows)).reshape(-1, 6)
+        if short:
+            tail = arr[len(rows):]
+            tail[:, :4] = np.fromiter(chain.from_iterable(short), float,
+                                      count=4 * len(short)).reshape(-1, 4)
+            tail[:, 4:] = 1.0  # one occurrence, busy scale 1
+        self._fold(arr)
 
     def _fold(self, arr: np.ndarray) -> None:
         """Fold records (rows t0, t1, kind, units, occurrences, busy scale)."""
@@ -362,10 +374,9 @@ def _ramp(start: np.ndarray, w: np.ndarray, dt: float, nbins: int) -> np.ndarray
     k0 = np.clip(k0, 0, n_edges)
     # value at edge k0: w × (k0·dt − start); then grows by w·dt per edge
     first = w * (k0 * dt - start)
-    acc = np.zeros(n_edges + 1)
-    slope = np.zeros(n_edges + 1)
-    np.add.at(acc, k0, first)
-    np.add.at(slope, np.minimum(k0 + 1, n_edges), w * dt)
+    # scatter-adds in input order, as np.add.at does (the same sums, bit for bit; ~4x faster)
+    acc = np.bincount(k0, weights=first, minlength=n_edges + 1)
+    slope = np.bincount(np.minimum(k0 + 1, n_edges), weights=w * dt, minlength=n_edges + 1)
     slope_cum = np.cumsum(slope)  # added slope contributions from edge k0+1 on
     # value(e) = Σ_{started} first + Σ (edges past k0) × w·dt
     val = np.cumsum(acc) + np.cumsum(slope_cum)

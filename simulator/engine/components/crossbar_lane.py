@@ -83,7 +83,7 @@ class LaneState:
             # register in order, once the reader is past the previous group
             end = loaded if loaded > self.reader_free else self.reader_free
             slots.append(end)
-            self.rec((end, end, self.kind, 0, 1, 1.0))
+            self.rec((end, end, self.kind, 0))
             return end
         r, c = self.r, self.c
         x = loaded if loaded > self.reader_free else self.reader_free
@@ -103,7 +103,7 @@ class LaneState:
         busy_from = x if x > self.prev_end else self.prev_end
         self.busy += end - busy_from
         self.prev_end = end
-        self.rec((x, end, self.kind, b, 1, 1.0))
+        self.rec((x, end, self.kind, b))
         if self.trace:
             self.trace.mvm(self.lane, x, end, b)
             trace_hold(self.trace, self.lane, first, end)

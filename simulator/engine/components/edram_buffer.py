@@ -64,6 +64,18 @@ class InputBuffers:
 
 
 
+def row_ready(waits, room, img: int, row: int) -> bool:
+    """Whether :func:`ready_for_row` would not wait at all (levels only rise, so the
+    group engine calls that generator only when this is False: most rows are ready)."""
+    for progs, thr in waits:
+        if progs[img].level < thr[row]:
+            return False
+    for counter, cap, h in room:
+        if counter.level < img * h + row - cap + 1:
+            return False
+    return True
+
+
 def ready_for_row(waits, room, img: int, row: int):
     """Wait until output row *row* of image *img* may start (use with ``yield from``).
 

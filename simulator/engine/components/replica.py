@@ -42,7 +42,8 @@ from __future__ import annotations
 
 import simpy
 
-from simulator.engine.components.edram_buffer import ready_for_row
+from simulator.engine.components.edram_buffer import ready_for_row, row_ready
+from simulator.model.event_loop import call_later
 
 _NEG = -1e30
 
@@ -228,6 +229,11 @@ class GroupReplica:
             ev = waiting.pop(seq, None)
             if ev is not None:
                 ev.succeed()
+
+        def merged_at(entry) -> None:
+            """The merge of a position whose last lane converts later (``call_later``)."""
+            merged(*entry.arg)
+
         # per lane: (state, its group is the closed form (an ADC per crossbar, c <= r, no
         # trace), its register slots, the on-line unit's latency, c, its records' append,
         # its ledger kind)
@@ -244,7 +250,8 @@ class GroupReplica:
                 seq = img * n + k
                 if row != cur:
                     cur = row
-                    yield from ready_for_row(all_waits, room, img, row)
+                    if not row_ready(all_waits, room, img, row):
+                        yield from ready_for_row(all_waits, room, img, row)
                     # a tile's lanes load as soon as the row is there (and there is room),
                     # as plane fidelity's loaders do, not when the last tile has it
                     room_at = 0.0
@@ -263,7 +270,7 @@ class GroupReplica:
                                 if a > t:
                                     t = a
                         arrived[j] = t
-                now = env.now
+                now = env._now
                 if one_tile:  # the replica's lanes all on one tile
                     t = arrived[0]
                     for q in queues:
@@ -319,7 +326,7 @@ class GroupReplica:
                             pe = st.prev_end
                             st.busy += e - (x if x > pe else pe)
                             st.prev_end = e
-                            rec((x, e, kind, b, 1, 1.0))
+                            rec((x, e, kind, b))
                         else:
                             e = st.group(loaded[i], b, hold)
                         if e > last:
@@ -328,9 +335,9 @@ class GroupReplica:
                 # merged at the simulated time its last lane converted, as in plane
                 # fidelity, so the bus, adders, NoC and output path are asked in time
                 # order with the other replicas' merges
-                if last > env.now:
-                    env.timeout(last - env.now).callbacks.append(
-                        lambda _ev, s=seq, i=img, p=pos, t=last: merged(s, i, p, t))
+                t_now = env._now
+                if last > t_now:
+                    call_later(env, last - t_now, merged_at, (seq, img, pos, last))
                 else:
                     merged(seq, img, pos, last)
             for st in states:
