@@ -87,7 +87,6 @@ import io
 import json
 import os
 import pickle
-import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -95,6 +94,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from simulator.core.fsmode import mkstemp
+from simulator.core.loaded_modules import loaded
 
 T = TypeVar("T")
 
@@ -332,7 +332,7 @@ class _Pickler(pickle.Pickler):
     pickler's memo keeps until the end)."""
 
     def reducer_override(self, obj: Any) -> Any:
-        torch = sys.modules.get("torch")
+        torch = loaded("torch")
         if torch is None:
             return NotImplemented
         typed = type(obj) is torch.storage.TypedStorage
@@ -365,7 +365,7 @@ def _write_atomic(path: Path, value: Any) -> None:
     fd, tmp = mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            if "torch" in sys.modules:  # a torch object may be in *value*
+            if loaded("torch") is not None:  # a torch object may be in *value*
                 _Pickler(f, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
             else:
                 pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)

@@ -4,12 +4,12 @@ window and its statistics per layer (:class:`LayerPrecision`) and per pipeline
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
+from simulator.core.loaded_modules import loaded
 from workloads.precision.options import PolicySpec
 
 
@@ -78,8 +78,9 @@ class PipelinePrecision:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         lg = state.get("logits")
-        if isinstance(lg, np.ndarray) and "torch" in sys.modules:
-            state = {**state, "logits": sys.modules["torch"].from_numpy(lg)}
+        torch = loaded("torch")  # (not a torch another thread is still importing)
+        if isinstance(lg, np.ndarray) and torch is not None:
+            state = {**state, "logits": torch.from_numpy(lg)}
         self.__dict__.update(state)
 
     def image_mean_bits(self) -> np.ndarray:
