@@ -114,6 +114,25 @@ def _csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def _run_fresh(code: str, cwd: Path) -> dict[str, Any]:
+    """Run *code* in a fresh interpreter (this checkout on its path); the JSON object of
+    its last line of output."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, cwd=cwd, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def _same_figures(first_csv: Path, again_csv: Path, rows: int) -> None:
+    """Both sweep tables have *rows* rows, equal column by column but for wall times."""
+    first, again = _csv(first_csv), _csv(again_csv)
+    assert len(first) == len(again) == rows
+    for a, b in zip(first, again, strict=True):
+        assert {k: v for k, v in a.items() if not k.startswith("wall_s")} == \
+            {k: v for k, v in b.items() if not k.startswith("wall_s")}
+
+
 def test_sweep_csv_equals_lone_runs(swept: dict[str, Any], tmp_path: Path) -> None:
     """Every column of every row of sweep.csv, wall times aside, as the points run alone."""
     plan, report, out = swept["plan"], swept["report"], swept["out"]
@@ -206,19 +225,11 @@ with dask_client(None, 2) as client:
 print(json.dumps({{"ran": len(rep.ran), "computed": rep.computed,
                   "client": "torch" in sys.modules, "workers": list(workers.values())}}))
 """
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, cwd=tmp_path, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    got = json.loads(run.stdout.strip().splitlines()[-1])
+    got = _run_fresh(code, tmp_path)
     assert got["ran"] == 4 and got["computed"] == {}
     assert got["client"] is False
     assert len(got["workers"]) == 2 and all(w["torch_imported"] == 0 for w in got["workers"])
-    first, again = _csv(swept["out"] / "sweep.csv"), _csv(out / "sweep.csv")
-    assert len(first) == len(again) == 8
-    for a, b in zip(first, again, strict=True):
-        assert {k: v for k, v in a.items() if not k.startswith("wall_s")} == \
-            {k: v for k, v in b.items() if not k.startswith("wall_s")}
+    _same_figures(swept["out"] / "sweep.csv", out / "sweep.csv", rows=8)
 
 
 def test_exact_mode_rerun_imports_no_torch(tmp_path: Path) -> None:
@@ -253,19 +264,12 @@ with dask_client(None, 1) as client:
 print(json.dumps({{"ran": len(rep.ran), "computed": rep.computed,
                   "client": "torch" in sys.modules, "workers": list(workers.values())}}))
 """
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, cwd=tmp_path, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    got = json.loads(run.stdout.strip().splitlines()[-1])
+    got = _run_fresh(code, tmp_path)
     assert got["ran"] == 2 and got["computed"] == {}
     assert got["client"] is False
     assert len(got["workers"]) == 1 and got["workers"][0]["torch_imported"] == 0
-    first, again = _csv(tmp_path / "cold" / "sweep.csv"), _csv(tmp_path / "warm" / "sweep.csv")
-    assert len(first) == len(again) == 2 * 2
-    for a, b in zip(first, again, strict=True):
-        assert {k: v for k, v in a.items() if not k.startswith("wall_s")} == \
-            {k: v for k, v in b.items() if not k.startswith("wall_s")}
+    _same_figures(tmp_path / "cold" / "sweep.csv", tmp_path / "warm" / "sweep.csv",
+                  rows=2 * 2)
 
 
 def test_resume_skips_finished_points(swept: dict[str, Any]) -> None:

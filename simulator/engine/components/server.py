@@ -50,7 +50,7 @@ class Server:
     """
 
     __slots__ = ("label", "where", "cls", "count", "_st", "_en", "_st0", "_en0", "busy_ns",
-                 "clock", "_now", "done_st", "done_en", "floor", "floors")
+                 "clock", "done_st", "done_en", "floor", "floors")
 
     def __init__(self, label: str, where: str, count: int = 1, cls: str | None = None,
                  clock=None) -> None:
@@ -64,8 +64,7 @@ class Server:
         self._en: list[list[float]] = [[] for _ in range(count)]
         self._st0, self._en0 = self._st[0], self._en[0]  # instance 0 (the only one, often)
         self.busy_ns = 0.0
-        self.clock = clock
-        self._now = clock if clock is not None else _never  # (for the prune checks)
+        self.clock = clock if clock is not None else _never
         self.done_st: list[float] = []  # final busy intervals (pruned from the calendars)
         self.done_en: list[float] = []
         #: per instance, the end of the last interval handed over: no request starts there
@@ -95,7 +94,7 @@ class Server:
                     else:
                         st.append(t)
                         en.append(e)
-                        if len(st) > _PRUNE and en[0] <= self._now():
+                        if len(st) > _PRUNE and en[0] <= self.clock():
                             self._prune(0)
                     self.busy_ns += e - t
                 return t, e
@@ -132,7 +131,7 @@ class Server:
             else:
                 st.insert(i, s)
                 en.insert(i, e)
-            if len(st) > _PRUNE and en[0] <= self._now():
+            if len(st) > _PRUNE and en[0] <= self.clock():
                 self._prune(0)
             return s, e
         if self.count == 2:  # (two eDRAM banks, the usual tile) the same rule, unrolled
@@ -163,7 +162,7 @@ class Server:
                 else:
                     st.append(t)
                     en.append(e)
-                if len(st) > _PRUNE and en[0] <= self._now():
+                if len(st) > _PRUNE and en[0] <= self.clock():
                     self._prune(i)
             return t, e
         return self._reserve_any(t, dur, end_min)  # three or more instances: rare
@@ -185,14 +184,12 @@ class Server:
         else:
             st.insert(pos, s)
             en.insert(pos, e)
-        if len(st) > _PRUNE and en[0] <= self._now():
+        if len(st) > _PRUNE and en[0] <= self.clock():
             self._prune(i)
 
     def _prune(self, i: int) -> None:
         """Move the intervals that ended before now to the final list (its callers call
         it only when the first has: the calendar is sorted, so there is one to move)."""
-        if self.clock is None:
-            return
         en = self._en[i]
         k = bisect_right(en, self.clock())
         if k:
